@@ -1,0 +1,166 @@
+//! Trove's typed errors. Each has a stable `code()` (for the UI and the CLI's exit codes)
+//! and a `hint()` that tells the person what to do next.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in trove-core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    #[error("wrong recovery key")]
+    WrongRecoveryKey,
+    #[error("no passphrase given and no terminal to ask for one")]
+    NoPassphrase,
+    #[error("the passphrase is empty")]
+    EmptyPassphrase,
+    #[error("no vault at {}", .0.display())]
+    NoVault(PathBuf),
+    #[error("a vault already exists at {}", .0.display())]
+    VaultExists(PathBuf),
+    #[error("the vault is locked")]
+    Locked,
+    #[error("the vault is damaged: {0}")]
+    VaultDamaged(String),
+    #[error("the key file is damaged: {0}")]
+    KeyFileDamaged(String),
+    #[error("this vault was made by a newer Trove ({0})")]
+    UnsupportedVersion(String),
+    #[error("no record with id {0}")]
+    NotFound(String),
+    #[error("unknown record type `{ty}` (known types: {known})")]
+    UnknownType { ty: String, known: String },
+    #[error("unknown field `{field}` for type `{ty}` (fields: {known})")]
+    UnknownField {
+        ty: String,
+        field: String,
+        known: String,
+    },
+    #[error("invalid {ty}.{field}: {reason}")]
+    InvalidField {
+        ty: String,
+        field: String,
+        reason: String,
+    },
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("can't use the keyring: {0}")]
+    Keyring(String),
+    #[error("this device does not remember the vault key")]
+    NotRemembered,
+    #[error("the vault is busy (another Trove process holds a write lock)")]
+    Busy,
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// Shorthand for results in trove-core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A stable, machine-readable code; the UI and scripts switch on it, never on text.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::WrongPassphrase => "wrong_passphrase",
+            Error::WrongRecoveryKey => "wrong_recovery_key",
+            Error::NoPassphrase => "no_passphrase",
+            Error::EmptyPassphrase => "empty_passphrase",
+            Error::NoVault(_) => "no_vault",
+            Error::VaultExists(_) => "vault_exists",
+            Error::Locked => "locked",
+            Error::VaultDamaged(_) => "vault_damaged",
+            Error::KeyFileDamaged(_) => "key_file_damaged",
+            Error::UnsupportedVersion(_) => "unsupported_version",
+            Error::NotFound(_) => "not_found",
+            Error::UnknownType { .. } => "unknown_type",
+            Error::UnknownField { .. } => "unknown_field",
+            Error::InvalidField { .. } => "invalid_field",
+            Error::InvalidInput(_) => "invalid_input",
+            Error::Keyring(_) => "keyring",
+            Error::NotRemembered => "not_remembered",
+            Error::Busy => "busy",
+            Error::Io { .. } => "io",
+            Error::Database(_) => "database",
+        }
+    }
+
+    /// True for errors that mean "could not unlock" (the CLI exits with 3).
+    pub fn is_unlock_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::WrongPassphrase | Error::WrongRecoveryKey | Error::NoPassphrase
+        )
+    }
+
+    /// What the person can do next, when there is something useful to say.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::WrongPassphrase => "check the passphrase and try again; if it is lost, \
+                run `trove recover` with the recovery key shown at `trove init`"
+                .into(),
+            Error::WrongRecoveryKey => {
+                "the recovery key starts with AGE-SECRET-KEY-1; paste it exactly as shown at `trove init`".into()
+            }
+            Error::NoPassphrase => "pass --passphrase-file FILE or set TROVE_PASSPHRASE, \
+                or run in a terminal to be asked"
+                .into(),
+            Error::EmptyPassphrase => "choose a non-empty passphrase".into(),
+            Error::NoVault(_) => "create one with `trove init` (or `trove demo`), or point \
+                --vault / TROVE_VAULT at an existing vault"
+                .into(),
+            Error::VaultExists(_) => {
+                "use that vault, or choose another directory with --vault".into()
+            }
+            Error::Locked => "unlock the vault first".into(),
+            Error::VaultDamaged(_) => "the encrypted database failed its integrity check; \
+                restore the vault directory from a backup or import your last bundle \
+                into a new vault"
+                .into(),
+            Error::KeyFileDamaged(_) => "restore trove.key from a backup of the vault directory".into(),
+            Error::UnsupportedVersion(_) => "upgrade Trove to open this vault".into(),
+            Error::NotFound(_) => "list records with `trove list`".into(),
+            Error::UnknownType { .. } | Error::UnknownField { .. } => {
+                "see `trove types` for the record types and their fields".into()
+            }
+            Error::Keyring(_) => "the vault still opens with its passphrase".into(),
+            Error::NotRemembered => "run `trove remember` to keep the key on this device".into(),
+            Error::Busy => "wait for the other Trove process to finish and try again".into(),
+            _ => return None,
+        })
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        if let rusqlite::Error::SqliteFailure(f, _) = &e {
+            match f.code {
+                ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+                    return Error::VaultDamaged(
+                        "a page of the database does not decrypt or does not verify".into(),
+                    )
+                }
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => return Error::Busy,
+                _ => {}
+            }
+        }
+        Error::Database(e.to_string())
+    }
+}
+
+impl Error {
+    /// An I/O error with the path or operation it concerns.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

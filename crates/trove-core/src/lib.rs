@@ -1,0 +1,38 @@
+//! Trove's core: the encrypted vault, its keys, typed records and search, grants and the
+//! access log, and portable bundles. No UI, server or CLI code lives here: the desktop
+//! app, `trove serve` and the `trove` CLI are thin shells over these functions.
+//!
+//! ```no_run
+//! use trove_core::{NewRecord, Passphrase, Vault};
+//! let dir = std::path::Path::new("/tmp/my-vault");
+//! let (vault, recovery) = Vault::create(dir, &Passphrase::new("correct horse".into()))?;
+//! println!("keep this safe: {}", recovery.expose_secret());
+//! let rec = vault.add(NewRecord::new("contact", [("email".into(), "ana@example.org".into())]))?;
+//! assert_eq!(vault.search("ana", 10)?[0].id, rec.id);
+//! # Ok::<(), trove_core::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod demo;
+pub mod error;
+pub mod fsutil;
+pub mod keyfile;
+pub mod keystore;
+pub mod paths;
+pub mod record;
+pub mod schema;
+pub mod secret;
+pub mod vault;
+
+pub use error::{Error, Result};
+pub use keyfile::KdfParams;
+pub use keystore::{KeyStore, MemoryKeyStore, OsKeyring};
+pub use record::{ListFilter, NewRecord, Record, RecordChanges};
+pub use schema::{record_type, record_types, FieldDef, RecordType};
+pub use secret::{DataKey, Passphrase, RecoveryKey};
+pub use vault::{Vault, VaultInfo};
+
+/// The current time as RFC 3339 UTC with milliseconds, the format of every stored time.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,569 @@
+//! Records: typed, validated personal data with tags, provenance and times, plus the
+//! full-text index over every field value and tag.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::schema::record_type;
+use crate::vault::Vault;
+
+/// A stored record, as every API and file format shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+    pub fields: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+    pub source: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A record to be added: the vault assigns id and times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRecord {
+    #[serde(rename = "type")]
+    pub record_type: String,
+    pub fields: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default = "manual")]
+    pub source: String,
+}
+
+fn manual() -> String {
+    "manual".into()
+}
+
+impl NewRecord {
+    /// A manual record of `record_type` with `fields`.
+    pub fn new(record_type: &str, fields: impl IntoIterator<Item = (String, String)>) -> Self {
+        NewRecord {
+            record_type: record_type.into(),
+            fields: fields.into_iter().collect(),
+            tags: Vec::new(),
+            source: manual(),
+        }
+    }
+}
+
+/// Changes to a record: fields to set (an empty value unsets), tags to add and remove.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RecordChanges {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub add_tags: Vec<String>,
+    #[serde(default)]
+    pub remove_tags: Vec<String>,
+}
+
+/// Which records `list` returns.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListFilter {
+    #[serde(default)]
+    pub record_type: Option<String>,
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// At most this many, newest first; `None` for all.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// A new record id: a ULID (time-ordered, 26 characters).
+pub fn new_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+/// Checks a tag: 1–64 characters of letters, digits and `- _ . : /`.
+pub fn validate_tag(tag: &str) -> Result<()> {
+    let ok = !tag.is_empty()
+        && tag.chars().count() <= 64
+        && tag
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.:/".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "tag {tag:?} must be 1-64 letters, digits or - _ . : /"
+        )))
+    }
+}
+
+fn validate_source(source: &str) -> Result<()> {
+    if source.is_empty()
+        || source.len() > 64
+        || source.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(Error::InvalidInput(format!(
+            "source {source:?} must be a short word like manual or import:vcard"
+        )));
+    }
+    Ok(())
+}
+
+fn clean_tags(tags: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for t in tags {
+        validate_tag(t)?;
+        if !out.contains(t) {
+            out.push(t.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a complete record (e.g. from a bundle): id, type, fields, tags, source, times.
+pub fn validate_record(r: &Record) -> Result<Record> {
+    if r.id.is_empty()
+        || r.id.len() > 64
+        || !r.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(Error::InvalidInput(format!(
+            "record id {:?} is malformed",
+            r.id
+        )));
+    }
+    let fields = record_type(&r.record_type)?.validate(&r.fields)?;
+    validate_source(&r.source)?;
+    for t in [&r.created_at, &r.updated_at] {
+        chrono::DateTime::parse_from_rfc3339(t).map_err(|_| {
+            Error::InvalidInput(format!("record {}: time {t:?} is not RFC 3339", r.id))
+        })?;
+    }
+    Ok(Record {
+        fields,
+        tags: clean_tags(&r.tags)?,
+        ..r.clone()
+    })
+}
+
+const SELECT: &str = "SELECT id, type, fields, tags, source, created_at, updated_at FROM records";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Record> {
+    let fields: String = row.get(2)?;
+    let tags: String = row.get(3)?;
+    let bad = |e: serde_json::Error| {
+        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+    };
+    Ok(Record {
+        id: row.get(0)?,
+        record_type: row.get(1)?,
+        fields: serde_json::from_str(&fields).map_err(bad)?,
+        tags: serde_json::from_str(&tags).map_err(bad)?,
+        source: row.get(4)?,
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
+    })
+}
+
+/// The text the full-text index holds for a record: every field value and tag.
+fn fts_body(r: &Record) -> String {
+    let mut s = String::new();
+    for v in r
+        .fields
+        .values()
+        .map(String::as_str)
+        .chain(r.tags.iter().map(String::as_str))
+    {
+        s.push_str(v);
+        s.push('\n');
+    }
+    s
+}
+
+/// Inserts a complete, already validated record inside `tx`.
+pub fn insert_record(tx: &Transaction<'_>, r: &Record) -> Result<()> {
+    let fields = serde_json::to_string(&r.fields).expect("map serializes");
+    let tags = serde_json::to_string(&r.tags).expect("list serializes");
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO records (id, type, fields, tags, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    ins.execute(params![
+        r.id,
+        r.record_type,
+        fields,
+        tags,
+        r.source,
+        r.created_at,
+        r.updated_at
+    ])
+    .map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Error::InvalidInput(format!("a record with id {} already exists", r.id))
+        }
+        e => e.into(),
+    })?;
+    let rowid = tx.last_insert_rowid();
+    index_record(tx, rowid, r)
+}
+
+fn index_record(tx: &Transaction<'_>, rowid: i64, r: &Record) -> Result<()> {
+    let mut tag =
+        tx.prepare_cached("INSERT OR IGNORE INTO record_tags (tag, rec) VALUES (?1, ?2)")?;
+    for t in &r.tags {
+        tag.execute(params![t, rowid])?;
+    }
+    tx.prepare_cached("INSERT INTO records_fts (rowid, body) VALUES (?1, ?2)")?
+        .execute(params![rowid, fts_body(r)])?;
+    Ok(())
+}
+
+fn unindex_record(tx: &Transaction<'_>, rowid: i64) -> Result<()> {
+    tx.prepare_cached("DELETE FROM record_tags WHERE rec = ?1")?
+        .execute([rowid])?;
+    tx.prepare_cached("DELETE FROM records_fts WHERE rowid = ?1")?
+        .execute([rowid])?;
+    Ok(())
+}
+
+/// Replaces a stored record (same id) with `r` inside `tx`: fields, tags, source and
+/// times all come from `r`.
+pub fn replace_record(tx: &Transaction<'_>, r: &Record) -> Result<()> {
+    let rowid: i64 = tx
+        .query_row("SELECT rowid FROM records WHERE id = ?1", [&r.id], |row| {
+            row.get(0)
+        })
+        .optional()?
+        .ok_or_else(|| Error::NotFound(r.id.clone()))?;
+    unindex_record(tx, rowid)?;
+    tx.prepare_cached(
+        "UPDATE records SET type = ?2, fields = ?3, tags = ?4, source = ?5, created_at = ?6, updated_at = ?7 WHERE rowid = ?1",
+    )?
+    .execute(params![
+        rowid,
+        r.record_type,
+        serde_json::to_string(&r.fields).expect("map serializes"),
+        serde_json::to_string(&r.tags).expect("list serializes"),
+        r.source,
+        r.created_at,
+        r.updated_at
+    ])?;
+    index_record(tx, rowid, r)
+}
+
+/// Reads one record inside any transaction or connection.
+pub fn get_record(conn: &rusqlite::Connection, id: &str) -> Result<Option<Record>> {
+    Ok(conn
+        .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+impl Vault {
+    /// Validates and stores a new record; returns it with its id and times.
+    pub fn add(&self, new: NewRecord) -> Result<Record> {
+        let r = self.prepare_new(new, &crate::now_rfc3339())?;
+        self.write(|tx| insert_record(tx, &r))?;
+        Ok(r)
+    }
+
+    /// The batch path: validates every record first, then stores all of them in one
+    /// transaction (all or nothing). Returns the stored records' ids in order.
+    pub fn add_batch(&self, news: impl IntoIterator<Item = NewRecord>) -> Result<Vec<String>> {
+        let now = crate::now_rfc3339();
+        let records = news
+            .into_iter()
+            .map(|n| self.prepare_new(n, &now))
+            .collect::<Result<Vec<_>>>()?;
+        self.write(|tx| {
+            for r in &records {
+                insert_record(tx, r)?;
+            }
+            Ok(())
+        })?;
+        Ok(records.into_iter().map(|r| r.id).collect())
+    }
+
+    fn prepare_new(&self, new: NewRecord, now: &str) -> Result<Record> {
+        let ty = record_type(&new.record_type)?;
+        validate_source(&new.source)?;
+        Ok(Record {
+            id: new_id(),
+            record_type: ty.name.clone(),
+            fields: ty.validate(&new.fields)?,
+            tags: clean_tags(&new.tags)?,
+            source: new.source,
+            created_at: now.to_string(),
+            updated_at: now.to_string(),
+        })
+    }
+
+    /// One record by id.
+    pub fn get(&self, id: &str) -> Result<Record> {
+        get_record(self.conn(), id)?.ok_or_else(|| Error::NotFound(id.to_string()))
+    }
+
+    /// Records matching `filter`, newest first.
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<Record>> {
+        if let Some(t) = &filter.record_type {
+            record_type(t)?;
+        }
+        let limit = filter.limit.map(|l| l as i64).unwrap_or(-1);
+        let sql = match &filter.tag {
+            Some(_) => format!(
+                "{SELECT} WHERE (?1 IS NULL OR type = ?1) AND rowid IN (SELECT rec FROM record_tags WHERE tag = ?2) ORDER BY rowid DESC LIMIT ?3"
+            ),
+            None => format!("{SELECT} WHERE (?1 IS NULL OR type = ?1) AND ?2 IS NULL ORDER BY rowid DESC LIMIT ?3"),
+        };
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![filter.record_type, filter.tag, limit], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Ranked full-text search over every field value and tag, best match first.
+    /// Words are matched whole; the last word also as a prefix (search as you type).
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<Record>> {
+        let Some(fts) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "{SELECT} JOIN (SELECT rowid AS hit, rank FROM records_fts WHERE records_fts MATCH ?1 ORDER BY rank LIMIT ?2) ON hit = records.rowid ORDER BY rank"
+        ))?;
+        let rows = stmt.query_map(params![fts, limit as i64], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Applies `changes` to the record `id`; the result is validated like a new record.
+    pub fn edit(&self, id: &str, changes: &RecordChanges) -> Result<Record> {
+        self.write(|tx| {
+            let mut r = get_record(tx, id)?.ok_or_else(|| Error::NotFound(id.to_string()))?;
+            let ty = record_type(&r.record_type)?;
+            let mut fields = r.fields.clone();
+            for (k, v) in &changes.set {
+                ty.field(k)?;
+                if v.is_empty() {
+                    fields.remove(k);
+                } else {
+                    fields.insert(k.clone(), v.clone());
+                }
+            }
+            r.fields = ty.validate(&fields)?;
+            let mut tags = r.tags.clone();
+            tags.extend(changes.add_tags.iter().cloned());
+            tags.retain(|t| !changes.remove_tags.contains(t));
+            r.tags = clean_tags(&tags)?;
+            r.updated_at = crate::now_rfc3339();
+            replace_record(tx, &r)?;
+            Ok(r)
+        })
+    }
+
+    /// Deletes the record `id`.
+    pub fn remove(&self, id: &str) -> Result<()> {
+        self.write(|tx| {
+            let rowid: i64 = tx
+                .query_row("SELECT rowid FROM records WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .ok_or_else(|| Error::NotFound(id.to_string()))?;
+            unindex_record(tx, rowid)?;
+            tx.execute("DELETE FROM records WHERE rowid = ?1", [rowid])?;
+            Ok(())
+        })
+    }
+
+    /// The number of records of each type that has any.
+    pub fn count_by_type(&self) -> Result<BTreeMap<String, u64>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT type, count(*) FROM records GROUP BY type")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The number of records.
+    pub fn count_records(&self) -> Result<u64> {
+        Ok(self
+            .conn()
+            .query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))?
+            as u64)
+    }
+}
+
+/// Turns what a person typed into a safe FTS5 query: every word quoted (so FTS syntax
+/// in the input is just text), all words required, the last one also as a prefix.
+fn fts_query(input: &str) -> Option<String> {
+    let words: Vec<String> = input
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_string())
+        .collect();
+    let (last, rest) = words.split_last()?;
+    let mut q: Vec<String> = rest.iter().map(|w| format!("\"{w}\"")).collect();
+    q.push(format!("\"{last}\"*"));
+    Some(q.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::tests::new_vault;
+
+    fn rec(ty: &str, pairs: &[(&str, &str)]) -> NewRecord {
+        NewRecord::new(
+            ty,
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn add_get_edit_remove() {
+        let (_d, v) = new_vault();
+        let mut n = rec(
+            "contact",
+            &[("email", "ana@example.org"), ("label", "work")],
+        );
+        n.tags = vec!["work".into(), "work".into()];
+        let r = v.add(n).unwrap();
+        assert_eq!(r.tags, ["work"], "duplicate tags collapse");
+        assert_eq!(v.get(&r.id).unwrap(), r);
+        let changes = RecordChanges {
+            set: [
+                ("phone".to_string(), "+49 30 1234567".to_string()),
+                ("label".to_string(), String::new()),
+            ]
+            .into(),
+            add_tags: vec!["family".into()],
+            remove_tags: vec!["work".into()],
+        };
+        let e = v.edit(&r.id, &changes).unwrap();
+        assert_eq!(e.fields.get("label"), None, "empty value unsets");
+        assert_eq!(e.fields["phone"], "+49 30 1234567");
+        assert_eq!(e.tags, ["family"]);
+        assert!(e.updated_at >= r.updated_at && e.created_at == r.created_at);
+        assert_eq!(
+            v.list(&ListFilter {
+                tag: Some("family".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+            1
+        );
+        assert_eq!(
+            v.list(&ListFilter {
+                tag: Some("work".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+            0
+        );
+        v.remove(&r.id).unwrap();
+        assert!(matches!(v.get(&r.id), Err(Error::NotFound(_))));
+        assert!(matches!(v.remove(&r.id), Err(Error::NotFound(_))));
+        assert!(
+            v.search("example", 10).unwrap().is_empty(),
+            "removed record left the index"
+        );
+    }
+
+    #[test]
+    fn invalid_edit_changes_nothing() {
+        let (_d, v) = new_vault();
+        let r = v
+            .add(rec("contact", &[("email", "ana@example.org")]))
+            .unwrap();
+        let bad = RecordChanges {
+            set: [("email".to_string(), "nope".to_string())].into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            v.edit(&r.id, &bad),
+            Err(Error::InvalidField { .. })
+        ));
+        assert_eq!(v.get(&r.id).unwrap(), r);
+    }
+
+    #[test]
+    fn batch_is_all_or_nothing() {
+        let (_d, v) = new_vault();
+        let good = rec("note", &[("title", "a")]);
+        let bad = rec("note", &[("colour", "red")]);
+        assert!(v.add_batch(vec![good.clone(), bad]).is_err());
+        assert_eq!(v.count_records().unwrap(), 0);
+        assert_eq!(v.add_batch(vec![good.clone(), good]).unwrap().len(), 2);
+        assert_eq!(v.count_by_type().unwrap()["note"], 2);
+    }
+
+    #[test]
+    fn search_ranks_and_covers_every_field() {
+        let (_d, v) = new_vault();
+        let weak = v
+            .add(rec(
+                "note",
+                &[
+                    ("title", "groceries"),
+                    (
+                        "body",
+                        "buy oat milk and bread and more things for the weekend trip",
+                    ),
+                ],
+            ))
+            .unwrap();
+        let strong = v
+            .add(rec(
+                "note",
+                &[("title", "oat milk"), ("body", "oat milk oat milk")],
+            ))
+            .unwrap();
+        let addr = v
+            .add(rec(
+                "address",
+                &[
+                    ("street", "Rue de Rivoli 12"),
+                    ("city", "Paris"),
+                    ("country", "fr"),
+                ],
+            ))
+            .unwrap();
+        let hits: Vec<_> = v
+            .search("oat milk", 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(
+            hits,
+            [strong.id.clone(), weak.id.clone()],
+            "best match first"
+        );
+        assert_eq!(v.search("rivoli", 10).unwrap()[0].id, addr.id);
+        assert_eq!(
+            v.search("FR", 10).unwrap()[0].id,
+            addr.id,
+            "normalized country is indexed"
+        );
+        assert_eq!(
+            v.search("pari", 10).unwrap()[0].id,
+            addr.id,
+            "last word matches as prefix"
+        );
+        assert!(
+            v.search("\"unbalanced AND OR (", 10).is_ok(),
+            "FTS syntax in input is text"
+        );
+        assert!(v.search("   ", 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn fts_query_quotes_every_word() {
+        assert_eq!(fts_query("oat milk").unwrap(), "\"oat\" \"milk\"*");
+        assert_eq!(
+            fts_query("a\"b OR c*").unwrap(),
+            "\"a\" \"b\" \"OR\" \"c\"*"
+        );
+        assert_eq!(fts_query("--"), None);
+    }
+}

@@ -1,0 +1,544 @@
+//! Record types, read from the JSON Schemas in `assets/schemas/` (embedded at build
+//! time), and validation of field values against them on every write.
+//!
+//! Trove interprets the subset of JSON Schema its schemas use: `type`, `properties`,
+//! `required`, `minProperties`, `additionalProperties: false`, `title`, `description`,
+//! `maxLength` and `format` (`email`, `date`, `iban`, `bic`, `country`, `phone`), plus
+//! `x-trove-*` hints for the UI. A schema using any other keyword fails the schema test.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+const SCHEMAS: &[(&str, &str)] = &[
+    (
+        "identity",
+        include_str!("../../../assets/schemas/identity.json"),
+    ),
+    (
+        "contact",
+        include_str!("../../../assets/schemas/contact.json"),
+    ),
+    (
+        "address",
+        include_str!("../../../assets/schemas/address.json"),
+    ),
+    (
+        "document",
+        include_str!("../../../assets/schemas/document.json"),
+    ),
+    (
+        "health",
+        include_str!("../../../assets/schemas/health.json"),
+    ),
+    (
+        "bank_account",
+        include_str!("../../../assets/schemas/bank_account.json"),
+    ),
+    (
+        "employment",
+        include_str!("../../../assets/schemas/employment.json"),
+    ),
+    (
+        "membership",
+        include_str!("../../../assets/schemas/membership.json"),
+    ),
+    (
+        "preference",
+        include_str!("../../../assets/schemas/preference.json"),
+    ),
+    ("note", include_str!("../../../assets/schemas/note.json")),
+];
+
+/// A record type and its fields, in schema order.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordType {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub fields: Vec<FieldDef>,
+    /// Fields that summarize a record in one line (lists, search results).
+    pub summary: Vec<String>,
+    /// The raw JSON Schema, for the UI's form generator.
+    #[serde(skip)]
+    pub schema: serde_json::Value,
+}
+
+/// One field of a record type.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldDef {
+    pub name: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    pub max_length: usize,
+    pub required: bool,
+    /// `textarea` for long text; absent for a one-line input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub widget: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchema {
+    #[serde(rename = "$schema")]
+    _schema: String,
+    #[serde(rename = "$id")]
+    _id: String,
+    title: String,
+    description: String,
+    #[serde(rename = "type")]
+    ty: String,
+    properties: indexmap_lite::OrderedProps,
+    required: Vec<String>,
+    #[serde(rename = "minProperties")]
+    min_properties: u32,
+    #[serde(rename = "additionalProperties")]
+    additional_properties: bool,
+    #[serde(rename = "x-trove-summary")]
+    summary: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawField {
+    #[serde(rename = "type")]
+    ty: String,
+    title: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(rename = "maxLength")]
+    max_length: usize,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(rename = "x-trove-widget", default)]
+    widget: Option<String>,
+}
+
+/// serde_json's map sorts keys; the schema's property order is the form's field order.
+mod indexmap_lite {
+    use serde::de::{Deserializer, MapAccess, Visitor};
+    use serde::Deserialize;
+
+    pub struct OrderedProps(pub Vec<(String, super::RawField)>);
+
+    impl<'de> Deserialize<'de> for OrderedProps {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = OrderedProps;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a map of properties")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<OrderedProps, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some((k, v)) = m.next_entry()? {
+                        out.push((k, v));
+                    }
+                    Ok(OrderedProps(out))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+}
+
+const FORMATS: &[&str] = &["email", "date", "iban", "bic", "country", "phone"];
+
+fn parse(name: &str, text: &str) -> std::result::Result<RecordType, String> {
+    let raw: RawSchema = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+    if raw.ty != "object" || raw.additional_properties || raw.min_properties != 1 {
+        return Err(format!(
+            "{name}: must be a closed object schema with minProperties 1"
+        ));
+    }
+    let mut fields = Vec::new();
+    for (fname, f) in raw.properties.0 {
+        if f.ty != "string" {
+            return Err(format!("{name}.{fname}: only string fields are supported"));
+        }
+        if let Some(fmt) = &f.format {
+            if !FORMATS.contains(&fmt.as_str()) {
+                return Err(format!("{name}.{fname}: unknown format {fmt}"));
+            }
+        }
+        fields.push(FieldDef {
+            required: raw.required.contains(&fname),
+            name: fname,
+            title: f.title,
+            description: f.description,
+            format: f.format,
+            max_length: f.max_length,
+            widget: f.widget,
+        });
+    }
+    for r in raw.required.iter().chain(&raw.summary) {
+        if !fields.iter().any(|f| &f.name == r) {
+            return Err(format!("{name}: `{r}` is not a property"));
+        }
+    }
+    Ok(RecordType {
+        name: name.to_string(),
+        title: raw.title,
+        description: raw.description,
+        fields,
+        summary: raw.summary,
+        schema: serde_json::from_str(text).expect("parsed above"),
+    })
+}
+
+/// All built-in record types, in a fixed order.
+pub fn record_types() -> &'static [RecordType] {
+    static TYPES: OnceLock<Vec<RecordType>> = OnceLock::new();
+    TYPES.get_or_init(|| {
+        SCHEMAS
+            .iter()
+            .map(|(name, text)| {
+                parse(name, text).unwrap_or_else(|e| panic!("embedded schema is invalid: {e}"))
+            })
+            .collect()
+    })
+}
+
+/// The record type called `name`, or `Error::UnknownType`.
+pub fn record_type(name: &str) -> Result<&'static RecordType> {
+    record_types()
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| Error::UnknownType {
+            ty: name.to_string(),
+            known: type_names(),
+        })
+}
+
+fn type_names() -> String {
+    record_types()
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl RecordType {
+    /// The field called `name`, or `Error::UnknownField`.
+    pub fn field(&self, name: &str) -> Result<&FieldDef> {
+        self.fields
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| Error::UnknownField {
+                ty: self.name.clone(),
+                field: name.to_string(),
+                known: self
+                    .fields
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// Validates and normalizes a record's fields: unknown fields, values that break
+    /// their format or length, missing required fields and empty records are errors
+    /// naming the field. Empty values are dropped. IBAN/BIC/country are upper-cased and
+    /// IBAN spaces removed.
+    pub fn validate(&self, fields: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for (name, value) in fields {
+            let def = self.field(name)?;
+            if value.is_empty() {
+                continue;
+            }
+            let v = def.normalize(value).map_err(|reason| Error::InvalidField {
+                ty: self.name.clone(),
+                field: name.clone(),
+                reason,
+            })?;
+            out.insert(name.clone(), v);
+        }
+        for f in self.fields.iter().filter(|f| f.required) {
+            if !out.contains_key(&f.name) {
+                return Err(Error::InvalidField {
+                    ty: self.name.clone(),
+                    field: f.name.clone(),
+                    reason: "is required".into(),
+                });
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "a {} record needs at least one field ({})",
+                self.name,
+                self.fields
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(out)
+    }
+}
+
+impl FieldDef {
+    fn normalize(&self, value: &str) -> std::result::Result<String, String> {
+        let len = value.chars().count();
+        if len > self.max_length {
+            return Err(format!(
+                "is {len} characters long; at most {} allowed",
+                self.max_length
+            ));
+        }
+        let multiline = self.widget.as_deref() == Some("textarea");
+        if value
+            .chars()
+            .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')))
+        {
+            return Err("contains control characters".into());
+        }
+        match self.format.as_deref() {
+            None => Ok(value.to_string()),
+            Some("email") => check_email(value).map(|_| value.trim().to_string()),
+            Some("date") => check_date(value).map(|_| value.to_string()),
+            Some("iban") => normalize_iban(value),
+            Some("bic") => normalize_bic(value),
+            Some("country") => normalize_country(value),
+            Some("phone") => check_phone(value).map(|_| value.trim().to_string()),
+            Some(other) => Err(format!("has unknown format {other}")),
+        }
+    }
+}
+
+fn check_email(v: &str) -> std::result::Result<(), String> {
+    let bad = || {
+        Err(format!(
+            "{v:?} is not an email address (expected name@example.org)"
+        ))
+    };
+    let v = v.trim();
+    let Some((local, domain)) = v.rsplit_once('@') else {
+        return bad();
+    };
+    if local.is_empty()
+        || local.len() > 64
+        || local.contains('@')
+        || v.chars().any(char::is_whitespace)
+    {
+        return bad();
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2
+        || labels.iter().any(|l| {
+            l.is_empty()
+                || l.starts_with('-')
+                || l.ends_with('-')
+                || !l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+    {
+        return bad();
+    }
+    Ok(())
+}
+
+fn check_date(v: &str) -> std::result::Result<(), String> {
+    if v.len() == 10 && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok() {
+        Ok(())
+    } else {
+        Err(format!("{v:?} is not a date (expected YYYY-MM-DD)"))
+    }
+}
+
+fn normalize_iban(v: &str) -> std::result::Result<String, String> {
+    let s: String = v
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_uppercase();
+    let shape_ok = (15..=34).contains(&s.len())
+        && s.is_ascii()
+        && s[..2].chars().all(|c| c.is_ascii_uppercase())
+        && s[2..4].chars().all(|c| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric());
+    if !shape_ok {
+        return Err(format!("{v:?} is not an IBAN (expected country code, check digits, account: DE89 3704 0044 0532 0130 00)"));
+    }
+    // ISO 13616: move the first four characters to the end, letters to numbers, mod 97 == 1.
+    let mut rem: u32 = 0;
+    for c in s[4..].chars().chain(s[..4].chars()) {
+        let d = c.to_digit(36).expect("alphanumeric");
+        rem = if d >= 10 {
+            (rem * 100 + d) % 97
+        } else {
+            (rem * 10 + d) % 97
+        };
+    }
+    if rem != 1 {
+        return Err(format!(
+            "{v:?} is not a valid IBAN (check digits do not match; is a character mistyped?)"
+        ));
+    }
+    Ok(s)
+}
+
+fn normalize_bic(v: &str) -> std::result::Result<String, String> {
+    let s = v.trim().to_uppercase();
+    let ok = (s.len() == 8 || s.len() == 11)
+        && s.is_ascii()
+        && s[..6].chars().all(|c| c.is_ascii_uppercase())
+        && s[6..].chars().all(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(s)
+    } else {
+        Err(format!(
+            "{v:?} is not a BIC (expected 8 or 11 characters, e.g. DEUTDEFF)"
+        ))
+    }
+}
+
+fn normalize_country(v: &str) -> std::result::Result<String, String> {
+    let s = v.trim().to_uppercase();
+    if s.len() == 2 && s.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(s)
+    } else {
+        Err(format!(
+            "{v:?} is not a country code (expected two letters, e.g. DE)"
+        ))
+    }
+}
+
+fn check_phone(v: &str) -> std::result::Result<(), String> {
+    let digits = v.chars().filter(char::is_ascii_digit).count();
+    if digits >= 3
+        && v.trim()
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "{v:?} is not a phone number (digits, spaces, + - ( ) only)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_embedded_schema_parses_and_has_the_spec_fields() {
+        let names: Vec<_> = record_types().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "identity",
+                "contact",
+                "address",
+                "document",
+                "health",
+                "bank_account",
+                "employment",
+                "membership",
+                "preference",
+                "note"
+            ]
+        );
+        let addr: Vec<_> = record_type("address")
+            .unwrap()
+            .fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(
+            addr,
+            [
+                "street",
+                "city",
+                "postal_code",
+                "region",
+                "country",
+                "label"
+            ],
+            "schema order kept"
+        );
+    }
+
+    #[test]
+    fn schema_with_unsupported_keyword_is_rejected() {
+        let text = SCHEMAS[0]
+            .1
+            .replace("\"minProperties\"", "\"pattern\": \"x\", \"minProperties\"");
+        assert!(parse("identity", &text).is_err());
+    }
+
+    #[test]
+    fn formats_are_checked_and_named() {
+        let c = record_type("contact").unwrap();
+        for bad in ["not-an-email", "a@b", "a b@c.org", "@c.org", "a@-c.org"] {
+            let e = c.validate(&fields(&[("email", bad)])).unwrap_err();
+            assert!(
+                matches!(&e, Error::InvalidField { field, .. } if field == "email"),
+                "{bad}: {e}"
+            );
+        }
+        c.validate(&fields(&[("email", "ana.lopez+trove@example.org")]))
+            .unwrap();
+        let id = record_type("identity").unwrap();
+        for bad in ["2024-02-30", "24-01-01", "yesterday", "2024-1-1"] {
+            assert!(
+                id.validate(&fields(&[("birth_date", bad)])).is_err(),
+                "{bad}"
+            );
+        }
+        let b = record_type("bank_account").unwrap();
+        let ok = b
+            .validate(&fields(&[("iban", "de89 3704 0044 0532 0130 00")]))
+            .unwrap();
+        assert_eq!(ok["iban"], "DE89370400440532013000", "IBAN normalized");
+        let e = b
+            .validate(&fields(&[("iban", "DE89370400440532013001")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("check digits"), "{e}");
+    }
+
+    #[test]
+    fn unknown_fields_required_fields_and_empty_records() {
+        let n = record_type("note").unwrap();
+        assert!(matches!(
+            n.validate(&fields(&[("colour", "red")])),
+            Err(Error::UnknownField { .. })
+        ));
+        assert!(matches!(
+            n.validate(&fields(&[])),
+            Err(Error::InvalidInput(_))
+        ));
+        let b = record_type("bank_account").unwrap();
+        let e = b.validate(&fields(&[("bank", "GLS")])).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidField { field, .. } if field == "iban"),
+            "{e}"
+        );
+        assert!(matches!(record_type("pet"), Err(Error::UnknownType { .. })));
+    }
+
+    #[test]
+    fn length_and_control_characters() {
+        let c = record_type("contact").unwrap();
+        assert!(c.validate(&fields(&[("label", &"x".repeat(65))])).is_err());
+        assert!(c.validate(&fields(&[("label", "a\u{7}b")])).is_err());
+        let n = record_type("note").unwrap();
+        n.validate(&fields(&[("body", "line one\nline two")]))
+            .expect("textarea keeps newlines");
+    }
+}

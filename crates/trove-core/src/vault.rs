@@ -1,0 +1,484 @@
+//! The vault: a directory holding the SQLCipher database (`trove.db`) and the key file
+//! (`trove.key`). Owns opening (key check, pragmas, migrations), locking, passphrase
+//! change, recovery and remember/forget.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::error::{Error, Result};
+use crate::keyfile::{KdfParams, KeyFile};
+use crate::keystore::KeyStore;
+use crate::secret::{DataKey, Passphrase, RecoveryKey};
+
+/// The database file inside a vault directory.
+pub const DB_FILE: &str = "trove.db";
+/// The key file inside a vault directory.
+pub const KEY_FILE: &str = "trove.key";
+
+/// Schema migrations, applied in order; `PRAGMA user_version` is the number applied.
+/// Append only: never edit a migration that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: records, their tags and the full-text index.
+    r#"
+    CREATE TABLE records (
+        rowid      INTEGER PRIMARY KEY,
+        id         TEXT NOT NULL UNIQUE,
+        type       TEXT NOT NULL,
+        fields     TEXT NOT NULL,
+        tags       TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX records_by_type ON records(type, rowid);
+    CREATE TABLE record_tags (
+        tag TEXT NOT NULL,
+        rec INTEGER NOT NULL REFERENCES records(rowid) ON DELETE CASCADE,
+        PRIMARY KEY (tag, rec)
+    ) WITHOUT ROWID;
+    CREATE INDEX record_tags_by_rec ON record_tags(rec);
+    CREATE VIRTUAL TABLE records_fts USING fts5(
+        body, content='', contentless_delete=1,
+        tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    "#,
+];
+
+/// An unlocked vault. Dropping it (or calling [`Vault::lock`]) closes the database and
+/// zeroizes the data key.
+pub struct Vault {
+    dir: PathBuf,
+    conn: Connection,
+    key: DataKey,
+    vault_id: String,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Facts about a vault that need no unlocking.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VaultInfo {
+    pub path: PathBuf,
+    pub vault_id: String,
+    pub created_at: String,
+    pub remembered: bool,
+    pub kdf: KdfParams,
+}
+
+impl Vault {
+    /// Creates a vault in `dir` (which may exist but must not hold a vault) and returns it
+    /// unlocked, with the recovery key to show the person once.
+    pub fn create(dir: &Path, passphrase: &Passphrase) -> Result<(Vault, RecoveryKey)> {
+        Self::create_with(dir, passphrase, KdfParams::DEFAULT)
+    }
+
+    /// [`Vault::create`] with explicit KDF parameters.
+    pub fn create_with(
+        dir: &Path,
+        passphrase: &Passphrase,
+        params: KdfParams,
+    ) -> Result<(Vault, RecoveryKey)> {
+        if dir.join(KEY_FILE).exists() || dir.join(DB_FILE).exists() {
+            return Err(Error::VaultExists(dir.to_path_buf()));
+        }
+        if passphrase.is_empty() {
+            return Err(Error::EmptyPassphrase);
+        }
+        create_private_dir(dir)?;
+        let key = DataKey::generate();
+        let (keyfile, recovery) = KeyFile::new(&key, passphrase, params)?;
+        // The key file goes first: a crash before the database exists leaves a vault
+        // that opens (the database is created and migrated on first open).
+        keyfile.write(&dir.join(KEY_FILE))?;
+        let vault = Self::open_with_key(dir, key)?;
+        Ok((vault, recovery))
+    }
+
+    /// Reads the key file only: path, id, remembered flag, KDF parameters.
+    pub fn info(dir: &Path) -> Result<VaultInfo> {
+        let kf = read_keyfile(dir)?;
+        Ok(VaultInfo {
+            path: dir.to_path_buf(),
+            vault_id: kf.vault_id.clone(),
+            created_at: kf.created_at.clone(),
+            remembered: kf.remembered,
+            kdf: kf.kdf_params(),
+        })
+    }
+
+    /// Unlocks with the passphrase.
+    pub fn unlock(dir: &Path, passphrase: &Passphrase) -> Result<Vault> {
+        let key = read_keyfile(dir)?.unwrap_with_passphrase(passphrase)?;
+        Self::open_with_key(dir, key)
+    }
+
+    /// Unlocks with the key remembered in `store` (`trove remember`).
+    pub fn unlock_remembered(dir: &Path, store: &dyn KeyStore) -> Result<Vault> {
+        let kf = read_keyfile(dir)?;
+        if !kf.remembered {
+            return Err(Error::NotRemembered);
+        }
+        let key = store.load(&kf.vault_id)?;
+        Self::open_with_key(dir, key)
+    }
+
+    /// Sets a new passphrase using the recovery key, and returns the vault unlocked.
+    pub fn recover(dir: &Path, recovery: &RecoveryKey, new: &Passphrase) -> Result<Vault> {
+        let path = dir.join(KEY_FILE);
+        let mut kf = read_keyfile(dir)?;
+        let key = kf.unwrap_with_recovery(recovery)?;
+        // Open first: a recovery key for a damaged database should not rewrap anything.
+        let vault = Self::open_with_key(dir, key)?;
+        kf.rewrap_passphrase(&vault.key, new, kf.kdf_params().max(KdfParams::DEFAULT))?;
+        kf.write(&path)?;
+        Ok(vault)
+    }
+
+    /// Opens the database with the raw data key.
+    pub fn open_with_key(dir: &Path, key: DataKey) -> Result<Vault> {
+        let kf = read_keyfile(dir)?;
+        let conn = open_connection(&dir.join(DB_FILE), &key)?;
+        migrate(&conn)?;
+        Ok(Vault {
+            dir: dir.to_path_buf(),
+            conn,
+            key,
+            vault_id: kf.vault_id,
+        })
+    }
+
+    /// A second handle on the same vault with its own database connection (for server
+    /// workers and background work). Holds its own copy of the key.
+    pub fn try_clone(&self) -> Result<Vault> {
+        let key = self.key.duplicate();
+        let conn = open_connection(&self.dir.join(DB_FILE), &key)?;
+        Ok(Vault {
+            dir: self.dir.clone(),
+            conn,
+            key,
+            vault_id: self.vault_id.clone(),
+        })
+    }
+
+    /// Changes the passphrase: rewraps the data key under the new one. The database is
+    /// not re-encrypted; the old passphrase stops working at once.
+    pub fn change_passphrase(&self, new: &Passphrase) -> Result<()> {
+        let path = self.dir.join(KEY_FILE);
+        let mut kf = KeyFile::read(&path)?;
+        kf.rewrap_passphrase(&self.key, new, kf.kdf_params().max(KdfParams::DEFAULT))?;
+        kf.write(&path)
+    }
+
+    /// Keeps the data key in `store` so this device opens the vault without a passphrase.
+    pub fn remember(&self, store: &dyn KeyStore) -> Result<()> {
+        let path = self.dir.join(KEY_FILE);
+        let mut kf = KeyFile::read(&path)?;
+        store.store(&self.vault_id, &self.key)?;
+        kf.remembered = true;
+        kf.write(&path)
+    }
+
+    /// Drops the remembered key from `store`; needs no unlocking.
+    pub fn forget(dir: &Path, store: &dyn KeyStore) -> Result<()> {
+        let path = dir.join(KEY_FILE);
+        let mut kf = read_keyfile(dir)?;
+        store.delete(&kf.vault_id)?;
+        if kf.remembered {
+            kf.remembered = false;
+            kf.write(&path)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the database and zeroizes the key.
+    pub fn lock(self) {
+        drop(self);
+    }
+
+    /// The vault directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// This vault's random id.
+    pub fn vault_id(&self) -> &str {
+        &self.vault_id
+    }
+
+    /// The open database connection.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// A 256-bit key derived from the data key for one purpose (`label`), e.g. the key
+    /// of the share tokens' keyed hash. HMAC-SHA256(data key, "trove subkey " + label).
+    pub fn derive_subkey(&self, label: &str) -> zeroize::Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.key.expose_secret())
+            .expect("any key length");
+        mac.update(b"trove subkey ");
+        mac.update(label.as_bytes());
+        zeroize::Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+
+    /// Runs `f` in an immediate (write) transaction; commits if it returns `Ok`.
+    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a read transaction: one consistent snapshot for several queries.
+    pub fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Checks every page's HMAC (`PRAGMA cipher_integrity_check`) and SQLite's own
+    /// structure check. Reads the whole database.
+    pub fn check_integrity(&self) -> Result<()> {
+        let mut stmt = self.conn.prepare("PRAGMA cipher_integrity_check")?;
+        let problems: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if let Some(p) = problems.first() {
+            return Err(Error::VaultDamaged(p.clone()));
+        }
+        let ok: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if ok != "ok" {
+            return Err(Error::VaultDamaged(ok));
+        }
+        Ok(())
+    }
+}
+
+impl KdfParams {
+    fn max(self, other: KdfParams) -> KdfParams {
+        KdfParams {
+            m_cost_kib: self.m_cost_kib.max(other.m_cost_kib),
+            t_cost: self.t_cost.max(other.t_cost),
+            p_cost: self.p_cost.max(other.p_cost),
+        }
+    }
+}
+
+fn read_keyfile(dir: &Path) -> Result<KeyFile> {
+    let path = dir.join(KEY_FILE);
+    if !path.exists() {
+        return Err(Error::NoVault(dir.to_path_buf()));
+    }
+    KeyFile::read(&path)
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("can't create {}", dir.display()), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(format!("can't set permissions on {}", dir.display()), e))?;
+    }
+    Ok(())
+}
+
+/// Opens one SQLCipher connection: key first, then the key check, then the pragmas.
+fn open_connection(path: &Path, key: &DataKey) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        Error::io(
+            format!("can't open {}", path.display()),
+            std::io::Error::other(e),
+        )
+    })?;
+    // SQLCipher logs to stderr by default; the CLI's stderr is for the person.
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
+    let mut pragma = zeroize::Zeroizing::new(String::from("PRAGMA key = \""));
+    pragma.push_str(&key.sqlcipher_pragma());
+    pragma.push_str("\";");
+    conn.execute_batch(&pragma)?;
+    drop(pragma);
+    // The key was already authenticated by the key file's AEAD tag, so a database that
+    // does not open with it is damaged, not locked with another key.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| match Error::from(e) {
+        Error::Database(m) => Error::VaultDamaged(m),
+        other => other,
+    })?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Database(format!(
+            "could not switch to WAL (got {mode})"
+        )));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = ON;",
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let current: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if current > MIGRATIONS.len() {
+        return Err(Error::UnsupportedVersion(format!(
+            "database schema {current}"
+        )));
+    }
+    if current == MIGRATIONS.len() {
+        return Ok(());
+    }
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    // Re-read inside the write lock: another process may have migrated meanwhile.
+    let current: usize = tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::keystore::MemoryKeyStore;
+
+    pub(crate) const FAST: KdfParams = KdfParams {
+        m_cost_kib: KdfParams::MIN_M_COST_KIB,
+        t_cost: 1,
+        p_cost: 1,
+    };
+
+    pub(crate) fn new_vault() -> (tempfile::TempDir, Vault) {
+        let dir = tempfile::tempdir().unwrap();
+        let (v, _) =
+            Vault::create_with(&dir.path().join("v"), &Passphrase::new("pw".into()), FAST).unwrap();
+        (dir, v)
+    }
+
+    #[test]
+    fn create_refuses_an_existing_vault() {
+        let (dir, v) = new_vault();
+        drop(v);
+        let err = Vault::create_with(
+            &dir.path().join("v"),
+            &Passphrase::new("other".into()),
+            FAST,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::VaultExists(_)), "{err}");
+        Vault::unlock(&dir.path().join("v"), &Passphrase::new("pw".into()))
+            .expect("original passphrase still opens it");
+    }
+
+    #[test]
+    fn unlock_checks_passphrase_and_missing_vault() {
+        let (dir, v) = new_vault();
+        drop(v);
+        let p = dir.path().join("v");
+        assert!(matches!(
+            Vault::unlock(&p, &Passphrase::new("nope".into())),
+            Err(Error::WrongPassphrase)
+        ));
+        assert!(matches!(
+            Vault::unlock(&dir.path().join("none"), &Passphrase::new("pw".into())),
+            Err(Error::NoVault(_))
+        ));
+        let v = Vault::unlock(&p, &Passphrase::new("pw".into())).unwrap();
+        let mode: String = v
+            .conn()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        let sync: i64 = v
+            .conn()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        let temp: i64 = v
+            .conn()
+            .query_row("PRAGMA temp_store", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            (mode.as_str(), sync, temp),
+            ("wal", 2, 2),
+            "WAL, synchronous=FULL, temp_store=MEMORY"
+        );
+    }
+
+    #[test]
+    fn remember_and_forget_use_the_key_store() {
+        let (dir, v) = new_vault();
+        let p = dir.path().join("v");
+        let store = MemoryKeyStore::default();
+        assert!(matches!(
+            Vault::unlock_remembered(&p, &store),
+            Err(Error::NotRemembered)
+        ));
+        v.remember(&store).unwrap();
+        drop(v);
+        assert!(Vault::info(&p).unwrap().remembered);
+        Vault::unlock_remembered(&p, &store).expect("remembered key opens the vault");
+        Vault::forget(&p, &store).unwrap();
+        assert!(!Vault::info(&p).unwrap().remembered);
+        assert!(matches!(
+            Vault::unlock_remembered(&p, &store),
+            Err(Error::NotRemembered)
+        ));
+    }
+
+    #[test]
+    fn unreachable_keyring_is_a_keyring_error_and_changes_nothing() {
+        let (dir, v) = new_vault();
+        let p = dir.path().join("v");
+        let before = std::fs::read(p.join(KEY_FILE)).unwrap();
+        let err = v.remember(&MemoryKeyStore::unavailable()).unwrap_err();
+        assert_eq!(err.code(), "keyring");
+        assert_eq!(std::fs::read(p.join(KEY_FILE)).unwrap(), before);
+    }
+
+    #[test]
+    fn recover_sets_a_new_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v");
+        let (v, rk) = Vault::create_with(&p, &Passphrase::new("forgotten".into()), FAST).unwrap();
+        drop(v);
+        Vault::recover(&p, &rk, &Passphrase::new("fresh".into())).unwrap();
+        assert!(matches!(
+            Vault::unlock(&p, &Passphrase::new("forgotten".into())),
+            Err(Error::WrongPassphrase)
+        ));
+        Vault::unlock(&p, &Passphrase::new("fresh".into())).unwrap();
+    }
+
+    #[test]
+    fn half_created_vault_opens() {
+        // A crash after the key file was written but before the database existed.
+        let (dir, v) = new_vault();
+        drop(v);
+        let p = dir.path().join("v");
+        for f in ["trove.db", "trove.db-wal", "trove.db-shm"] {
+            let _ = std::fs::remove_file(p.join(f));
+        }
+        Vault::unlock(&p, &Passphrase::new("pw".into()))
+            .expect("database is recreated and migrated");
+    }
+}
