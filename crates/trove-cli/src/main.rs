@@ -14,10 +14,16 @@ use crate::ctx::Ctx;
 
 /// Trove: your personal data, encrypted on your own machine, shared on your terms.
 #[derive(Parser)]
-#[command(name = "trove", version, about, long_about = None, max_term_width = 100)]
+#[command(name = "trove", version, max_term_width = 100)]
 struct Cli {
     /// The vault directory [default: the platform data dir, e.g. ~/.local/share/trove/vault]
-    #[arg(long, global = true, env = "TROVE_VAULT", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "TROVE_VAULT",
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
     vault: Option<PathBuf>,
 
     /// Print one JSON value on stdout instead of text
@@ -37,7 +43,7 @@ enum Command {
     /// Create a new vault and print its recovery key (once)
     Init,
     /// Show the vault's path, record counts and whether this device remembers it
-    Status,
+    Status(cmd::vault::StatusArgs),
     /// Change the passphrase (new one from TROVE_NEW_PASSPHRASE or a prompt)
     Passwd,
     /// Set a new passphrase using the recovery key
@@ -79,7 +85,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Init => cmd::vault::init(&ctx),
-        Command::Status => cmd::vault::status(&ctx),
+        Command::Status(a) => cmd::vault::status(&ctx, a),
         Command::Passwd => cmd::vault::passwd(&ctx),
         Command::Recover => cmd::vault::recover(&ctx),
         Command::Remember => cmd::vault::remember(&ctx),

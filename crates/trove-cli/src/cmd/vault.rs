@@ -45,8 +45,18 @@ pub fn demo(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-pub fn status(ctx: &Ctx) -> Result<()> {
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// Also verify every page of the database (reads the whole vault)
+    #[arg(long)]
+    check: bool,
+}
+
+pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<()> {
     let vault = ctx.unlock()?;
+    if a.check {
+        vault.check_integrity()?;
+    }
     let info = Vault::info(vault.dir())?;
     let by_type = vault.count_by_type()?;
     let total: u64 = by_type.values().sum();
@@ -58,6 +68,7 @@ pub fn status(ctx: &Ctx) -> Result<()> {
             "records": total,
             "records_by_type": by_type,
             "remembered": info.remembered,
+            "integrity": if a.check { "ok" } else { "not checked" },
         }));
     } else {
         outln!("vault:      {}", info.path.display());
