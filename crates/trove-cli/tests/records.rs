@@ -124,9 +124,9 @@ fn search_finds_any_field_best_match_first() {
             .collect()
     };
     assert_eq!(ids(&["lighthouse"]), [strong, weak], "best match first");
-    assert_eq!(ids(&["kastanienallee"]), [addr.clone()]);
+    assert_eq!(ids(&["kastanienallee"]), std::slice::from_ref(&addr));
     assert_eq!(ids(&["berlin"]), [addr]);
-    assert_eq!(ids(&["gemeinschaftsbank"]), [iban.clone()]);
+    assert_eq!(ids(&["gemeinschaftsbank"]), std::slice::from_ref(&iban));
     assert_eq!(
         ids(&["DE89370400440532013000"]),
         [iban],
