@@ -188,7 +188,7 @@ pub fn project(record: &Record, scope: &Scope) -> Option<Record> {
 }
 
 /// A grant's status, computed from its row and the current time on every read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GrantStatus {
     Active,

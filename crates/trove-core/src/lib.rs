@@ -40,7 +40,7 @@ pub use record::{ListFilter, NewRecord, Record, RecordChanges};
 pub use schema::{record_type, record_types, FieldDef, RecordType};
 pub use secret::{DataKey, Passphrase, RecoveryKey};
 pub use share::{
-    Credential, ReplyBody, RequestMeta, ShareEngine, ShareOp, ShareReply, ShareRequest,
+    seed_demo, Credential, ReplyBody, RequestMeta, ShareEngine, ShareOp, ShareReply, ShareRequest,
 };
 pub use token::ShareToken;
 pub use vault::{Vault, VaultInfo};

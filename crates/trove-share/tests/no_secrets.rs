@@ -59,13 +59,25 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
         ("GET", "/v1/records".into(), Some(typo.clone())),
         ("GET", "/v1/records".into(), Some("trove_short".into())),
         ("GET", "/v1/records".into(), None),
-        ("GET", "/v1/records".into(), Some(trove_core::ShareToken::generate().expose_secret().into())),
+        (
+            "GET",
+            "/v1/records".into(),
+            Some(trove_core::ShareToken::generate().expose_secret().into()),
+        ),
         ("GET", "/v1/records".into(), Some(typo.clone())),
         ("GET", "/v1/records".into(), Some(tok.clone())),
         ("POST", "/v1/records".into(), Some(tok.clone())),
         ("GET", "/v2/unknown".into(), Some(tok.clone())),
-        ("POST", "/v1/revoke".into(), Some(other.expose_secret().into())),
-        ("GET", "/v1/grant".into(), Some(other.expose_secret().into())),
+        (
+            "POST",
+            "/v1/revoke".into(),
+            Some(other.expose_secret().into()),
+        ),
+        (
+            "GET",
+            "/v1/grant".into(),
+            Some(other.expose_secret().into()),
+        ),
     ];
     for (m, path, token) in calls {
         let mut rb = http.request(m.parse().unwrap(), format!("{base}{path}"));
@@ -100,7 +112,12 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
     let log = serde_json::to_string(&f.vault.log_entries(&Default::default()).unwrap()).unwrap();
     let traces = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
     assert!(traces.contains("share request"), "tracing was captured");
-    let secrets = [tok.as_str(), typo.as_str(), other.expose_secret(), &tok[6..30]];
+    let secrets = [
+        tok.as_str(),
+        typo.as_str(),
+        other.expose_secret(),
+        &tok[6..30],
+    ];
     for (what, text) in [("access log", &log), ("tracing output", &traces)]
         .into_iter()
         .chain(error_bodies.iter().map(|b| ("error body", b)))
@@ -109,7 +126,10 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
             assert!(!text.contains(s), "a token leaked into the {what}");
         }
         for v in f.field_values() {
-            assert!(!text.contains(&v), "field value {v:?} leaked into the {what}");
+            assert!(
+                !text.contains(&v),
+                "field value {v:?} leaked into the {what}"
+            );
         }
     }
 }
