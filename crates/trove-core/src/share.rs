@@ -230,7 +230,7 @@ impl ShareEngine {
         }
         let committed = log.finish().and_then(|()| Ok(tx.commit()?));
         if let Err(e) = committed {
-            tracing::warn!(error = %Error::from(e), "share: commit failed; nothing disclosed");
+            tracing::warn!(error = %e, "share: commit failed; nothing disclosed");
             return (0..n)
                 .map(|_| ShareReply::unavailable("the access log could not be written; retry"))
                 .collect();
