@@ -249,6 +249,63 @@ pub fn replace_record(tx: &Transaction<'_>, r: &Record) -> Result<()> {
     index_record(tx, rowid, r)
 }
 
+/// [`Vault::add_batch`] on any connection with the vault schema.
+pub(crate) fn add_batch_on(
+    conn: &rusqlite::Connection,
+    news: impl IntoIterator<Item = NewRecord>,
+) -> Result<Vec<String>> {
+    let now = crate::now_rfc3339();
+    let records = news
+        .into_iter()
+        .map(|n| prepare_new(n, &now))
+        .collect::<Result<Vec<_>>>()?;
+    crate::vault::in_transaction(conn, rusqlite::TransactionBehavior::Immediate, |tx| {
+        for r in &records {
+            insert_record(tx, r)?;
+        }
+        Ok(())
+    })?;
+    Ok(records.into_iter().map(|r| r.id).collect())
+}
+
+fn prepare_new(new: NewRecord, now: &str) -> Result<Record> {
+    let ty = record_type(&new.record_type)?;
+    validate_source(&new.source)?;
+    Ok(Record {
+        id: new_id(),
+        record_type: ty.name.clone(),
+        fields: ty.validate(&new.fields)?,
+        tags: clean_tags(&new.tags)?,
+        source: new.source,
+        created_at: now.to_string(),
+        updated_at: now.to_string(),
+    })
+}
+
+/// The most matches a search ranks. A query matching more records (a very common word)
+/// is ranked by BM25 among its newest `SEARCH_CANDIDATES` matches, which keeps search
+/// time bounded however large the vault grows; a rarer query is ranked exactly.
+pub const SEARCH_CANDIDATES: usize = 2000;
+
+/// [`Vault::search`] on any connection with the vault schema.
+pub(crate) fn search_on(
+    conn: &rusqlite::Connection,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<Record>> {
+    let Some(fts) = fts_query(query) else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} JOIN (SELECT hit, rank FROM (SELECT rowid AS hit, rank FROM records_fts WHERE records_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?3) ORDER BY rank LIMIT ?2) ON hit = records.rowid ORDER BY rank"
+    ))?;
+    let rows = stmt.query_map(
+        params![fts, limit as i64, SEARCH_CANDIDATES as i64],
+        from_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Reads one record inside any transaction or connection.
 pub fn get_record(conn: &rusqlite::Connection, id: &str) -> Result<Option<Record>> {
     Ok(conn
@@ -260,7 +317,7 @@ pub fn get_record(conn: &rusqlite::Connection, id: &str) -> Result<Option<Record
 impl Vault {
     /// Validates and stores a new record; returns it with its id and times.
     pub fn add(&self, new: NewRecord) -> Result<Record> {
-        let r = self.prepare_new(new, &crate::now_rfc3339())?;
+        let r = prepare_new(new, &crate::now_rfc3339())?;
         self.write(|tx| insert_record(tx, &r))?;
         Ok(r)
     }
@@ -268,32 +325,7 @@ impl Vault {
     /// The batch path: validates every record first, then stores all of them in one
     /// transaction (all or nothing). Returns the stored records' ids in order.
     pub fn add_batch(&self, news: impl IntoIterator<Item = NewRecord>) -> Result<Vec<String>> {
-        let now = crate::now_rfc3339();
-        let records = news
-            .into_iter()
-            .map(|n| self.prepare_new(n, &now))
-            .collect::<Result<Vec<_>>>()?;
-        self.write(|tx| {
-            for r in &records {
-                insert_record(tx, r)?;
-            }
-            Ok(())
-        })?;
-        Ok(records.into_iter().map(|r| r.id).collect())
-    }
-
-    fn prepare_new(&self, new: NewRecord, now: &str) -> Result<Record> {
-        let ty = record_type(&new.record_type)?;
-        validate_source(&new.source)?;
-        Ok(Record {
-            id: new_id(),
-            record_type: ty.name.clone(),
-            fields: ty.validate(&new.fields)?,
-            tags: clean_tags(&new.tags)?,
-            source: new.source,
-            created_at: now.to_string(),
-            updated_at: now.to_string(),
-        })
+        add_batch_on(self.conn(), news)
     }
 
     /// One record by id.
@@ -320,15 +352,10 @@ impl Vault {
 
     /// Ranked full-text search over every field value and tag, best match first.
     /// Words are matched whole; the last word also as a prefix (search as you type).
+    /// A query matching more than [`SEARCH_CANDIDATES`] records is ranked among the
+    /// newest that many matches (see [`search_on`]).
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<Record>> {
-        let Some(fts) = fts_query(query) else {
-            return Ok(Vec::new());
-        };
-        let mut stmt = self.conn().prepare_cached(&format!(
-            "{SELECT} JOIN (SELECT rowid AS hit, rank FROM records_fts WHERE records_fts MATCH ?1 ORDER BY rank LIMIT ?2) ON hit = records.rowid ORDER BY rank"
-        ))?;
-        let rows = stmt.query_map(params![fts, limit as i64], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        search_on(self.conn(), query, limit)
     }
 
     /// Applies `changes` to the record `id`; the result is validated like a new record.
