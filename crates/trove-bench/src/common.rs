@@ -182,6 +182,15 @@ impl Progress {
     }
 }
 
+/// The CPU time this thread has run so far (Linux: `/proc/thread-self/schedstat`), or
+/// `None` where that is not available. On a shared machine the wall-clock time includes
+/// waiting for a core; this is what the work itself cost.
+pub fn thread_cpu_time() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 /// A set of measured durations and their percentiles.
 #[derive(Debug, Default, Clone)]
 pub struct Latencies {
