@@ -151,6 +151,7 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
     // Get by id: random ids, the same positions in both.
     let mut rng = StdRng::seed_from_u64(seed ^ 0x9e37);
     let (mut get_trove, mut get_plain) = (Latencies::default(), Latencies::default());
+
     for k in 0..gets {
         let i = rng.gen_range(0..n);
         let mut one = |trove: bool| -> anyhow::Result<()> {
@@ -210,6 +211,7 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         .map(|(c, _)| (*c, Latencies::default(), Latencies::default()))
         .collect();
     let mut rare_missed = 0usize;
+
     for round_no in 0..rounds {
         for (ci, (_, queries)) in classes.iter().enumerate() {
             for (qi, (q, want)) in queries.iter().enumerate() {

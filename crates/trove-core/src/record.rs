@@ -899,14 +899,20 @@ mod tests {
     #[test]
     fn json_string_values_reads_what_serde_json_writes() {
         let fields: BTreeMap<String, String> = [
-            ("body".to_string(), "line one\nsays \"hi\" \\ ünï\u{1}x".to_string()),
+            (
+                "body".to_string(),
+                "line one\nsays \"hi\" \\ ünï\u{1}x".to_string(),
+            ),
             ("title".to_string(), "Title".to_string()),
         ]
         .into();
         let json = serde_json::to_string(&fields).unwrap();
         let mut words = Vec::new();
         json_string_values(&json, true, |s| {
-            words.extend(s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()))
+            words.extend(
+                s.split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty()),
+            )
         });
         assert_eq!(words, ["line", "one", "says", "hi", "ünï", "x", "Title"]);
         let tags = serde_json::to_string(&["a", "b-c"]).unwrap();

@@ -43,6 +43,8 @@ const MIGRATIONS: &[&str] = &[
         body, content='', contentless_delete=1,
         tokenize='unicode61 remove_diacritics 2'
     );
+    INSERT INTO records_fts(records_fts, rank) VALUES ('hashsize', 8388608);
+    INSERT INTO records_fts(records_fts, rank) VALUES ('automerge', 8);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     "#,
 ];
@@ -610,5 +612,24 @@ pub(crate) mod tests {
                 refused.display()
             );
         }
+    }
+
+    #[test]
+    fn full_text_index_is_tuned_for_batch_inserts() {
+        let (_dir, v) = new_vault();
+        let config = |k: &str| -> i64 {
+            v.conn()
+                .query_row("SELECT v FROM records_fts_config WHERE k = ?1", [k], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        assert_eq!(config("hashsize"), 8 << 20, "one flush per 10k-record batch");
+        assert_eq!(config("automerge"), 8, "fewer merge passes");
+        let cache: i64 = v
+            .conn()
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(cache, -CACHE_KIB);
     }
 }
