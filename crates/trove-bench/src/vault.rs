@@ -249,7 +249,7 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
             c.to_string(),
             json!({
                 "p50_ms": round(lt.p(50.0), 3), "p99_ms": round(lt.p(99.0), 3),
-                "max_ms": round(lt.max(), 3),
+                "min_ms": round(lt.p(0.0), 3), "max_ms": round(lt.max(), 3),
                 "plain_p50_ms": round(lp.p(50.0), 3), "plain_p99_ms": round(lp.p(99.0), 3),
             }),
         );
