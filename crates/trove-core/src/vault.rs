@@ -624,7 +624,11 @@ pub(crate) mod tests {
                 })
                 .unwrap()
         };
-        assert_eq!(config("hashsize"), 8 << 20, "one flush per 10k-record batch");
+        assert_eq!(
+            config("hashsize"),
+            8 << 20,
+            "one flush per 10k-record batch"
+        );
         assert_eq!(config("automerge"), 8, "fewer merge passes");
         let cache: i64 = v
             .conn()
