@@ -19,7 +19,7 @@ type SuiteFn = fn(&mut Args) -> anyhow::Result<serde_json::Value>;
 /// The suites, in the order `--help` lists them. `None`: not built yet.
 const SUITES: &[(&str, Option<SuiteFn>)] = &[
     ("vault", Some(vault::run)),
-    ("share", None),
+    ("share", None), // src/share.rs: wire with `mod share;`, tokio + trove-share deps
     ("bundle", None),
     ("app", None),
 ];
