@@ -17,6 +17,7 @@ pub mod bundle;
 pub mod demo;
 pub mod error;
 pub mod fsutil;
+pub mod importers;
 pub mod keyfile;
 pub mod keystore;
 pub mod paths;
