@@ -68,6 +68,10 @@ enum Command {
     Rm(cmd::records::IdArg),
     /// List record types and their fields
     Types,
+    /// Write a portable bundle: age-encrypted tar of records, grants and log
+    Export(cmd::bundle::ExportArgs),
+    /// Import a bundle, vCard, CSV or JSON file (merges by record id)
+    Import(cmd::bundle::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +102,8 @@ fn main() -> ExitCode {
         Command::Edit(a) => cmd::records::edit(&ctx, a),
         Command::Rm(a) => cmd::records::rm(&ctx, a),
         Command::Types => cmd::records::types(&ctx),
+        Command::Export(a) => cmd::bundle::export(&ctx, a),
+        Command::Import(a) => cmd::bundle::import(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

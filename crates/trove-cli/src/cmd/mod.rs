@@ -1,4 +1,5 @@
 //! One module per area of the command line; each function is one command.
 
+pub mod bundle;
 pub mod records;
 pub mod vault;
