@@ -246,8 +246,7 @@ fn write_bundle(
         members,
     };
     let mtime = chrono::Utc::now().timestamp().max(0) as u64;
-    let mut mbytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    mbytes.push(b'\n');
+    let mbytes = super::manifest::manifest_json(&manifest);
     out.write_all(&tar::file_header(
         Member::Manifest.name(),
         mbytes.len() as u64,

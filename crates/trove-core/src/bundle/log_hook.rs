@@ -16,11 +16,17 @@ use crate::vault::Vault;
 fn table_for(m: Member) -> Option<&'static str> {
     match m {
         Member::Grants => Some("grants"),
-        Member::Receipts => Some("receipts"),
+        Member::Receipts => Some("consent_receipts"),
         Member::Log => Some("access_log"),
         _ => None,
     }
 }
+
+/// Columns never written into a bundle: a grant's token hash is token material, and it
+/// is keyed to this vault anyway.
+const SKIPPED_COLUMNS: &[&str] = &["token_hash"];
+/// Text columns that hold JSON (lists, receipts): written as JSON, not as strings.
+const JSON_COLUMNS: &[&str] = &["scope", "record_ids", "fields", "receipt"];
 
 /// Calls `f` with every row of the member's table as a JSON object (column → value), in
 /// rowid order. A table that does not exist (yet) yields nothing.
@@ -46,7 +52,14 @@ pub(super) fn for_each_table_row(
     while let Some(row) = rows.next()? {
         let mut obj = serde_json::Map::new();
         for (i, name) in names.iter().enumerate() {
+            if SKIPPED_COLUMNS.contains(&name.as_str()) {
+                continue;
+            }
             let v = match row.get_ref(i)? {
+                ValueRef::Text(t) if JSON_COLUMNS.contains(&name.as_str()) => {
+                    serde_json::from_slice(t)
+                        .unwrap_or_else(|_| String::from_utf8_lossy(t).into_owned().into())
+                }
                 ValueRef::Null => serde_json::Value::Null,
                 ValueRef::Integer(n) => n.into(),
                 ValueRef::Real(x) => serde_json::Number::from_f64(x)

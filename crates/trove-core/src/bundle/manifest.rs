@@ -75,6 +75,13 @@ pub struct MemberDigest {
     pub sha256: String,
 }
 
+/// The manifest as written into a bundle: pretty JSON and a final newline.
+pub fn manifest_json(m: &Manifest) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(m).expect("manifest serializes");
+    bytes.push(b'\n');
+    bytes
+}
+
 /// A manifest that passed every check, with its members resolved.
 #[derive(Debug, Clone)]
 pub struct ValidManifest {

@@ -23,7 +23,7 @@ pub use import::{
     BundleKey, BundleKind, ImportLimits, ImportOptions, ImportReport, KeptInBundle, MergeMode,
     Merged,
 };
-pub use manifest::{parse_manifest, Manifest};
+pub use manifest::{manifest_json, parse_manifest, Manifest};
 pub use scope::Scope;
 
 use crate::error::{Error, Result};
