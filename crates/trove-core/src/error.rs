@@ -126,6 +126,7 @@ impl Error {
             Error::KeyFileDamaged(_) => "restore trove.key from a backup of the vault directory".into(),
             Error::UnsupportedVersion(_) => "upgrade Trove to open this vault".into(),
             Error::NotFound(_) => "list records with `trove list`".into(),
+            Error::InvalidField { .. } => "fix the value and try again; `trove types` lists each type's fields and formats".into(),
             Error::UnknownType { .. } | Error::UnknownField { .. } => {
                 "see `trove types` for the record types and their fields".into()
             }

@@ -1,0 +1,145 @@
+//! Vault commands: init, status, passwd, recover, remember, forget, demo.
+
+use serde_json::json;
+use trove_core::{demo, Error, OsKeyring, RecoveryKey, Result, Vault};
+
+use crate::ctx::{env_or_prompt_new, interactive, Ctx};
+use crate::{outln, output};
+
+fn print_recovery_key(ctx: &Ctx, vault: &Vault, key: &RecoveryKey, extra: serde_json::Value) {
+    if ctx.json {
+        let mut v = json!({ "vault": vault.dir(), "recovery_key": key.expose_secret() });
+        if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
+            obj.extend(more.clone());
+        }
+        output::json(&v);
+    } else {
+        outln!("Created a vault at {}.", vault.dir().display());
+        outln!("");
+        outln!("Recovery key (shown only this once; store it somewhere safe, apart from");
+        outln!("this computer. It is the only way back in if you forget the passphrase):");
+        outln!("");
+        outln!("    {}", key.expose_secret());
+    }
+}
+
+pub fn init(ctx: &Ctx) -> Result<()> {
+    let pass = ctx.new_vault_passphrase()?;
+    let (vault, key) = Vault::create(&ctx.vault_dir, &pass)?;
+    print_recovery_key(ctx, &vault, &key, json!({}));
+    Ok(())
+}
+
+pub fn demo(ctx: &Ctx) -> Result<()> {
+    let pass = ctx.new_vault_passphrase()?;
+    let (vault, key) = Vault::create(&ctx.vault_dir, &pass)?;
+    let ids = vault.add_batch(demo::demo_records())?;
+    print_recovery_key(ctx, &vault, &key, json!({ "records": ids.len() }));
+    if !ctx.json {
+        outln!("");
+        outln!(
+            "Added {} sample records. Try `trove list` or `trove search berlin`.",
+            ids.len()
+        );
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// Also verify every page of the database (reads the whole vault)
+    #[arg(long)]
+    check: bool,
+}
+
+pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<()> {
+    let vault = ctx.unlock()?;
+    if a.check {
+        vault.check_integrity()?;
+    }
+    let info = Vault::info(vault.dir())?;
+    let by_type = vault.count_by_type()?;
+    let total: u64 = by_type.values().sum();
+    if ctx.json {
+        output::json(&json!({
+            "vault": info.path,
+            "vault_id": info.vault_id,
+            "created_at": info.created_at,
+            "records": total,
+            "records_by_type": by_type,
+            "remembered": info.remembered,
+            "integrity": if a.check { "ok" } else { "not checked" },
+        }));
+    } else {
+        outln!("vault:      {}", info.path.display());
+        outln!("created:    {}", info.created_at);
+        outln!("records:    {total}");
+        for (t, n) in &by_type {
+            outln!("  {t:<14}{n}");
+        }
+        outln!(
+            "remembered: {}",
+            if info.remembered {
+                "yes (OS keyring)"
+            } else {
+                "no"
+            }
+        );
+    }
+    Ok(())
+}
+
+pub fn passwd(ctx: &Ctx) -> Result<()> {
+    let vault = ctx.unlock()?;
+    let new = env_or_prompt_new("TROVE_NEW_PASSPHRASE", "New passphrase: ")?;
+    vault.change_passphrase(&new)?;
+    done(
+        ctx,
+        "Passphrase changed. The old one no longer opens the vault.",
+    )
+}
+
+pub fn recover(ctx: &Ctx) -> Result<()> {
+    Vault::info(&ctx.vault_dir)?;
+    let key = match std::env::var("TROVE_RECOVERY_KEY") {
+        Ok(k) => RecoveryKey::new(k),
+        Err(_) if interactive() => RecoveryKey::new(
+            crate::ctx::prompt("Recovery key: ")?
+                .expose_secret()
+                .to_string(),
+        ),
+        Err(_) => return Err(Error::NoPassphrase),
+    };
+    let new = env_or_prompt_new("TROVE_NEW_PASSPHRASE", "New passphrase: ")?;
+    Vault::recover(&ctx.vault_dir, &key, &new)?;
+    done(
+        ctx,
+        "New passphrase set with the recovery key. Keep the recovery key: it still works.",
+    )
+}
+
+pub fn remember(ctx: &Ctx) -> Result<()> {
+    let vault = ctx.unlock()?;
+    vault.remember(&OsKeyring)?;
+    done(
+        ctx,
+        "This device now remembers the vault key (in the OS keyring). `trove forget` undoes it.",
+    )
+}
+
+pub fn forget(ctx: &Ctx) -> Result<()> {
+    Vault::forget(&ctx.vault_dir, &OsKeyring)?;
+    done(
+        ctx,
+        "The vault key is no longer kept on this device; the passphrase is needed again.",
+    )
+}
+
+fn done(ctx: &Ctx, message: &str) -> Result<()> {
+    if ctx.json {
+        output::json(&json!({ "ok": true, "message": message }));
+    } else {
+        outln!("{message}");
+    }
+    Ok(())
+}

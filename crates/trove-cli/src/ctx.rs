@@ -1,0 +1,114 @@
+//! What every command needs: the vault directory, the output mode, and the passphrase
+//! chain (`--passphrase-file`, `TROVE_PASSPHRASE`, the OS keyring if remembered, a prompt).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use trove_core::{Error, OsKeyring, Passphrase, Result, Vault};
+
+/// The resolved global options.
+pub struct Ctx {
+    pub vault_dir: PathBuf,
+    pub json: bool,
+    passphrase_file: Option<PathBuf>,
+}
+
+impl Ctx {
+    pub fn new(
+        vault: Option<PathBuf>,
+        json: bool,
+        passphrase_file: Option<PathBuf>,
+    ) -> Result<Ctx> {
+        let vault_dir = match vault {
+            Some(v) => v,
+            None => trove_core::paths::default_vault_dir().ok_or_else(|| {
+                Error::InvalidInput("this system has no data directory; pass --vault DIR".into())
+            })?,
+        };
+        Ok(Ctx {
+            vault_dir,
+            json,
+            passphrase_file,
+        })
+    }
+
+    /// Unlocks the vault: `--passphrase-file`, `TROVE_PASSPHRASE`, the OS keyring when
+    /// this device remembers the vault, then a prompt on a terminal.
+    pub fn unlock(&self) -> Result<Vault> {
+        if let Some(p) = self.given_passphrase()? {
+            return Vault::unlock(&self.vault_dir, &p);
+        }
+        // Reading the key file first also turns "no vault here" into a clear error
+        // before anyone is asked for a passphrase.
+        let info = Vault::info(&self.vault_dir)?;
+        if info.remembered {
+            match Vault::unlock_remembered(&self.vault_dir, &OsKeyring) {
+                Ok(v) => return Ok(v),
+                Err(e @ (Error::Keyring(_) | Error::NotRemembered)) => {
+                    eprintln!("note: {e}; falling back to the passphrase");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let p = prompt("Passphrase: ")?;
+        Vault::unlock(&self.vault_dir, &p)
+    }
+
+    /// The passphrase for a new vault: file, environment, or asked twice on a terminal.
+    pub fn new_vault_passphrase(&self) -> Result<Passphrase> {
+        match self.given_passphrase()? {
+            Some(p) => Ok(p),
+            None => prompt_new("New passphrase: "),
+        }
+    }
+
+    fn given_passphrase(&self) -> Result<Option<Passphrase>> {
+        if let Some(f) = &self.passphrase_file {
+            let text = zeroize::Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
+                Error::io(format!("can't read passphrase file {}", f.display()), e)
+            })?);
+            let first = text.lines().next().unwrap_or("").to_string();
+            return Ok(Some(Passphrase::new(first)));
+        }
+        Ok(std::env::var("TROVE_PASSPHRASE").ok().map(Passphrase::new))
+    }
+}
+
+/// True when a person can be asked: a terminal on stdin and stderr.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks for a secret on the terminal, or fails with `NoPassphrase` without one.
+pub fn prompt(label: &str) -> Result<Passphrase> {
+    if !interactive() {
+        return Err(Error::NoPassphrase);
+    }
+    rpassword::prompt_password(label)
+        .map(Passphrase::new)
+        .map_err(|e| Error::io("can't read the passphrase from the terminal", e))
+}
+
+/// Asks for a new passphrase twice; reads `TROVE_NEW_PASSPHRASE` first when set by the
+/// caller via [`env_or_prompt_new`].
+pub fn prompt_new(label: &str) -> Result<Passphrase> {
+    let first = prompt(label)?;
+    let again = prompt("Repeat it: ")?;
+    if first.expose_secret() != again.expose_secret() {
+        return Err(Error::InvalidInput(
+            "the two passphrases differ; nothing was changed".into(),
+        ));
+    }
+    Ok(first)
+}
+
+/// A new secret from the environment variable `var`, else asked twice on a terminal.
+pub fn env_or_prompt_new(var: &str, label: &str) -> Result<Passphrase> {
+    match std::env::var(var) {
+        Ok(v) => Ok(Passphrase::new(v)),
+        Err(_) if interactive() => prompt_new(label),
+        Err(_) => Err(Error::InvalidInput(format!(
+            "no new passphrase: set {var} or run in a terminal to be asked"
+        ))),
+    }
+}

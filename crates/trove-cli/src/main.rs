@@ -1,0 +1,106 @@
+//! The `trove` command line: a thin shell over trove-core. Parses arguments, finds the
+//! passphrase, calls one core function per command and prints the result.
+
+mod cmd;
+mod ctx;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::ctx::Ctx;
+
+/// Trove: your personal data, encrypted on your own machine, shared on your terms.
+#[derive(Parser)]
+#[command(name = "trove", version, max_term_width = 100)]
+struct Cli {
+    /// The vault directory [default: the platform data dir, e.g. ~/.local/share/trove/vault]
+    #[arg(
+        long,
+        global = true,
+        env = "TROVE_VAULT",
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
+    vault: Option<PathBuf>,
+
+    /// Print one JSON value on stdout instead of text
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Read the passphrase from FILE (first line) instead of TROVE_PASSPHRASE or a prompt
+    #[arg(long, global = true, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new vault and print its recovery key (once)
+    Init,
+    /// Show the vault's path, record counts and whether this device remembers it
+    Status(cmd::vault::StatusArgs),
+    /// Change the passphrase (new one from TROVE_NEW_PASSPHRASE or a prompt)
+    Passwd,
+    /// Set a new passphrase using the recovery key
+    Recover,
+    /// Keep the vault key in the OS keyring so this device unlocks without a passphrase
+    Remember,
+    /// Remove the vault key from the OS keyring
+    Forget,
+    /// Create a vault filled with realistic sample data
+    Demo,
+    /// Add a record: trove add TYPE FIELD=VALUE... [--tag T]...
+    Add(cmd::records::AddArgs),
+    /// Show one record
+    Get(cmd::records::IdArg),
+    /// List records, newest first
+    List(cmd::records::ListArgs),
+    /// Full-text search over every field, best match first
+    Search(cmd::records::SearchArgs),
+    /// Change fields or tags of a record (FIELD= removes a field)
+    Edit(cmd::records::EditArgs),
+    /// Delete a record
+    Rm(cmd::records::IdArg),
+    /// List record types and their fields
+    Types,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TROVE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let ctx = match Ctx::new(cli.vault, cli.json, cli.passphrase_file) {
+        Ok(c) => c,
+        Err(e) => return output::report_error(cli.json, &e),
+    };
+    let result = match cli.command {
+        Command::Init => cmd::vault::init(&ctx),
+        Command::Status(a) => cmd::vault::status(&ctx, a),
+        Command::Passwd => cmd::vault::passwd(&ctx),
+        Command::Recover => cmd::vault::recover(&ctx),
+        Command::Remember => cmd::vault::remember(&ctx),
+        Command::Forget => cmd::vault::forget(&ctx),
+        Command::Demo => cmd::vault::demo(&ctx),
+        Command::Add(a) => cmd::records::add(&ctx, a),
+        Command::Get(a) => cmd::records::get(&ctx, a),
+        Command::List(a) => cmd::records::list(&ctx, a),
+        Command::Search(a) => cmd::records::search(&ctx, a),
+        Command::Edit(a) => cmd::records::edit(&ctx, a),
+        Command::Rm(a) => cmd::records::rm(&ctx, a),
+        Command::Types => cmd::records::types(&ctx),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => output::report_error(cli.json, &e),
+    }
+}

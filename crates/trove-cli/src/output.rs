@@ -1,0 +1,136 @@
+//! Printing: records and tables as text, one JSON value with `--json`, and errors as
+//! "error: … / hint: …" on stderr with the exit codes of PRODUCT.md.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+use trove_core::{record_type, Error, Record};
+
+/// `println!` for command output: a closed stdout (`trove list | head`) ends the
+/// program quietly instead of panicking.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::output::write_line(format_args!($($arg)*)) };
+}
+
+/// Writes one line to stdout; exits with 0 when the reader has gone away.
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: can't write output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Prints one JSON value on stdout.
+pub fn json<T: Serialize + ?Sized>(value: &T) {
+    outln!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("output serializes")
+    );
+}
+
+/// A record's fields in schema order.
+fn ordered_fields(r: &Record) -> Vec<(&str, &str)> {
+    match record_type(&r.record_type) {
+        Ok(t) => t
+            .fields
+            .iter()
+            .filter_map(|f| r.fields.get(&f.name).map(|v| (f.name.as_str(), v.as_str())))
+            .collect(),
+        Err(_) => r
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+    }
+}
+
+/// One record, field by field.
+pub fn record(r: &Record) {
+    let fields = ordered_fields(r);
+    let width = fields
+        .iter()
+        .map(|(k, _)| k.len())
+        .chain([7])
+        .max()
+        .unwrap_or(7)
+        + 1;
+    outln!("{:width$} {}", "id:", r.id);
+    outln!("{:width$} {}", "type:", r.record_type);
+    for (k, v) in fields {
+        let mut lines = v.lines();
+        outln!("{:width$} {}", format!("{k}:"), lines.next().unwrap_or(""));
+        for more in lines {
+            outln!("{:width$} {more}", "");
+        }
+    }
+    if !r.tags.is_empty() {
+        outln!("{:width$} {}", "tags:", r.tags.join(", "));
+    }
+    outln!("{:width$} {}", "source:", r.source);
+    outln!("{:width$} {}", "created:", r.created_at);
+    outln!("{:width$} {}", "updated:", r.updated_at);
+}
+
+/// One line per record: id, type, summary, tags.
+pub fn record_lines(records: &[Record]) {
+    if records.is_empty() {
+        eprintln!("no records");
+        return;
+    }
+    for r in records {
+        outln!("{}  {:<12}  {}", r.id, r.record_type, summary(r));
+    }
+}
+
+/// A short one-line summary of a record from its type's summary fields.
+pub fn summary(r: &Record) -> String {
+    let fields: Vec<&str> = match record_type(&r.record_type) {
+        Ok(t) => t
+            .summary
+            .iter()
+            .filter_map(|f| r.fields.get(f).map(String::as_str))
+            .collect(),
+        Err(_) => r.fields.values().map(String::as_str).collect(),
+    };
+    let mut s = fields.join(" · ").replace('\n', " ");
+    if s.chars().count() > 70 {
+        s = s.chars().take(69).collect::<String>() + "…";
+    }
+    if !r.tags.is_empty() {
+        s.push_str(&format!("  [{}]", r.tags.join(", ")));
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct JsonError<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
+}
+
+/// Prints an error (and what to do next) and returns the exit code: 3 when the vault
+/// could not be unlocked, 1 otherwise.
+pub fn report_error(as_json: bool, e: &Error) -> ExitCode {
+    if as_json {
+        let body = serde_json::json!({ "error": JsonError { code: e.code(), message: e.to_string(), hint: e.hint() } });
+        eprintln!("{body}");
+    } else {
+        eprintln!("error: {e}");
+        if let Some(h) = e.hint() {
+            eprintln!("hint: {h}");
+        }
+    }
+    if e.is_unlock_failure() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests of the `trove` binary: each runs the real CLI on a temporary vault
+//! with a temporary HOME and no D-Bus session, so no test touches real data or keyring.
+
+mod support;
+
+mod crash;
+mod damage;
+mod keys;
+mod plaintext;
+mod records;
+mod snapshots;

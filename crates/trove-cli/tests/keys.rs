@@ -1,0 +1,195 @@
+//! Passphrases, recovery and the keyring: wrong secrets exit 3 and change nothing;
+//! changing the passphrase rewraps the key without re-encrypting the database.
+
+use crate::support::{snapshot, stderr, TestVault, PW};
+
+#[test]
+fn wrong_passphrase_exits_3_says_how_to_recover_and_changes_no_byte() {
+    let t = TestVault::new();
+    t.ok(&["add", "contact", "email=ana@example.org"]);
+    let before = snapshot(&t.vault);
+    for args in [
+        &["list"][..],
+        &["add", "note", "title=x"],
+        &["passwd"],
+        &["remember"],
+        &["status"],
+    ] {
+        let out = t
+            .cmd(args)
+            .env("TROVE_PASSPHRASE", "not it")
+            .env("TROVE_NEW_PASSPHRASE", "n")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("wrong passphrase") && err.contains("trove recover"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        snapshot(&t.vault),
+        before,
+        "vault files changed after failed unlocks"
+    );
+}
+
+#[test]
+fn no_passphrase_and_no_terminal_exits_3() {
+    let t = TestVault::new();
+    let out = t
+        .cmd(&["list"])
+        .env_remove("TROVE_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("TROVE_PASSPHRASE"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn passphrase_file_is_read_first() {
+    let t = TestVault::new();
+    let f = t.home.path().join("pw.txt");
+    std::fs::write(&f, format!("{PW}\n")).unwrap();
+    let out = t
+        .cmd(&["--passphrase-file", f.to_str().unwrap(), "list"])
+        .env("TROVE_PASSPHRASE", "wrong")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let missing = t.run(&["--passphrase-file", "/nonexistent/pw", "list"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("/nonexistent/pw"));
+}
+
+#[test]
+fn passwd_rewraps_the_key_and_leaves_the_database_bytes_alone() {
+    let t = TestVault::new();
+    t.ok(&["add", "note", "title=before passwd"]);
+    let db = t.vault.join("trove.db");
+    let db_before = std::fs::read(&db).unwrap();
+    let key_before = std::fs::read(t.vault.join("trove.key")).unwrap();
+    let out = t
+        .cmd(&["passwd"])
+        .env("TROVE_NEW_PASSPHRASE", "a brand new passphrase")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        db_before,
+        "database was re-encrypted or rewritten"
+    );
+    assert_ne!(
+        std::fs::read(t.vault.join("trove.key")).unwrap(),
+        key_before,
+        "key file rewrapped"
+    );
+    assert_eq!(
+        t.run(&["list"]).status.code(),
+        Some(3),
+        "old passphrase must fail"
+    );
+    let out = t
+        .cmd(&["list"])
+        .env("TROVE_PASSPHRASE", "a brand new passphrase")
+        .output()
+        .unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("before passwd"));
+}
+
+#[test]
+fn recover_with_the_recovery_key_sets_a_new_passphrase() {
+    let t = TestVault::empty();
+    let init = t.json(&["init"]);
+    let key = init["recovery_key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("AGE-SECRET-KEY-1"), "{key}");
+    assert_eq!(init["vault"].as_str().unwrap(), t.vault.to_str().unwrap());
+    t.ok(&["add", "note", "title=kept"]);
+
+    let wrong = t
+        .cmd(&["recover"])
+        .env("TROVE_RECOVERY_KEY", "AGE-SECRET-KEY-1NOTREALLY")
+        .env("TROVE_NEW_PASSPHRASE", "x")
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(3), "{}", stderr(&wrong));
+    assert!(stderr(&wrong).contains("wrong recovery key"));
+
+    let out = t
+        .cmd(&["recover"])
+        .env("TROVE_RECOVERY_KEY", format!("  {}\n", key.to_lowercase()))
+        .env("TROVE_NEW_PASSPHRASE", "recovered pw")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        t.run(&["list"]).status.code(),
+        Some(3),
+        "old passphrase must fail"
+    );
+    let list = t
+        .cmd(&["list"])
+        .env("TROVE_PASSPHRASE", "recovered pw")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains("kept"));
+}
+
+#[test]
+fn init_never_overwrites_a_vault() {
+    let t = TestVault::new();
+    let before = snapshot(&t.vault);
+    let out = t.run(&["init"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let out = t.run(&["demo"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(snapshot(&t.vault), before);
+}
+
+#[test]
+fn remember_without_a_keyring_fails_clearly_and_changes_nothing() {
+    let t = TestVault::new();
+    let before = snapshot(&t.vault);
+    let out = t.run(&["remember"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("can't use the keyring") && err.contains("still opens with its passphrase"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&t.vault), before);
+}
+
+#[test]
+fn remembered_vault_falls_back_to_the_passphrase_when_the_keyring_is_gone() {
+    let t = TestVault::new();
+    // The vault was remembered on a session whose keyring is not reachable now.
+    let path = t.vault.join("trove.key");
+    let mut kf: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    kf["remembered"] = true.into();
+    std::fs::write(&path, serde_json::to_vec(&kf).unwrap()).unwrap();
+
+    let out = t
+        .cmd(&["list"])
+        .env_remove("TROVE_PASSPHRASE")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(
+        err.contains("can't use the keyring") && err.contains("falling back to the passphrase"),
+        "{err}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "no terminal to ask: cannot unlock"
+    );
+    assert!(t.run(&["list"]).status.success(), "passphrase still works");
+}
