@@ -106,7 +106,9 @@ describe("parseTags", () => {
 describe("errorsFromApi", () => {
   it("puts invalid_field on its field without the type prefix", () => {
     const e = { code: "invalid_field", message: 'invalid bank_account.iban: "X" is not an IBAN', hint: null, field: "iban" };
-    expect(errorsFromApi(bank, e)).toEqual({ iban: 'IBAN "X" is not an IBAN.' });
+    expect(errorsFromApi(bank, e)).toEqual({ iban: '"X" is not an IBAN.' });
+    const req = { code: "invalid_field", message: "invalid bank_account.iban: is required", hint: null, field: "iban" };
+    expect(errorsFromApi(bank, req)).toEqual({ iban: "IBAN is required." });
   });
   it("puts other errors on the form, with the hint", () => {
     const e = { code: "busy", message: "the vault is busy", hint: "wait and try again", field: null };
@@ -123,5 +125,6 @@ describe("summaryOf", () => {
     expect(summaryOf(bank, rec)).toBe("GLS · DE89370400440532013000");
     expect(summaryOf(bank, { ...rec, fields: { holder: "Ana" } })).toBe("Ana");
     expect(summaryOf(undefined, { ...rec, fields: { a: "1", b: "2" } })).toBe("1 · 2");
+    expect(summaryOf(note, { ...rec, type: "note", fields: { title: "a\nb  c" } })).toBe("a b c");
   });
 });

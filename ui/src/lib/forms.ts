@@ -126,7 +126,9 @@ export function errorsFromApi(type: RecordTypeDto, e: ApiError): FieldErrors {
     const title = type.fields.find((f) => f.name === e.field)?.title ?? e.field;
     const prefix = `invalid ${type.name}.${e.field}: `;
     const reason = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
-    return { [e.field]: `${title} ${reason}`.replace(/\s+$/, "") + (reason.endsWith(".") ? "" : ".") };
+    // "is required" reads as "Email is required."; a full sentence stands on its own.
+    const sentence = reason.startsWith("is ") ? `${title} ${reason}` : capitalize(reason);
+    return { [e.field]: sentence.endsWith(".") ? sentence : `${sentence}.` };
   }
   return { "": e.hint ? `${e.message}. ${capitalize(e.hint)}.` : `${capitalize(e.message)}.` };
 }
@@ -138,7 +140,9 @@ function capitalize(s: string): string {
 /** A one-line summary of a record, from its type's summary fields. */
 export function summaryOf(type: RecordTypeDto | undefined, record: RecordDto): string {
   const names = type?.summary.length ? type.summary : Object.keys(record.fields);
-  const parts = names.map((n) => record.fields[n]).filter((v): v is string => !!v);
+  const parts = names
+    .map((n) => record.fields[n]?.replace(/\s+/g, " ").trim())
+    .filter((v): v is string => !!v);
   const line = parts.join(" · ");
   return line || (Object.values(record.fields)[0] ?? record.id);
 }
