@@ -6,8 +6,9 @@ use std::path::Path;
 use ts_rs::{Config, ExportError, TS};
 
 use crate::dto::{
-    ApiError, Counts, CreatedVault, NewRecordDto, RecordChangesDto, RecordDto, RecordTypeDto,
-    UnlockOutcome, VaultStatus,
+    ApiError, Counts, CreatedGrant, CreatedVault, GrantDto, LogEntryDto, NewGrantDto, NewRecordDto,
+    OrgSummaryDto, Receipts, RecordChangesDto, RecordDto, RecordTypeDto, SharingStatus,
+    UnlockOutcome, VaultStatus, VerifyReportDto,
 };
 
 /// Writes every IPC type (and the types they use) as `<Name>.ts` into `dir`.
@@ -22,6 +23,14 @@ pub fn export(dir: &Path) -> Result<(), ExportError> {
     RecordChangesDto::export_all(&cfg)?;
     RecordTypeDto::export_all(&cfg)?;
     Counts::export_all(&cfg)?;
+    SharingStatus::export_all(&cfg)?;
+    GrantDto::export_all(&cfg)?;
+    NewGrantDto::export_all(&cfg)?;
+    CreatedGrant::export_all(&cfg)?;
+    Receipts::export_all(&cfg)?;
+    LogEntryDto::export_all(&cfg)?;
+    OrgSummaryDto::export_all(&cfg)?;
+    VerifyReportDto::export_all(&cfg)?;
     Ok(())
 }
 

@@ -5,8 +5,9 @@ use tauri::State;
 use trove_core::{Passphrase, RecoveryKey};
 
 use crate::dto::{
-    ApiError, Counts, CreatedVault, NewRecordDto, RecordChangesDto, RecordDto, RecordTypeDto,
-    UnlockOutcome, VaultStatus,
+    ApiError, Counts, CreatedGrant, CreatedVault, GrantDto, LogEntryDto, NewGrantDto, NewRecordDto,
+    OrgSummaryDto, Receipts, RecordChangesDto, RecordDto, RecordTypeDto, SharingStatus,
+    UnlockOutcome, VaultStatus, VerifyReportDto,
 };
 use crate::state::AppState;
 
@@ -154,4 +155,74 @@ pub fn edit_record(
 #[tauri::command]
 pub fn remove_record(state: State<'_, AppState>, id: String) -> Res<()> {
     state.with_vault(|v| v.remove(&id)).map_err(Into::into)
+}
+
+/// Whether the share server runs, and where.
+#[tauri::command]
+pub fn sharing_status(state: State<'_, AppState>) -> SharingStatus {
+    state.sharing_status()
+}
+
+/// Starts the share server on `listen` (e.g. `127.0.0.1:7878`).
+#[tauri::command]
+pub fn start_sharing(state: State<'_, AppState>, listen: String) -> Res<SharingStatus> {
+    state.start_sharing(&listen)
+}
+
+/// Stops the share server.
+#[tauri::command]
+pub fn stop_sharing(state: State<'_, AppState>) {
+    state.stop_sharing()
+}
+
+/// Every grant with its status and uses.
+#[tauri::command]
+pub fn list_grants(state: State<'_, AppState>) -> Res<Vec<GrantDto>> {
+    state.grants().map_err(Into::into)
+}
+
+/// Creates a grant; the token is returned once.
+#[tauri::command]
+pub fn create_grant(state: State<'_, AppState>, grant: NewGrantDto) -> Res<CreatedGrant> {
+    state.create_grant(grant).map_err(Into::into)
+}
+
+/// Revokes a grant.
+#[tauri::command]
+pub fn revoke_grant(state: State<'_, AppState>, id: String) -> Res<GrantDto> {
+    state.revoke_grant(&id).map_err(Into::into)
+}
+
+/// A grant's consent receipts.
+#[tauri::command]
+pub fn grant_receipts(state: State<'_, AppState>, id: String) -> Res<Receipts> {
+    state.receipts(&id).map_err(Into::into)
+}
+
+/// Access-log rows, newest first.
+#[tauri::command]
+pub fn access_log(
+    state: State<'_, AppState>,
+    org: Option<String>,
+    limit: Option<u32>,
+) -> Res<Vec<LogEntryDto>> {
+    state.log(org, limit).map_err(Into::into)
+}
+
+/// The number of access-log rows.
+#[tauri::command]
+pub fn access_log_len(state: State<'_, AppState>) -> Res<u32> {
+    state.log_len().map_err(Into::into)
+}
+
+/// What each organization has seen.
+#[tauri::command]
+pub fn access_summary(state: State<'_, AppState>) -> Res<Vec<OrgSummaryDto>> {
+    state.log_summary().map_err(Into::into)
+}
+
+/// Re-checks the access log's hash chain.
+#[tauri::command]
+pub fn verify_access_log(state: State<'_, AppState>) -> Res<VerifyReportDto> {
+    state.verify_log().map_err(Into::into)
 }

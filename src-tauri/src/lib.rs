@@ -5,6 +5,7 @@
 pub mod bindings;
 pub mod commands;
 pub mod dto;
+pub mod sharing;
 pub mod state;
 
 use std::path::PathBuf;
@@ -81,6 +82,17 @@ pub fn run() {
             commands::add_record,
             commands::edit_record,
             commands::remove_record,
+            commands::sharing_status,
+            commands::start_sharing,
+            commands::stop_sharing,
+            commands::list_grants,
+            commands::create_grant,
+            commands::revoke_grant,
+            commands::grant_receipts,
+            commands::access_log,
+            commands::access_log_len,
+            commands::access_summary,
+            commands::verify_access_log,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

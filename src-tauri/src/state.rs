@@ -4,9 +4,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use trove_core::{Error, KdfParams, KeyStore, ListFilter, Passphrase, RecoveryKey, Result, Vault};
+use trove_core::{
+    Error, KdfParams, KeyStore, ListFilter, LogFilter, Passphrase, RecoveryKey, Result, Vault,
+};
 
-use crate::dto::{Counts, CreatedVault, RecordDto, RecordTypeDto, UnlockOutcome, VaultStatus};
+use crate::dto::{
+    ApiError, Counts, CreatedGrant, CreatedVault, GrantDto, LogEntryDto, NewGrantDto,
+    OrgSummaryDto, Receipts, RecordDto, RecordTypeDto, SharingStatus, UnlockOutcome, VaultStatus,
+    VerifyReportDto,
+};
+use crate::sharing::{self, Sharing};
 
 /// The passphrase of the demo vault. It is printed on the first-run screen: the demo
 /// vault holds sample data only.
@@ -23,6 +30,9 @@ pub struct AppState {
     /// `None` while locked. Locking drops the vault: it closes the database and
     /// zeroizes the data key.
     vault: Mutex<Option<Vault>>,
+    /// The share server, when sharing is on. It holds its own vault handle while the
+    /// app is unlocked and none while it is locked.
+    sharing: Mutex<Option<Sharing>>,
 }
 
 impl AppState {
@@ -33,6 +43,7 @@ impl AppState {
             kdf,
             keystore,
             vault: Mutex::new(None),
+            sharing: Mutex::new(None),
         }
     }
 
@@ -54,7 +65,17 @@ impl AppState {
         }
     }
 
+    fn sharing(&self) -> MutexGuard<'_, Option<Sharing>> {
+        self.sharing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn open(&self, vault: Vault) {
+        if let Some(s) = self.sharing().as_ref() {
+            match vault.try_clone() {
+                Ok(handle) => s.unlock(handle),
+                Err(e) => tracing::warn!(code = e.code(), "share server stays locked"),
+            }
+        }
         *self.slot() = Some(vault);
     }
 
@@ -87,6 +108,7 @@ impl AppState {
             self.kdf,
         )?;
         vault.add_batch(trove_core::demo::demo_records())?;
+        trove_core::seed_demo(&vault)?;
         self.open(vault);
         Ok(())
     }
@@ -134,9 +156,98 @@ impl AppState {
 
     /// Locks: closes the database and zeroizes the key. Locking twice is fine.
     pub fn lock(&self) {
+        if let Some(s) = self.sharing().as_ref() {
+            s.lock();
+        }
         if let Some(v) = self.slot().take() {
             v.lock();
         }
+    }
+
+    /// Starts the share server on `listen` (stopping one that runs).
+    pub fn start_sharing(&self, listen: &str) -> Result<SharingStatus, ApiError> {
+        let mut slot = self.sharing();
+        *slot = None;
+        let handle = match self.slot().as_ref() {
+            Some(v) => Some(v.try_clone()?),
+            None => None,
+        };
+        let s = Sharing::start(listen, handle)?;
+        let status = s.status();
+        *slot = Some(s);
+        Ok(status)
+    }
+
+    /// Stops the share server.
+    pub fn stop_sharing(&self) {
+        *self.sharing() = None;
+    }
+
+    /// Whether the share server runs, and where.
+    pub fn sharing_status(&self) -> SharingStatus {
+        self.sharing()
+            .as_ref()
+            .map_or_else(sharing::stopped, Sharing::status)
+    }
+
+    /// Every grant, newest first.
+    pub fn grants(&self) -> Result<Vec<GrantDto>> {
+        self.with_vault(|v| Ok(v.list_grants()?.into_iter().map(Into::into).collect()))
+    }
+
+    /// Creates a grant; the token is returned once.
+    pub fn create_grant(&self, new: NewGrantDto) -> Result<CreatedGrant> {
+        self.with_vault(|v| {
+            let (grant, token) = v.create_grant(&new.into())?;
+            Ok(CreatedGrant {
+                grant: grant.into(),
+                token: token.expose_secret().to_string(),
+            })
+        })
+    }
+
+    /// Revokes a grant.
+    pub fn revoke_grant(&self, id: &str) -> Result<GrantDto> {
+        self.with_vault(|v| v.revoke_grant(id).map(Into::into))
+    }
+
+    /// A grant's consent receipts.
+    pub fn receipts(&self, id: &str) -> Result<Receipts> {
+        self.with_vault(|v| {
+            Ok(Receipts {
+                receipts: v.grant_receipts(id)?,
+            })
+        })
+    }
+
+    /// Access-log rows, newest first, optionally for one organization.
+    pub fn log(&self, org: Option<String>, limit: Option<u32>) -> Result<Vec<LogEntryDto>> {
+        let filter = LogFilter {
+            org,
+            grant_id: None,
+            limit: limit.map(|l| l as usize),
+        };
+        self.with_vault(|v| {
+            Ok(v.log_entries(&filter)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    /// The number of access-log rows (the UI polls it to update live).
+    pub fn log_len(&self) -> Result<u32> {
+        self.with_vault(|v| Ok(v.log_len()?.min(u32::MAX as u64) as u32))
+    }
+
+    /// Per organization: what it has seen.
+    pub fn log_summary(&self) -> Result<Vec<OrgSummaryDto>> {
+        self.with_vault(|v| Ok(v.log_summary(None)?.into_iter().map(Into::into).collect()))
+    }
+
+    /// Recomputes the access log's hash chain.
+    pub fn verify_log(&self) -> Result<VerifyReportDto> {
+        self.with_vault(|v| v.verify_log().map(Into::into))
     }
 
     /// Changes the passphrase after checking the current one.

@@ -68,6 +68,13 @@ enum Command {
     Rm(cmd::records::IdArg),
     /// List record types and their fields
     Types,
+    /// Grants: scoped, revocable read access for an organization
+    #[command(subcommand)]
+    Grant(cmd::share::GrantCmd),
+    /// Serve the share API (default 127.0.0.1:7878) until interrupted
+    Serve(cmd::share::ServeArgs),
+    /// The access log: who read what, when (`trove log verify` checks its hash chain)
+    Log(cmd::share::LogArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +105,9 @@ fn main() -> ExitCode {
         Command::Edit(a) => cmd::records::edit(&ctx, a),
         Command::Rm(a) => cmd::records::rm(&ctx, a),
         Command::Types => cmd::records::types(&ctx),
+        Command::Grant(c) => cmd::share::grant(&ctx, c),
+        Command::Serve(a) => cmd::share::serve(&ctx, a),
+        Command::Log(a) => cmd::share::log(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
