@@ -36,7 +36,8 @@ export HOME="$tmp/home" XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" 
 # Free ports, so several checkouts can run this at once.
 E2E_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 E2E_NATIVE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export E2E_PORT E2E_NATIVE_PORT
+E2E_SHARE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export E2E_PORT E2E_NATIVE_PORT E2E_SHARE_PORT
 
 dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
   set -u

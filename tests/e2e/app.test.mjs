@@ -17,6 +17,7 @@ const SHOTS = process.env.SCREENSHOT_DIR;
 assert.ok(APP && fs.existsSync(APP), `TROVE_APP must point at the app binary (got ${APP})`);
 assert.ok(TMP, "E2E_TMP must be set");
 
+const SHARE_PORT = Number(process.env.E2E_SHARE_PORT ?? 17878);
 const PASS = "violet tram Oslo cedar 49";
 const NEW_PASS = "quiet harbour lantern 1907";
 let recoveryKey = "";
@@ -195,6 +196,68 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await (await el(b, 'input[name="theme"][value="system"]')).click();
   });
 
+  it("shares: grant → an organization reads → the log shows it → revoke → refused", async () => {
+    // Sharing on, on a free loopback port.
+    await (await el(b, "#tab-settings")).click();
+    await typeInto(b, "#listen", `127.0.0.1:${SHARE_PORT}`);
+    await (await el(b, "#sharing-on")).click();
+    assert.match(await text(b, "#sharing-state"), new RegExp(`127\\.0\\.0\\.1:${SHARE_PORT}`));
+
+    // Create a grant, ticking one field of contact and the whole address type.
+    await (await el(b, "#tab-sharing")).click();
+    await (await el(b, "#new-grant")).click();
+    await typeInto(b, "#g-org", "GLS Bank");
+    await typeInto(b, "#g-purpose", "opening a savings account");
+    await (await el(b, "#scope-contact-email")).click();
+    await (await el(b, "#scope-address")).click();
+    const preview = await text(b, "#disclosure-preview");
+    assert.match(preview, /Contact: Email/);
+    assert.match(preview, /Address \(all fields\)/);
+    assert.doesNotMatch(preview, /Phone|Bank account/);
+    await shot(b, "11-create-grant");
+    await (await el(b, "#create-grant")).click();
+    const token = await text(b, "#grant-token");
+    assert.match(token, /^trove_[0-9A-Za-z]+$/);
+    await b.execute(() => {
+      document.getElementById("grant-token").textContent = "trove_" + "•".repeat(46);
+    });
+    await shot(b, "12-grant-token");
+    await (await el(b, "#token-done")).click();
+
+    // The organization reads through the share API.
+    const url = `http://127.0.0.1:${SHARE_PORT}`;
+    const read = await fetch(`${url}/v1/records`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(read.status, 200);
+    const { records } = await read.json();
+    const contact = records.find((r) => r.type === "contact");
+    assert.deepEqual(Object.keys(contact.fields), ["email"], "only the granted field leaves");
+    assert.ok(records.some((r) => r.type === "address"));
+    assert.ok(!records.some((r) => r.type === "bank_account"), "types outside the scope stay home");
+
+    // The access log shows the read, with org and fields, live.
+    await (await el(b, "#tab-log")).click();
+    await b.waitUntil(async () => (await (await b.$("#timeline")).getText()).includes("contact.email"), {
+      timeout: 8000,
+      timeoutMsg: "the read did not show up in the access log",
+    });
+    assert.match(await text(b, "#timeline"), /GLS Bank read \d+ records?: .*contact\.email/);
+    assert.match(await text(b, "#org-summary"), /GLS Bank/);
+    await (await el(b, "#verify-log")).click();
+    assert.match(await text(b, "#verify-result"), /intact/);
+    await shot(b, "13-access-log");
+
+    // Revoke, with confirmation; the very next request is refused.
+    await (await el(b, "#tab-sharing")).click();
+    await (await el(b, 'button.grant[data-org="GLS Bank"]')).click();
+    await (await el(b, "#revoke-grant")).click();
+    await (await el(b, "#confirm-ok")).click();
+    await b.waitUntil(async () => (await (await b.$('button.grant[data-org="GLS Bank"] .status')).getText()) === "REVOKED" ||
+      (await (await b.$('button.grant[data-org="GLS Bank"] .status')).getText()).toLowerCase() === "revoked", { timeout: 5000 });
+    const refused = await fetch(`${url}/v1/records`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(refused.status, 401);
+    await shot(b, "14-sharing-revoked");
+  });
+
   it("locks, refuses a wrong passphrase, unlocks with the right one", async () => {
     await (await el(b, "#lock")).click();
     await el(b, "#unlock-pass");
@@ -260,6 +323,13 @@ describe("the demo vault", () => {
     await (await el(b, "#record-list button.item")).click();
     assert.match(await text(b, "#record-detail"), /López/);
     await shot(b, "10-demo-record");
+    await (await el(b, "#tab-sharing")).click();
+    await (await el(b, "button.grant")).click();
+    await el(b, "#grant-title");
+    await shot(b, "15-demo-sharing");
+    await (await el(b, "#tab-log")).click();
+    await el(b, "#timeline");
+    await shot(b, "16-demo-access-log");
     await (await el(b, "#lock")).click();
     await typeInto(b, "#unlock-pass", pass);
     await (await el(b, "#unlock-submit")).click();

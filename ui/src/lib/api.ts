@@ -10,8 +10,29 @@ import type { RecordDto } from "../bindings/RecordDto";
 import type { RecordTypeDto } from "../bindings/RecordTypeDto";
 import type { UnlockOutcome } from "../bindings/UnlockOutcome";
 import type { VaultStatus } from "../bindings/VaultStatus";
+import type { CreatedGrant } from "../bindings/CreatedGrant";
+import type { GrantDto } from "../bindings/GrantDto";
+import type { LogEntryDto } from "../bindings/LogEntryDto";
+import type { NewGrantDto } from "../bindings/NewGrantDto";
+import type { OrgSummaryDto } from "../bindings/OrgSummaryDto";
+import type { Receipts } from "../bindings/Receipts";
+import type { SharingStatus } from "../bindings/SharingStatus";
+import type { VerifyReportDto } from "../bindings/VerifyReportDto";
 
-export type { ApiError, Counts, RecordDto, RecordTypeDto, VaultStatus };
+export type {
+  ApiError,
+  Counts,
+  CreatedGrant,
+  GrantDto,
+  LogEntryDto,
+  NewGrantDto,
+  OrgSummaryDto,
+  RecordDto,
+  RecordTypeDto,
+  SharingStatus,
+  VaultStatus,
+  VerifyReportDto,
+};
 
 /** True when `e` has the shape of an error from the shell. */
 export function isApiError(e: unknown): e is ApiError {
@@ -57,4 +78,15 @@ export const api = {
   editRecord: (id: string, changes: RecordChangesDto) =>
     call<RecordDto>("edit_record", { id, changes }),
   removeRecord: (id: string) => call<void>("remove_record", { id }),
+  sharingStatus: () => call<SharingStatus>("sharing_status"),
+  startSharing: (listen: string) => call<SharingStatus>("start_sharing", { listen }),
+  stopSharing: () => call<void>("stop_sharing"),
+  listGrants: () => call<GrantDto[]>("list_grants"),
+  createGrant: (grant: NewGrantDto) => call<CreatedGrant>("create_grant", { grant }),
+  revokeGrant: (id: string) => call<GrantDto>("revoke_grant", { id }),
+  grantReceipts: (id: string) => call<Receipts>("grant_receipts", { id }),
+  accessLog: (org: string | null, limit: number | null) => call<LogEntryDto[]>("access_log", { org, limit }),
+  accessLogLen: () => call<number>("access_log_len"),
+  accessSummary: () => call<OrgSummaryDto[]>("access_summary"),
+  verifyAccessLog: () => call<VerifyReportDto>("verify_access_log"),
 };

@@ -14,8 +14,9 @@ describe("settings", () => {
   });
   it("round-trips what was saved", () => {
     const s = store();
-    saveSettings(s, { autoLockMinutes: 0, theme: "dark" });
-    expect(loadSettings(s)).toEqual({ autoLockMinutes: 0, theme: "dark" });
+    const saved = { autoLockMinutes: 0, theme: "dark" as const, sharing: true, listen: "127.0.0.1:9000" };
+    saveSettings(s, saved);
+    expect(loadSettings(s)).toEqual(saved);
   });
   it("labels auto-lock choices", () => {
     expect([0, 1, 15].map(autoLockLabel)).toEqual(["Never", "1 minute", "15 minutes"]);

@@ -7,10 +7,14 @@ export interface Settings {
   /** Minutes without activity before the vault locks; 0 never locks. */
   autoLockMinutes: number;
   theme: Theme;
+  /** Run the share server while the app is open. */
+  sharing: boolean;
+  /** Where the share server listens (loopback only in the app). */
+  listen: string;
 }
 
 export const AUTO_LOCK_CHOICES = [1, 5, 10, 15, 30, 60, 0] as const;
-export const DEFAULTS: Settings = { autoLockMinutes: 5, theme: "system" };
+export const DEFAULTS: Settings = { autoLockMinutes: 5, theme: "system", sharing: false, listen: "127.0.0.1:7878" };
 const KEY = "trove.settings";
 
 /** The minimal storage interface (localStorage, or a fake in tests). */
@@ -34,6 +38,8 @@ export function loadSettings(store: KV): Settings {
       ? minutes
       : DEFAULTS.autoLockMinutes,
     theme: r.theme === "light" || r.theme === "dark" || r.theme === "system" ? r.theme : DEFAULTS.theme,
+    sharing: r.sharing === true,
+    listen: typeof r.listen === "string" && r.listen.trim() ? r.listen.trim() : DEFAULTS.listen,
   };
 }
 
