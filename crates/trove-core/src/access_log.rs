@@ -178,53 +178,109 @@ fn check_outcome(o: &str) -> Result<()> {
 /// Appends one row inside `tx` (the transaction of the action it describes). Any error
 /// is [`Error::LogWriteFailed`]: the caller must roll back and disclose nothing.
 pub fn append(tx: &Transaction<'_>, e: NewLogEntry, fault: Option<&dyn LogFault>) -> Result<i64> {
-    append_inner(tx, &e, fault).map_err(|err| match err {
-        Error::LogWriteFailed(m) => Error::LogWriteFailed(m),
-        other => Error::LogWriteFailed(other.to_string()),
-    })
+    let mut a = LogAppender::begin(tx)?;
+    let seq = a.append(&e, fault)?;
+    a.finish()?;
+    Ok(seq)
 }
 
-fn append_inner(
-    tx: &Transaction<'_>,
-    e: &NewLogEntry,
-    fault: Option<&dyn LogFault>,
-) -> Result<i64> {
-    check_outcome(&e.outcome)?;
-    if let Some(f) = fault {
-        f.before_write(e)?;
+fn log_err(err: Error) -> Error {
+    match err {
+        Error::LogWriteFailed(m) => Error::LogWriteFailed(m),
+        other => Error::LogWriteFailed(other.to_string()),
     }
-    let last: Option<(i64, String)> = tx
-        .prepare_cached("SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let (seq, prev) = match last {
-        Some((s, h)) => (s + 1, h),
-        None => (1, GENESIS_HASH.to_string()),
-    };
-    let time = crate::now_rfc3339();
-    let hash = chain_hash(&prev, seq, &time, e);
-    tx.prepare_cached(
-        "INSERT INTO access_log (seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?
-    .execute(params![
-        seq,
-        time,
-        e.kind.as_str(),
-        e.grant_id,
-        e.org,
-        e.remote_addr,
-        e.method,
-        e.path,
-        e.status,
-        e.outcome,
-        serde_json::to_string(&e.record_ids).expect("list serializes"),
-        serde_json::to_string(&e.fields).expect("list serializes"),
-        prev,
-        hash,
-    ])?;
-    tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
-        .execute(params![HEAD_KEY, format!("{seq}:{hash}")])?;
-    Ok(seq)
+}
+
+/// Appends several rows in one transaction: reads the chain head once, keeps it in
+/// memory, and records the new head in `meta` once at [`LogAppender::finish`]. The
+/// transaction must be a write transaction (it holds the database's write lock, so no
+/// other process can append meanwhile).
+pub struct LogAppender<'a, 'conn> {
+    tx: &'a Transaction<'conn>,
+    head: Option<(i64, String)>,
+    dirty: bool,
+}
+
+/// A chain position saved by [`LogAppender::mark`], to undo appends rolled back with a
+/// savepoint.
+#[derive(Debug, Clone)]
+pub struct LogMark(Option<(i64, String)>);
+
+impl<'a, 'conn> LogAppender<'a, 'conn> {
+    /// Reads the chain head inside `tx`.
+    pub fn begin(tx: &'a Transaction<'conn>) -> Result<Self> {
+        let head: Option<(i64, String)> = tx
+            .prepare_cached("SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1")
+            .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(|e| log_err(e.into()))?;
+        Ok(LogAppender {
+            tx,
+            head,
+            dirty: false,
+        })
+    }
+
+    /// The current chain position.
+    pub fn mark(&self) -> LogMark {
+        LogMark(self.head.clone())
+    }
+
+    /// Goes back to `mark` after the rows appended since were rolled back.
+    pub fn reset(&mut self, mark: LogMark) {
+        self.head = mark.0;
+    }
+
+    /// Appends one row. Any error is [`Error::LogWriteFailed`].
+    pub fn append(&mut self, e: &NewLogEntry, fault: Option<&dyn LogFault>) -> Result<i64> {
+        self.append_inner(e, fault).map_err(log_err)
+    }
+
+    fn append_inner(&mut self, e: &NewLogEntry, fault: Option<&dyn LogFault>) -> Result<i64> {
+        check_outcome(&e.outcome)?;
+        if let Some(f) = fault {
+            f.before_write(e)?;
+        }
+        let (seq, prev) = match &self.head {
+            Some((s, h)) => (s + 1, h.as_str()),
+            None => (1, GENESIS_HASH),
+        };
+        let time = crate::now_rfc3339();
+        let hash = chain_hash(prev, seq, &time, e);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO access_log (seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?
+            .execute(params![
+                seq,
+                time,
+                e.kind.as_str(),
+                e.grant_id,
+                e.org,
+                e.remote_addr,
+                e.method,
+                e.path,
+                e.status,
+                e.outcome,
+                serde_json::to_string(&e.record_ids).expect("list serializes"),
+                serde_json::to_string(&e.fields).expect("list serializes"),
+                prev,
+                hash,
+            ])?;
+        self.head = Some((seq, hash));
+        self.dirty = true;
+        Ok(seq)
+    }
+
+    /// Records the chain head in `meta` (once for all rows appended).
+    pub fn finish(self) -> Result<()> {
+        if let (true, Some((seq, hash))) = (self.dirty, &self.head) {
+            self.tx
+                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
+                .and_then(|mut st| st.execute(params![HEAD_KEY, format!("{seq}:{hash}")]))
+                .map_err(|e| log_err(e.into()))?;
+        }
+        Ok(())
+    }
 }
 
 const SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash FROM access_log";

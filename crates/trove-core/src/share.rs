@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, TransactionBehavior};
 
-use crate::access_log::{self, LogFault, LogKind, NewLogEntry};
+use crate::access_log::{LogAppender, LogFault, LogKind, NewLogEntry};
 use crate::error::{Error, Result};
 use crate::grant::{self, project, Grant, GrantStatus};
 use crate::record::{get_record, ListFilter, Record};
@@ -215,12 +215,22 @@ impl ShareEngine {
             }
         };
         let now = Utc::now();
+        let mut log = match LogAppender::begin(&tx) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(code = e.code(), "share: cannot read the access log head");
+                return (0..n)
+                    .map(|_| ShareReply::unavailable("the access log could not be written; retry"))
+                    .collect();
+            }
+        };
         let mut out = Vec::with_capacity(n);
         for req in reqs {
-            out.push(self.one(vault, &tx, req, now));
+            out.push(self.one(vault, &tx, &mut log, req, now));
         }
-        if let Err(e) = tx.commit() {
-            tracing::warn!(error = %Error::from(e), "share: commit failed; nothing disclosed");
+        let committed = log.finish().and_then(|()| Ok(tx.commit()?));
+        if let Err(e) = committed {
+            tracing::warn!(error = %e, "share: commit failed; nothing disclosed");
             return (0..n)
                 .map(|_| ShareReply::unavailable("the access log could not be written; retry"))
                 .collect();
@@ -232,9 +242,11 @@ impl ShareEngine {
         &self,
         vault: &Vault,
         tx: &Transaction<'_>,
+        log: &mut LogAppender<'_, '_>,
         req: ShareRequest,
         now: DateTime<Utc>,
     ) -> ShareReply {
+        let mark = log.mark();
         if tx.execute_batch("SAVEPOINT share_req").is_err() {
             return ShareReply::unavailable("the vault is busy; retry");
         }
@@ -261,8 +273,9 @@ impl ShareEngine {
             }
         };
         if self.audit {
-            if let Err(e) = access_log::append(tx, entry, self.fault.as_deref()) {
+            if let Err(e) = log.append(&entry, self.fault.as_deref()) {
                 undo();
+                log.reset(mark);
                 tracing::error!(
                     code = e.code(),
                     "share: access log write failed; nothing disclosed"
@@ -272,6 +285,7 @@ impl ShareEngine {
         }
         if tx.execute_batch("RELEASE share_req").is_err() {
             undo();
+            log.reset(mark);
             return ShareReply::unavailable("the vault is busy; retry");
         }
         reply
@@ -443,9 +457,46 @@ fn base_entry(meta: &RequestMeta) -> NewLogEntry {
     NewLogEntry {
         remote_addr: Some(meta.remote_addr.clone()),
         method: Some(meta.method.clone()),
-        path: Some(meta.path.chars().take(512).collect()),
+        path: Some(loggable_path(&meta.path)),
         ..NewLogEntry::new(LogKind::Share)
     }
+}
+
+/// The form of a request path that may be logged: anything that looks like a token
+/// (`trove_…`) is masked, a query is kept only when it is `type=TYPE`, and the result
+/// is cut to 512 characters. Clients sometimes put tokens in URLs; logs must not keep
+/// them.
+pub fn loggable_path(path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(i) = rest.find(crate::token::TOKEN_PREFIX) {
+        out.push_str(&rest[..i]);
+        out.push_str("trove_***");
+        let after = &rest[i + crate::token::TOKEN_PREFIX.len()..];
+        let end = after
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(after.len());
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    match query {
+        None => {}
+        Some(q)
+            if q.strip_prefix("type=").is_some_and(|t| {
+                (1..=64).contains(&t.len())
+                    && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            }) =>
+        {
+            out.push('?');
+            out.push_str(q);
+        }
+        Some(_) => out.push_str("?(query omitted)"),
+    }
+    out.chars().take(512).collect()
 }
 
 fn disclose(entry: &mut NewLogEntry, records: &[Record]) {
@@ -871,6 +922,58 @@ mod tests {
         assert_eq!(v.log_len().unwrap(), before + 10);
         assert!(v.verify_log().unwrap().ok);
         let _ = NewRecord::new("note", []);
+    }
+
+    #[test]
+    fn a_failed_row_in_a_batch_leaves_the_others_and_the_chain_intact() {
+        struct FailOne;
+        impl LogFault for FailOne {
+            fn before_write(&self, e: &NewLogEntry) -> Result<()> {
+                if e.path.as_deref() == Some("/fail") {
+                    Err(Error::LogWriteFailed("injected".into()))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+        let (_d, v, t, _) = setup(&["note"], None);
+        let e = ShareEngine::new(&v).with_log_fault(Arc::new(FailOne));
+        let before = v.log_len().unwrap();
+        let mut reqs = Vec::new();
+        for path in ["/ok", "/fail", "/ok"] {
+            let mut r = req(&t, ShareOp::Records { record_type: None });
+            r.meta.path = path.into();
+            reqs.push(r);
+        }
+        let out: Vec<u16> = e.handle_batch(&v, reqs).iter().map(|r| r.status).collect();
+        assert_eq!(out, [200, 503, 200]);
+        assert_eq!(v.log_len().unwrap(), before + 2);
+        assert_eq!(
+            v.list_grants().unwrap()[0].uses,
+            2,
+            "the failed request's use rolled back"
+        );
+        let r = v.verify_log().unwrap();
+        assert!(r.ok, "{r:?}");
+    }
+
+    #[test]
+    fn logged_paths_never_keep_tokens_or_odd_queries() {
+        let t = ShareToken::generate();
+        let tok = t.expose_secret();
+        assert_eq!(
+            loggable_path("/v1/records?type=contact"),
+            "/v1/records?type=contact"
+        );
+        assert_eq!(
+            loggable_path(&format!("/v1/records?access_token={tok}")),
+            "/v1/records?(query omitted)"
+        );
+        assert_eq!(
+            loggable_path(&format!("/v1/records/{tok}/x")),
+            "/v1/records/trove_***/x"
+        );
+        assert_eq!(loggable_path(&"a".repeat(2000)).len(), 512);
     }
 
     #[test]

@@ -193,7 +193,7 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
         ),
     };
     let method = meta.method.clone();
-    let logged_path = req.uri().path().to_string();
+    let logged_path = trove_core::share::loggable_path(&meta.path);
     drop(req);
     let reply = s
         .inner
