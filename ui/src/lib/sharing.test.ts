@@ -50,6 +50,7 @@ describe("usesLabel", () => {
     const g = { uses: 3, max_uses: 5 } as Parameters<typeof usesLabel>[0];
     expect(usesLabel(g)).toBe("3 of 5 uses");
     expect(usesLabel({ ...g, uses: 1, max_uses: null })).toBe("1 use");
+    expect(usesLabel({ ...g, uses: 1, max_uses: 1 })).toBe("1 of 1 use");
   });
 });
 

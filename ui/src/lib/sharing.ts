@@ -60,7 +60,8 @@ export const EXPIRY_CHOICES = [
 
 /** "3 of 5 uses", "3 uses". */
 export function usesLabel(g: GrantDto): string {
-  return g.max_uses === null ? `${g.uses} ${g.uses === 1 ? "use" : "uses"}` : `${g.uses} of ${g.max_uses} uses`;
+  if (g.max_uses === null) return `${g.uses} ${g.uses === 1 ? "use" : "uses"}`;
+  return `${g.uses} of ${g.max_uses} ${g.max_uses === 1 ? "use" : "uses"}`;
 }
 
 /** The local calendar day of an RFC 3339 time, as YYYY-MM-DD. */
