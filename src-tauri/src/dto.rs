@@ -44,6 +44,8 @@ pub struct VaultStatus {
     pub remembered: bool,
     /// The passphrase of the demo vault, shown on the first-run screen.
     pub demo_passphrase: String,
+    /// This vault is the demo vault the app created (the unlock screen shows its passphrase).
+    pub is_demo: bool,
 }
 
 /// The answer to creating a vault: the recovery key, to be shown exactly once.

@@ -25,6 +25,9 @@ const SEARCH_LIMIT: usize = 200;
 /// The desktop app's state, shared by every command.
 pub struct AppState {
     dir: PathBuf,
+    /// A file outside the vault naming the demo vault this app created, so the unlock
+    /// screen can show the demo passphrase (nothing personal is in it).
+    demo_marker: Option<PathBuf>,
     kdf: KdfParams,
     keystore: Box<dyn KeyStore>,
     /// `None` while locked. Locking drops the vault: it closes the database and
@@ -39,6 +42,7 @@ impl AppState {
     /// State for the vault in `dir`; new vaults and passphrases use `kdf`.
     pub fn new(dir: PathBuf, kdf: KdfParams, keystore: Box<dyn KeyStore>) -> Self {
         AppState {
+            demo_marker: dirs::config_dir().map(|d| d.join("trove").join("desktop-demo-vault")),
             dir,
             kdf,
             keystore,
@@ -86,8 +90,36 @@ impl AppState {
             path: self.dir.display().to_string(),
             exists: info.is_some(),
             unlocked: self.slot().is_some(),
-            remembered: info.is_some_and(|i| i.remembered),
+            remembered: info.as_ref().is_some_and(|i| i.remembered),
             demo_passphrase: DEMO_PASSPHRASE.to_string(),
+            is_demo: info.is_some() && self.is_demo(),
+        }
+    }
+
+    /// Uses `path` instead of the config dir for the demo marker (tests).
+    pub fn with_demo_marker(mut self, path: PathBuf) -> Self {
+        self.demo_marker = Some(path);
+        self
+    }
+
+    fn is_demo(&self) -> bool {
+        self.demo_marker
+            .as_ref()
+            .and_then(|m| std::fs::read_to_string(m).ok())
+            .is_some_and(|p| Path::new(p.trim_end_matches('\n')) == self.dir)
+    }
+
+    fn mark_demo(&self) {
+        if let Some(m) = &self.demo_marker {
+            let ok = m
+                .parent()
+                .is_some_and(|p| std::fs::create_dir_all(p).is_ok())
+                && std::fs::write(m, format!("{}\n", self.dir.display())).is_ok();
+            if !ok {
+                tracing::warn!(
+                    "could not note the demo vault; its unlock screen will not show the passphrase"
+                );
+            }
         }
     }
 
@@ -109,6 +141,7 @@ impl AppState {
         )?;
         vault.add_batch(trove_core::demo::demo_records())?;
         trove_core::seed_demo(&vault)?;
+        self.mark_demo();
         self.open(vault);
         Ok(())
     }
@@ -320,7 +353,8 @@ mod tests {
 
     fn state(keystore: MemoryKeyStore) -> (tempfile::TempDir, AppState) {
         let t = tempfile::tempdir().unwrap();
-        let s = AppState::new(t.path().join("vault"), FAST, Box::new(keystore));
+        let s = AppState::new(t.path().join("vault"), FAST, Box::new(keystore))
+            .with_demo_marker(t.path().join("config/demo"));
         (t, s)
     }
 
@@ -333,6 +367,7 @@ mod tests {
         let (_t, s) = state(MemoryKeyStore::default());
         assert!(!s.status().exists);
         let created = s.create(&pw("correct horse")).unwrap();
+        assert!(!s.status().is_demo);
         assert!(created.recovery_key.starts_with("AGE-SECRET-KEY-1"));
         let st = s.status();
         assert!(st.exists && st.unlocked && !st.remembered);
@@ -356,6 +391,10 @@ mod tests {
     fn demo_vault_opens_with_the_documented_passphrase() {
         let (_t, s) = state(MemoryKeyStore::default());
         s.create_demo().unwrap();
+        assert!(
+            s.status().is_demo,
+            "the unlock screen can show the demo passphrase"
+        );
         let total = s.counts().unwrap().total;
         assert_eq!(total as usize, trove_core::demo::demo_records().len());
         s.lock();

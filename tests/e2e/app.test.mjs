@@ -331,6 +331,7 @@ describe("the demo vault", () => {
     await el(b, "#timeline");
     await shot(b, "16-demo-access-log");
     await (await el(b, "#lock")).click();
+    assert.match(await text(b, "#demo-hint"), new RegExp(pass), "the demo's unlock screen names its passphrase");
     await typeInto(b, "#unlock-pass", pass);
     await (await el(b, "#unlock-submit")).click();
     await el(b, "#new-record");

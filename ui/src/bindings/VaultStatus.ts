@@ -15,4 +15,8 @@ remembered: boolean,
 /**
  * The passphrase of the demo vault, shown on the first-run screen.
  */
-demo_passphrase: string, };
+demo_passphrase: string, 
+/**
+ * This vault is the demo vault the app created (the unlock screen shows its passphrase).
+ */
+is_demo: boolean, };
