@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# End-to-end tests of the real desktop app: builds the UI and the debug app, then runs
+# tests/e2e/app.test.mjs through tauri-driver + WebKitWebDriver under Xvfb with a private
+# session bus, in a throwaway HOME. Saves screenshots of the main screens into
+# docs/screenshots/. Exits non-zero when anything fails; always stops what it started.
+#
+#   scripts/e2e.sh            # uses $CARGO_TARGET_DIR (default: target/)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+scripts/install-deps.sh test
+
+# The UI first: generate_context! embeds ui/dist into the binary at compile time.
+if [ ! -d ui/node_modules ]; then (cd ui && npm install --no-audit --no-fund); fi
+(cd ui && npm run build --silent)
+if [ ! -d tests/e2e/node_modules ]; then (cd tests/e2e && npm install --no-audit --no-fund); fi
+
+target=${CARGO_TARGET_DIR:-$root/target}
+cargo build -p trove-desktop
+app="$target/debug/trove-desktop"
+driver=$(command -v tauri-driver)
+
+tmp=$(mktemp -d /tmp/trove-e2e.XXXXXX)
+cleanup() { rm -rf "$tmp"; }
+trap cleanup EXIT
+
+# Hermetic: nothing touches the real home, keyring or data dir.
+mkdir -p "$tmp/home" "$tmp/data" "$tmp/config" "$tmp/cache" "$tmp/rt" "$tmp/vaults"
+chmod 700 "$tmp/rt"
+export HOME="$tmp/home" XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" \
+  XDG_CACHE_HOME="$tmp/cache" XDG_RUNTIME_DIR="$tmp/rt" NO_AT_BRIDGE=1 \
+  TROVE_VAULT="$tmp/vaults/default" TROVE_APP="$app" E2E_TMP="$tmp/vaults" \
+  SCREENSHOT_DIR="${SCREENSHOT_DIR:-$root/docs/screenshots}" TROVE_E2E_DRIVER="$driver"
+# Free ports, so several checkouts can run this at once.
+E2E_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+E2E_NATIVE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+E2E_SHARE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export E2E_PORT E2E_NATIVE_PORT E2E_SHARE_PORT
+
+dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
+  set -u
+  "$TROVE_E2E_DRIVER" --port "$E2E_PORT" --native-port "$E2E_NATIVE_PORT" >"$E2E_TMP/../tauri-driver.log" 2>&1 &
+  driver_pid=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$E2E_PORT") 2>/dev/null && break
+    sleep 0.1
+  done
+  cd tests/e2e && node --test --test-concurrency=1 app.test.mjs
+  rc=$?
+  kill "$driver_pid" 2>/dev/null
+  wait "$driver_pid" 2>/dev/null
+  [ $rc -ne 0 ] && { echo "--- tauri-driver log"; tail -n 50 "$E2E_TMP/../tauri-driver.log"; }
+  exit $rc
+'

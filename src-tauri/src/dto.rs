@@ -1,0 +1,376 @@
+//! The IPC payloads between the Rust shell and the UI. TypeScript types for them are
+//! generated with ts-rs into `ui/src/bindings/` (see `bindings::export`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// An error as the UI sees it: it switches on `code` (stable, from
+/// `trove_core::Error::code()`), shows `message` and `hint`, and puts the error next to
+/// `field` when the error is about one field of a form.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+    pub hint: Option<String>,
+    pub field: Option<String>,
+}
+
+impl From<trove_core::Error> for ApiError {
+    fn from(e: trove_core::Error) -> Self {
+        use trove_core::Error as E;
+        let field = match &e {
+            E::InvalidField { field, .. } | E::UnknownField { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        ApiError {
+            code: e.code().to_string(),
+            message: e.to_string(),
+            hint: e.hint(),
+            field,
+        }
+    }
+}
+
+/// What the first screen needs to know: is there a vault, is it open, is it remembered.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct VaultStatus {
+    /// The vault directory (TROVE_VAULT or the platform default).
+    pub path: String,
+    pub exists: bool,
+    pub unlocked: bool,
+    /// This device keeps the vault key in the OS keyring.
+    pub remembered: bool,
+    /// The passphrase of the demo vault, shown on the first-run screen.
+    pub demo_passphrase: String,
+    /// This vault is the demo vault the app created (the unlock screen shows its passphrase).
+    pub is_demo: bool,
+}
+
+/// The answer to creating a vault: the recovery key, to be shown exactly once.
+#[derive(Debug, Serialize, TS)]
+pub struct CreatedVault {
+    pub recovery_key: String,
+}
+
+/// The answer to unlocking: the vault is open; if "remember this device" was asked for
+/// and the keyring could not be used, `keyring_error` says why (the vault is open anyway).
+#[derive(Debug, Serialize, TS)]
+pub struct UnlockOutcome {
+    pub keyring_error: Option<ApiError>,
+}
+
+/// A stored record (mirrors `trove_core::Record`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct RecordDto {
+    pub id: String,
+    #[serde(rename = "type")]
+    #[ts(rename = "type")]
+    pub record_type: String,
+    pub fields: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+    pub source: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<trove_core::Record> for RecordDto {
+    fn from(r: trove_core::Record) -> Self {
+        RecordDto {
+            id: r.id,
+            record_type: r.record_type,
+            fields: r.fields,
+            tags: r.tags,
+            source: r.source,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A record the person is adding.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct NewRecordDto {
+    #[serde(rename = "type")]
+    #[ts(rename = "type")]
+    pub record_type: String,
+    pub fields: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+}
+
+impl From<NewRecordDto> for trove_core::NewRecord {
+    fn from(n: NewRecordDto) -> Self {
+        let mut r = trove_core::NewRecord::new(&n.record_type, n.fields);
+        r.tags = n.tags;
+        r
+    }
+}
+
+/// Changes to a record: fields to set (an empty value unsets), tags to add and remove.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct RecordChangesDto {
+    pub set: BTreeMap<String, String>,
+    pub add_tags: Vec<String>,
+    pub remove_tags: Vec<String>,
+}
+
+impl From<RecordChangesDto> for trove_core::RecordChanges {
+    fn from(c: RecordChangesDto) -> Self {
+        trove_core::RecordChanges {
+            set: c.set,
+            add_tags: c.add_tags,
+            remove_tags: c.remove_tags,
+        }
+    }
+}
+
+/// A record type and its fields in schema order, for the sidebar and the generated forms.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct RecordTypeDto {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub fields: Vec<FieldDto>,
+    /// Fields that summarize a record in one line.
+    pub summary: Vec<String>,
+}
+
+/// One field of a record type.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct FieldDto {
+    pub name: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// `email`, `date`, `iban`, `bic`, `country`, `phone`, or none.
+    pub format: Option<String>,
+    pub max_length: u32,
+    pub required: bool,
+    /// `textarea` for long text, none for a one-line input.
+    pub widget: Option<String>,
+}
+
+impl From<&trove_core::RecordType> for RecordTypeDto {
+    fn from(t: &trove_core::RecordType) -> Self {
+        RecordTypeDto {
+            name: t.name.clone(),
+            title: t.title.clone(),
+            description: t.description.clone(),
+            fields: t
+                .fields
+                .iter()
+                .map(|f| FieldDto {
+                    name: f.name.clone(),
+                    title: f.title.clone(),
+                    description: f.description.clone(),
+                    format: f.format.clone(),
+                    max_length: u32::try_from(f.max_length).unwrap_or(u32::MAX),
+                    required: f.required,
+                    widget: f.widget.clone(),
+                })
+                .collect(),
+            summary: t.summary.clone(),
+        }
+    }
+}
+
+/// Record counts for the sidebar.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Counts {
+    pub total: u32,
+    /// Records per type, for the types that have any.
+    pub by_type: BTreeMap<String, u32>,
+}
+
+/// Whether the share server runs inside the app, and where.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct SharingStatus {
+    pub running: bool,
+    /// The address it listens on, e.g. `127.0.0.1:7878`.
+    pub address: Option<String>,
+    /// The base URL organizations use, e.g. `http://127.0.0.1:7878`.
+    pub url: Option<String>,
+}
+
+/// A grant as the sharing screen shows it (mirrors `trove_core::Grant`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct GrantDto {
+    pub id: String,
+    pub org: String,
+    pub purpose: String,
+    /// `TYPE` or `TYPE.FIELD` items.
+    pub scope: Vec<String>,
+    pub only_tag: Option<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+    pub revoked_at: Option<String>,
+    /// `active`, `expired`, `revoked` or `exhausted`.
+    pub status: String,
+}
+
+impl From<trove_core::Grant> for GrantDto {
+    fn from(g: trove_core::Grant) -> Self {
+        GrantDto {
+            scope: g.scope.items.iter().map(ToString::to_string).collect(),
+            only_tag: g.scope.only_tag.clone(),
+            id: g.id,
+            org: g.org,
+            purpose: g.purpose,
+            created_at: g.created_at,
+            expires_at: g.expires_at,
+            max_uses: g.max_uses.map(|n| n.min(u32::MAX as u64) as u32),
+            uses: g.uses.min(u32::MAX as u64) as u32,
+            revoked_at: g.revoked_at,
+            status: g.status.as_str().to_string(),
+        }
+    }
+}
+
+/// What the person asks for in the create-grant flow.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct NewGrantDto {
+    pub org: String,
+    pub purpose: String,
+    /// `TYPE` or `TYPE.FIELD` items.
+    pub scope: Vec<String>,
+    pub only_tag: Option<String>,
+    /// `30d`, `12h`, or an RFC 3339 date; none for no expiry.
+    pub expires: Option<String>,
+    pub max_uses: Option<u32>,
+}
+
+impl From<NewGrantDto> for trove_core::NewGrant {
+    fn from(n: NewGrantDto) -> Self {
+        trove_core::NewGrant {
+            org: n.org,
+            purpose: n.purpose,
+            scope: n.scope,
+            only_tag: n.only_tag.filter(|t| !t.trim().is_empty()),
+            expires: n.expires.filter(|e| !e.trim().is_empty()),
+            max_uses: n.max_uses.map(u64::from),
+        }
+    }
+}
+
+/// A new grant and its token, which the UI shows once.
+#[derive(Debug, Serialize, TS)]
+pub struct CreatedGrant {
+    pub grant: GrantDto,
+    pub token: String,
+}
+
+/// A grant's consent receipts (JSON documents, shown as they are).
+#[derive(Debug, Serialize, TS)]
+pub struct Receipts {
+    #[ts(type = "Array<unknown>")]
+    pub receipts: Vec<serde_json::Value>,
+}
+
+/// One access-log row (mirrors `trove_core::LogEntry`; never holds values or tokens).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct LogEntryDto {
+    pub seq: u32,
+    pub time: String,
+    /// `share`, `grant_create`, `grant_revoke`, `export` or `import`.
+    pub kind: String,
+    pub grant_id: Option<String>,
+    pub org: Option<String>,
+    pub remote_addr: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub status: Option<u16>,
+    /// `allowed` or `denied:<reason>`.
+    pub outcome: String,
+    pub record_ids: Vec<String>,
+    /// `type.field` names disclosed.
+    pub fields: Vec<String>,
+    pub hash: String,
+}
+
+impl From<trove_core::LogEntry> for LogEntryDto {
+    fn from(e: trove_core::LogEntry) -> Self {
+        LogEntryDto {
+            seq: e.seq.clamp(0, u32::MAX as i64) as u32,
+            time: e.time,
+            kind: e.kind.as_str().to_string(),
+            grant_id: e.grant_id,
+            org: e.org,
+            remote_addr: e.remote_addr,
+            method: e.method,
+            path: e.path,
+            status: e.status,
+            outcome: e.outcome,
+            record_ids: e.record_ids,
+            fields: e.fields,
+            hash: e.hash,
+        }
+    }
+}
+
+/// What one organization has seen.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct OrgSummaryDto {
+    pub org: String,
+    pub requests: u32,
+    pub allowed: u32,
+    pub types: Vec<String>,
+    pub fields: Vec<String>,
+    pub records: u32,
+    pub first_access: Option<String>,
+    pub last_access: Option<String>,
+}
+
+impl From<trove_core::OrgSummary> for OrgSummaryDto {
+    fn from(s: trove_core::OrgSummary) -> Self {
+        let n = |v: u64| v.min(u32::MAX as u64) as u32;
+        OrgSummaryDto {
+            requests: n(s.requests),
+            allowed: n(s.allowed),
+            records: n(s.records),
+            org: s.org,
+            types: s.types.into_iter().collect(),
+            fields: s.fields.into_iter().collect(),
+            first_access: s.first_access,
+            last_access: s.last_access,
+        }
+    }
+}
+
+/// The result of re-checking the access log's hash chain.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct VerifyReportDto {
+    pub entries: u32,
+    pub ok: bool,
+    pub first_bad_seq: Option<u32>,
+    pub problem: Option<String>,
+}
+
+impl From<trove_core::VerifyReport> for VerifyReportDto {
+    fn from(r: trove_core::VerifyReport) -> Self {
+        VerifyReportDto {
+            entries: r.entries.min(u32::MAX as u64) as u32,
+            ok: r.ok,
+            first_bad_seq: r.first_bad_seq.map(|s| s.clamp(0, u32::MAX as i64) as u32),
+            problem: r.problem,
+        }
+    }
+}
+
+impl From<trove_share::ServeError> for ApiError {
+    fn from(e: trove_share::ServeError) -> Self {
+        let hint = match &e {
+            trove_share::ServeError::TlsRequired(_) => {
+                Some("use a loopback address such as 127.0.0.1:7878 in the app; `trove serve --tls-cert F --tls-key F` serves other addresses".into())
+            }
+            _ => None,
+        };
+        ApiError {
+            code: e.code().to_string(),
+            message: e.to_string(),
+            hint,
+            field: None,
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Trove's desktop app: a thin Tauri 2 shell over trove-core. The UI (ui/) calls the
+//! commands in [`commands`]; errors cross the IPC boundary as `{code, message}`.
+#![forbid(unsafe_code)]
+
+pub mod bindings;
+pub mod commands;
+pub mod dto;
+pub mod sharing;
+pub mod state;
+
+use std::path::PathBuf;
+
+use trove_core::{KdfParams, OsKeyring};
+
+/// The vault directory, as for the CLI: `--vault DIR` on the command line, else
+/// `TROVE_VAULT`, else the platform default.
+pub fn vault_dir(args: &[String]) -> Option<PathBuf> {
+    let mut from_args = None;
+    for (i, a) in args.iter().enumerate() {
+        if let Some(d) = a.strip_prefix("--vault=") {
+            from_args = Some(d.to_string());
+        } else if a == "--vault" {
+            from_args = args.get(i + 1).cloned();
+        }
+    }
+    if let Some(d) = from_args.filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    match std::env::var_os("TROVE_VAULT") {
+        Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
+        _ => trove_core::paths::default_vault_dir(),
+    }
+}
+
+/// Builds and runs the app until its window closes.
+pub fn run() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(dir) = vault_dir(&args) else {
+        eprintln!("trove-desktop: no data directory on this platform; pass --vault DIR or set TROVE_VAULT");
+        std::process::exit(1);
+    };
+    let state = state::AppState::new(dir, KdfParams::DEFAULT, Box::new(OsKeyring));
+    if args.iter().any(|a| a == "--create-demo-if-missing") {
+        // For `make app`: set up the demo vault once, without opening a window.
+        std::process::exit(match state.create_demo_if_missing() {
+            Ok(true) => {
+                println!(
+                    "created the demo vault at {} (passphrase: {})",
+                    state.dir().display(),
+                    state::DEMO_PASSPHRASE
+                );
+                0
+            }
+            Ok(false) => 0,
+            Err(e) => {
+                eprintln!("trove-desktop: {e}");
+                if let Some(h) = e.hint() {
+                    eprintln!("hint: {h}");
+                }
+                1
+            }
+        });
+    }
+    tauri::Builder::default()
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::vault_status,
+            commands::create_vault,
+            commands::create_demo_vault,
+            commands::unlock,
+            commands::unlock_remembered,
+            commands::recover,
+            commands::lock,
+            commands::change_passphrase,
+            commands::remember_device,
+            commands::forget_device,
+            commands::record_types,
+            commands::record_counts,
+            commands::list_records,
+            commands::search_records,
+            commands::get_record,
+            commands::add_record,
+            commands::edit_record,
+            commands::remove_record,
+            commands::sharing_status,
+            commands::start_sharing,
+            commands::stop_sharing,
+            commands::list_grants,
+            commands::create_grant,
+            commands::revoke_grant,
+            commands::grant_receipts,
+            commands::access_log,
+            commands::access_log_len,
+            commands::access_summary,
+            commands::verify_access_log,
+        ])
+        .run(tauri::generate_context!())
+        .unwrap_or_else(|e| {
+            eprintln!("trove-desktop: {e}");
+            std::process::exit(1);
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_flag_wins_over_the_environment() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            vault_dir(&args(&["--vault", "/tmp/a"])),
+            Some(PathBuf::from("/tmp/a"))
+        );
+        assert_eq!(
+            vault_dir(&args(&["--vault=/tmp/b"])),
+            Some(PathBuf::from("/tmp/b"))
+        );
+    }
+}

@@ -1,0 +1,92 @@
+// Typed calls to the Rust shell. Every failure becomes an ApiError with a stable `code`;
+// screens switch on codes, never on message text.
+import { invoke } from "@tauri-apps/api/core";
+import type { ApiError } from "../bindings/ApiError";
+import type { Counts } from "../bindings/Counts";
+import type { CreatedVault } from "../bindings/CreatedVault";
+import type { NewRecordDto } from "../bindings/NewRecordDto";
+import type { RecordChangesDto } from "../bindings/RecordChangesDto";
+import type { RecordDto } from "../bindings/RecordDto";
+import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+import type { UnlockOutcome } from "../bindings/UnlockOutcome";
+import type { VaultStatus } from "../bindings/VaultStatus";
+import type { CreatedGrant } from "../bindings/CreatedGrant";
+import type { GrantDto } from "../bindings/GrantDto";
+import type { LogEntryDto } from "../bindings/LogEntryDto";
+import type { NewGrantDto } from "../bindings/NewGrantDto";
+import type { OrgSummaryDto } from "../bindings/OrgSummaryDto";
+import type { Receipts } from "../bindings/Receipts";
+import type { SharingStatus } from "../bindings/SharingStatus";
+import type { VerifyReportDto } from "../bindings/VerifyReportDto";
+
+export type {
+  ApiError,
+  Counts,
+  CreatedGrant,
+  GrantDto,
+  LogEntryDto,
+  NewGrantDto,
+  OrgSummaryDto,
+  RecordDto,
+  RecordTypeDto,
+  SharingStatus,
+  VaultStatus,
+  VerifyReportDto,
+};
+
+/** True when `e` has the shape of an error from the shell. */
+export function isApiError(e: unknown): e is ApiError {
+  return typeof e === "object" && e !== null && typeof (e as ApiError).code === "string";
+}
+
+/** Turns anything thrown by `invoke` into an ApiError. */
+export function toApiError(e: unknown): ApiError {
+  if (isApiError(e)) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return { code: "internal", message, hint: null, field: null };
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (e) {
+    throw toApiError(e);
+  }
+}
+
+export const api = {
+  status: () => call<VaultStatus>("vault_status"),
+  createVault: (passphrase: string) => call<CreatedVault>("create_vault", { passphrase }),
+  createDemoVault: () => call<void>("create_demo_vault"),
+  unlock: (passphrase: string, remember: boolean) =>
+    call<UnlockOutcome>("unlock", { passphrase, remember }),
+  unlockRemembered: () => call<void>("unlock_remembered"),
+  recover: (recoveryKey: string, newPassphrase: string) =>
+    call<void>("recover", { recoveryKey, newPassphrase }),
+  lock: () => call<void>("lock"),
+  changePassphrase: (current: string, next: string) =>
+    call<void>("change_passphrase", { current, new: next }),
+  rememberDevice: () => call<void>("remember_device"),
+  forgetDevice: () => call<void>("forget_device"),
+  recordTypes: () => call<RecordTypeDto[]>("record_types"),
+  counts: () => call<Counts>("record_counts"),
+  listRecords: (recordType: string | null) =>
+    call<RecordDto[]>("list_records", { recordType, tag: null }),
+  searchRecords: (query: string) => call<RecordDto[]>("search_records", { query }),
+  getRecord: (id: string) => call<RecordDto>("get_record", { id }),
+  addRecord: (record: NewRecordDto) => call<RecordDto>("add_record", { record }),
+  editRecord: (id: string, changes: RecordChangesDto) =>
+    call<RecordDto>("edit_record", { id, changes }),
+  removeRecord: (id: string) => call<void>("remove_record", { id }),
+  sharingStatus: () => call<SharingStatus>("sharing_status"),
+  startSharing: (listen: string) => call<SharingStatus>("start_sharing", { listen }),
+  stopSharing: () => call<void>("stop_sharing"),
+  listGrants: () => call<GrantDto[]>("list_grants"),
+  createGrant: (grant: NewGrantDto) => call<CreatedGrant>("create_grant", { grant }),
+  revokeGrant: (id: string) => call<GrantDto>("revoke_grant", { id }),
+  grantReceipts: (id: string) => call<Receipts>("grant_receipts", { id }),
+  accessLog: (org: string | null, limit: number | null) => call<LogEntryDto[]>("access_log", { org, limit }),
+  accessLogLen: () => call<number>("access_log_len"),
+  accessSummary: () => call<OrgSummaryDto[]>("access_summary"),
+  verifyAccessLog: () => call<VerifyReportDto>("verify_access_log"),
+};

@@ -1,0 +1,130 @@
+import { describe, expect, it } from "vitest";
+import type { RecordDto } from "../bindings/RecordDto";
+import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+import {
+  changesBetween,
+  checkValues,
+  cleanValues,
+  emptyValues,
+  errorsFromApi,
+  inputFor,
+  isEmptyChange,
+  parseTags,
+  summaryOf,
+  valuesOf,
+} from "./forms";
+
+const field = (name: string, extra: Partial<RecordTypeDto["fields"][0]> = {}) => ({
+  name,
+  title: name[0].toUpperCase() + name.slice(1),
+  description: null,
+  format: null,
+  max_length: 64,
+  required: false,
+  widget: null,
+  ...extra,
+});
+
+const bank: RecordTypeDto = {
+  name: "bank_account",
+  title: "Bank account",
+  description: "An account.",
+  fields: [field("bank"), field("holder"), field("iban", { title: "IBAN", format: "iban", required: true, max_length: 34 }), field("bic", { format: "bic" })],
+  summary: ["bank", "iban"],
+};
+const note: RecordTypeDto = {
+  name: "note",
+  title: "Note",
+  description: "A note.",
+  fields: [field("title"), field("body", { widget: "textarea", max_length: 5000 })],
+  summary: ["title"],
+};
+const rec: RecordDto = {
+  id: "01J",
+  type: "bank_account",
+  fields: { bank: "GLS", iban: "DE89370400440532013000" },
+  tags: ["finance", "rent"],
+  source: "manual",
+  created_at: "2026-01-01T00:00:00.000Z",
+  updated_at: "2026-01-01T00:00:00.000Z",
+};
+
+describe("inputFor", () => {
+  it("maps formats and widgets to inputs", () => {
+    expect(inputFor(field("e", { format: "email" }))).toMatchObject({ element: "input", type: "email" });
+    expect(inputFor(field("d", { format: "date" })).type).toBe("date");
+    expect(inputFor(field("p", { format: "phone" })).type).toBe("tel");
+    expect(inputFor(field("b", { widget: "textarea" })).element).toBe("textarea");
+    expect(inputFor(field("i", { format: "iban" }))).toMatchObject({ type: "text", uppercase: true });
+    expect(inputFor(field("x")).placeholder).toBe("");
+  });
+});
+
+describe("values", () => {
+  it("has every field in schema order, empty or from the record", () => {
+    expect(Object.keys(emptyValues(bank))).toEqual(["bank", "holder", "iban", "bic"]);
+    expect(valuesOf(bank, rec)).toEqual({ bank: "GLS", holder: "", iban: "DE89370400440532013000", bic: "" });
+  });
+
+  it("trims one-line fields, keeps inner newlines of text areas, drops empties", () => {
+    expect(cleanValues(note, { title: "  hi ", body: "a\n b\n\n" })).toEqual({ title: "hi", body: "a\n b" });
+    expect(cleanValues(bank, { bank: " ", iban: "x" })).toEqual({ iban: "x" });
+  });
+});
+
+describe("checkValues", () => {
+  it("flags a missing required field by name", () => {
+    expect(checkValues(bank, { bank: "GLS", iban: "  " })).toEqual({ iban: "IBAN is required." });
+  });
+  it("flags over-long values", () => {
+    expect(checkValues(note, { title: "x".repeat(65) }).title).toMatch(/64/);
+  });
+  it("asks for at least one field", () => {
+    expect(checkValues(note, { title: "", body: "" })).toEqual({ "": "Fill in at least one field." });
+    expect(checkValues(note, { title: "t" })).toEqual({});
+  });
+});
+
+describe("changesBetween", () => {
+  it("sets changed fields, unsets cleared ones, diffs tags", () => {
+    const c = changesBetween(bank, rec, { bank: "", holder: "Ana", iban: "DE89370400440532013000", bic: "" }, ["finance", "home"]);
+    expect(c).toEqual({ set: { bank: "", holder: "Ana" }, add_tags: ["home"], remove_tags: ["rent"] });
+    expect(isEmptyChange(c)).toBe(false);
+  });
+  it("is empty when nothing changed", () => {
+    expect(isEmptyChange(changesBetween(bank, rec, valuesOf(bank, rec), ["finance", "rent"]))).toBe(true);
+  });
+});
+
+describe("parseTags", () => {
+  it("splits on commas and spaces, lower-cases and de-duplicates", () => {
+    expect(parseTags(" Work, family  work,,home ")).toEqual(["work", "family", "home"]);
+    expect(parseTags("")).toEqual([]);
+  });
+});
+
+describe("errorsFromApi", () => {
+  it("puts invalid_field on its field without the type prefix", () => {
+    const e = { code: "invalid_field", message: 'invalid bank_account.iban: "X" is not an IBAN', hint: null, field: "iban" };
+    expect(errorsFromApi(bank, e)).toEqual({ iban: '"X" is not an IBAN.' });
+    const req = { code: "invalid_field", message: "invalid bank_account.iban: is required", hint: null, field: "iban" };
+    expect(errorsFromApi(bank, req)).toEqual({ iban: "IBAN is required." });
+  });
+  it("puts other errors on the form, with the hint", () => {
+    const e = { code: "busy", message: "the vault is busy", hint: "wait and try again", field: null };
+    expect(errorsFromApi(bank, e)).toEqual({ "": "the vault is busy. Wait and try again." });
+  });
+  it("switches on the code, not the text", () => {
+    const e = { code: "invalid_input", message: "invalid bank_account.iban: x", hint: null, field: "iban" };
+    expect(Object.keys(errorsFromApi(bank, e))).toEqual([""]);
+  });
+});
+
+describe("summaryOf", () => {
+  it("joins the summary fields that are set", () => {
+    expect(summaryOf(bank, rec)).toBe("GLS · DE89370400440532013000");
+    expect(summaryOf(bank, { ...rec, fields: { holder: "Ana" } })).toBe("Ana");
+    expect(summaryOf(undefined, { ...rec, fields: { a: "1", b: "2" } })).toBe("1 · 2");
+    expect(summaryOf(note, { ...rec, type: "note", fields: { title: "a\nb  c" } })).toBe("a b c");
+  });
+});

@@ -1,0 +1,148 @@
+// Record forms generated from the schemas the shell sends (record_types): which input
+// each field gets, what is checked before sending, how the vault's errors land on the
+// right field, and the change set an edit form produces.
+import type { ApiError } from "../bindings/ApiError";
+import type { FieldDto } from "../bindings/FieldDto";
+import type { RecordChangesDto } from "../bindings/RecordChangesDto";
+import type { RecordDto } from "../bindings/RecordDto";
+import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+
+export type Values = Record<string, string>;
+export type FieldErrors = Record<string, string>;
+
+export interface InputSpec {
+  /** `input` or `textarea`. */
+  element: "input" | "textarea";
+  /** The HTML input type. */
+  type: "text" | "email" | "date" | "tel";
+  /** A short example shown as placeholder, for formats with a shape. */
+  placeholder: string;
+  /** Upper-case as the vault stores it (IBAN, BIC, country). */
+  uppercase: boolean;
+}
+
+const EXAMPLES: Record<string, string> = {
+  email: "name@example.org",
+  date: "YYYY-MM-DD",
+  iban: "DE89 3704 0044 0532 0130 00",
+  bic: "DEUTDEFF",
+  country: "DE",
+  phone: "+49 30 1234567",
+};
+
+/** How a field is edited. */
+export function inputFor(field: FieldDto): InputSpec {
+  const f = field.format;
+  return {
+    element: field.widget === "textarea" ? "textarea" : "input",
+    type: f === "email" ? "email" : f === "date" ? "date" : f === "phone" ? "tel" : "text",
+    placeholder: f ? (EXAMPLES[f] ?? "") : "",
+    uppercase: f === "iban" || f === "bic" || f === "country",
+  };
+}
+
+/** Empty form values for a type: every field present, in schema order. */
+export function emptyValues(type: RecordTypeDto): Values {
+  return Object.fromEntries(type.fields.map((f) => [f.name, ""]));
+}
+
+/** The form values for editing `record`. */
+export function valuesOf(type: RecordTypeDto, record: RecordDto): Values {
+  return Object.fromEntries(type.fields.map((f) => [f.name, record.fields[f.name] ?? ""]));
+}
+
+/**
+ * Checks that need no vault: required fields, length, at least one field. Formats
+ * (email, IBAN, ...) are checked by the vault, whose answer lands on the field.
+ */
+export function checkValues(type: RecordTypeDto, values: Values): FieldErrors {
+  const errors: FieldErrors = {};
+  for (const f of type.fields) {
+    const v = (values[f.name] ?? "").trim();
+    if (f.required && v === "") errors[f.name] = `${f.title} is required.`;
+    else if ([...(values[f.name] ?? "")].length > f.max_length)
+      errors[f.name] = `At most ${f.max_length} characters.`;
+  }
+  if (Object.keys(errors).length === 0 && type.fields.every((f) => !(values[f.name] ?? "").trim())) {
+    errors[""] = "Fill in at least one field.";
+  }
+  return errors;
+}
+
+/** Only non-empty values, trimmed (single-line fields) as the vault wants them. */
+export function cleanValues(type: RecordTypeDto, values: Values): Values {
+  const out: Values = {};
+  for (const f of type.fields) {
+    const raw = values[f.name] ?? "";
+    const v = f.widget === "textarea" ? raw.replace(/\s+$/, "") : raw.trim();
+    if (v !== "") out[f.name] = v;
+  }
+  return out;
+}
+
+/** Splits "a, b  c" into clean tags: lower-case words, no duplicates. */
+export function parseTags(text: string): string[] {
+  const seen = new Set<string>();
+  for (const t of text.split(/[,\s]+/)) {
+    const tag = t.trim().toLowerCase();
+    if (tag) seen.add(tag);
+  }
+  return [...seen];
+}
+
+/** What an edit changes: set fields that differ (empty unsets), tags added and removed. */
+export function changesBetween(
+  type: RecordTypeDto,
+  record: RecordDto,
+  values: Values,
+  tags: string[],
+): RecordChangesDto {
+  const set: Record<string, string> = {};
+  const clean = cleanValues(type, values);
+  for (const f of type.fields) {
+    const before = record.fields[f.name] ?? "";
+    const after = clean[f.name] ?? "";
+    if (before !== after) set[f.name] = after;
+  }
+  return {
+    set,
+    add_tags: tags.filter((t) => !record.tags.includes(t)),
+    remove_tags: record.tags.filter((t) => !tags.includes(t)),
+  };
+}
+
+/** True when a change set changes nothing. */
+export function isEmptyChange(c: RecordChangesDto): boolean {
+  return Object.keys(c.set).length === 0 && c.add_tags.length === 0 && c.remove_tags.length === 0;
+}
+
+/**
+ * Where an error from the vault goes in a form: on its field for `invalid_field` and
+ * `unknown_field` (the message without the `invalid type.field:` prefix), otherwise on
+ * the form as a whole (key "").
+ */
+export function errorsFromApi(type: RecordTypeDto, e: ApiError): FieldErrors {
+  if ((e.code === "invalid_field" || e.code === "unknown_field") && e.field) {
+    const title = type.fields.find((f) => f.name === e.field)?.title ?? e.field;
+    const prefix = `invalid ${type.name}.${e.field}: `;
+    const reason = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+    // "is required" reads as "Email is required."; a full sentence stands on its own.
+    const sentence = reason.startsWith("is ") ? `${title} ${reason}` : capitalize(reason);
+    return { [e.field]: sentence.endsWith(".") ? sentence : `${sentence}.` };
+  }
+  return { "": e.hint ? `${e.message}. ${capitalize(e.hint)}.` : `${capitalize(e.message)}.` };
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** A one-line summary of a record, from its type's summary fields. */
+export function summaryOf(type: RecordTypeDto | undefined, record: RecordDto): string {
+  const names = type?.summary.length ? type.summary : Object.keys(record.fields);
+  const parts = names
+    .map((n) => record.fields[n]?.replace(/\s+/g, " ").trim())
+    .filter((v): v is string => !!v);
+  const line = parts.join(" · ");
+  return line || (Object.values(record.fields)[0] ?? record.id);
+}

@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import type { LogEntryDto } from "../bindings/LogEntryDto";
+import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+import { accessesPerDay, checkGrant, describeEntry, disclosure, scopeFromTicks, usesLabel } from "./sharing";
+
+const f = (name: string, title: string) => ({ name, title, description: null, format: null, max_length: 64, required: false, widget: null });
+const types: RecordTypeDto[] = [
+  { name: "identity", title: "Identity", description: "", fields: [f("given_name", "Given name"), f("family_name", "Family name"), f("birth_date", "Birth date")], summary: [] },
+  { name: "contact", title: "Contact", description: "", fields: [f("email", "Email"), f("phone", "Phone")], summary: [] },
+];
+
+const entry = (over: Partial<LogEntryDto>): LogEntryDto => ({
+  seq: 1, time: "2026-11-20T10:00:00.000Z", kind: "share", grant_id: "g", org: "GLS Bank", remote_addr: "127.0.0.1",
+  method: "GET", path: "/v1/records", status: 200, outcome: "allowed", record_ids: ["a"], fields: ["contact.email"], hash: "h", ...over,
+});
+
+describe("scope from ticks", () => {
+  it("uses TYPE for whole types and TYPE.FIELD for single fields, in schema order", () => {
+    const scope = scopeFromTicks(types, {
+      contact: { all: true, fields: [] },
+      identity: { all: false, fields: ["birth_date", "given_name"] },
+    });
+    expect(scope).toEqual(["identity.given_name", "identity.birth_date", "contact"]);
+    expect(scopeFromTicks(types, { identity: { all: false, fields: [] } })).toEqual([]);
+  });
+});
+
+describe("disclosure", () => {
+  it("lists exactly the field titles a scope discloses", () => {
+    expect(disclosure(types, ["identity.given_name", "contact"])).toEqual([
+      { type: "identity", title: "Identity", fields: ["Given name"], whole: false },
+      { type: "contact", title: "Contact", fields: ["Email", "Phone"], whole: true },
+    ]);
+  });
+});
+
+describe("checkGrant", () => {
+  it("names each missing piece", () => {
+    expect(checkGrant("", " ", [], "x")).toEqual({
+      org: "Name the organization.", purpose: "Say what it is for.", scope: "Tick at least one type or field.",
+      max_uses: "A whole number of uses, or empty for no limit.",
+    });
+    expect(checkGrant("GLS", "account", ["contact"], "")).toEqual({});
+    expect(checkGrant("GLS", "account", ["contact"], "0").max_uses).toBeDefined();
+  });
+});
+
+describe("usesLabel", () => {
+  it("shows the limit when there is one", () => {
+    const g = { uses: 3, max_uses: 5 } as Parameters<typeof usesLabel>[0];
+    expect(usesLabel(g)).toBe("3 of 5 uses");
+    expect(usesLabel({ ...g, uses: 1, max_uses: null })).toBe("1 use");
+    expect(usesLabel({ ...g, uses: 1, max_uses: 1 })).toBe("1 of 1 use");
+  });
+});
+
+describe("accessesPerDay", () => {
+  it("counts share requests per local day and org, oldest day first", () => {
+    const today = new Date(2026, 10, 21, 15);
+    const s = accessesPerDay(
+      [
+        entry({ time: new Date(2026, 10, 21, 9).toISOString() }),
+        entry({ time: new Date(2026, 10, 21, 10).toISOString(), org: "Clinic" }),
+        entry({ time: new Date(2026, 10, 20, 9).toISOString() }),
+        entry({ time: new Date(2026, 10, 20, 9).toISOString(), kind: "grant_create" }),
+        entry({ time: new Date(2026, 9, 1, 9).toISOString() }),
+      ],
+      today,
+      3,
+    );
+    expect(s.days).toEqual(["2026-11-19", "2026-11-20", "2026-11-21"]);
+    expect(s.orgs).toEqual(["Clinic", "GLS Bank"]);
+    expect(s.counts).toEqual([[0, 0], [0, 1], [1, 1]]);
+    expect(s.max).toBe(2);
+  });
+});
+
+describe("describeEntry", () => {
+  it("says what was read or why it was refused, never values", () => {
+    expect(describeEntry(entry({}))).toBe("read 1 record: contact.email");
+    expect(describeEntry(entry({ outcome: "denied:revoked", record_ids: [], fields: [] }))).toBe("was refused (revoked)");
+    expect(describeEntry(entry({ kind: "grant_revoke" }))).toBe("had its access revoked");
+  });
+});

@@ -1,0 +1,123 @@
+// Sharing logic without the DOM: turning ticked types/fields into a grant scope, saying in
+// plain words what a grant will disclose, describing grants, and shaping the access log
+// into per-day, per-organization counts for the chart.
+import type { GrantDto } from "../bindings/GrantDto";
+import type { LogEntryDto } from "../bindings/LogEntryDto";
+import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+
+/** Per type: every field, some fields, or nothing. */
+export type Ticks = Record<string, { all: boolean; fields: string[] }>;
+
+/** Scope items for the ticks: `TYPE` for a whole type, `TYPE.FIELD` otherwise. */
+export function scopeFromTicks(types: RecordTypeDto[], ticks: Ticks): string[] {
+  const out: string[] = [];
+  for (const t of types) {
+    const tick = ticks[t.name];
+    if (!tick) continue;
+    if (tick.all) out.push(t.name);
+    else for (const f of t.fields) if (tick.fields.includes(f.name)) out.push(`${t.name}.${f.name}`);
+  }
+  return out;
+}
+
+export interface Disclosure {
+  type: string;
+  title: string;
+  fields: string[];
+  whole: boolean;
+}
+
+/** What a scope discloses, type by type, with field titles. */
+export function disclosure(types: RecordTypeDto[], scope: string[]): Disclosure[] {
+  const out: Disclosure[] = [];
+  for (const t of types) {
+    const whole = scope.includes(t.name);
+    const names = whole ? t.fields.map((f) => f.name) : scope.filter((s) => s.startsWith(`${t.name}.`)).map((s) => s.slice(t.name.length + 1));
+    if (names.length === 0) continue;
+    const fields = t.fields.filter((f) => names.includes(f.name)).map((f) => f.title);
+    out.push({ type: t.name, title: t.title, fields, whole });
+  }
+  return out;
+}
+
+/** Checks the create-grant form; keys are form field names. */
+export function checkGrant(org: string, purpose: string, scope: string[], maxUses: string): Record<string, string> {
+  const e: Record<string, string> = {};
+  if (!org.trim()) e.org = "Name the organization.";
+  if (!purpose.trim()) e.purpose = "Say what it is for.";
+  if (scope.length === 0) e.scope = "Tick at least one type or field.";
+  if (maxUses.trim() && !/^[1-9][0-9]{0,8}$/.test(maxUses.trim())) e.max_uses = "A whole number of uses, or empty for no limit.";
+  return e;
+}
+
+export const EXPIRY_CHOICES = [
+  ["1d", "1 day"],
+  ["7d", "7 days"],
+  ["30d", "30 days"],
+  ["90d", "90 days"],
+  ["", "No expiry"],
+] as const;
+
+/** "3 of 5 uses", "3 uses". */
+export function usesLabel(g: GrantDto): string {
+  if (g.max_uses === null) return `${g.uses} ${g.uses === 1 ? "use" : "uses"}`;
+  return `${g.uses} of ${g.max_uses} ${g.max_uses === 1 ? "use" : "uses"}`;
+}
+
+/** The local calendar day of an RFC 3339 time, as YYYY-MM-DD. */
+export function dayOf(time: string): string {
+  const d = new Date(time);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+export interface DaySeries {
+  days: string[];
+  orgs: string[];
+  /** counts[dayIndex][orgIndex] */
+  counts: number[][];
+  max: number;
+}
+
+/**
+ * Share API requests per day and organization for the `days` days up to `today`
+ * (inclusive). Grant changes and other kinds are not accesses and are left out.
+ */
+export function accessesPerDay(entries: LogEntryDto[], today: Date, days = 14): DaySeries {
+  const dayList: string[] = [];
+  for (let i = days - 1; i >= 0; i--) {
+    const d = new Date(today.getFullYear(), today.getMonth(), today.getDate() - i, 12);
+    dayList.push(dayOf(d.toISOString()));
+  }
+  const shares = entries.filter((e) => e.kind === "share" && e.org);
+  const orgs = [...new Set(shares.map((e) => e.org as string))].sort();
+  const counts = dayList.map(() => orgs.map(() => 0));
+  for (const e of shares) {
+    const di = dayList.indexOf(dayOf(e.time));
+    if (di >= 0) counts[di][orgs.indexOf(e.org as string)]++;
+  }
+  const max = Math.max(0, ...counts.map((row) => row.reduce((a, b) => a + b, 0)));
+  return { days: dayList, orgs, counts, max };
+}
+
+/** A one-line description of a log row, without values. */
+export function describeEntry(e: LogEntryDto): string {
+  switch (e.kind) {
+    case "share": {
+      const what = e.fields.length ? e.fields.join(", ") : "nothing";
+      return e.outcome === "allowed"
+        ? `read ${e.record_ids.length} ${e.record_ids.length === 1 ? "record" : "records"}: ${what}`
+        : `was refused (${e.outcome.replace(/^denied:/, "")})`;
+    }
+    case "grant_create":
+      return "was granted access";
+    case "grant_revoke":
+      return "had its access revoked";
+    case "export":
+      return "export";
+    case "import":
+      return "import";
+    default:
+      return e.kind;
+  }
+}
