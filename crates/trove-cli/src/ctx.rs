@@ -64,8 +64,9 @@ impl Ctx {
 
     fn given_passphrase(&self) -> Result<Option<Passphrase>> {
         if let Some(f) = &self.passphrase_file {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| Error::io(format!("can't read passphrase file {}", f.display()), e))?;
+            let text = zeroize::Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
+                Error::io(format!("can't read passphrase file {}", f.display()), e)
+            })?);
             let first = text.lines().next().unwrap_or("").to_string();
             return Ok(Some(Passphrase::new(first)));
         }

@@ -72,6 +72,22 @@ pub struct EditArgs {
     untags: Vec<String>,
 }
 
+fn show_record(ctx: &Ctx, r: &trove_core::Record) {
+    if ctx.json {
+        output::json(r);
+    } else {
+        output::record(r);
+    }
+}
+
+fn show_records(ctx: &Ctx, records: &[trove_core::Record]) {
+    if ctx.json {
+        output::json(&json!({ "records": records }));
+    } else {
+        output::record_lines(records);
+    }
+}
+
 pub fn add(ctx: &Ctx, a: AddArgs) -> Result<()> {
     let mut fields = std::collections::BTreeMap::new();
     for (k, v) in a.fields {
@@ -96,11 +112,7 @@ pub fn add(ctx: &Ctx, a: AddArgs) -> Result<()> {
 
 pub fn get(ctx: &Ctx, a: IdArg) -> Result<()> {
     let r = ctx.unlock()?.get(&a.id)?;
-    if ctx.json {
-        output::json(&r);
-    } else {
-        output::record(&r);
-    }
+    show_record(ctx, &r);
     Ok(())
 }
 
@@ -110,21 +122,13 @@ pub fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
         tag: a.tag,
         limit: a.limit,
     })?;
-    if ctx.json {
-        output::json(&json!({ "records": records }));
-    } else {
-        output::record_lines(&records);
-    }
+    show_records(ctx, &records);
     Ok(())
 }
 
 pub fn search(ctx: &Ctx, a: SearchArgs) -> Result<()> {
     let records = ctx.unlock()?.search(&a.query.join(" "), a.limit)?;
-    if ctx.json {
-        output::json(&json!({ "records": records }));
-    } else {
-        output::record_lines(&records);
-    }
+    show_records(ctx, &records);
     Ok(())
 }
 
@@ -140,11 +144,7 @@ pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<()> {
         remove_tags: a.untags,
     };
     let r = ctx.unlock()?.edit(&a.id, &changes)?;
-    if ctx.json {
-        output::json(&r);
-    } else {
-        output::record(&r);
-    }
+    show_record(ctx, &r);
     Ok(())
 }
 
