@@ -247,7 +247,7 @@ impl ShareEngine {
         now: DateTime<Utc>,
     ) -> ShareReply {
         let mark = log.mark();
-        if tx.execute_batch("SAVEPOINT share_req").is_err() {
+        if savepoint(tx, "SAVEPOINT share_req").is_err() {
             return ShareReply::unavailable("the vault is busy; retry");
         }
         let undo = || {
@@ -283,7 +283,7 @@ impl ShareEngine {
                 return ShareReply::unavailable("the access log could not be written; retry");
             }
         }
-        if tx.execute_batch("RELEASE share_req").is_err() {
+        if savepoint(tx, "RELEASE share_req").is_err() {
             undo();
             log.reset(mark);
             return ShareReply::unavailable("the vault is busy; retry");
@@ -471,6 +471,10 @@ fn records_of_type(tx: &Transaction<'_>, ty: &str, tag: Option<&str>) -> Result<
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn savepoint(tx: &Transaction<'_>, sql: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// The one answer for a record that is absent or out of scope.
