@@ -37,7 +37,7 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
     let (g, t) = f.grant(new_grant(&["contact", "address", "identity.given_name"]));
     let (_, other) = f.grant(new_grant(&["note"]));
     let state = f.state(ShareConfig {
-        max_failures: 3,
+        max_failures: 5,
         ..ShareConfig::default()
     });
     let (addr, stop, server) = spawn_server(state).await;
@@ -47,7 +47,13 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
     let mut typo = tok.clone();
     typo.pop();
     typo.push('0');
-    let some_id = f.records[0].id.clone();
+    let some_id = f
+        .records
+        .iter()
+        .find(|r| r.record_type == "contact")
+        .unwrap()
+        .id
+        .clone();
     let mut error_bodies = Vec::new();
     let mut ok_bodies = 0;
     let calls: Vec<(&str, String, Option<String>)> = vec![
@@ -107,7 +113,10 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
     let _ = stop.send(());
     server.await.unwrap();
 
-    assert!(ok_bodies >= 3, "the run disclosed data at least once");
+    assert!(
+        ok_bodies >= 4,
+        "the run disclosed data: {ok_bodies} successes"
+    );
     assert!(error_bodies.len() >= 8);
     let log = serde_json::to_string(&f.vault.log_entries(&Default::default()).unwrap()).unwrap();
     let traces = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
