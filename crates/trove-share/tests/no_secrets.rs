@@ -47,6 +47,7 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
     let mut typo = tok.clone();
     typo.pop();
     typo.push('0');
+    // An in-scope record (a contact), so reading it by id discloses data.
     let some_id = f
         .records
         .iter()
