@@ -7,6 +7,7 @@
 //! below and replace its `None` in [`SUITES`] with `Some(NAME::run)`.
 
 mod common;
+mod share;
 mod vault;
 
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ type SuiteFn = fn(&mut Args) -> anyhow::Result<serde_json::Value>;
 /// The suites, in the order `--help` lists them. `None`: not built yet.
 const SUITES: &[(&str, Option<SuiteFn>)] = &[
     ("vault", Some(vault::run)),
-    ("share", None), // src/share.rs: wire with `mod share;`, tokio + trove-share deps
+    ("share", Some(share::run)),
     ("bundle", None),
     ("app", None),
 ];

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use trove_core::{NewGrant, NewRecord, Passphrase, ShareEngine, Vault};
 use trove_share::{ShareConfig, ShareState};
 
-use crate::common::{round, Args, Latencies, Progress};
+use crate::common::{round, thread_cpu_time, Args, Latencies, Progress};
 
 /// The longest any phase may run before the suite gives up.
 const PHASE_LIMIT: Duration = Duration::from_secs(180);
@@ -37,8 +37,11 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
     ));
 
     let dir = work.path().join("vault");
-    let (vault, _) = Vault::create(&dir, &Passphrase::new("correct horse battery staple".into()))
-        .context("creating the vault")?;
+    let (vault, _) = Vault::create(
+        &dir,
+        &Passphrase::new("correct horse battery staple".into()),
+    )
+    .context("creating the vault")?;
     // 10 in-scope records among `other` random ones (mostly out of scope).
     let mut in_scope = Vec::new();
     for i in 0..10 {
@@ -68,6 +71,43 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         .enable_all()
         .build()?;
 
+    // 0. The gate alone: decisions in batches of `conns`, no HTTP.
+    let gate_rate = {
+        let v = vault.try_clone()?;
+        let engine = ShareEngine::new(&v);
+        let rows0 = vault.log_len()?;
+        let n_batches = (requests / conns).max(1);
+        let t = Instant::now();
+        let cpu0 = thread_cpu_time();
+        for _ in 0..n_batches {
+            let reqs = (0..conns)
+                .map(|_| trove_core::ShareRequest {
+                    meta: trove_core::RequestMeta {
+                        remote_addr: "127.0.0.1".into(),
+                        method: "GET".into(),
+                        path: "/v1/records".into(),
+                    },
+                    credential: trove_core::Credential::from_authorization(Some(&format!(
+                        "Bearer {token}"
+                    ))),
+                    op: trove_core::ShareOp::Records { record_type: None },
+                })
+                .collect();
+            let out = engine.handle_batch(&v, reqs);
+            ensure!(out.iter().all(|r| r.status == 200), "gate answered non-200");
+        }
+        let rate = (n_batches * conns) as f64 / t.elapsed().as_secs_f64();
+        let per_cpu = match (cpu0, thread_cpu_time()) {
+            (Some(a), Some(b)) if b > a => (n_batches * conns) as f64 / (b - a).as_secs_f64(),
+            _ => 0.0,
+        };
+        ensure!(vault.log_len()? - rows0 == (n_batches * conns) as u64);
+        p.say(format!(
+            "gate alone (batches of {conns}): {rate:.0} decisions/s wall, {per_cpu:.0} per CPU second"
+        ));
+        (rate, per_cpu)
+    };
+
     let config = || ShareConfig {
         max_failures: u32::MAX,
         ..ShareConfig::default()
@@ -76,13 +116,24 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
     // 1. Ceiling: /healthz, no vault work at all.
     let state = ShareState::new(vault.try_clone()?, config());
     let ceiling = rt.block_on(phase(state, conns, requests, "/healthz", None, &p))?;
-    p.say(format!("healthz: {:.0} req/s {}", ceiling.rate, ceiling.lat.summary()));
+    p.say(format!(
+        "healthz: {:.0} req/s {}",
+        ceiling.rate,
+        ceiling.lat.summary()
+    ));
 
     // 2. The real thing: audited reads.
     let rows_before = vault.log_len()?;
     let state = ShareState::new(vault.try_clone()?, config());
-    let audited = rt.block_on(phase(state, conns, requests, "/v1/records", Some(&token), &p))?;
-    let rows = vault.log_len()? - rows_before;
+    let audited = rt.block_on(phase(
+        state,
+        conns,
+        requests,
+        "/v1/records",
+        Some(&token),
+        &p,
+    ))?;
+    let rows = vault.log_len()? - rows_before - audited.warmup as u64;
     p.say(format!(
         "records (audited): {:.0} req/s {}; {rows} log rows for {} requests",
         audited.rate,
@@ -90,19 +141,29 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         audited.lat.len()
     ));
     let check = vault.verify_log()?;
-    ensure!(check.ok, "the access log does not verify after the run: {check:?}");
+    ensure!(
+        check.ok,
+        "the access log does not verify after the run: {check:?}"
+    );
 
     // 3. Baseline: the same endpoint with auditing off.
     let engine = ShareEngine::new(&vault).unaudited_for_benchmarks_only();
     let state = ShareState::with_engine(vault.try_clone()?, engine, config());
-    let unaudited = rt.block_on(phase(state, conns, requests, "/v1/records", Some(&token), &p))?;
+    let unaudited = rt.block_on(phase(
+        state,
+        conns,
+        requests,
+        "/v1/records",
+        Some(&token),
+        &p,
+    ))?;
     p.say(format!(
         "records (audit off): {:.0} req/s {}",
         unaudited.rate,
         unaudited.lat.summary()
     ));
     ensure!(
-        vault.log_len()? - rows_before == rows,
+        vault.log_len()? - rows_before == rows + audited.warmup as u64,
         "audit-off phase wrote log rows"
     );
 
@@ -119,10 +180,14 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         "audit_off_p99_ms": round(unaudited.lat.p(99.0), 3),
         "audit_cost": round(1.0 - audited.rate / unaudited.rate, 3),
         "log_rows_match": rows == audited.lat.len() as u64,
+        "gate_only_req_per_s": round(gate_rate.0, 0),
+        "gate_only_req_per_cpu_s": round(gate_rate.1, 0),
     }))
 }
 
 struct PhaseResult {
+    /// Requests sent before the measurement (also logged).
+    warmup: usize,
     rate: f64,
     lat: Latencies,
     records: usize,
@@ -151,7 +216,8 @@ async fn phase(
     req.push_str("\r\n");
     let req: Arc<[u8]> = Arc::from(req.into_bytes());
     // Warm up (connections, caches) outside the measurement.
-    one_connection(addr, req.clone(), 50).await?;
+    const WARMUP: usize = 50;
+    one_connection(addr, req.clone(), WARMUP).await?;
     p.say(format!("  {path}: warm; measuring"));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -174,6 +240,7 @@ async fn phase(
     let _ = stop.send(());
     server.await??;
     Ok(PhaseResult {
+        warmup: WARMUP,
         rate: lat.len() as f64 / elapsed.as_secs_f64(),
         lat,
         records,
@@ -219,7 +286,7 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<V
         }
     };
     let head = std::str::from_utf8(&buf[..head_end])?;
-    let status = head.get(9..12).unwrap_or("");
+    let status = head.get(9..12).unwrap_or("").to_string();
     let len: usize = head
         .lines()
         .find_map(|l| {

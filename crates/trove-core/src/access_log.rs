@@ -133,23 +133,24 @@ pub trait LogFault: Send + Sync {
     fn before_write(&self, entry: &NewLogEntry) -> Result<()>;
 }
 
-/// The canonical bytes a row's hash covers.
+/// The canonical bytes a row's hash covers: a JSON array of the row's fields in a fixed
+/// order (serde_json writes strings, numbers and nulls one way only).
 fn canonical(seq: i64, time: &str, e: &NewLogEntry) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!([
+    let row = (
         seq,
         time,
         e.kind.as_str(),
-        e.grant_id,
-        e.org,
-        e.remote_addr,
-        e.method,
-        e.path,
+        &e.grant_id,
+        &e.org,
+        &e.remote_addr,
+        &e.method,
+        &e.path,
         e.status,
-        e.outcome,
-        e.record_ids,
-        e.fields,
-    ]))
-    .expect("json values serialize")
+        &e.outcome,
+        &e.record_ids,
+        &e.fields,
+    );
+    serde_json::to_vec(&row).expect("plain values serialize")
 }
 
 fn chain_hash(prev: &str, seq: i64, time: &str, e: &NewLogEntry) -> String {
@@ -551,6 +552,15 @@ mod tests {
                 "DROP TRIGGER access_log_no_update; DROP TRIGGER access_log_no_delete; {sql}"
             ))
             .unwrap();
+    }
+
+    #[test]
+    fn canonical_encoding_is_a_fixed_json_array() {
+        let e = share_row("Acme \"quoted\"", &["R1"], &["contact.email"]);
+        assert_eq!(
+            String::from_utf8(canonical(7, "2026-11-23T10:00:00.000Z", &e)).unwrap(),
+            r#"[7,"2026-11-23T10:00:00.000Z","share","G1","Acme \"quoted\"","127.0.0.1","GET","/v1/records",200,"allowed",["R1"],["contact.email"]]"#
+        );
     }
 
     #[test]

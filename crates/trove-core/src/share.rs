@@ -15,7 +15,7 @@ use rusqlite::{Transaction, TransactionBehavior};
 use crate::access_log::{LogAppender, LogFault, LogKind, NewLogEntry};
 use crate::error::{Error, Result};
 use crate::grant::{self, project, Grant, GrantStatus};
-use crate::record::{get_record, ListFilter, Record};
+use crate::record::{get_record, Record};
 use crate::token::{ShareToken, TokenFormatError};
 use crate::vault::Vault;
 
@@ -247,7 +247,7 @@ impl ShareEngine {
         now: DateTime<Utc>,
     ) -> ShareReply {
         let mark = log.mark();
-        if tx.execute_batch("SAVEPOINT share_req").is_err() {
+        if savepoint(tx, "SAVEPOINT share_req").is_err() {
             return ShareReply::unavailable("the vault is busy; retry");
         }
         let undo = || {
@@ -283,7 +283,7 @@ impl ShareEngine {
                 return ShareReply::unavailable("the access log could not be written; retry");
             }
         }
-        if tx.execute_batch("RELEASE share_req").is_err() {
+        if savepoint(tx, "RELEASE share_req").is_err() {
             undo();
             log.reset(mark);
             return ShareReply::unavailable("the vault is busy; retry");
@@ -411,11 +411,7 @@ impl ShareEngine {
                 };
                 let mut records = Vec::new();
                 for t in types {
-                    let all = vault.list(&ListFilter {
-                        record_type: Some(t),
-                        tag: g.scope.only_tag.clone(),
-                        limit: None,
-                    })?;
+                    let all = records_of_type(tx, &t, g.scope.only_tag.as_deref())?;
                     records.extend(all.iter().filter_map(|r| project(r, &g.scope)));
                 }
                 records.sort_by(|a, b| b.id.cmp(&a.id));
@@ -446,6 +442,39 @@ impl ShareEngine {
             ShareOp::Refused { .. } => unreachable!("handled above"),
         }
     }
+}
+
+/// Every record of one type (optionally carrying `tag`), through the `(type, rowid)`
+/// index: the share API reads only the types in scope, never the whole table.
+fn records_of_type(tx: &Transaction<'_>, ty: &str, tag: Option<&str>) -> Result<Vec<Record>> {
+    const COLS: &str = "SELECT id, type, fields, tags, source, created_at, updated_at FROM records";
+    let mut stmt = match tag {
+        Some(_) => tx.prepare_cached(&format!(
+            "{COLS} WHERE type = ?1 AND rowid IN (SELECT rec FROM record_tags WHERE tag = ?2) ORDER BY rowid DESC"
+        ))?,
+        None => tx.prepare_cached(&format!("{COLS} WHERE type = ?1 AND ?2 IS NULL ORDER BY rowid DESC"))?,
+    };
+    let rows = stmt.query_map(rusqlite::params![ty, tag], |row| {
+        let bad = |i: usize, e: serde_json::Error| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        };
+        let fields: String = row.get(2)?;
+        let tags: String = row.get(3)?;
+        Ok(Record {
+            id: row.get(0)?,
+            record_type: row.get(1)?,
+            fields: serde_json::from_str(&fields).map_err(|e| bad(2, e))?,
+            tags: serde_json::from_str(&tags).map_err(|e| bad(3, e))?,
+            source: row.get(4)?,
+            created_at: row.get(5)?,
+            updated_at: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn savepoint(tx: &Transaction<'_>, sql: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// The one answer for a record that is absent or out of scope.

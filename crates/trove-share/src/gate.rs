@@ -65,7 +65,16 @@ impl Gate {
     }
 }
 
+/// The gate's connection runs the same dozen statements for every request: keep them
+/// all prepared (rusqlite's default cache holds 16, shared with everything else).
+fn tune(v: &Vault) {
+    v.conn().set_prepared_statement_cache_capacity(128);
+}
+
 fn run(rx: mpsc::Receiver<Msg>, mut open: Option<(Vault, ShareEngine)>, batch_max: usize) {
+    if let Some((v, _)) = &open {
+        tune(v);
+    }
     let mut jobs: Vec<(ShareRequest, oneshot::Sender<ShareReply>)> = Vec::with_capacity(batch_max);
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
@@ -78,6 +87,7 @@ fn run(rx: mpsc::Receiver<Msg>, mut open: Option<(Vault, ShareEngine)>, batch_ma
                 }
                 Some(Msg::Unlock(v, e)) => {
                     flush(&mut jobs, open.as_ref());
+                    tune(&v);
                     open = Some((*v, *e));
                 }
                 None => {}

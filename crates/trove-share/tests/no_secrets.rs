@@ -37,7 +37,7 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
     let (g, t) = f.grant(new_grant(&["contact", "address", "identity.given_name"]));
     let (_, other) = f.grant(new_grant(&["note"]));
     let state = f.state(ShareConfig {
-        max_failures: 3,
+        max_failures: 5,
         ..ShareConfig::default()
     });
     let (addr, stop, server) = spawn_server(state).await;
@@ -114,7 +114,10 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
     let _ = stop.send(());
     server.await.unwrap();
 
-    assert!(ok_bodies >= 3, "the run disclosed data at least once");
+    assert!(
+        ok_bodies >= 4,
+        "the run disclosed data: {ok_bodies} successes"
+    );
     assert!(error_bodies.len() >= 8);
     let log = serde_json::to_string(&f.vault.log_entries(&Default::default()).unwrap()).unwrap();
     let traces = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
