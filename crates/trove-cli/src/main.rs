@@ -68,6 +68,13 @@ enum Command {
     Rm(cmd::records::IdArg),
     /// List record types and their fields
     Types,
+    /// Grants: scoped, revocable read access for an organization
+    #[command(subcommand)]
+    Grant(cmd::share::GrantCmd),
+    /// Serve the share API (default 127.0.0.1:7878) until interrupted
+    Serve(cmd::share::ServeArgs),
+    /// The access log: who read what, when (`trove log verify` checks its hash chain)
+    Log(cmd::share::LogArgs),
     /// Write a portable bundle: age-encrypted tar of records, grants and log
     Export(cmd::bundle::ExportArgs),
     /// Import a bundle, vCard, CSV or JSON file (merges by record id)
@@ -102,6 +109,9 @@ fn main() -> ExitCode {
         Command::Edit(a) => cmd::records::edit(&ctx, a),
         Command::Rm(a) => cmd::records::rm(&ctx, a),
         Command::Types => cmd::records::types(&ctx),
+        Command::Grant(c) => cmd::share::grant(&ctx, c),
+        Command::Serve(a) => cmd::share::serve(&ctx, a),
+        Command::Log(a) => cmd::share::log(&ctx, a),
         Command::Export(a) => cmd::bundle::export(&ctx, a),
         Command::Import(a) => cmd::bundle::import(&ctx, a),
     };

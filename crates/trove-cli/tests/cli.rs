@@ -9,4 +9,5 @@ mod damage;
 mod keys;
 mod plaintext;
 mod records;
+mod share;
 mod snapshots;

@@ -55,33 +55,19 @@ const FAMILY: &[&str] = &[
     "Moreau",
     "Costa",
 ];
-const CITIES: &[(&str, &str, &str)] = &[
-    ("Berlin", "DE", "Berlin"),
-    ("Hamburg", "DE", "Hamburg"),
-    ("Paris", "FR", "Île-de-France"),
-    ("Lyon", "FR", "Auvergne-Rhône-Alpes"),
-    ("Madrid", "ES", "Madrid"),
-    ("Lisbon", "PT", "Lisboa"),
-    ("Amsterdam", "NL", "Noord-Holland"),
-    ("Vienna", "AT", "Wien"),
-    ("Copenhagen", "DK", "Hovedstaden"),
-    ("Milan", "IT", "Lombardia"),
-    ("Warsaw", "PL", "Mazowieckie"),
-    ("Dublin", "IE", "Leinster"),
-];
-const STREETS: &[&str] = &[
-    "Hauptstraße",
-    "Rue de la Paix",
-    "Calle Mayor",
-    "Rua Augusta",
-    "Keizersgracht",
-    "Via Roma",
-    "Kastanienallee",
-    "Avenue Victor Hugo",
-    "Nørrebrogade",
-    "Ulica Długa",
-    "Baker Street",
-    "Mariahilfer Straße",
+const CITIES: &[(&str, &str, &str, &str)] = &[
+    ("Berlin", "DE", "Berlin", "Kastanienallee"),
+    ("Hamburg", "DE", "Hamburg", "Mönckebergstraße"),
+    ("Paris", "FR", "Île-de-France", "Rue de la Paix"),
+    ("Lyon", "FR", "Auvergne-Rhône-Alpes", "Avenue Victor Hugo"),
+    ("Madrid", "ES", "Madrid", "Calle Mayor"),
+    ("Lisbon", "PT", "Lisboa", "Rua Augusta"),
+    ("Amsterdam", "NL", "Noord-Holland", "Keizersgracht"),
+    ("Vienna", "AT", "Wien", "Mariahilfer Straße"),
+    ("Copenhagen", "DK", "Hovedstaden", "Nørrebrogade"),
+    ("Milan", "IT", "Lombardia", "Via Roma"),
+    ("Warsaw", "PL", "Mazowieckie", "Ulica Długa"),
+    ("Dublin", "IE", "Leinster", "Grafton Street"),
 ];
 const EMPLOYERS: &[&str] = &[
     "Northwind Traders",
@@ -232,7 +218,7 @@ fn rec(ty: &str, fields: &[(&str, String)], tags: &[&str]) -> NewRecord {
 pub fn random_record(rng: &mut StdRng) -> NewRecord {
     let given = pick(rng, GIVEN);
     let family = pick(rng, FAMILY);
-    let (city, country, region) = *pick(rng, CITIES);
+    let (city, country, region, street) = *pick(rng, CITIES);
     match rng.gen_range(0..10) {
         0 => rec(
             "identity",
@@ -273,10 +259,7 @@ pub fn random_record(rng: &mut StdRng) -> NewRecord {
         2 => rec(
             "address",
             &[
-                (
-                    "street",
-                    format!("{} {}", pick(rng, STREETS), rng.gen_range(1..200)),
-                ),
+                ("street", format!("{street} {}", rng.gen_range(1..200))),
                 ("city", city.to_string()),
                 ("postal_code", format!("{}", rng.gen_range(10000..99999))),
                 ("region", region.to_string()),
@@ -395,10 +378,13 @@ pub fn random_records(seed: u64, n: usize) -> impl Iterator<Item = NewRecord> {
 }
 
 /// The demo vault's records: one person's data, hand-shaped so every screen has
-/// something meaningful to show.
+/// something meaningful to show. Filler records come first, so the hand-shaped ones
+/// are the newest and list at the top.
 pub fn demo_records() -> Vec<NewRecord> {
     let s = |v: &str| v.to_string();
-    let mut out = vec![
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut out: Vec<NewRecord> = (0..20).map(|_| random_record(&mut rng)).collect();
+    out.extend([
         rec("identity", &[("given_name", s("Ana")), ("family_name", s("López")), ("birth_date", s("1988-04-12")), ("nationality", s("ES"))], &["personal"]),
         rec("contact", &[("email", s("ana.lopez@example.org")), ("label", s("personal"))], &["personal"]),
         rec("contact", &[("email", s("a.lopez@northwind.example")), ("phone", s("+49 30 5550 1234")), ("label", s("work"))], &["work"]),
@@ -419,9 +405,7 @@ pub fn demo_records() -> Vec<NewRecord> {
         rec("preference", &[("key", s("language")), ("value", s("es, de, en"))], &["preferences"]),
         rec("preference", &[("key", s("contact_hours")), ("value", s("weekdays after 17:00"))], &["preferences"]),
         rec("note", &[("title", s("Flat viewing checklist")), ("body", s("Bring passport copy, last three payslips, SCHUFA report.\nAsk about heating costs and the deposit account."))], &["home"]),
-    ];
-    let mut rng = StdRng::seed_from_u64(7);
-    out.extend((0..20).map(|_| random_record(&mut rng)));
+    ]);
     out
 }
 

@@ -59,6 +59,24 @@ pub enum Error {
     },
     #[error("database error: {0}")]
     Database(String),
+    #[error("no grant with id {0}")]
+    GrantNotFound(String),
+    #[error("the grant was revoked")]
+    GrantRevoked,
+    #[error("the grant has expired")]
+    GrantExpired,
+    #[error("the grant has used up its allowed uses")]
+    GrantExhausted,
+    #[error("the share token is not valid")]
+    InvalidToken,
+    #[error("the grant does not cover {0}")]
+    InsufficientScope(String),
+    #[error("invalid expiry: {0}")]
+    InvalidExpiry(String),
+    #[error("could not write the access log, so nothing was disclosed: {0}")]
+    LogWriteFailed(String),
+    #[error("the access log does not verify: {0}")]
+    LogTampered(String),
     #[error("the bundle's passphrase is wrong")]
     BundleWrongPassphrase,
     #[error("none of the given age identities can open this bundle")]
@@ -133,6 +151,15 @@ impl Error {
             Error::Busy => "busy",
             Error::Io { .. } => "io",
             Error::Database(_) => "database",
+            Error::GrantNotFound(_) => "grant_not_found",
+            Error::GrantRevoked => "grant_revoked",
+            Error::GrantExpired => "grant_expired",
+            Error::GrantExhausted => "grant_exhausted",
+            Error::InvalidToken => "invalid_token",
+            Error::InsufficientScope(_) => "insufficient_scope",
+            Error::InvalidExpiry(_) => "invalid_expiry",
+            Error::LogWriteFailed(_) => "log_write_failed",
+            Error::LogTampered(_) => "log_tampered",
             Error::BundleWrongPassphrase => "bundle_wrong_passphrase",
             Error::BundleWrongIdentity => "bundle_wrong_identity",
             Error::BundleNeedsPassphrase => "bundle_needs_passphrase",
@@ -194,6 +221,25 @@ impl Error {
             Error::Keyring(_) => "the vault still opens with its passphrase".into(),
             Error::NotRemembered => "run `trove remember` to keep the key on this device".into(),
             Error::Busy => "wait for the other Trove process to finish and try again".into(),
+            Error::GrantNotFound(_) => "list grants with `trove grant list`".into(),
+            Error::GrantRevoked | Error::GrantExpired | Error::GrantExhausted => {
+                "ask the person for a new grant (`trove grant create`)".into()
+            }
+            Error::InvalidToken => "check that the whole token was copied (it starts with trove_); \
+                tokens of revoked, expired or used-up grants stop working"
+                .into(),
+            Error::InsufficientScope(_) => {
+                "the grant's scope is shown by `trove grant show ID`; create a grant with a wider scope".into()
+            }
+            Error::InvalidExpiry(_) => {
+                "use a duration like 30d, 12h or 45m, or a future date like 2026-12-31".into()
+            }
+            Error::LogWriteFailed(_) => "check free disk space and `trove log verify`; the request \
+                can be retried"
+                .into(),
+            Error::LogTampered(_) => "the access log was altered outside Trove; restore the vault \
+                from a backup to recover the original log"
+                .into(),
             Error::BundleWrongPassphrase => "check the export passphrase \
                 (TROVE_EXPORT_PASSPHRASE or the prompt); nothing was imported"
                 .into(),

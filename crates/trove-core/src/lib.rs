@@ -13,25 +13,38 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod bundle;
 pub mod demo;
 pub mod error;
 pub mod fsutil;
+pub mod grant;
 pub mod importers;
 pub mod keyfile;
 pub mod keystore;
 pub mod paths;
+pub mod receipt;
 pub mod record;
 pub mod schema;
 pub mod secret;
+pub mod share;
+pub mod token;
 pub mod vault;
 
+pub use access_log::{
+    LogEntry, LogFault, LogFilter, LogKind, NewLogEntry, OrgSummary, VerifyReport,
+};
 pub use error::{Error, Result};
+pub use grant::{project, Grant, GrantStatus, NewGrant, Scope, ScopeItem};
 pub use keyfile::KdfParams;
 pub use keystore::{KeyStore, MemoryKeyStore, OsKeyring};
 pub use record::{ListFilter, NewRecord, Record, RecordChanges};
 pub use schema::{record_type, record_types, FieldDef, RecordType};
 pub use secret::{DataKey, Passphrase, RecoveryKey};
+pub use share::{
+    seed_demo, Credential, ReplyBody, RequestMeta, ShareEngine, ShareOp, ShareReply, ShareRequest,
+};
+pub use token::ShareToken;
 pub use vault::{Vault, VaultInfo};
 
 /// The current time as RFC 3339 UTC with milliseconds, the format of every stored time.

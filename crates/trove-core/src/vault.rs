@@ -45,6 +45,58 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     "#,
+    // 2: grants, the hash-chained access log and consent receipts (append-only).
+    r#"
+    CREATE TABLE grants (
+        rowid      INTEGER PRIMARY KEY,
+        id         TEXT NOT NULL UNIQUE,
+        org        TEXT NOT NULL,
+        purpose    TEXT NOT NULL,
+        scope      TEXT NOT NULL,
+        only_tag   TEXT,
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        max_uses   INTEGER,
+        uses       INTEGER NOT NULL DEFAULT 0,
+        revoked_at TEXT,
+        token_hash BLOB NOT NULL UNIQUE
+    );
+    CREATE TABLE access_log (
+        seq         INTEGER PRIMARY KEY,
+        time        TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        grant_id    TEXT,
+        org         TEXT,
+        remote_addr TEXT,
+        method      TEXT,
+        path        TEXT,
+        status      INTEGER,
+        outcome     TEXT NOT NULL,
+        record_ids  TEXT NOT NULL,
+        fields      TEXT NOT NULL,
+        prev_hash   TEXT NOT NULL,
+        hash        TEXT NOT NULL
+    );
+    CREATE INDEX access_log_by_org ON access_log(org, seq);
+    CREATE INDEX access_log_by_grant ON access_log(grant_id, seq);
+    CREATE TRIGGER access_log_no_update BEFORE UPDATE ON access_log
+        BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+    CREATE TRIGGER access_log_no_delete BEFORE DELETE ON access_log
+        BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+    CREATE TABLE consent_receipts (
+        rowid      INTEGER PRIMARY KEY,
+        id         TEXT NOT NULL UNIQUE,
+        grant_id   TEXT NOT NULL,
+        event      TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        receipt    TEXT NOT NULL
+    );
+    CREATE INDEX consent_receipts_by_grant ON consent_receipts(grant_id, rowid);
+    CREATE TRIGGER consent_receipts_no_update BEFORE UPDATE ON consent_receipts
+        BEGIN SELECT RAISE(ABORT, 'consent receipts are append-only'); END;
+    CREATE TRIGGER consent_receipts_no_delete BEFORE DELETE ON consent_receipts
+        BEGIN SELECT RAISE(ABORT, 'consent receipts are append-only'); END;
+    "#,
 ];
 
 /// An unlocked vault. Dropping it (or calling [`Vault::lock`]) closes the database and

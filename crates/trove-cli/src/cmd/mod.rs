@@ -2,4 +2,5 @@
 
 pub mod bundle;
 pub mod records;
+pub mod share;
 pub mod vault;

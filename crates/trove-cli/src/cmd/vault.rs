@@ -34,13 +34,22 @@ pub fn demo(ctx: &Ctx) -> Result<()> {
     let pass = ctx.new_vault_passphrase()?;
     let (vault, key) = Vault::create(&ctx.vault_dir, &pass)?;
     let ids = vault.add_batch(demo::demo_records())?;
-    print_recovery_key(ctx, &vault, &key, json!({ "records": ids.len() }));
+    let sharing = trove_core::seed_demo(&vault)?;
+    print_recovery_key(
+        ctx,
+        &vault,
+        &key,
+        json!({ "records": ids.len(), "grants": sharing.grants, "log_entries": sharing.log_entries }),
+    );
     if !ctx.json {
         outln!("");
         outln!(
-            "Added {} sample records. Try `trove list` or `trove search berlin`.",
-            ids.len()
+            "Added {} sample records, {} grants and {} access-log entries. Try `trove list`,",
+            ids.len(),
+            sharing.grants,
+            sharing.log_entries
         );
+        outln!("`trove search berlin`, `trove grant list` or `trove log --summary`.");
     }
     Ok(())
 }

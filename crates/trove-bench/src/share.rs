@@ -1,0 +1,248 @@
+//! The `share` suite: bounded load on the share API over loopback. 64 keep-alive
+//! connections send `GET /v1/records` (10 projected records per answer, each answer's
+//! access-log row committed and fsync'd before it is sent), against two baselines in the
+//! same run: `GET /healthz` (the HTTP ceiling: no vault, no log) and the same endpoint
+//! with auditing switched off (what the log costs).
+//!
+//! The load generator is a minimal HTTP/1.1 client on raw tokio sockets in the same
+//! process, so client and server share the machine's cores: the figures are a floor.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use trove_core::{NewGrant, NewRecord, Passphrase, ShareEngine, Vault};
+use trove_share::{ShareConfig, ShareState};
+
+use crate::common::{round, Args, Latencies, Progress};
+
+/// The longest any phase may run before the suite gives up.
+const PHASE_LIMIT: Duration = Duration::from_secs(180);
+
+/// Runs the suite; see the module docs and docs/benchmarks.md.
+pub fn run(args: &mut Args) -> anyhow::Result<Value> {
+    let conns = args.take_usize("connections", 64)?;
+    let requests = args.take_usize("requests", 30_000)?;
+    let threads = args.take_usize("threads", 2)?;
+    let other = args.records_or(1_000);
+    args.finish()?;
+    let work = args.workdir()?;
+    let p = Progress::start();
+    p.say(format!(
+        "share suite: {conns} connections, {requests} requests per phase, {threads} runtime threads"
+    ));
+
+    let dir = work.path().join("vault");
+    let (vault, _) = Vault::create(&dir, &Passphrase::new("correct horse battery staple".into()))
+        .context("creating the vault")?;
+    // 10 in-scope records among `other` random ones (mostly out of scope).
+    let mut in_scope = Vec::new();
+    for i in 0..10 {
+        in_scope.push(NewRecord::new(
+            "contact",
+            [
+                ("email".to_string(), format!("person{i}@example.org")),
+                ("phone".to_string(), format!("+49 30 555 {i:04}")),
+                ("label".to_string(), "work".to_string()),
+            ],
+        ));
+    }
+    vault.add_batch(in_scope)?;
+    vault.add_batch(
+        trove_core::demo::random_records(7, other).filter(|r| r.record_type != "contact"),
+    )?;
+    let (_, token) = vault.create_grant(&NewGrant {
+        org: "Bench Bank".into(),
+        purpose: "load test".into(),
+        scope: vec!["contact.email".into(), "contact.label".into()],
+        ..Default::default()
+    })?;
+    let token = token.expose_secret().to_string();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?;
+
+    let config = || ShareConfig {
+        max_failures: u32::MAX,
+        ..ShareConfig::default()
+    };
+
+    // 1. Ceiling: /healthz, no vault work at all.
+    let state = ShareState::new(vault.try_clone()?, config());
+    let ceiling = rt.block_on(phase(state, conns, requests, "/healthz", None, &p))?;
+    p.say(format!("healthz: {:.0} req/s {}", ceiling.rate, ceiling.lat.summary()));
+
+    // 2. The real thing: audited reads.
+    let rows_before = vault.log_len()?;
+    let state = ShareState::new(vault.try_clone()?, config());
+    let audited = rt.block_on(phase(state, conns, requests, "/v1/records", Some(&token), &p))?;
+    let rows = vault.log_len()? - rows_before;
+    p.say(format!(
+        "records (audited): {:.0} req/s {}; {rows} log rows for {} requests",
+        audited.rate,
+        audited.lat.summary(),
+        audited.lat.len()
+    ));
+    let check = vault.verify_log()?;
+    ensure!(check.ok, "the access log does not verify after the run: {check:?}");
+
+    // 3. Baseline: the same endpoint with auditing off.
+    let engine = ShareEngine::new(&vault).unaudited_for_benchmarks_only();
+    let state = ShareState::with_engine(vault.try_clone()?, engine, config());
+    let unaudited = rt.block_on(phase(state, conns, requests, "/v1/records", Some(&token), &p))?;
+    p.say(format!(
+        "records (audit off): {:.0} req/s {}",
+        unaudited.rate,
+        unaudited.lat.summary()
+    ));
+    ensure!(
+        vault.log_len()? - rows_before == rows,
+        "audit-off phase wrote log rows"
+    );
+
+    Ok(json!({
+        "connections": conns,
+        "requests": audited.lat.len(),
+        "records_per_response": audited.records,
+        "req_per_s": round(audited.rate, 0),
+        "p50_ms": round(audited.lat.p(50.0), 3),
+        "p99_ms": round(audited.lat.p(99.0), 3),
+        "ceiling_req_per_s": round(ceiling.rate, 0),
+        "ratio": round(audited.rate / ceiling.rate, 3),
+        "audit_off_req_per_s": round(unaudited.rate, 0),
+        "audit_off_p99_ms": round(unaudited.lat.p(99.0), 3),
+        "audit_cost": round(1.0 - audited.rate / unaudited.rate, 3),
+        "log_rows_match": rows == audited.lat.len() as u64,
+    }))
+}
+
+struct PhaseResult {
+    rate: f64,
+    lat: Latencies,
+    records: usize,
+}
+
+/// Serves `state` on 127.0.0.1:0 and sends `total` requests for `path` over `conns`
+/// keep-alive connections; every answer must be 200.
+async fn phase(
+    state: ShareState,
+    conns: usize,
+    total: usize,
+    path: &str,
+    token: Option<&str>,
+    p: &Progress,
+) -> anyhow::Result<PhaseResult> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(trove_share::serve(listener, state, None, async {
+        let _ = stopped.await;
+    }));
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n", addr.port());
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    req.push_str("\r\n");
+    let req: Arc<[u8]> = Arc::from(req.into_bytes());
+    // Warm up (connections, caches) outside the measurement.
+    one_connection(addr, req.clone(), 50).await?;
+    p.say(format!("  {path}: warm; measuring"));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..conns {
+        let n = total / conns + usize::from(i < total % conns);
+        tasks.push(tokio::spawn(one_connection(addr, req.clone(), n)));
+    }
+    let mut lat = Latencies::default();
+    let mut records = 0;
+    for t in tasks {
+        let (l, body) = tokio::time::timeout(PHASE_LIMIT, t)
+            .await
+            .context("phase took too long")???;
+        lat.extend(&l);
+        if records == 0 {
+            records = count_records(&body);
+        }
+    }
+    let elapsed = start.elapsed();
+    let _ = stop.send(());
+    server.await??;
+    Ok(PhaseResult {
+        rate: lat.len() as f64 / elapsed.as_secs_f64(),
+        lat,
+        records,
+    })
+}
+
+fn count_records(body: &[u8]) -> usize {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["records"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+/// Sends `n` requests one after another on one connection; returns the latencies and
+/// the last body.
+async fn one_connection(
+    addr: SocketAddr,
+    req: Arc<[u8]>,
+    n: usize,
+) -> anyhow::Result<(Latencies, Vec<u8>)> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    let mut lat = Latencies::default();
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut body = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        s.write_all(&req).await?;
+        body = read_response(&mut s, &mut buf).await?;
+        lat.push(t.elapsed());
+    }
+    Ok((lat, body))
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length; fails unless it is a 200.
+async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    let head_end = loop {
+        if let Some(i) = find(buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        if s.read_buf(buf).await? == 0 {
+            bail!("connection closed mid-response");
+        }
+    };
+    let head = std::str::from_utf8(&buf[..head_end])?;
+    let status = head.get(9..12).unwrap_or("");
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .context("response without Content-Length")?;
+    while buf.len() < head_end + len {
+        if s.read_buf(buf).await? == 0 {
+            bail!("connection closed mid-body");
+        }
+    }
+    let body = buf[head_end..head_end + len].to_vec();
+    ensure!(
+        status == "200",
+        "answer {status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    buf.drain(..head_end + len);
+    Ok(body)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}

@@ -1,0 +1,389 @@
+//! Sharing commands: grant create/list/show/revoke, serve (the share API), and the
+//! access log (entries, per-organization summary, verify).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use trove_core::{Error, Grant, LogEntry, LogFilter, NewGrant, Result};
+
+use crate::ctx::Ctx;
+use crate::{outln, output};
+
+#[derive(Subcommand)]
+pub enum GrantCmd {
+    /// Give an organization read access to a scope; prints the token once
+    Create(CreateArgs),
+    /// List grants with their status and uses, newest first
+    List,
+    /// Show one grant (with --receipt: its consent receipts)
+    Show(ShowArgs),
+    /// Revoke a grant: its token stops working on the very next request
+    Revoke(GrantId),
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// The organization that receives access
+    #[arg(long, value_name = "ORG")]
+    org: String,
+    /// Why it gets access (free text, required)
+    #[arg(long, value_name = "TEXT")]
+    purpose: String,
+    /// TYPE (all fields) or TYPE.FIELD (repeatable)
+    #[arg(long, value_name = "S", required = true)]
+    scope: Vec<String>,
+    /// When access ends: 30d, 12h, 45m, or an RFC 3339 date (2026-12-31) or date-time
+    #[arg(long, value_name = "E")]
+    expires: Option<String>,
+    /// How many data-returning requests are allowed
+    #[arg(long, value_name = "N")]
+    max_uses: Option<u64>,
+    /// Only records carrying this tag
+    #[arg(long, value_name = "T")]
+    only_tag: Option<String>,
+}
+
+#[derive(Args)]
+pub struct GrantId {
+    /// The grant id
+    id: String,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// The grant id
+    id: String,
+    /// Also print the grant's consent receipts (Kantara CR v1.1 JSON)
+    #[arg(long)]
+    receipt: bool,
+}
+
+pub fn grant(ctx: &Ctx, cmd: GrantCmd) -> Result<()> {
+    match cmd {
+        GrantCmd::Create(a) => create(ctx, a),
+        GrantCmd::List => list(ctx),
+        GrantCmd::Show(a) => show(ctx, a),
+        GrantCmd::Revoke(a) => revoke(ctx, a),
+    }
+}
+
+fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
+    let vault = ctx.unlock()?;
+    let (g, token) = vault.create_grant(&NewGrant {
+        org: a.org,
+        purpose: a.purpose,
+        scope: a.scope,
+        only_tag: a.only_tag,
+        expires: a.expires,
+        max_uses: a.max_uses,
+    })?;
+    if ctx.json {
+        let mut v = serde_json::to_value(&g).expect("grant serializes");
+        if let Some(o) = v.as_object_mut() {
+            o.insert("token".into(), json!(token.expose_secret()));
+        }
+        output::json(&v);
+    } else {
+        outln!("grant: {}", g.id);
+        outln!("token: {}", token.expose_secret());
+        eprintln!(
+            "The token is shown only this once. Give it to {} over a channel you trust; \
+             `trove grant revoke {}` ends access.",
+            g.org, g.id
+        );
+    }
+    Ok(())
+}
+
+fn uses(g: &Grant) -> String {
+    match g.max_uses {
+        Some(m) => format!("{}/{m}", g.uses),
+        None => g.uses.to_string(),
+    }
+}
+
+fn scope_text(g: &Grant) -> String {
+    let items: Vec<String> = g.scope.items.iter().map(ToString::to_string).collect();
+    let mut s = items.join(", ");
+    if let Some(t) = &g.scope.only_tag {
+        s.push_str(&format!(" [tag {t}]"));
+    }
+    s
+}
+
+fn list(ctx: &Ctx) -> Result<()> {
+    let grants = ctx.unlock()?.list_grants()?;
+    if ctx.json {
+        output::json(&json!({ "grants": grants }));
+        return Ok(());
+    }
+    if grants.is_empty() {
+        eprintln!("no grants; create one with `trove grant create`");
+        return Ok(());
+    }
+    for g in &grants {
+        outln!(
+            "{}  {:<9}  {:<24}  uses {:<6}  {}",
+            g.id,
+            g.status.as_str(),
+            g.org,
+            uses(g),
+            scope_text(g)
+        );
+    }
+    Ok(())
+}
+
+fn grant_text(g: &Grant) {
+    outln!("id:         {}", g.id);
+    outln!("org:        {}", g.org);
+    outln!("purpose:    {}", g.purpose);
+    outln!("scope:      {}", scope_text(g));
+    outln!("status:     {}", g.status);
+    outln!("uses:       {}", uses(g));
+    outln!("created:    {}", g.created_at);
+    outln!("expires:    {}", g.expires_at.as_deref().unwrap_or("never"));
+    if let Some(r) = &g.revoked_at {
+        outln!("revoked:    {r}");
+    }
+}
+
+fn show(ctx: &Ctx, a: ShowArgs) -> Result<()> {
+    let vault = ctx.unlock()?;
+    let g = vault.get_grant(&a.id)?;
+    let receipts = if a.receipt {
+        Some(vault.grant_receipts(&a.id)?)
+    } else {
+        None
+    };
+    if ctx.json {
+        let mut v = serde_json::to_value(&g).expect("grant serializes");
+        if let (Some(o), Some(r)) = (v.as_object_mut(), receipts) {
+            o.insert("receipts".into(), json!(r));
+        }
+        output::json(&v);
+    } else {
+        grant_text(&g);
+        if let Some(r) = receipts {
+            outln!("");
+            outln!("consent receipts:");
+            output::json(&r);
+        }
+    }
+    Ok(())
+}
+
+fn revoke(ctx: &Ctx, a: GrantId) -> Result<()> {
+    let g = ctx.unlock()?.revoke_grant(&a.id)?;
+    if ctx.json {
+        output::json(&g);
+    } else {
+        outln!(
+            "Revoked grant {} ({}): its token no longer works.",
+            g.id,
+            g.org
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The address to listen on (127.0.0.1:0 picks a free port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    listen: SocketAddr,
+    /// TLS certificate chain (PEM); needed to listen on a non-loopback address
+    #[arg(long, value_name = "F", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, value_name = "F", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Another Host name to answer for (besides 127.0.0.1, localhost and [::1])
+    #[arg(long, value_name = "NAME")]
+    host_name: Option<String>,
+}
+
+fn serve_error(e: trove_share::ServeError) -> Error {
+    match e {
+        trove_share::ServeError::Io(io) => Error::io("the share server failed", io),
+        other => Error::InvalidInput(other.to_string()),
+    }
+}
+
+pub fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(c), Some(k)) => Some(trove_share::tls_acceptor(c, k).map_err(serve_error)?),
+        _ => None,
+    };
+    // Refuse before asking for a passphrase.
+    trove_share::check_bind(&a.listen, tls.is_some()).map_err(serve_error)?;
+    let vault = ctx.unlock()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("can't start the server runtime", e))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(a.listen)
+            .await
+            .map_err(|e| Error::io(format!("can't listen on {}", a.listen), e))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::io("can't read the listening address", e))?;
+        let state = trove_share::ShareState::new(
+            vault,
+            trove_share::ShareConfig {
+                port: local.port(),
+                host_name: a.host_name,
+                ..Default::default()
+            },
+        );
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        outln!("listening on {scheme}://{local}");
+        trove_share::serve(listener, state, tls, shutdown_signal())
+            .await
+            .map_err(serve_error)
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    eprintln!("shutting down");
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LogArgs {
+    #[command(subcommand)]
+    cmd: Option<LogCmd>,
+    /// Only entries of this organization
+    #[arg(long, value_name = "ORG")]
+    org: Option<String>,
+    /// Only entries of this grant
+    #[arg(long = "grant", value_name = "ID")]
+    grant_id: Option<String>,
+    /// At most N entries (newest first)
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Per organization: what it has seen (types, fields, records) and when
+    #[arg(long)]
+    summary: bool,
+}
+
+#[derive(Subcommand)]
+pub enum LogCmd {
+    /// Recompute the hash chain and name the first entry that does not match
+    Verify,
+}
+
+pub fn log(ctx: &Ctx, a: LogArgs) -> Result<()> {
+    let vault = ctx.unlock()?;
+    if let Some(LogCmd::Verify) = a.cmd {
+        let r = vault.verify_log()?;
+        if ctx.json {
+            output::json(&r);
+        } else if r.ok {
+            outln!("ok: {} entries, hash chain intact", r.entries);
+        }
+        if !r.ok {
+            return Err(Error::LogTampered(
+                r.problem
+                    .unwrap_or_else(|| "the chain does not verify".into()),
+            ));
+        }
+        return Ok(());
+    }
+    if a.summary {
+        let s = vault.log_summary(a.org.as_deref())?;
+        if ctx.json {
+            output::json(&json!({ "summary": s }));
+        } else if s.is_empty() {
+            eprintln!("no organization has made a request yet");
+        } else {
+            for o in &s {
+                outln!("{}", o.org);
+                outln!(
+                    "  requests: {} ({} allowed)   records seen: {}",
+                    o.requests,
+                    o.allowed,
+                    o.records
+                );
+                outln!(
+                    "  first: {}   last: {}",
+                    o.first_access.as_deref().unwrap_or("-"),
+                    o.last_access.as_deref().unwrap_or("-")
+                );
+                let fields: Vec<&str> = o.fields.iter().map(String::as_str).collect();
+                outln!(
+                    "  fields: {}",
+                    if fields.is_empty() {
+                        "none".to_string()
+                    } else {
+                        fields.join(", ")
+                    }
+                );
+            }
+        }
+        return Ok(());
+    }
+    let entries = vault.log_entries(&LogFilter {
+        org: a.org,
+        grant_id: a.grant_id,
+        limit: a.limit,
+    })?;
+    if ctx.json {
+        output::json(&json!({ "entries": entries }));
+    } else if entries.is_empty() {
+        eprintln!("the access log is empty");
+    } else {
+        for e in &entries {
+            outln!("{}", entry_line(e));
+        }
+    }
+    Ok(())
+}
+
+fn entry_line(e: &LogEntry) -> String {
+    let mut s = format!(
+        "{:>5}  {}  {:<12}  {:<22}",
+        e.seq,
+        e.time,
+        e.kind.as_str(),
+        e.org.as_deref().unwrap_or("-")
+    );
+    if let (Some(m), Some(p)) = (&e.method, &e.path) {
+        s.push_str(&format!(
+            "  {m} {p} {}",
+            e.status.map(|x| x.to_string()).unwrap_or_default()
+        ));
+    }
+    s.push_str(&format!("  {}", e.outcome));
+    if !e.record_ids.is_empty() {
+        s.push_str(&format!(
+            "  {} record(s): {}",
+            e.record_ids.len(),
+            e.fields.join(", ")
+        ));
+    }
+    s
+}

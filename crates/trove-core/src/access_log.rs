@@ -1,0 +1,673 @@
+//! The access log: one append-only, hash-chained row per share API request and per grant
+//! change, export and import; verification of the chain and per-organization summaries.
+//!
+//! Each row's hash is SHA-256 over `"trove-log/1\n"`, the previous row's hash and a
+//! canonical encoding of the row (a JSON array of its fields in a fixed order). The
+//! newest seq and hash are also kept in `meta` so that deleting the newest rows shows.
+//! The log holds names and ids only: never tokens, never field values.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::grant::Grant;
+use crate::vault::Vault;
+
+/// The `prev_hash` of the first row.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+const HEAD_KEY: &str = "access_log_head";
+
+/// What a log row describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogKind {
+    /// A share API request (allowed or denied).
+    Share,
+    /// A grant was created.
+    GrantCreate,
+    /// A grant was revoked (by the person, or given up by the organization).
+    GrantRevoke,
+    /// An export.
+    Export,
+    /// An import.
+    Import,
+}
+
+impl LogKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogKind::Share => "share",
+            LogKind::GrantCreate => "grant_create",
+            LogKind::GrantRevoke => "grant_revoke",
+            LogKind::Export => "export",
+            LogKind::Import => "import",
+        }
+    }
+
+    fn parse(s: &str) -> Option<LogKind> {
+        [
+            LogKind::Share,
+            LogKind::GrantCreate,
+            LogKind::GrantRevoke,
+            LogKind::Export,
+            LogKind::Import,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// A row to append; the log assigns seq, time and hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLogEntry {
+    pub kind: LogKind,
+    pub grant_id: Option<String>,
+    pub org: Option<String>,
+    pub remote_addr: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub status: Option<u16>,
+    /// `allowed` or `denied:<reason>`.
+    pub outcome: String,
+    /// Ids of the records disclosed.
+    pub record_ids: Vec<String>,
+    /// `type.field` names disclosed (or, for a grant change, the scope items).
+    pub fields: Vec<String>,
+}
+
+impl NewLogEntry {
+    /// An entry of `kind` with outcome `allowed` and nothing else set.
+    pub fn new(kind: LogKind) -> NewLogEntry {
+        NewLogEntry {
+            kind,
+            grant_id: None,
+            org: None,
+            remote_addr: None,
+            method: None,
+            path: None,
+            status: None,
+            outcome: "allowed".into(),
+            record_ids: Vec::new(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// A grant change (create or revoke) by the person.
+    pub fn grant_change(kind: LogKind, g: &Grant) -> NewLogEntry {
+        NewLogEntry {
+            grant_id: Some(g.id.clone()),
+            org: Some(g.org.clone()),
+            ..NewLogEntry::new(kind)
+        }
+    }
+}
+
+/// A stored log row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub seq: i64,
+    pub time: String,
+    pub kind: LogKind,
+    pub grant_id: Option<String>,
+    pub org: Option<String>,
+    pub remote_addr: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub status: Option<u16>,
+    pub outcome: String,
+    pub record_ids: Vec<String>,
+    pub fields: Vec<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A test seam on the log write: called right before a row is inserted; an error makes
+/// the write fail (and with it the transaction of the read it describes). Production
+/// passes `None`; tests inject failures to prove that nothing leaves without a log row.
+pub trait LogFault: Send + Sync {
+    /// Return an error to make this write fail.
+    fn before_write(&self, entry: &NewLogEntry) -> Result<()>;
+}
+
+/// The canonical bytes a row's hash covers.
+fn canonical(seq: i64, time: &str, e: &NewLogEntry) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!([
+        seq,
+        time,
+        e.kind.as_str(),
+        e.grant_id,
+        e.org,
+        e.remote_addr,
+        e.method,
+        e.path,
+        e.status,
+        e.outcome,
+        e.record_ids,
+        e.fields,
+    ]))
+    .expect("json values serialize")
+}
+
+fn chain_hash(prev: &str, seq: i64, time: &str, e: &NewLogEntry) -> String {
+    let mut h = Sha256::new();
+    h.update(b"trove-log/1\n");
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(canonical(seq, time, e));
+    hex::encode(h.finalize())
+}
+
+fn check_outcome(o: &str) -> Result<()> {
+    let ok = o == "allowed"
+        || o.strip_prefix("denied:").is_some_and(|r| {
+            !r.is_empty() && r.len() <= 64 && r.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "log outcome {o:?} must be allowed or denied:<reason>"
+        )))
+    }
+}
+
+/// Appends one row inside `tx` (the transaction of the action it describes). Any error
+/// is [`Error::LogWriteFailed`]: the caller must roll back and disclose nothing.
+pub fn append(tx: &Transaction<'_>, e: NewLogEntry, fault: Option<&dyn LogFault>) -> Result<i64> {
+    let mut a = LogAppender::begin(tx)?;
+    let seq = a.append(&e, fault)?;
+    a.finish()?;
+    Ok(seq)
+}
+
+fn log_err(err: Error) -> Error {
+    match err {
+        Error::LogWriteFailed(m) => Error::LogWriteFailed(m),
+        other => Error::LogWriteFailed(other.to_string()),
+    }
+}
+
+/// Appends several rows in one transaction: reads the chain head once, keeps it in
+/// memory, and records the new head in `meta` once at [`LogAppender::finish`]. The
+/// transaction must be a write transaction (it holds the database's write lock, so no
+/// other process can append meanwhile).
+pub struct LogAppender<'a, 'conn> {
+    tx: &'a Transaction<'conn>,
+    head: Option<(i64, String)>,
+    dirty: bool,
+}
+
+/// A chain position saved by [`LogAppender::mark`], to undo appends rolled back with a
+/// savepoint.
+#[derive(Debug, Clone)]
+pub struct LogMark(Option<(i64, String)>);
+
+impl<'a, 'conn> LogAppender<'a, 'conn> {
+    /// Reads the chain head inside `tx`.
+    pub fn begin(tx: &'a Transaction<'conn>) -> Result<Self> {
+        let head: Option<(i64, String)> = tx
+            .prepare_cached("SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1")
+            .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(|e| log_err(e.into()))?;
+        Ok(LogAppender {
+            tx,
+            head,
+            dirty: false,
+        })
+    }
+
+    /// The current chain position.
+    pub fn mark(&self) -> LogMark {
+        LogMark(self.head.clone())
+    }
+
+    /// Goes back to `mark` after the rows appended since were rolled back.
+    pub fn reset(&mut self, mark: LogMark) {
+        self.head = mark.0;
+    }
+
+    /// Appends one row. Any error is [`Error::LogWriteFailed`].
+    pub fn append(&mut self, e: &NewLogEntry, fault: Option<&dyn LogFault>) -> Result<i64> {
+        self.append_inner(e, fault).map_err(log_err)
+    }
+
+    fn append_inner(&mut self, e: &NewLogEntry, fault: Option<&dyn LogFault>) -> Result<i64> {
+        check_outcome(&e.outcome)?;
+        if let Some(f) = fault {
+            f.before_write(e)?;
+        }
+        let (seq, prev) = match &self.head {
+            Some((s, h)) => (s + 1, h.as_str()),
+            None => (1, GENESIS_HASH),
+        };
+        let time = crate::now_rfc3339();
+        let hash = chain_hash(prev, seq, &time, e);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO access_log (seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?
+            .execute(params![
+                seq,
+                time,
+                e.kind.as_str(),
+                e.grant_id,
+                e.org,
+                e.remote_addr,
+                e.method,
+                e.path,
+                e.status,
+                e.outcome,
+                serde_json::to_string(&e.record_ids).expect("list serializes"),
+                serde_json::to_string(&e.fields).expect("list serializes"),
+                prev,
+                hash,
+            ])?;
+        self.head = Some((seq, hash));
+        self.dirty = true;
+        Ok(seq)
+    }
+
+    /// Records the chain head in `meta` (once for all rows appended).
+    pub fn finish(self) -> Result<()> {
+        if let (true, Some((seq, hash))) = (self.dirty, &self.head) {
+            self.tx
+                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
+                .and_then(|mut st| st.execute(params![HEAD_KEY, format!("{seq}:{hash}")]))
+                .map_err(|e| log_err(e.into()))?;
+        }
+        Ok(())
+    }
+}
+
+const SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash FROM access_log";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
+    let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
+    let kind: String = r.get(2)?;
+    let ids: String = r.get(10)?;
+    let fields: String = r.get(11)?;
+    Ok(LogEntry {
+        seq: r.get(0)?,
+        time: r.get(1)?,
+        kind: LogKind::parse(&kind).ok_or_else(|| bad(2, format!("unknown kind {kind}").into()))?,
+        grant_id: r.get(3)?,
+        org: r.get(4)?,
+        remote_addr: r.get(5)?,
+        method: r.get(6)?,
+        path: r.get(7)?,
+        status: r.get::<_, Option<i64>>(8)?.map(|s| s as u16),
+        outcome: r.get(9)?,
+        record_ids: serde_json::from_str(&ids).map_err(|e| bad(10, e.into()))?,
+        fields: serde_json::from_str(&fields).map_err(|e| bad(11, e.into()))?,
+        prev_hash: r.get(12)?,
+        hash: r.get(13)?,
+    })
+}
+
+/// Which log rows to read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LogFilter {
+    pub org: Option<String>,
+    pub grant_id: Option<String>,
+    /// At most this many (newest first); `None` for all.
+    pub limit: Option<usize>,
+}
+
+/// The result of recomputing the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Rows checked.
+    pub entries: u64,
+    /// True when every row links and hashes correctly.
+    pub ok: bool,
+    /// The first entry that does not match.
+    pub first_bad_seq: Option<i64>,
+    /// What is wrong with it.
+    pub problem: Option<String>,
+}
+
+/// What one organization has seen through the share API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgSummary {
+    pub org: String,
+    /// Requests made (allowed and denied).
+    pub requests: u64,
+    /// Requests that disclosed data.
+    pub allowed: u64,
+    pub types: BTreeSet<String>,
+    pub fields: BTreeSet<String>,
+    /// Distinct records disclosed.
+    pub records: u64,
+    pub first_access: Option<String>,
+    pub last_access: Option<String>,
+}
+
+impl Vault {
+    /// Appends a row in its own transaction (for export/import and other actions that
+    /// are not themselves a database transaction).
+    pub fn log_event(&self, e: NewLogEntry) -> Result<i64> {
+        self.write(|tx| append(tx, e, None))
+    }
+
+    /// Log rows matching `filter`, newest first.
+    pub fn log_entries(&self, filter: &LogFilter) -> Result<Vec<LogEntry>> {
+        let limit = filter.limit.map(|l| l as i64).unwrap_or(-1);
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "{SELECT} WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR grant_id = ?2) ORDER BY seq DESC LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![filter.org, filter.grant_id, limit], from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// The number of log rows.
+    pub fn log_len(&self) -> Result<u64> {
+        Ok(self
+            .conn()
+            .query_row("SELECT count(*) FROM access_log", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
+    }
+
+    /// Recomputes the hash chain from the first row and names the first entry that does
+    /// not match (an edited field, a deleted or reordered row, a cut-off tail).
+    pub fn verify_log(&self) -> Result<VerifyReport> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(&format!("{SELECT} ORDER BY seq"))?;
+            let mut rows = stmt.query([])?;
+            let mut prev = GENESIS_HASH.to_string();
+            let mut expect_seq = 1i64;
+            let mut n = 0u64;
+            let bad = |n, seq, p: String| VerifyReport {
+                entries: n,
+                ok: false,
+                first_bad_seq: Some(seq),
+                problem: Some(p),
+            };
+            while let Some(r) = rows.next()? {
+                n += 1;
+                let seq: i64 = r.get(0)?;
+                let e = match from_row(r) {
+                    Ok(e) => e,
+                    Err(_) => return Ok(bad(n, seq, format!("entry {seq} does not decode"))),
+                };
+                if seq != expect_seq {
+                    return Ok(bad(
+                        n,
+                        seq,
+                        format!("entry {seq} follows entry {}: entries are missing", expect_seq - 1),
+                    ));
+                }
+                if e.prev_hash != prev {
+                    return Ok(bad(
+                        n,
+                        seq,
+                        format!("entry {seq} does not link to the entry before it"),
+                    ));
+                }
+                let new = NewLogEntry {
+                    kind: e.kind,
+                    grant_id: e.grant_id.clone(),
+                    org: e.org.clone(),
+                    remote_addr: e.remote_addr.clone(),
+                    method: e.method.clone(),
+                    path: e.path.clone(),
+                    status: e.status,
+                    outcome: e.outcome.clone(),
+                    record_ids: e.record_ids.clone(),
+                    fields: e.fields.clone(),
+                };
+                if chain_hash(&prev, seq, &e.time, &new) != e.hash {
+                    return Ok(bad(
+                        n,
+                        seq,
+                        format!("entry {seq} was altered (its hash does not match)"),
+                    ));
+                }
+                prev = e.hash;
+                expect_seq = seq + 1;
+            }
+            let head: Option<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = ?1", [HEAD_KEY], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let last = expect_seq - 1;
+            let want = (last > 0).then(|| format!("{last}:{prev}"));
+            if head != want {
+                let head_seq = head
+                    .as_deref()
+                    .and_then(|h| h.split(':').next())
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(0);
+                return Ok(bad(
+                    n,
+                    last + 1,
+                    format!(
+                        "the log ends at entry {last} but its recorded head is entry {head_seq}: entries are missing at the end"
+                    ),
+                ));
+            }
+            Ok(VerifyReport {
+                entries: n,
+                ok: true,
+                first_bad_seq: None,
+                problem: None,
+            })
+        })
+    }
+
+    /// Per organization: what its share API requests disclosed, and when.
+    pub fn log_summary(&self, org: Option<&str>) -> Result<Vec<OrgSummary>> {
+        let entries = self.log_entries(&LogFilter {
+            org: org.map(str::to_string),
+            ..Default::default()
+        })?;
+        let mut by_org: BTreeMap<String, (OrgSummary, BTreeSet<String>)> = BTreeMap::new();
+        // Newest first: the first row seen is the last access.
+        for e in entries.iter().filter(|e| e.kind == LogKind::Share) {
+            let Some(o) = &e.org else { continue };
+            let (s, ids) = by_org.entry(o.clone()).or_insert_with(|| {
+                (
+                    OrgSummary {
+                        org: o.clone(),
+                        requests: 0,
+                        allowed: 0,
+                        types: BTreeSet::new(),
+                        fields: BTreeSet::new(),
+                        records: 0,
+                        first_access: None,
+                        last_access: Some(e.time.clone()),
+                    },
+                    BTreeSet::new(),
+                )
+            });
+            s.requests += 1;
+            s.first_access = Some(e.time.clone());
+            if e.outcome == "allowed" {
+                s.allowed += 1;
+            }
+            for f in &e.fields {
+                if let Some((t, _)) = f.split_once('.') {
+                    s.types.insert(t.to_string());
+                }
+                s.fields.insert(f.clone());
+            }
+            ids.extend(e.record_ids.iter().cloned());
+        }
+        Ok(by_org
+            .into_values()
+            .map(|(mut s, ids)| {
+                s.records = ids.len() as u64;
+                s
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::tests::new_vault;
+
+    fn share_row(org: &str, ids: &[&str], fields: &[&str]) -> NewLogEntry {
+        NewLogEntry {
+            org: Some(org.into()),
+            grant_id: Some("G1".into()),
+            remote_addr: Some("127.0.0.1".into()),
+            method: Some("GET".into()),
+            path: Some("/v1/records".into()),
+            status: Some(200),
+            record_ids: ids.iter().map(|s| s.to_string()).collect(),
+            fields: fields.iter().map(|s| s.to_string()).collect(),
+            ..NewLogEntry::new(LogKind::Share)
+        }
+    }
+
+    fn filled() -> (tempfile::TempDir, Vault) {
+        let (d, v) = new_vault();
+        for i in 0..5 {
+            v.log_event(share_row(
+                if i % 2 == 0 { "Acme" } else { "Clinic" },
+                &[&format!("R{i}")],
+                &["contact.email"],
+            ))
+            .unwrap();
+        }
+        (d, v)
+    }
+
+    /// Lets a test tamper like an attacker holding the key: drop the guards, edit.
+    fn tamper(v: &Vault, sql: &str) {
+        v.conn()
+            .execute_batch(&format!(
+                "DROP TRIGGER access_log_no_update; DROP TRIGGER access_log_no_delete; {sql}"
+            ))
+            .unwrap();
+    }
+
+    #[test]
+    fn untouched_log_verifies() {
+        let (_d, v) = filled();
+        let r = v.verify_log().unwrap();
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.entries, 5);
+        let e = v.log_entries(&LogFilter::default()).unwrap();
+        assert_eq!(e[0].seq, 5, "newest first");
+        assert_eq!(e[4].prev_hash, GENESIS_HASH);
+        assert_eq!(e[3].prev_hash, e[4].hash);
+    }
+
+    #[test]
+    fn rows_cannot_be_updated_or_deleted() {
+        let (_d, v) = filled();
+        let up = v
+            .conn()
+            .execute("UPDATE access_log SET org = 'x' WHERE seq = 2", []);
+        assert!(up.is_err(), "update must be refused");
+        let del = v.conn().execute("DELETE FROM access_log WHERE seq = 2", []);
+        assert!(del.is_err(), "delete must be refused");
+        assert!(v.verify_log().unwrap().ok);
+    }
+
+    #[test]
+    fn verify_names_an_edited_entry() {
+        let (_d, v) = filled();
+        tamper(
+            &v,
+            "UPDATE access_log SET org = 'Someone else' WHERE seq = 3;",
+        );
+        let r = v.verify_log().unwrap();
+        assert_eq!((r.ok, r.first_bad_seq), (false, Some(3)), "{r:?}");
+    }
+
+    #[test]
+    fn verify_names_the_entry_after_a_deleted_one() {
+        let (_d, v) = filled();
+        tamper(&v, "DELETE FROM access_log WHERE seq = 2;");
+        let r = v.verify_log().unwrap();
+        assert_eq!((r.ok, r.first_bad_seq), (false, Some(3)), "{r:?}");
+    }
+
+    #[test]
+    fn verify_catches_a_cut_off_tail() {
+        let (_d, v) = filled();
+        tamper(&v, "DELETE FROM access_log WHERE seq = 5;");
+        let r = v.verify_log().unwrap();
+        assert_eq!((r.ok, r.first_bad_seq), (false, Some(5)), "{r:?}");
+    }
+
+    #[test]
+    fn verify_names_swapped_entries() {
+        let (_d, v) = filled();
+        // Swap the contents of rows 2 and 4 (their seq stays in place).
+        tamper(
+            &v,
+            "UPDATE access_log SET seq = -2 WHERE seq = 2;
+             UPDATE access_log SET seq = 2 WHERE seq = 4;
+             UPDATE access_log SET seq = 4 WHERE seq = -2;",
+        );
+        let r = v.verify_log().unwrap();
+        assert_eq!((r.ok, r.first_bad_seq), (false, Some(2)), "{r:?}");
+    }
+
+    #[test]
+    fn failed_log_write_rolls_back_the_whole_transaction() {
+        struct Fail;
+        impl LogFault for Fail {
+            fn before_write(&self, _: &NewLogEntry) -> Result<()> {
+                Err(Error::LogWriteFailed("injected".into()))
+            }
+        }
+        let (_d, v) = filled();
+        let err = v
+            .write(|tx| {
+                tx.execute("INSERT INTO meta (key, value) VALUES ('probe', '1')", [])?;
+                append(tx, share_row("Acme", &[], &[]), Some(&Fail))
+            })
+            .unwrap_err();
+        assert_eq!(err.code(), "log_write_failed");
+        let probe: Option<String> = v
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = 'probe'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .unwrap();
+        assert_eq!(probe, None, "the described action was rolled back");
+        assert_eq!(v.log_len().unwrap(), 5);
+        assert!(append_outcome_rejects_free_text(&v));
+    }
+
+    fn append_outcome_rejects_free_text(v: &Vault) -> bool {
+        let mut e = share_row("Acme", &[], &[]);
+        e.outcome = "denied:has value ana@example.org".into();
+        v.log_event(e).is_err()
+    }
+
+    #[test]
+    fn summary_per_org() {
+        let (_d, v) = filled();
+        v.log_event(share_row("Acme", &["R0", "R9"], &["address.city"]))
+            .unwrap();
+        let s = v.log_summary(None).unwrap();
+        assert_eq!(s.len(), 2);
+        let acme = &s[0];
+        assert_eq!(acme.org, "Acme");
+        assert_eq!(acme.requests, 4);
+        assert_eq!(acme.records, 4, "R0 R2 R4 R9");
+        assert_eq!(
+            acme.types.iter().collect::<Vec<_>>(),
+            ["address", "contact"]
+        );
+        assert!(acme.first_access <= acme.last_access);
+        assert_eq!(v.log_summary(Some("Clinic")).unwrap()[0].requests, 2);
+    }
+}

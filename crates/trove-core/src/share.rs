@@ -1,0 +1,1007 @@
+//! The share API's decisions, independent of HTTP: authenticate a token, check the grant
+//! (read inside the transaction, never cached), project records, count the use and write
+//! the access-log row, all in one transaction, so that nothing leaves without its log row.
+//!
+//! [`ShareEngine::handle_batch`] is the group commit: several requests are decided in one
+//! write transaction (each in its own savepoint) and committed with one fsync; the
+//! caller sends no response before it returns.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Transaction, TransactionBehavior};
+
+use crate::access_log::{LogAppender, LogFault, LogKind, NewLogEntry};
+use crate::error::{Error, Result};
+use crate::grant::{self, project, Grant, GrantStatus};
+use crate::record::{get_record, ListFilter, Record};
+use crate::token::{ShareToken, TokenFormatError};
+use crate::vault::Vault;
+
+/// Who asked, and how (for the log; never the token or a header value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestMeta {
+    pub remote_addr: String,
+    pub method: String,
+    /// The request path with its query, cut to 512 characters.
+    pub path: String,
+}
+
+/// The credential a request carried.
+#[derive(Debug)]
+pub enum Credential {
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// Not a well-formed token, or its checksum fails: refused without a lookup.
+    Malformed(TokenFormatError),
+    /// A well-formed token.
+    Token(ShareToken),
+}
+
+impl Credential {
+    /// Reads an `Authorization` header value (`Bearer <token>`).
+    pub fn from_authorization(header: Option<&str>) -> Credential {
+        let Some(h) = header else {
+            return Credential::Missing;
+        };
+        let mut parts = h.trim().splitn(2, ' ');
+        let scheme = parts.next().unwrap_or_default();
+        let value = parts.next().unwrap_or_default().trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || value.is_empty() {
+            return Credential::Missing;
+        }
+        match ShareToken::parse(value.to_string()) {
+            Ok(t) => Credential::Token(t),
+            Err(e) => Credential::Malformed(e),
+        }
+    }
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShareOp {
+    /// `GET /v1/grant`.
+    Grant,
+    /// `GET /v1/records[?type=T]`.
+    Records { record_type: Option<String> },
+    /// `GET /v1/records/{id}`.
+    Record { id: String },
+    /// `POST /v1/revoke`.
+    Revoke,
+    /// Refused by the server before authentication (foreign Host, too many failures,
+    /// malformed request): decided by the caller, logged here.
+    Refused {
+        status: u16,
+        /// The `denied:<reason>` of the log row (lowercase and `_`).
+        reason: &'static str,
+        /// The RFC 6750 `error` code.
+        error: &'static str,
+        description: String,
+    },
+}
+
+/// One share API request.
+#[derive(Debug)]
+pub struct ShareRequest {
+    pub meta: RequestMeta,
+    pub credential: Credential,
+    pub op: ShareOp,
+}
+
+/// The body of a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyBody {
+    /// This token's grant.
+    Grant(Grant),
+    /// In-scope records, projected.
+    Records(Vec<Record>),
+    /// One record, projected.
+    Record(Record),
+    /// `POST /v1/revoke` done (whatever the token was).
+    Revoked,
+    /// An error: RFC 6750 `error` code and a description without any secret or value.
+    Error {
+        error: &'static str,
+        description: String,
+    },
+}
+
+/// The decision on a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareReply {
+    /// The HTTP status.
+    pub status: u16,
+    pub body: ReplyBody,
+    /// True when the request presented a token that did not authenticate (the server
+    /// counts these per remote address for its rate limit).
+    pub auth_failed: bool,
+}
+
+impl ShareReply {
+    fn error(status: u16, error: &'static str, description: impl Into<String>) -> ShareReply {
+        ShareReply {
+            status,
+            body: ReplyBody::Error {
+                error,
+                description: description.into(),
+            },
+            auth_failed: false,
+        }
+    }
+
+    /// The reply when the vault cannot be used (locked, busy, or the log write failed):
+    /// `503` and no data.
+    pub fn unavailable(description: impl Into<String>) -> ShareReply {
+        ShareReply::error(503, "temporarily_unavailable", description)
+    }
+
+    /// The `WWW-Authenticate` header RFC 6750 asks for, if this reply needs one.
+    pub fn www_authenticate(&self) -> Option<String> {
+        match (&self.body, self.status) {
+            (ReplyBody::Error { error, description }, 401 | 403) => {
+                if *error == "invalid_request" && self.status == 401 {
+                    Some("Bearer realm=\"trove\"".into())
+                } else {
+                    Some(format!(
+                        "Bearer realm=\"trove\", error=\"{error}\", error_description=\"{}\"",
+                        description.replace(['"', '\\'], "'")
+                    ))
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Decides share API requests against a vault. Holds the token-hash key, never a grant.
+pub struct ShareEngine {
+    token_key: zeroize::Zeroizing<[u8; 32]>,
+    fault: Option<Arc<dyn LogFault>>,
+    audit: bool,
+}
+
+impl std::fmt::Debug for ShareEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShareEngine")
+            .field("audit", &self.audit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShareEngine {
+    /// An engine for `vault` (and any other handle on the same vault).
+    pub fn new(vault: &Vault) -> ShareEngine {
+        ShareEngine {
+            token_key: vault.token_key(),
+            fault: None,
+            audit: true,
+        }
+    }
+
+    /// Injects a failure into the access-log write (tests).
+    pub fn with_log_fault(mut self, fault: Arc<dyn LogFault>) -> ShareEngine {
+        self.fault = Some(fault);
+        self
+    }
+
+    /// Writes no access-log rows. Exists only so the `share` benchmark can measure what
+    /// auditing costs; never reachable from the CLI, the app or the server's config.
+    #[doc(hidden)]
+    pub fn unaudited_for_benchmarks_only(mut self) -> ShareEngine {
+        self.audit = false;
+        self
+    }
+
+    /// Decides one request in its own transaction.
+    pub fn handle(&self, vault: &Vault, req: ShareRequest) -> ShareReply {
+        self.handle_batch(vault, vec![req])
+            .pop()
+            .expect("one reply per request")
+    }
+
+    /// Decides requests in one write transaction (one commit, one fsync), each in its
+    /// own savepoint; returns one reply per request, in order, after the commit. If the
+    /// commit fails, every reply is `503` with no data.
+    pub fn handle_batch(&self, vault: &Vault, reqs: Vec<ShareRequest>) -> Vec<ShareReply> {
+        let n = reqs.len();
+        let tx = match Transaction::new_unchecked(vault.conn(), TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::warn!(error = %Error::from(e), "share: cannot begin transaction");
+                return (0..n)
+                    .map(|_| ShareReply::unavailable("the vault is busy; retry"))
+                    .collect();
+            }
+        };
+        let now = Utc::now();
+        let mut log = match LogAppender::begin(&tx) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(code = e.code(), "share: cannot read the access log head");
+                return (0..n)
+                    .map(|_| ShareReply::unavailable("the access log could not be written; retry"))
+                    .collect();
+            }
+        };
+        let mut out = Vec::with_capacity(n);
+        for req in reqs {
+            out.push(self.one(vault, &tx, &mut log, req, now));
+        }
+        let committed = log.finish().and_then(|()| Ok(tx.commit()?));
+        if let Err(e) = committed {
+            tracing::warn!(error = %e, "share: commit failed; nothing disclosed");
+            return (0..n)
+                .map(|_| ShareReply::unavailable("the access log could not be written; retry"))
+                .collect();
+        }
+        out
+    }
+
+    fn one(
+        &self,
+        vault: &Vault,
+        tx: &Transaction<'_>,
+        log: &mut LogAppender<'_, '_>,
+        req: ShareRequest,
+        now: DateTime<Utc>,
+    ) -> ShareReply {
+        let mark = log.mark();
+        if tx.execute_batch("SAVEPOINT share_req").is_err() {
+            return ShareReply::unavailable("the vault is busy; retry");
+        }
+        let undo = || {
+            let _ = tx.execute_batch("ROLLBACK TO share_req; RELEASE share_req");
+        };
+        let decided = self.decide(vault, tx, &req, now);
+        let (reply, entry) = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                // Roll back whatever the decision did, then log the failure itself.
+                undo();
+                if tx.execute_batch("SAVEPOINT share_req").is_err() {
+                    return ShareReply::unavailable("the vault is busy; retry");
+                }
+                tracing::warn!(code = e.code(), "share: request failed");
+                let mut entry = base_entry(&req.meta);
+                entry.status = Some(503);
+                entry.outcome = "denied:unavailable".into();
+                (
+                    ShareReply::unavailable("the vault could not answer; retry"),
+                    entry,
+                )
+            }
+        };
+        if self.audit {
+            if let Err(e) = log.append(&entry, self.fault.as_deref()) {
+                undo();
+                log.reset(mark);
+                tracing::error!(
+                    code = e.code(),
+                    "share: access log write failed; nothing disclosed"
+                );
+                return ShareReply::unavailable("the access log could not be written; retry");
+            }
+        }
+        if tx.execute_batch("RELEASE share_req").is_err() {
+            undo();
+            log.reset(mark);
+            return ShareReply::unavailable("the vault is busy; retry");
+        }
+        reply
+    }
+
+    fn decide(
+        &self,
+        vault: &Vault,
+        tx: &Transaction<'_>,
+        req: &ShareRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(ShareReply, NewLogEntry)> {
+        let mut entry = base_entry(&req.meta);
+        let deny = |mut entry: NewLogEntry, reason: &str, reply: ShareReply| {
+            entry.status = Some(reply.status);
+            entry.outcome = format!("denied:{reason}");
+            (reply, entry)
+        };
+        if let ShareOp::Refused {
+            status,
+            reason,
+            error,
+            description,
+        } = &req.op
+        {
+            return Ok(deny(
+                entry,
+                reason,
+                ShareReply::error(*status, error, description.clone()),
+            ));
+        }
+        let revoke = req.op == ShareOp::Revoke;
+        // RFC 7009: revocation answers 200 whatever the token; failures are not counted.
+        let unauth = |entry, reason: &str, desc: &str| {
+            let reply = if revoke {
+                ShareReply {
+                    status: 200,
+                    body: ReplyBody::Revoked,
+                    auth_failed: false,
+                }
+            } else {
+                ShareReply {
+                    auth_failed: reason != "missing_token",
+                    ..ShareReply::error(
+                        401,
+                        if reason == "missing_token" {
+                            "invalid_request"
+                        } else {
+                            "invalid_token"
+                        },
+                        desc,
+                    )
+                }
+            };
+            deny(entry, reason, reply)
+        };
+        let token = match &req.credential {
+            Credential::Missing => {
+                return Ok(unauth(entry, "missing_token", "a bearer token is required"))
+            }
+            Credential::Malformed(TokenFormatError::BadChecksum) => {
+                return Ok(unauth(
+                    entry,
+                    "bad_checksum",
+                    "the token's checksum does not match: it was mistyped or cut off",
+                ))
+            }
+            Credential::Malformed(TokenFormatError::Malformed) => {
+                return Ok(unauth(entry, "malformed_token", "the token is malformed"))
+            }
+            Credential::Token(t) => t,
+        };
+        let Some(g) = grant::find_by_token(tx, &self.token_key, token, now)? else {
+            return Ok(unauth(entry, "unknown_token", "the token is not valid"));
+        };
+        entry.grant_id = Some(g.id.clone());
+        entry.org = Some(g.org.clone());
+        match g.status {
+            GrantStatus::Active => {}
+            GrantStatus::Revoked => return Ok(unauth(entry, "revoked", "the grant was revoked")),
+            GrantStatus::Expired => return Ok(unauth(entry, "expired", "the grant has expired")),
+            GrantStatus::Exhausted => {
+                return Ok(unauth(
+                    entry,
+                    "exhausted",
+                    "the grant has used up its allowed uses",
+                ))
+            }
+        }
+        let ok = |mut entry: NewLogEntry, status: u16, body: ReplyBody| {
+            entry.status = Some(status);
+            (
+                ShareReply {
+                    status,
+                    body,
+                    auth_failed: false,
+                },
+                entry,
+            )
+        };
+        match &req.op {
+            ShareOp::Grant => Ok(ok(entry, 200, ReplyBody::Grant(g))),
+            ShareOp::Revoke => {
+                grant::revoke_in(vault, tx, &g.id)?;
+                entry.kind = LogKind::GrantRevoke;
+                Ok(ok(entry, 200, ReplyBody::Revoked))
+            }
+            ShareOp::Records { record_type } => {
+                let types = match record_type {
+                    Some(t) if g.scope.fields_for(t).is_none() => {
+                        return Ok(deny(
+                            entry,
+                            "insufficient_scope",
+                            ShareReply::error(
+                                403,
+                                "insufficient_scope",
+                                format!("the grant does not cover the type {t:?}"),
+                            ),
+                        ))
+                    }
+                    Some(t) => vec![t.clone()],
+                    None => g.scope.types(),
+                };
+                let mut records = Vec::new();
+                for t in types {
+                    let all = vault.list(&ListFilter {
+                        record_type: Some(t),
+                        tag: g.scope.only_tag.clone(),
+                        limit: None,
+                    })?;
+                    records.extend(all.iter().filter_map(|r| project(r, &g.scope)));
+                }
+                records.sort_by(|a, b| b.id.cmp(&a.id));
+                disclose(&mut entry, &records);
+                grant::count_use(tx, &g.id)?;
+                Ok(ok(entry, 200, ReplyBody::Records(records)))
+            }
+            ShareOp::Record { id } => {
+                let found = get_record(tx, id)?;
+                let projected = found.as_ref().and_then(|r| project(r, &g.scope));
+                match projected {
+                    Some(r) => {
+                        disclose(&mut entry, std::slice::from_ref(&r));
+                        grant::count_use(tx, &g.id)?;
+                        Ok(ok(entry, 200, ReplyBody::Record(r)))
+                    }
+                    None => {
+                        // Absent and out of scope answer alike; only the log tells them apart.
+                        let reason = if found.is_some() {
+                            "out_of_scope"
+                        } else {
+                            "not_found"
+                        };
+                        Ok(deny(entry, reason, not_found()))
+                    }
+                }
+            }
+            ShareOp::Refused { .. } => unreachable!("handled above"),
+        }
+    }
+}
+
+/// The one answer for a record that is absent or out of scope.
+pub fn not_found() -> ShareReply {
+    ShareReply::error(404, "not_found", "no such record")
+}
+
+fn base_entry(meta: &RequestMeta) -> NewLogEntry {
+    NewLogEntry {
+        remote_addr: Some(meta.remote_addr.clone()),
+        method: Some(meta.method.clone()),
+        path: Some(loggable_path(&meta.path)),
+        ..NewLogEntry::new(LogKind::Share)
+    }
+}
+
+/// The form of a request path that may be logged: anything that looks like a token
+/// (`trove_…`) is masked, a query is kept only when it is `type=TYPE`, and the result
+/// is cut to 512 characters. Clients sometimes put tokens in URLs; logs must not keep
+/// them.
+pub fn loggable_path(path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(i) = rest.find(crate::token::TOKEN_PREFIX) {
+        out.push_str(&rest[..i]);
+        out.push_str("trove_***");
+        let after = &rest[i + crate::token::TOKEN_PREFIX.len()..];
+        let end = after
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(after.len());
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    match query {
+        None => {}
+        Some(q)
+            if q.strip_prefix("type=").is_some_and(|t| {
+                (1..=64).contains(&t.len())
+                    && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            }) =>
+        {
+            out.push('?');
+            out.push_str(q);
+        }
+        Some(_) => out.push_str("?(query omitted)"),
+    }
+    out.chars().take(512).collect()
+}
+
+fn disclose(entry: &mut NewLogEntry, records: &[Record]) {
+    let mut fields = BTreeSet::new();
+    for r in records {
+        entry.record_ids.push(r.id.clone());
+        for f in r.fields.keys() {
+            fields.insert(format!("{}.{}", r.record_type, f));
+        }
+    }
+    entry.fields = fields.into_iter().collect();
+}
+
+/// What [`seed_demo`] added.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DemoSharing {
+    pub grants: usize,
+    pub log_entries: u64,
+}
+
+/// Fills a (demo) vault with sample grants and the access-log history of a few share
+/// API requests, all through the same core functions the server and the CLI use. The
+/// tokens are dropped: nobody can use these grants.
+pub fn seed_demo(vault: &Vault) -> Result<DemoSharing> {
+    use crate::grant::NewGrant;
+    let before = vault.log_len()?;
+    let g = |org: &str,
+             purpose: &str,
+             scope: &[&str],
+             tag: Option<&str>,
+             exp: Option<&str>,
+             max: Option<u64>| NewGrant {
+        org: org.into(),
+        purpose: purpose.into(),
+        scope: scope.iter().map(|s| s.to_string()).collect(),
+        only_tag: tag.map(str::to_string),
+        expires: exp.map(str::to_string),
+        max_uses: max,
+    };
+    let grants = [
+        g(
+            "GLS Bank",
+            "opening a savings account",
+            &["identity", "address", "contact.email"],
+            None,
+            Some("30d"),
+            None,
+        ),
+        g(
+            "Praxis Dr. Weber",
+            "first appointment: medical history",
+            &[
+                "health",
+                "identity.given_name",
+                "identity.family_name",
+                "identity.birth_date",
+            ],
+            Some("clinic"),
+            Some("7d"),
+            Some(5),
+        ),
+        g(
+            "Hausverwaltung Mitte",
+            "flat application",
+            &[
+                "identity",
+                "employment.employer",
+                "employment.title",
+                "bank_account.iban",
+            ],
+            None,
+            Some("14d"),
+            None,
+        ),
+        g(
+            "Northwind Traders HR",
+            "payroll setup",
+            &["bank_account", "address"],
+            None,
+            None,
+            Some(1),
+        ),
+    ];
+    let engine = ShareEngine::new(vault);
+    let mut tokens = Vec::new();
+    for n in &grants {
+        tokens.push(vault.create_grant(n)?);
+    }
+    let get = |t: &ShareToken, path: &str, op: ShareOp| ShareRequest {
+        meta: RequestMeta {
+            remote_addr: "127.0.0.1".into(),
+            method: if op == ShareOp::Revoke { "POST" } else { "GET" }.into(),
+            path: path.into(),
+        },
+        credential: Credential::Token(
+            ShareToken::parse(t.expose_secret().to_string()).expect("fresh token parses"),
+        ),
+        op,
+    };
+    let all = |t: Option<&str>| ShareOp::Records {
+        record_type: t.map(str::to_string),
+    };
+    let mut reqs = Vec::new();
+    let (bank, clinic, landlord, employer) =
+        (&tokens[0].1, &tokens[1].1, &tokens[2].1, &tokens[3].1);
+    reqs.push(get(bank, "/v1/grant", ShareOp::Grant));
+    reqs.push(get(bank, "/v1/records", all(None)));
+    reqs.push(get(bank, "/v1/records?type=health", all(Some("health"))));
+    reqs.push(get(clinic, "/v1/records?type=health", all(Some("health"))));
+    reqs.push(get(
+        clinic,
+        "/v1/records?type=identity",
+        all(Some("identity")),
+    ));
+    reqs.push(get(landlord, "/v1/records", all(None)));
+    reqs.push(get(
+        employer,
+        "/v1/records?type=bank_account",
+        all(Some("bank_account")),
+    ));
+    reqs.push(get(employer, "/v1/records", all(None)));
+    reqs.push(ShareRequest {
+        meta: RequestMeta {
+            remote_addr: "127.0.0.1".into(),
+            method: "GET".into(),
+            path: "/v1/records".into(),
+        },
+        credential: Credential::from_authorization(Some("Bearer trove_not-a-real-token")),
+        op: all(None),
+    });
+    for r in reqs {
+        engine.handle(vault, r);
+    }
+    vault.revoke_grant(&tokens[2].0.id)?;
+    Ok(DemoSharing {
+        grants: grants.len(),
+        log_entries: vault.log_len()? - before,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::NewGrant;
+    use crate::record::NewRecord;
+    use crate::vault::tests::new_vault;
+    use proptest::prelude::*;
+
+    fn meta(path: &str) -> RequestMeta {
+        RequestMeta {
+            remote_addr: "127.0.0.1".into(),
+            method: "GET".into(),
+            path: path.into(),
+        }
+    }
+
+    fn req(token: &ShareToken, op: ShareOp) -> ShareRequest {
+        ShareRequest {
+            meta: meta("/v1/test"),
+            credential: Credential::from_authorization(Some(&format!(
+                "Bearer {}",
+                token.expose_secret()
+            ))),
+            op,
+        }
+    }
+
+    fn setup(
+        scope: &[&str],
+        max_uses: Option<u64>,
+    ) -> (tempfile::TempDir, Vault, ShareToken, Vec<Record>) {
+        let (d, v) = new_vault();
+        let mut recs = Vec::new();
+        for n in crate::demo::demo_records().into_iter().take(20) {
+            recs.push(v.add(n).unwrap());
+        }
+        let (_, t) = v
+            .create_grant(&NewGrant {
+                org: "Acme".into(),
+                purpose: "test".into(),
+                scope: scope.iter().map(|s| s.to_string()).collect(),
+                max_uses,
+                ..Default::default()
+            })
+            .unwrap();
+        (d, v, t, recs)
+    }
+
+    #[test]
+    fn records_are_projected_counted_and_logged() {
+        let (_d, v, t, _) = setup(&["contact.email", "address.city"], None);
+        let e = ShareEngine::new(&v);
+        let before = v.log_len().unwrap();
+        let r = e.handle(&v, req(&t, ShareOp::Records { record_type: None }));
+        assert_eq!(r.status, 200);
+        let ReplyBody::Records(rs) = &r.body else {
+            panic!("{r:?}")
+        };
+        assert!(!rs.is_empty());
+        for rec in rs {
+            for f in rec.fields.keys() {
+                let tf = format!("{}.{f}", rec.record_type);
+                assert!(tf == "contact.email" || tf == "address.city", "{tf} leaked");
+            }
+        }
+        assert_eq!(v.log_len().unwrap(), before + 1);
+        let last = &v.log_entries(&Default::default()).unwrap()[0];
+        assert_eq!(last.outcome, "allowed");
+        assert_eq!(last.record_ids.len(), rs.len());
+        assert_eq!(last.fields, ["address.city", "contact.email"]);
+        assert_eq!(v.list_grants().unwrap()[0].uses, 1);
+        let r = e.handle(
+            &v,
+            req(
+                &t,
+                ShareOp::Records {
+                    record_type: Some("health".into()),
+                },
+            ),
+        );
+        assert_eq!(r.status, 403);
+        assert_eq!(v.list_grants().unwrap()[0].uses, 1, "a 403 is not a use");
+    }
+
+    #[test]
+    fn max_uses_then_401() {
+        let (_d, v, t, _) = setup(&["contact"], Some(2));
+        let e = ShareEngine::new(&v);
+        let op = || ShareOp::Records { record_type: None };
+        assert_eq!(e.handle(&v, req(&t, op())).status, 200);
+        assert_eq!(
+            e.handle(&v, req(&t, ShareOp::Grant)).status,
+            200,
+            "grant info is not a use"
+        );
+        assert_eq!(e.handle(&v, req(&t, op())).status, 200);
+        let r = e.handle(&v, req(&t, op()));
+        assert_eq!(r.status, 401);
+        assert!(r.auth_failed);
+        assert_eq!(
+            v.log_entries(&Default::default()).unwrap()[0].outcome,
+            "denied:exhausted"
+        );
+    }
+
+    #[test]
+    fn bad_checksum_is_refused_without_lookup() {
+        let (_d, v, t, _) = setup(&["contact"], None);
+        let e = ShareEngine::new(&v);
+        let mut s = t.expose_secret().to_string();
+        let last = s.pop().unwrap();
+        s.push(if last == 'a' { 'b' } else { 'a' });
+        let r = e.handle(
+            &v,
+            ShareRequest {
+                meta: meta("/v1/records"),
+                credential: Credential::from_authorization(Some(&format!("Bearer {s}"))),
+                op: ShareOp::Records { record_type: None },
+            },
+        );
+        assert_eq!(r.status, 401);
+        let row = &v.log_entries(&Default::default()).unwrap()[0];
+        assert_eq!(row.outcome, "denied:bad_checksum");
+        assert_eq!(row.grant_id, None, "no grant was looked up");
+    }
+
+    #[test]
+    fn injected_log_failure_discloses_nothing_and_counts_nothing() {
+        struct Fail;
+        impl LogFault for Fail {
+            fn before_write(&self, _: &NewLogEntry) -> Result<()> {
+                Err(Error::LogWriteFailed("disk full (injected)".into()))
+            }
+        }
+        let (_d, v, t, _) = setup(&["contact"], None);
+        let e = ShareEngine::new(&v).with_log_fault(Arc::new(Fail));
+        let before = v.log_len().unwrap();
+        let r = e.handle(&v, req(&t, ShareOp::Records { record_type: None }));
+        assert_eq!(r.status, 503);
+        assert!(matches!(r.body, ReplyBody::Error { .. }));
+        assert_eq!(v.log_len().unwrap(), before);
+        assert_eq!(
+            v.list_grants().unwrap()[0].uses,
+            0,
+            "the use was rolled back"
+        );
+    }
+
+    #[test]
+    fn revoke_by_org_is_one_row_and_sticks() {
+        let (_d, v, t, _) = setup(&["contact"], None);
+        let e = ShareEngine::new(&v);
+        let before = v.log_len().unwrap();
+        let r = e.handle(&v, req(&t, ShareOp::Revoke));
+        assert_eq!((r.status, &r.body), (200, &ReplyBody::Revoked));
+        assert_eq!(v.log_len().unwrap(), before + 1);
+        assert_eq!(
+            v.log_entries(&Default::default()).unwrap()[0].kind,
+            LogKind::GrantRevoke
+        );
+        assert_eq!(e.handle(&v, req(&t, ShareOp::Grant)).status, 401);
+        assert_eq!(
+            e.handle(&v, req(&t, ShareOp::Revoke)).status,
+            200,
+            "RFC 7009: always 200"
+        );
+        assert_eq!(
+            v.grant_receipts(&v.list_grants().unwrap()[0].id)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    fn arb_scope() -> impl Strategy<Value = Vec<String>> {
+        let items: Vec<String> = crate::schema::record_types()
+            .iter()
+            .flat_map(|t| {
+                std::iter::once(t.name.clone()).chain(
+                    t.fields
+                        .iter()
+                        .map(move |f| format!("{}.{}", t.name, f.name)),
+                )
+            })
+            .collect();
+        proptest::sample::subsequence(items.clone(), 1..6)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// No field outside the scope ever appears, and no record that projects to
+        /// nothing is returned.
+        #[test]
+        fn projection_never_leaks(scope in arb_scope(), seed in 0u64..1000, tag in proptest::option::of(prop_oneof![Just("work"), Just("health"), Just("personal")])) {
+            let s = crate::grant::Scope::parse(&scope, tag).unwrap();
+            for (i, n) in crate::demo::random_records(seed, 40).enumerate() {
+                let mut tags = n.tags.clone();
+                if i % 3 == 0 { tags.push("work".into()); }
+                let r = Record {
+                    id: format!("R{i:04}"),
+                    record_type: n.record_type.clone(),
+                    fields: n.fields.clone(),
+                    tags,
+                    source: n.source.clone(),
+                    created_at: "2026-01-01T00:00:00Z".into(),
+                    updated_at: "2026-01-01T00:00:00Z".into(),
+                };
+                match project(&r, &s) {
+                    Some(p) => {
+                        prop_assert_eq!(&p.id, &r.id);
+                        prop_assert!(!p.fields.is_empty());
+                        for (k, val) in &p.fields {
+                            let fs = s.fields_for(&p.record_type);
+                            prop_assert!(fs.is_some_and(|f| f.allows(k)), "{}.{} leaked", p.record_type, k);
+                            prop_assert_eq!(Some(val), r.fields.get(k));
+                        }
+                        if let Some(t) = tag { prop_assert!(r.tags.iter().any(|x| x == t)); }
+                        for t in &p.tags { prop_assert_eq!(Some(t.as_str()), tag); }
+                    }
+                    None => {
+                        let visible = s.fields_for(&r.record_type).is_some_and(|f| r.fields.keys().any(|k| f.allows(k)))
+                            && tag.is_none_or(|t| r.tags.iter().any(|x| x == t));
+                        prop_assert!(!visible, "record {} hidden although in scope", r.id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Out-of-scope ids answer exactly like absent ones (status and body), through
+    /// the engine, for random scopes.
+    #[test]
+    fn out_of_scope_id_answers_like_absent() {
+        let (_d, v, t, recs) = setup(&["contact.email", "health.name"], None);
+        let e = ShareEngine::new(&v);
+        let absent = e.handle(
+            &v,
+            req(
+                &t,
+                ShareOp::Record {
+                    id: "01JZZZZZZZZZZZZZZZZZZZZZZZ".into(),
+                },
+            ),
+        );
+        assert_eq!(absent, not_found());
+        let g = &v.list_grants().unwrap()[0];
+        let mut hidden = 0;
+        for r in &recs {
+            let got = e.handle(&v, req(&t, ShareOp::Record { id: r.id.clone() }));
+            match project(r, &g.scope) {
+                Some(p) => assert_eq!(got.body, ReplyBody::Record(p)),
+                None => {
+                    hidden += 1;
+                    assert_eq!(got, absent, "out-of-scope {} differs from absent", r.id);
+                }
+            }
+        }
+        assert!(hidden > 5, "the fixture has out-of-scope records");
+    }
+
+    #[test]
+    fn batch_commits_every_row_once() {
+        let (_d, v, t, _) = setup(&["note"], None);
+        let e = ShareEngine::new(&v);
+        let before = v.log_len().unwrap();
+        let reqs: Vec<_> = (0..10)
+            .map(|i| {
+                if i % 2 == 0 {
+                    req(&t, ShareOp::Records { record_type: None })
+                } else {
+                    ShareRequest {
+                        meta: meta("/v1/grant"),
+                        credential: Credential::Missing,
+                        op: ShareOp::Grant,
+                    }
+                }
+            })
+            .collect();
+        let out = e.handle_batch(&v, reqs);
+        let statuses: Vec<u16> = out.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 401, 200, 401, 200, 401, 200, 401, 200, 401]);
+        assert_eq!(v.log_len().unwrap(), before + 10);
+        assert!(v.verify_log().unwrap().ok);
+        let _ = NewRecord::new("note", []);
+    }
+
+    #[test]
+    fn a_failed_row_in_a_batch_leaves_the_others_and_the_chain_intact() {
+        struct FailOne;
+        impl LogFault for FailOne {
+            fn before_write(&self, e: &NewLogEntry) -> Result<()> {
+                if e.path.as_deref() == Some("/fail") {
+                    Err(Error::LogWriteFailed("injected".into()))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+        let (_d, v, t, _) = setup(&["note"], None);
+        let e = ShareEngine::new(&v).with_log_fault(Arc::new(FailOne));
+        let before = v.log_len().unwrap();
+        let mut reqs = Vec::new();
+        for path in ["/ok", "/fail", "/ok"] {
+            let mut r = req(&t, ShareOp::Records { record_type: None });
+            r.meta.path = path.into();
+            reqs.push(r);
+        }
+        let out: Vec<u16> = e.handle_batch(&v, reqs).iter().map(|r| r.status).collect();
+        assert_eq!(out, [200, 503, 200]);
+        assert_eq!(v.log_len().unwrap(), before + 2);
+        assert_eq!(
+            v.list_grants().unwrap()[0].uses,
+            2,
+            "the failed request's use rolled back"
+        );
+        let r = v.verify_log().unwrap();
+        assert!(r.ok, "{r:?}");
+    }
+
+    #[test]
+    fn logged_paths_never_keep_tokens_or_odd_queries() {
+        let t = ShareToken::generate();
+        let tok = t.expose_secret();
+        assert_eq!(
+            loggable_path("/v1/records?type=contact"),
+            "/v1/records?type=contact"
+        );
+        assert_eq!(
+            loggable_path(&format!("/v1/records?access_token={tok}")),
+            "/v1/records?(query omitted)"
+        );
+        assert_eq!(
+            loggable_path(&format!("/v1/records/{tok}/x")),
+            "/v1/records/trove_***/x"
+        );
+        assert_eq!(loggable_path(&"a".repeat(2000)).len(), 512);
+    }
+
+    #[test]
+    fn demo_sharing_has_every_status_and_outcome() {
+        let (_d, v) = new_vault();
+        v.add_batch(crate::demo::demo_records()).unwrap();
+        let d = seed_demo(&v).unwrap();
+        assert_eq!(d.grants, 4);
+        let statuses: BTreeSet<_> = v.list_grants().unwrap().iter().map(|g| g.status).collect();
+        assert!(
+            statuses.contains(&GrantStatus::Revoked)
+                && statuses.contains(&GrantStatus::Exhausted)
+                && statuses.contains(&GrantStatus::Active),
+            "{statuses:?}"
+        );
+        let log = v.log_entries(&Default::default()).unwrap();
+        assert_eq!(log.len() as u64, v.log_len().unwrap());
+        for o in [
+            "allowed",
+            "denied:insufficient_scope",
+            "denied:exhausted",
+            "denied:malformed_token",
+        ] {
+            assert!(log.iter().any(|e| e.outcome == o), "no {o}");
+        }
+        assert!(log
+            .iter()
+            .any(|e| e.outcome == "allowed" && !e.record_ids.is_empty()));
+        assert!(v.verify_log().unwrap().ok);
+    }
+}

@@ -1,0 +1,312 @@
+//! HTTP in and out: the router, the Host check, the rate limit, and the mapping between
+//! requests/replies and trove-core's share types. No decisions about data live here.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use trove_core::{Credential, ReplyBody, RequestMeta, ShareOp, ShareReply, ShareRequest};
+
+use crate::gate::GateError;
+use crate::ShareState;
+
+/// The share API's routes over `state`; call it with tower's `oneshot` in tests, or
+/// serve it with [`crate::serve`].
+pub fn router(state: ShareState) -> Router {
+    let max_body = state.config().max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/grant", get(grant))
+        .route("/v1/records", get(records))
+        .route("/v1/records/{id}", get(record))
+        .route("/v1/revoke", post(revoke))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .with_state(state)
+}
+
+async fn healthz(State(s): State<ShareState>, req: Request) -> Response {
+    if host_allowed(&s, req.headers(), req.uri()) {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "ok",
+        )
+            .into_response();
+    }
+    dispatch(s, req, |_| ShareOp::Grant).await
+}
+
+async fn grant(State(s): State<ShareState>, req: Request) -> Response {
+    dispatch(s, req, |_| ShareOp::Grant).await
+}
+
+async fn records(State(s): State<ShareState>, req: Request) -> Response {
+    dispatch(s, req, |req| match parse_type_query(req.uri().query()) {
+        Ok(record_type) => ShareOp::Records { record_type },
+        Err(description) => ShareOp::Refused {
+            status: 400,
+            reason: "bad_request",
+            error: "invalid_request",
+            description,
+        },
+    })
+    .await
+}
+
+async fn record(State(s): State<ShareState>, req: Request) -> Response {
+    dispatch(s, req, |req| {
+        let id = req
+            .uri()
+            .path()
+            .strip_prefix("/v1/records/")
+            .unwrap_or_default()
+            .to_string();
+        ShareOp::Record { id }
+    })
+    .await
+}
+
+async fn revoke(State(s): State<ShareState>, req: Request) -> Response {
+    dispatch(s, req, |_| ShareOp::Revoke).await
+}
+
+async fn unknown_route(State(s): State<ShareState>, req: Request) -> Response {
+    dispatch(s, req, |_| ShareOp::Refused {
+        status: 404,
+        reason: "unknown_path",
+        error: "not_found",
+        description: "no such endpoint".into(),
+    })
+    .await
+}
+
+async fn wrong_method(State(s): State<ShareState>, req: Request) -> Response {
+    dispatch(s, req, |_| ShareOp::Refused {
+        status: 405,
+        reason: "method_not_allowed",
+        error: "invalid_request",
+        description: "method not allowed on this endpoint".into(),
+    })
+    .await
+}
+
+/// `?type=T` or nothing; anything else is a malformed request.
+fn parse_type_query(q: Option<&str>) -> Result<Option<String>, String> {
+    let Some(q) = q.filter(|q| !q.is_empty()) else {
+        return Ok(None);
+    };
+    let mut ty = None;
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("type", v))
+                if ty.is_none()
+                    && (1..=64).contains(&v.len())
+                    && v.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+            {
+                ty = Some(v.to_string())
+            }
+            _ => return Err("the only query parameter is type=TYPE (once)".into()),
+        }
+    }
+    Ok(ty)
+}
+
+fn remote_of(req: &Request) -> String {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// DNS-rebinding defence: only our own loopback names (with our port) or the
+/// configured name are accepted as `Host`.
+fn host_allowed(s: &ShareState, headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(|a| a.to_string()));
+    let Some(host) = host else { return false };
+    let host = host.to_ascii_lowercase();
+    let port = s.port();
+    let ours = [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ];
+    if ours.contains(&host) {
+        return true;
+    }
+    match &s.config().host_name {
+        Some(name) => {
+            let name = name.to_ascii_lowercase();
+            host == name || host == format!("{name}:{port}")
+        }
+        None => false,
+    }
+}
+
+async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> ShareOp) -> Response {
+    let remote = remote_of(&req);
+    let path = match req.uri().path_and_query() {
+        Some(pq) => pq.as_str().to_string(),
+        None => req.uri().path().to_string(),
+    };
+    let meta = RequestMeta {
+        remote_addr: remote.clone(),
+        method: req.method().as_str().to_string(),
+        path,
+    };
+    let mut retry_after = None;
+    let op = if !host_allowed(&s, req.headers(), req.uri()) {
+        ShareOp::Refused {
+            status: 421,
+            reason: "foreign_host",
+            error: "invalid_request",
+            description: "this server does not answer for that Host".into(),
+        }
+    } else if let Some(wait) = s.inner.limiter.blocked(&remote) {
+        retry_after = Some(wait);
+        ShareOp::Refused {
+            status: 429,
+            reason: "rate_limited",
+            error: "rate_limited",
+            description: "too many failed attempts; retry later".into(),
+        }
+    } else {
+        op(&req)
+    };
+    let credential = match op {
+        // Refused requests are not authenticated: their token is never looked at.
+        ShareOp::Refused { .. } => Credential::Missing,
+        _ => Credential::from_authorization(
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|h| h.to_str().ok()),
+        ),
+    };
+    let method = meta.method.clone();
+    let logged_path = trove_core::share::loggable_path(&meta.path);
+    drop(req);
+    let reply = s
+        .inner
+        .gate
+        .decide(ShareRequest {
+            meta,
+            credential,
+            op,
+        })
+        .await;
+    let reply = match reply {
+        Ok(r) => r,
+        Err(GateError::Locked) => ShareReply::unavailable("the vault is locked"),
+        Err(GateError::Closed) => ShareReply::unavailable("the server is shutting down"),
+    };
+    if reply.auth_failed {
+        s.inner.limiter.failed(&remote);
+    }
+    tracing::info!(
+        target: "trove_share::access",
+        %method,
+        path = %logged_path,
+        status = reply.status,
+        remote = %remote,
+        "share request"
+    );
+    to_response(reply, retry_after)
+}
+
+fn json_response(status: u16, value: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_vec(value).expect("wire types serialize");
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn to_response(reply: ShareReply, retry_after: Option<u64>) -> Response {
+    let www = reply.www_authenticate();
+    let mut r = match reply.body {
+        ReplyBody::Grant(g) => json_response(
+            reply.status,
+            &trove_wire::GrantInfo {
+                id: g.id,
+                org: g.org,
+                purpose: g.purpose,
+                scope: g.scope.items.iter().map(ToString::to_string).collect(),
+                only_tag: g.scope.only_tag,
+                expires_at: g.expires_at,
+                uses: g.uses,
+                max_uses: g.max_uses,
+                status: g.status.to_string(),
+            },
+        ),
+        ReplyBody::Records(rs) => json_response(
+            reply.status,
+            &trove_wire::Records {
+                records: rs.into_iter().map(wire_record).collect(),
+            },
+        ),
+        ReplyBody::Record(r) => json_response(reply.status, &wire_record(r)),
+        ReplyBody::Revoked => json_response(reply.status, &trove_wire::Revoked { revoked: true }),
+        ReplyBody::Error { error, description } => json_response(
+            reply.status,
+            &trove_wire::ErrorBody {
+                error: error.to_string(),
+                error_description: description,
+            },
+        ),
+    };
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(w) = www.and_then(|w| HeaderValue::from_str(&w).ok()) {
+        h.insert(header::WWW_AUTHENTICATE, w);
+    }
+    if let Some(secs) = retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    r
+}
+
+fn wire_record(r: trove_core::Record) -> trove_wire::Record {
+    trove_wire::Record {
+        id: r.id,
+        record_type: r.record_type,
+        fields: r.fields,
+        tags: r.tags,
+        source: r.source,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_query_is_strict() {
+        assert_eq!(parse_type_query(None), Ok(None));
+        assert_eq!(
+            parse_type_query(Some("type=contact")),
+            Ok(Some("contact".into()))
+        );
+        assert!(parse_type_query(Some("type=contact&type=note")).is_err());
+        assert!(parse_type_query(Some("kind=contact")).is_err());
+        assert!(parse_type_query(Some("type=%27")).is_err());
+    }
+}

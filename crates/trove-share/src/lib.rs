@@ -1,0 +1,126 @@
+//! Trove's share API server: axum on tokio over trove-core. The handlers are thin: they
+//! turn an HTTP request into a [`trove_core::ShareRequest`], let the gate decide it
+//! (grant check, projection, use count and access-log row in one transaction), and turn
+//! the [`trove_core::ShareReply`] into JSON.
+//!
+//! ```no_run
+//! # async fn run(vault: trove_core::Vault) -> Result<(), trove_share::ServeError> {
+//! let state = trove_share::ShareState::new(vault, trove_share::ShareConfig::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:7878").await?;
+//! trove_share::serve(listener, state, None, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+mod gate;
+mod http;
+mod limit;
+mod server;
+
+pub use http::router;
+pub use server::{check_bind, serve, tls_acceptor, ServeError};
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use trove_core::{ShareEngine, Vault};
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
+pub struct ShareConfig {
+    /// The port answered for in the Host check (set by [`serve`] from its listener).
+    pub port: u16,
+    /// Another accepted `Host` (e.g. `trove.example:7878`), for TLS on a LAN name.
+    pub host_name: Option<String>,
+    /// Requests with a larger body are refused with 413.
+    pub max_body_bytes: usize,
+    /// Failed authentications per remote address within `failure_window` before 429.
+    pub max_failures: u32,
+    /// The window of the failure count (and the longest `Retry-After`).
+    pub failure_window: Duration,
+    /// The most requests committed in one transaction.
+    pub batch_max: usize,
+}
+
+impl Default for ShareConfig {
+    fn default() -> Self {
+        ShareConfig {
+            port: 7878,
+            host_name: None,
+            max_body_bytes: 16 * 1024,
+            max_failures: 20,
+            failure_window: Duration::from_secs(60),
+            batch_max: 256,
+        }
+    }
+}
+
+/// The server's shared state: the gate (vault connection), config and rate limiter.
+#[derive(Clone)]
+pub struct ShareState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ShareConfig,
+    port: AtomicU16,
+    gate: gate::Gate,
+    limiter: limit::FailureLimiter,
+}
+
+impl ShareState {
+    /// Serves `vault` (the server takes this handle; open others with
+    /// [`Vault::try_clone`]).
+    pub fn new(vault: Vault, config: ShareConfig) -> ShareState {
+        let engine = ShareEngine::new(&vault);
+        Self::with_engine(vault, engine, config)
+    }
+
+    /// Serves `vault` with a configured engine (tests inject log failures this way).
+    pub fn with_engine(vault: Vault, engine: ShareEngine, config: ShareConfig) -> ShareState {
+        Self::build(Some((vault, engine)), config)
+    }
+
+    /// A server whose vault is locked: every API call answers 503 until
+    /// [`ShareState::unlock`].
+    pub fn locked(config: ShareConfig) -> ShareState {
+        Self::build(None, config)
+    }
+
+    fn build(open: Option<(Vault, ShareEngine)>, config: ShareConfig) -> ShareState {
+        ShareState {
+            inner: Arc::new(Inner {
+                port: AtomicU16::new(config.port),
+                gate: gate::Gate::start(open, config.batch_max),
+                limiter: limit::FailureLimiter::new(config.max_failures, config.failure_window),
+                config,
+            }),
+        }
+    }
+
+    /// Locks: the server drops its vault handle (closing the database, zeroizing the
+    /// key) and answers 503 until unlocked.
+    pub fn lock(&self) {
+        self.inner.gate.lock();
+    }
+
+    /// Unlocks with `vault`.
+    pub fn unlock(&self, vault: Vault) {
+        let engine = ShareEngine::new(&vault);
+        self.inner.gate.unlock(vault, engine);
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ShareConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.inner.port.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_port(&self, port: u16) {
+        self.inner.port.store(port, Ordering::Relaxed);
+    }
+}
