@@ -43,6 +43,8 @@ const MIGRATIONS: &[&str] = &[
         body, content='', contentless_delete=1,
         tokenize='unicode61 remove_diacritics 2'
     );
+    INSERT INTO records_fts(records_fts, rank) VALUES ('hashsize', 8388608);
+    INSERT INTO records_fts(records_fts, rank) VALUES ('automerge', 8);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     "#,
     // 2: grants, the hash-chained access log and consent receipts (append-only).
@@ -284,18 +286,12 @@ impl Vault {
 
     /// Runs `f` in an immediate (write) transaction; commits if it returns `Ok`.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        in_transaction(&self.conn, TransactionBehavior::Immediate, f)
     }
 
     /// Runs `f` in a read transaction: one consistent snapshot for several queries.
     pub fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        in_transaction(&self.conn, TransactionBehavior::Deferred, f)
     }
 
     /// Checks every page's HMAC (`PRAGMA cipher_integrity_check`) and SQLite's own
@@ -350,17 +346,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 
 /// Opens one SQLCipher connection: key first, then the key check, then the pragmas.
 fn open_connection(path: &Path, key: &DataKey) -> Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
-        Error::io(
-            format!("can't open {}", path.display()),
-            std::io::Error::other(e),
-        )
-    })?;
-    // SQLCipher logs to stderr by default; the CLI's stderr is for the person.
-    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
+    let conn = open_file(path)?;
     let mut pragma = zeroize::Zeroizing::new(String::from("PRAGMA key = \""));
     pragma.push_str(&key.sqlcipher_pragma());
     pragma.push_str("\";");
@@ -375,17 +361,58 @@ fn open_connection(path: &Path, key: &DataKey) -> Result<Connection> {
         Error::Database(m) => Error::VaultDamaged(m),
         other => other,
     })?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// Opens the database file, without a key yet, with SQLCipher's own logging silenced.
+fn open_file(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        Error::io(
+            format!("can't open {}", path.display()),
+            std::io::Error::other(e),
+        )
+    })?;
+    // SQLCipher logs to stderr by default; the CLI's stderr is for the person.
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
+    Ok(conn)
+}
+
+/// The page cache of one connection, in KiB. SQLCipher decrypts (and checks the HMAC
+/// of) every page it reads into the cache, so a cache that holds the hot index pages
+/// keeps lookups and search off the decryption path. Memory is only used as pages are
+/// actually read.
+const CACHE_KIB: i64 = 64 * 1024;
+
+/// The pragmas every connection runs with, once it can read the database.
+fn configure(conn: &Connection) -> Result<()> {
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Database(format!(
             "could not switch to WAL (got {mode})"
         )));
     }
-    conn.execute_batch(
-        "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = ON;",
-    )?;
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -{CACHE_KIB};"
+    ))?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    Ok(conn)
+    Ok(())
+}
+
+/// Runs `f` in a transaction of `behavior` on `conn`; commits if it returns `Ok`.
+pub(crate) fn in_transaction<T>(
+    conn: &Connection,
+    behavior: TransactionBehavior,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let tx = Transaction::new_unchecked(conn, behavior)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
 }
 
 fn migrate(conn: &Connection) -> Result<()> {
@@ -408,6 +435,67 @@ fn migrate(conn: &Connection) -> Result<()> {
     }
     tx.commit()?;
     Ok(())
+}
+
+/// **For benchmarks only: NOT a vault and NOT encrypted.** A plain SQLite database with
+/// the vault's exact schema (the same [`MIGRATIONS`]), the same pragmas and the same
+/// record statements (it calls the very functions [`Vault`] calls), opened without any
+/// `PRAGMA key`, so that trove-bench can measure what encryption costs against a baseline
+/// built by the same SQLCipher library in the same run. SQLCipher without a key is plain
+/// SQLite: the file starts with `SQLite format 3`.
+///
+/// It cannot open a vault by accident: it only ever *creates* a new file, refuses a path
+/// that exists or that lies in a directory holding a vault key file, and it is a separate
+/// type, so no vault operation (grants, sharing, export) accepts it.
+#[doc(hidden)]
+pub struct UnencryptedBenchBaseline {
+    conn: Connection,
+}
+
+impl UnencryptedBenchBaseline {
+    /// Creates a new, unencrypted benchmark database at `path` (see the type's docs).
+    pub fn create_unencrypted_for_benchmark(path: &Path) -> Result<Self> {
+        if path.exists() {
+            return Err(Error::InvalidInput(format!(
+                "{} exists; the benchmark baseline only creates new files",
+                path.display()
+            )));
+        }
+        let parent = path.parent().unwrap_or(Path::new("."));
+        if parent.join(KEY_FILE).exists() || path.file_name() == Some(DB_FILE.as_ref()) {
+            return Err(Error::InvalidInput(format!(
+                "{} looks like a vault; the benchmark baseline must live elsewhere",
+                path.display()
+            )));
+        }
+        let conn = open_file(path)?;
+        configure(&conn)?;
+        migrate(&conn)?;
+        Ok(UnencryptedBenchBaseline { conn })
+    }
+
+    /// The open (unencrypted) connection.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// [`Vault::add_batch`] on this database: the same validation and statements.
+    pub fn add_batch(
+        &self,
+        news: impl IntoIterator<Item = crate::record::NewRecord>,
+    ) -> Result<Vec<String>> {
+        crate::record::add_batch_on(&self.conn, news)
+    }
+
+    /// [`Vault::get`] on this database.
+    pub fn get(&self, id: &str) -> Result<crate::record::Record> {
+        crate::record::get_record(&self.conn, id)?.ok_or_else(|| Error::NotFound(id.to_string()))
+    }
+
+    /// [`Vault::search`] on this database.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<crate::record::Record>> {
+        crate::record::search_on(&self.conn, query, limit)
+    }
 }
 
 #[cfg(test)]
@@ -532,5 +620,72 @@ pub(crate) mod tests {
         }
         Vault::unlock(&p, &Passphrase::new("pw".into()))
             .expect("database is recreated and migrated");
+    }
+
+    #[test]
+    fn benchmark_baseline_is_plain_sqlite_with_the_vault_schema_and_never_opens_a_vault() {
+        let (dir, v) = new_vault();
+        let vault_dir = dir.path().join("v");
+        let path = dir.path().join("baseline.db");
+        let b = UnencryptedBenchBaseline::create_unencrypted_for_benchmark(&path).unwrap();
+        let schema = |c: &Connection| -> Vec<(String, Option<String>)> {
+            c.prepare("SELECT name, sql FROM sqlite_master ORDER BY name")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(schema(b.conn()), schema(v.conn()), "same schema as a vault");
+        let ids = b
+            .add_batch(crate::demo::random_records(5, 50))
+            .expect("same batch path");
+        assert_eq!(b.get(&ids[7]).unwrap().id, ids[7]);
+        drop(b);
+        let head = std::fs::read(&path).unwrap();
+        assert!(
+            head.starts_with(b"SQLite format 3\0"),
+            "baseline is plain SQLite"
+        );
+        let vault_head = std::fs::read(vault_dir.join(DB_FILE)).unwrap();
+        assert!(
+            !vault_head.starts_with(b"SQLite format 3"),
+            "vault is encrypted"
+        );
+        drop(v);
+        for refused in [
+            path.clone(),
+            vault_dir.join(DB_FILE),
+            vault_dir.join("x.db"),
+        ] {
+            assert!(
+                UnencryptedBenchBaseline::create_unencrypted_for_benchmark(&refused).is_err(),
+                "{} must be refused",
+                refused.display()
+            );
+        }
+    }
+
+    #[test]
+    fn full_text_index_is_tuned_for_batch_inserts() {
+        let (_dir, v) = new_vault();
+        let config = |k: &str| -> i64 {
+            v.conn()
+                .query_row("SELECT v FROM records_fts_config WHERE k = ?1", [k], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            config("hashsize"),
+            8 << 20,
+            "one flush per 10k-record batch"
+        );
+        assert_eq!(config("automerge"), 8, "fewer merge passes");
+        let cache: i64 = v
+            .conn()
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(cache, -CACHE_KIB);
     }
 }
