@@ -39,7 +39,10 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
     args.finish()?;
     let work = args.workdir()?;
     let p = Progress::start();
-    p.say(format!("bundle suite: {n} records, in {}", work.path().display()));
+    p.say(format!(
+        "bundle suite: {n} records, in {}",
+        work.path().display()
+    ));
     ensure!(
         Command::new("age").arg("--version").output().is_ok(),
         "the `age` CLI is needed for the baseline (scripts/install-deps.sh test)"
@@ -48,9 +51,15 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
     let key = work.path().join("key.txt");
     let out = Command::new("age-keygen").arg("-o").arg(&key).output()?;
     ensure!(out.status.success(), "age-keygen failed");
-    let rcp = String::from_utf8(Command::new("age-keygen").arg("-y").arg(&key).output()?.stdout)?
-        .trim()
-        .to_string();
+    let rcp = String::from_utf8(
+        Command::new("age-keygen")
+            .arg("-y")
+            .arg(&key)
+            .output()?
+            .stdout,
+    )?
+    .trim()
+    .to_string();
 
     let vault_dir = work.path().join("vault");
     let pass = Passphrase::new(PASS.into());
@@ -66,9 +75,12 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         Ok(())
     };
     fill(&vault, small)?;
-    p.say(format!("{small} records added; exporting them in a child process"));
+    p.say(format!(
+        "{small} records added; exporting them in a child process"
+    ));
     let small_out = work.path().join("small.trove");
-    let small_run = child(json!({"what": "export", "vault": vault_dir, "out": small_out, "to": rcp}))?;
+    let small_run =
+        child(json!({"what": "export", "vault": vault_dir, "out": small_out, "to": rcp}))?;
     p.say(format!("export of {small}: {small_run}"));
     std::fs::remove_file(&small_out)?;
 
@@ -108,14 +120,19 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
     ensure!(status.success(), "baseline pipeline failed");
     let baseline_s = t.elapsed().as_secs_f64();
     drop(all);
-    p.say(format!("baseline (JSONL + tar + age CLI): {baseline_s:.2}s"));
+    p.say(format!(
+        "baseline (JSONL + tar + age CLI): {baseline_s:.2}s"
+    ));
 
     let dst = work.path().join("imported");
     Vault::create_with(&dst, &pass, KdfParams::DEFAULT)?;
     let imp = child(json!({"what": "import", "vault": dst, "in": bundle_path, "identity": key}))?;
     let import_s = imp["secs"].as_f64().context("secs")?;
     p.say(format!("import of {n}: {imp}"));
-    ensure!(imp["new"].as_u64() == Some(n as u64), "import did not add every record");
+    ensure!(
+        imp["new"].as_u64() == Some(n as u64),
+        "import did not add every record"
+    );
 
     Ok(json!({
         "records": n,
@@ -151,7 +168,10 @@ fn child(spec: Value) -> anyhow::Result<Value> {
 /// Peak resident memory of this process, in MB (VmHWM).
 fn peak_rss_mb() -> anyhow::Result<f64> {
     let s = std::fs::read_to_string("/proc/self/status")?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM")?;
+    let line = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM")?;
     let kb: f64 = line.split_whitespace().nth(1).context("VmHWM")?.parse()?;
     Ok(round(kb / 1024.0, 1))
 }
@@ -159,7 +179,11 @@ fn peak_rss_mb() -> anyhow::Result<f64> {
 /// One measurement in this (child) process: unlock, reset the peak counter, run, report.
 fn run_child(spec: &Value) -> anyhow::Result<Value> {
     let get = |k: &str| -> anyhow::Result<PathBuf> {
-        Ok(PathBuf::from(spec[k].as_str().with_context(|| format!("child spec needs {k}"))?))
+        Ok(PathBuf::from(
+            spec[k]
+                .as_str()
+                .with_context(|| format!("child spec needs {k}"))?,
+        ))
     };
     let pass = Passphrase::new(PASS.into());
     let vault = Vault::unlock(&get("vault")?, &pass)?;
