@@ -6,6 +6,7 @@
 //! with `pub fn run(args: &mut Args) -> anyhow::Result<serde_json::Value>`, add `mod NAME;`
 //! below and replace its `None` in [`SUITES`] with `Some(NAME::run)`.
 
+mod bundle;
 mod common;
 mod share;
 mod vault;
@@ -21,7 +22,7 @@ type SuiteFn = fn(&mut Args) -> anyhow::Result<serde_json::Value>;
 const SUITES: &[(&str, Option<SuiteFn>)] = &[
     ("vault", Some(vault::run)),
     ("share", Some(share::run)),
-    ("bundle", None),
+    ("bundle", Some(bundle::run)),
     ("app", None),
 ];
 

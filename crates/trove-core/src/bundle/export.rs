@@ -75,8 +75,7 @@ pub struct ExportSummary {
     pub encryption: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<Vec<String>>,
-    /// The `type.field` names the bundle discloses (scoped exports).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The `type.field` names the bundle discloses.
     pub disclosed: Vec<String>,
 }
 
@@ -206,6 +205,7 @@ fn write_bundle(
     let mut members = std::collections::BTreeMap::new();
     let mut disclosed = BTreeSet::new();
     let mut digests = Vec::new();
+    let mut name_buf = String::new();
     // Pass 1: sizes and hashes, so the manifest can be the first member.
     for &m in members_for(scope) {
         let mut h = Sha256::new();
@@ -214,8 +214,8 @@ fn write_bundle(
             h.update(line);
             size += line.len() as u64;
             n += 1;
-            if let (Some(_), Some(r)) = (scope, rec) {
-                disclosed.extend(Scope::disclosed(r));
+            if let Some(r) = rec {
+                super::log_hook::note_fields(&mut disclosed, r, &mut name_buf);
             }
             if m == Member::Records && n % 4096 == 0 {
                 progress(Progress {

@@ -375,7 +375,9 @@ fn import_tar(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
     let tx = Transaction::new_unchecked(vault.conn(), TransactionBehavior::Immediate)?;
-    let report = read_tar(&tx, &mut r, opts, progress)?;
+    let mut fields = BTreeSet::new();
+    let report = read_tar(&tx, &mut r, opts, progress, &mut fields)?;
+    super::log_hook::log_import(&tx, "bundle", &fields)?;
     if opts.dry_run {
         tx.rollback()?;
     } else {
@@ -389,6 +391,7 @@ fn read_tar(
     r: &mut dyn Read,
     opts: &ImportOptions,
     progress: &mut dyn FnMut(Progress),
+    fields: &mut BTreeSet<String>,
 ) -> Result<ImportReport> {
     let limits = &opts.limits;
     let mut block = [0u8; tar::BLOCK];
@@ -482,7 +485,9 @@ fn read_tar(
                 })
             };
             match m {
-                Member::Records => read_records(tx, &mut lr, limits, &mut report, &mut on_bytes)?,
+                Member::Records => {
+                    read_records(tx, &mut lr, limits, &mut report, fields, &mut on_bytes)?
+                }
                 _ => count_json_lines(&mut lr, name, limits)?,
             }
         };
@@ -650,8 +655,10 @@ fn read_records(
     r: &mut dyn BufRead,
     limits: &ImportLimits,
     report: &mut ImportReport,
+    fields: &mut BTreeSet<String>,
     on_bytes: &mut dyn FnMut(u64),
 ) -> Result<u64> {
+    let mut name_buf = String::new();
     let mut buf = Vec::new();
     let mut line = 0u64;
     let mut bytes = 0u64;
@@ -685,6 +692,7 @@ fn read_records(
         })
         .map_err(|e| bad(line, reason(e)))?;
         report.records += 1;
+        super::log_hook::note_fields(fields, &rec, &mut name_buf);
         match merge_record(tx, &rec, MergeMode::ByUpdatedAt)? {
             Merged::New => report.new += 1,
             Merged::Updated => report.updated += 1,
@@ -768,14 +776,18 @@ pub fn merge_records(
         dry_run,
         ..Default::default()
     };
+    let mut fields = BTreeSet::new();
+    let mut name_buf = String::new();
     for r in records {
         report.records += 1;
+        super::log_hook::note_fields(&mut fields, &r, &mut name_buf);
         match merge_record(&tx, &r, mode)? {
             Merged::New => report.new += 1,
             Merged::Updated => report.updated += 1,
             Merged::Unchanged => report.unchanged += 1,
         }
     }
+    super::log_hook::log_import(&tx, format, &fields)?;
     if dry_run {
         tx.rollback()?;
     } else {

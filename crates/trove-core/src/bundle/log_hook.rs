@@ -9,6 +9,7 @@ use rusqlite::Transaction;
 use super::export::Encryption;
 use super::manifest::Manifest;
 use super::tar::Member;
+use crate::access_log::{append, LogKind, NewLogEntry};
 use crate::error::Result;
 use crate::vault::Vault;
 
@@ -75,13 +76,50 @@ pub(super) fn for_each_table_row(
     Ok(())
 }
 
-/// Appends the access-log entry for an export (recipient and disclosed `type.field`
-/// names, never values). A no-op until the access log exists in this build.
+/// Appends the access-log entry for an export: `org` names who can open it (the age
+/// recipients, or `passphrase` / `plain`), `path` says whether it was scoped, `fields`
+/// lists the `type.field` names disclosed. Never values. The caller commits the bundle
+/// file only after this succeeded (fail closed).
 pub(super) fn log_export(
-    _vault: &Vault,
-    _enc: &Encryption<'_>,
-    _manifest: &Manifest,
-    _disclosed: &BTreeSet<String>,
+    vault: &Vault,
+    enc: &Encryption<'_>,
+    manifest: &Manifest,
+    disclosed: &BTreeSet<String>,
 ) -> Result<()> {
+    let mut e = NewLogEntry::new(LogKind::Export);
+    e.org = Some(enc.recipient_names().join(" "));
+    e.path = Some(match &manifest.scope {
+        Some(items) => format!("bundle:scoped {}", items.join(",")),
+        None => "bundle:full".into(),
+    });
+    e.fields = disclosed.iter().cloned().collect();
+    vault.log_event(e)?;
     Ok(())
+}
+
+/// Appends the access-log entry for an import inside the import's own transaction (a
+/// dry run rolls it back with everything else).
+pub(super) fn log_import(
+    tx: &Transaction<'_>,
+    format: &str,
+    fields: &BTreeSet<String>,
+) -> Result<()> {
+    let mut e = NewLogEntry::new(LogKind::Import);
+    e.path = Some(format!("import:{format}"));
+    e.fields = fields.iter().cloned().collect();
+    append(tx, e, None)?;
+    Ok(())
+}
+
+/// Adds `type.field` for each field of `r` to `set`, allocating only for new names.
+pub(super) fn note_fields(set: &mut BTreeSet<String>, r: &crate::record::Record, buf: &mut String) {
+    for f in r.fields.keys() {
+        buf.clear();
+        buf.push_str(&r.record_type);
+        buf.push('.');
+        buf.push_str(f);
+        if !set.contains(buf.as_str()) {
+            set.insert(buf.clone());
+        }
+    }
 }

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
+use crate::grant::ScopeItem;
 use crate::record::Record;
-use crate::schema::record_type;
 
 /// A validated scope: for each type, either all fields or a set of fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,21 +23,19 @@ impl Scope {
         }
         let mut types: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
         for item in items {
-            let item = item.as_ref().trim();
-            match item.split_once('.') {
+            // The grant's own item parser: one syntax, one set of checks.
+            let it = ScopeItem::parse(item.as_ref())?;
+            match it.field {
                 None => {
-                    let ty = record_type(item)?;
-                    types.insert(ty.name.clone(), None);
+                    types.insert(it.record_type, None);
                 }
-                Some((t, f)) => {
-                    let ty = record_type(t)?;
-                    ty.field(f)?;
+                Some(f) => {
                     // A whole type already in scope stays whole.
                     if let Some(fields) = types
-                        .entry(ty.name.clone())
+                        .entry(it.record_type)
                         .or_insert_with(|| Some(BTreeSet::new()))
                     {
-                        fields.insert(f.to_string());
+                        fields.insert(f);
                     }
                 }
             }

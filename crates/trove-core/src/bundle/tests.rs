@@ -1036,3 +1036,91 @@ mod roundtrip {
         }
     }
 }
+
+// ---- grants, receipts and the access log ----
+
+#[test]
+fn exports_and_imports_are_logged_without_values_and_grants_travel_without_token_hashes() {
+    use crate::access_log::{LogFilter, LogKind};
+    let (_d, src) = filled(20, 19);
+    let (g, token) = src
+        .create_grant(&crate::grant::NewGrant {
+            org: "Clinic".into(),
+            purpose: "checkup".into(),
+            scope: vec!["health".into()],
+            only_tag: None,
+            expires: None,
+            max_uses: None,
+        })
+        .unwrap();
+    let before_log = src.log_len().unwrap();
+    let bytes = plain(&src);
+    let entries = src.log_entries(&LogFilter::default()).unwrap();
+    assert_eq!(src.log_len().unwrap(), before_log + 1, "one export entry");
+    let e = &entries[0];
+    assert_eq!(e.kind, LogKind::Export);
+    assert_eq!(e.org.as_deref(), Some("plain"));
+    assert!(e.fields.iter().all(|f| f.contains('.')), "{:?}", e.fields);
+    src.verify_log().unwrap();
+
+    let grants = String::from_utf8(member(&bytes, "grants.jsonl")).unwrap();
+    assert_eq!(grants.lines().count(), 1);
+    let gj: serde_json::Value = serde_json::from_str(grants.lines().next().unwrap()).unwrap();
+    assert_eq!(gj["id"], g.id.as_str());
+    assert!(
+        gj.get("token_hash").is_none(),
+        "token material stays out: {gj}"
+    );
+    assert_eq!(
+        gj["scope"],
+        serde_json::json!(["health"]),
+        "JSON columns stay JSON"
+    );
+    let all = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(!all.contains(token.expose_secret()), "token in bundle");
+    let log = String::from_utf8(member(&bytes, "log.jsonl")).unwrap();
+    assert_eq!(log.lines().count() as u64, before_log);
+    let man = parse_manifest(&member(&bytes, "manifest.json"))
+        .unwrap()
+        .manifest;
+    assert_eq!((man.counts.grants, man.counts.log), (1, before_log));
+
+    let (_d2, dst) = new_vault();
+    let dry = import_bundle_bytes(
+        &dst,
+        &bytes,
+        BundleKey::None,
+        &ImportOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(dst.log_len().unwrap(), 0, "a dry run logs nothing");
+    assert_eq!(dry.kept_in_bundle.as_ref().unwrap().grants, 1);
+    import_plain(&dst, &bytes).unwrap();
+    let entries = dst.log_entries(&LogFilter::default()).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].kind, LogKind::Import);
+    assert!(!entries[0].fields.is_empty());
+    dst.verify_log().unwrap();
+    assert_eq!(
+        dst.list_grants().unwrap().len(),
+        0,
+        "grants stay in the bundle"
+    );
+}
+
+#[test]
+fn scoped_export_log_names_recipient_and_fields() {
+    use crate::access_log::LogFilter;
+    let (_d, src) = new_vault();
+    src.add_batch(crate::demo::demo_records()).unwrap();
+    let (_id, rcp) = keypair();
+    let scope = Scope::parse(&["contact.email", "identity.given_name"]).unwrap();
+    export_bytes(&src, Encryption::Recipients(vec![rcp.clone()]), Some(scope));
+    let e = &src.log_entries(&LogFilter::default()).unwrap()[0];
+    assert_eq!(e.org.as_deref(), Some(rcp.to_string().as_str()));
+    assert_eq!(e.fields, ["contact.email", "identity.given_name"]);
+    assert!(e.path.as_deref().unwrap().contains("scoped"));
+}
