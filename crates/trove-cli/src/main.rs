@@ -75,6 +75,10 @@ enum Command {
     Serve(cmd::share::ServeArgs),
     /// The access log: who read what, when (`trove log verify` checks its hash chain)
     Log(cmd::share::LogArgs),
+    /// Write a portable bundle: age-encrypted tar of records, grants and log
+    Export(cmd::bundle::ExportArgs),
+    /// Import a bundle, vCard, CSV or JSON file (merges by record id)
+    Import(cmd::bundle::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +112,8 @@ fn main() -> ExitCode {
         Command::Grant(c) => cmd::share::grant(&ctx, c),
         Command::Serve(a) => cmd::share::serve(&ctx, a),
         Command::Log(a) => cmd::share::log(&ctx, a),
+        Command::Export(a) => cmd::bundle::export(&ctx, a),
+        Command::Import(a) => cmd::bundle::import(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bundle;
 mod crash;
 mod damage;
 mod keys;

@@ -77,6 +77,51 @@ pub enum Error {
     LogWriteFailed(String),
     #[error("the access log does not verify: {0}")]
     LogTampered(String),
+    #[error("the bundle's passphrase is wrong")]
+    BundleWrongPassphrase,
+    #[error("none of the given age identities can open this bundle")]
+    BundleWrongIdentity,
+    #[error("this bundle is encrypted with a passphrase, not to an age recipient")]
+    BundleNeedsPassphrase,
+    #[error("this bundle is encrypted to an age recipient; an identity is needed to open it")]
+    BundleNeedsIdentity,
+    #[error("the bundle's passphrase work factor is {log_n}; at most {max} is accepted")]
+    BundleWorkFactor { log_n: u8, max: u8 },
+    #[error("the bundle is damaged: {0}")]
+    BundleDamaged(String),
+    #[error("the bundle is not a Trove bundle: {0}")]
+    BundleFormat(String),
+    #[error("unsafe or unexpected bundle member: {0}")]
+    BundleMember(String),
+    #[error("bundle too large: {0}")]
+    BundleTooLarge(String),
+    #[error("bundle member {member} does not match the SHA-256 in its manifest")]
+    BundleHashMismatch { member: String },
+    #[error("{file} line {line}: {reason}")]
+    BadLine {
+        file: String,
+        line: u64,
+        reason: String,
+    },
+    #[error("{file}: {} malformed line(s): {}", .problems.len(), summarize_problems(.problems))]
+    ImportMalformed {
+        file: String,
+        /// Every problem found, as (line number, reason).
+        problems: Vec<(u64, String)>,
+    },
+}
+
+fn summarize_problems(problems: &[(u64, String)]) -> String {
+    let mut s = problems
+        .iter()
+        .take(5)
+        .map(|(l, r)| format!("line {l}: {r}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if problems.len() > 5 {
+        s.push_str(&format!("; and {} more", problems.len() - 5));
+    }
+    s
 }
 
 /// Shorthand for results in trove-core.
@@ -115,6 +160,18 @@ impl Error {
             Error::InvalidExpiry(_) => "invalid_expiry",
             Error::LogWriteFailed(_) => "log_write_failed",
             Error::LogTampered(_) => "log_tampered",
+            Error::BundleWrongPassphrase => "bundle_wrong_passphrase",
+            Error::BundleWrongIdentity => "bundle_wrong_identity",
+            Error::BundleNeedsPassphrase => "bundle_needs_passphrase",
+            Error::BundleNeedsIdentity => "bundle_needs_identity",
+            Error::BundleWorkFactor { .. } => "bundle_work_factor",
+            Error::BundleDamaged(_) => "bundle_damaged",
+            Error::BundleFormat(_) => "bundle_format",
+            Error::BundleMember(_) => "bundle_member",
+            Error::BundleTooLarge(_) => "bundle_too_large",
+            Error::BundleHashMismatch { .. } => "bundle_hash_mismatch",
+            Error::BadLine { .. } => "bad_line",
+            Error::ImportMalformed { .. } => "import_malformed",
         }
     }
 
@@ -122,7 +179,11 @@ impl Error {
     pub fn is_unlock_failure(&self) -> bool {
         matches!(
             self,
-            Error::WrongPassphrase | Error::WrongRecoveryKey | Error::NoPassphrase
+            Error::WrongPassphrase
+                | Error::WrongRecoveryKey
+                | Error::NoPassphrase
+                | Error::BundleWrongPassphrase
+                | Error::BundleWrongIdentity
         )
     }
 
@@ -178,6 +239,31 @@ impl Error {
                 .into(),
             Error::LogTampered(_) => "the access log was altered outside Trove; restore the vault \
                 from a backup to recover the original log"
+                .into(),
+            Error::BundleWrongPassphrase => "check the export passphrase \
+                (TROVE_EXPORT_PASSPHRASE or the prompt); nothing was imported"
+                .into(),
+            Error::BundleWrongIdentity => "pass the age identity file whose public key the \
+                bundle was exported to (--identity FILE); nothing was imported"
+                .into(),
+            Error::BundleNeedsPassphrase => "drop --identity and give the export passphrase \
+                (TROVE_EXPORT_PASSPHRASE or the prompt)"
+                .into(),
+            Error::BundleNeedsIdentity => "pass the age identity file with --identity FILE".into(),
+            Error::BundleWorkFactor { .. } => "Trove writes bundles with work factor 18; re-encrypt \
+                this file with a lower scrypt work factor (e.g. `age -p`) if you trust it"
+                .into(),
+            Error::BundleDamaged(_) | Error::BundleHashMismatch { .. } => "the file was truncated \
+                or altered after export; export it again from the source vault. Nothing was imported"
+                .into(),
+            Error::BundleFormat(_) => "pass a .trove file written by `trove export`, or choose \
+                another --format (vcard, csv, json)"
+                .into(),
+            Error::BundleMember(_) | Error::BundleTooLarge(_) => "this file was not written by \
+                `trove export` or was tampered with; nothing was imported"
+                .into(),
+            Error::BadLine { .. } | Error::ImportMalformed { .. } => "fix the named lines and import \
+                again (use --dry-run to see every problem); nothing was imported"
                 .into(),
             _ => return None,
         })

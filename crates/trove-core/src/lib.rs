@@ -14,10 +14,12 @@
 #![forbid(unsafe_code)]
 
 pub mod access_log;
+pub mod bundle;
 pub mod demo;
 pub mod error;
 pub mod fsutil;
 pub mod grant;
+pub mod importers;
 pub mod keyfile;
 pub mod keystore;
 pub mod paths;

@@ -1,5 +1,6 @@
 //! One module per area of the command line; each function is one command.
 
+pub mod bundle;
 pub mod records;
 pub mod share;
 pub mod vault;

@@ -1,0 +1,199 @@
+//! Bundles through the CLI: export with a recipient, a passphrase or --plain; import
+//! with --identity, TROVE_EXPORT_PASSPHRASE, --dry-run and --json; other formats.
+
+use std::process::Command;
+
+use crate::support::{stderr, TestVault};
+
+fn keypair(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let key = dir.join("key.txt");
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&key)
+        .output()
+        .expect("age-keygen (scripts/install-deps.sh test installs age)");
+    assert!(out.status.success());
+    let r = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&key)
+        .output()
+        .unwrap();
+    (key, String::from_utf8(r.stdout).unwrap().trim().to_string())
+}
+
+#[test]
+fn export_to_recipient_then_import_elsewhere_twice() {
+    let src = TestVault::new();
+    src.ok(&["add", "note", "title=Flat viewing", "--tag", "home"]);
+    src.ok(&["add", "contact", "email=ana@example.org"]);
+    let (key, rcp) = keypair(src.home.path());
+    let file = src.home.path().join("all.trove");
+    let f = file.to_str().unwrap();
+    let out = src.json(&["export", f, "--to", &rcp]);
+    assert_eq!(out["records"], 2);
+    assert_eq!(out["encryption"], "recipients");
+
+    let dst = TestVault::new();
+    let k = key.to_str().unwrap();
+    let dry = dst.json(&["import", f, "--identity", k, "--dry-run"]);
+    assert_eq!(
+        (dry["new"].as_u64(), dry["dry_run"].as_bool()),
+        (Some(2), Some(true))
+    );
+    assert_eq!(dst.count(), 0, "dry run wrote nothing");
+    let first = dst.json(&["import", f, "--identity", k]);
+    assert_eq!(first["new"], 2);
+    let again = dst.json(&["import", f, "--identity", k]);
+    assert_eq!(
+        (again["new"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(
+        src.json(&["list"]),
+        dst.json(&["list"]),
+        "records identical, ids and times"
+    );
+
+    let out = dst.run(&["import", f]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--identity"), "{}", stderr(&out));
+}
+
+#[test]
+fn passphrase_bundle_reads_trove_export_passphrase_and_wrong_one_exits_3() {
+    let src = TestVault::new();
+    src.ok(&["add", "note", "title=x"]);
+    let file = src.home.path().join("p.trove");
+    let f = file.to_str().unwrap();
+    let out = src
+        .cmd(&["export", f])
+        .env("TROVE_EXPORT_PASSPHRASE", "s3cret")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = src.run(&["export", f]);
+    assert_eq!(out.status.code(), Some(1), "no passphrase and no terminal");
+    assert!(
+        stderr(&out).contains("TROVE_EXPORT_PASSPHRASE"),
+        "{}",
+        stderr(&out)
+    );
+
+    let dst = TestVault::new();
+    let out = dst
+        .cmd(&["import", f])
+        .env("TROVE_EXPORT_PASSPHRASE", "nope")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("passphrase is wrong"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(dst.count(), 0);
+    let out = dst
+        .cmd(&["import", f])
+        .env("TROVE_EXPORT_PASSPHRASE", "s3cret")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(dst.count(), 1);
+}
+
+#[test]
+fn plain_scoped_export_and_tampered_import() {
+    let src = TestVault::new();
+    src.ok(&[
+        "add",
+        "contact",
+        "email=ana@example.org",
+        "phone=+49 30 1234",
+    ]);
+    src.ok(&["add", "note", "title=secret"]);
+    let file = src.home.path().join("s.trove");
+    let f = file.to_str().unwrap();
+    let out = src.json(&["export", f, "--plain", "--scope", "contact.email"]);
+    assert_eq!(out["records"], 1);
+    assert_eq!(out["disclosed"], serde_json::json!(["contact.email"]));
+    let listing = Command::new("tar").arg("tf").arg(&file).output().unwrap();
+    assert_eq!(
+        String::from_utf8(listing.stdout).unwrap(),
+        "manifest.json\nrecords.jsonl\n"
+    );
+    let out = src.run(&["export", f, "--plain", "--to", "age1x"]);
+    assert_eq!(out.status.code(), Some(2), "--plain conflicts with --to");
+
+    let dst = TestVault::new();
+    let r = dst.json(&["import", f]);
+    assert_eq!(r["new"], 1);
+    let recs = dst.json(&["list"]);
+    assert_eq!(
+        recs["records"][0]["fields"],
+        serde_json::json!({"email": "ana@example.org"})
+    );
+
+    let mut bytes = std::fs::read(&file).unwrap();
+    let pos = bytes.windows(3).position(|w| w == b"ana").unwrap();
+    bytes[pos] = b'b';
+    std::fs::write(&file, &bytes).unwrap();
+    let other = TestVault::new();
+    let out = other.run(&["--json", "import", f]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("bundle_hash_mismatch"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(other.count(), 0);
+}
+
+#[test]
+fn vcard_csv_and_json_files_import_without_duplicates() {
+    let t = TestVault::new();
+    let dir = t.home.path();
+    std::fs::write(
+        dir.join("a.vcf"),
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nN:López;Ana;;;\r\nEMAIL;TYPE=work:ana@example.org\r\nEND:VCARD\r\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("n.csv"), "title,body\nshopping,\"milk, bread\"\n").unwrap();
+    std::fs::write(
+        dir.join("r.json"),
+        r#"[{"type":"preference","fields":{"key":"lang","value":"es"}}]"#,
+    )
+    .unwrap();
+    for (file, extra, new) in [
+        ("a.vcf", None, 2),
+        ("n.csv", Some("note"), 1),
+        ("r.json", None, 1),
+    ] {
+        let p = dir.join(file);
+        let mut args = vec!["import", p.to_str().unwrap()];
+        if let Some(t) = extra {
+            args.extend(["--type", t]);
+        }
+        assert_eq!(t.json(&args)["new"], new, "{file}");
+        assert_eq!(t.json(&args)["new"], 0, "{file} twice");
+    }
+    let recs = t.json(&["list"]);
+    let sources: std::collections::BTreeSet<_> = recs["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["source"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        sources.into_iter().collect::<Vec<_>>(),
+        ["import:csv", "import:json", "import:vcard"]
+    );
+    std::fs::write(dir.join("bad.csv"), "title,colour\na,b\n").unwrap();
+    let p = dir.join("bad.csv");
+    let out = t.run(&["import", p.to_str().unwrap(), "--type", "note", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("bad.csv:1: column 2 \"colour\""),
+        "{}",
+        stderr(&out)
+    );
+}

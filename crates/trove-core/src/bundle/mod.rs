@@ -1,0 +1,79 @@
+//! Portable bundles (`.trove`): a tar of `manifest.json`, `records.jsonl`, `grants.jsonl`,
+//! `receipts.jsonl` and `log.jsonl`, wrapped in age. Owns export (streaming, atomic) and import.
+//!
+//! A bundle opens with standard tools: `age -d bundle.trove | tar x`. Export streams
+//! records from the database twice inside one read snapshot: the first pass computes each
+//! member's size and SHA-256 so `manifest.json` can come first in the tar, the second
+//! writes the data. Nothing is buffered whole and no plaintext touches the disk. Import
+//! reads tar entries one by one, allow-lists names, caps sizes on bytes actually read,
+//! checks every hash and commits one transaction only after the stream ended cleanly.
+
+mod export;
+mod import;
+mod log_hook;
+pub mod manifest;
+pub mod scope;
+pub mod tar;
+
+pub use export::{
+    export, export_to_writer, parse_recipient, Encryption, ExportOptions, ExportSummary,
+};
+pub use import::{
+    import_bundle, import_bundle_bytes, inspect, merge_record, merge_records, read_identity_file,
+    BundleKey, BundleKind, ImportLimits, ImportOptions, ImportReport, KeptInBundle, MergeMode,
+    Merged,
+};
+pub use manifest::{manifest_json, parse_manifest, Manifest};
+pub use scope::Scope;
+
+use crate::error::{Error, Result};
+
+/// The scrypt work factor (log2 N) Trove writes passphrase bundles with.
+pub const SCRYPT_WORK_FACTOR: u8 = 18;
+/// The largest scrypt work factor import accepts (checked before deriving anything).
+pub const MAX_SCRYPT_WORK_FACTOR: u8 = 20;
+
+/// Where a long export or import is, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// `hashing` (export's first pass), `writing`, or `reading` (import, in bytes).
+    pub phase: &'static str,
+    /// Units done so far (records, or bytes for `reading`).
+    pub done: u64,
+    /// Units in total, when known.
+    pub total: Option<u64>,
+}
+
+/// Rejects JSON nested deeper than `max` arrays/objects, before any parser recurses.
+pub fn check_json_depth(bytes: &[u8], max: usize) -> Result<()> {
+    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Err(Error::InvalidInput(format!(
+                        "JSON nested deeper than {max} levels"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1038 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::tar::{padding, BLOCK};
+use super::*;
+use crate::record::{insert_record, Record};
+use crate::secret::Passphrase;
+use crate::vault::tests::new_vault;
+use crate::vault::Vault;
+use crate::ListFilter;
+
+/// Every record in the vault, by id.
+fn snapshot(v: &Vault) -> BTreeMap<String, Record> {
+    v.list(&ListFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect()
+}
+
+fn filled(n: usize, seed: u64) -> (tempfile::TempDir, Vault) {
+    let (d, v) = new_vault();
+    v.add_batch(crate::demo::random_records(seed, n)).unwrap();
+    (d, v)
+}
+
+fn export_bytes(v: &Vault, enc: Encryption<'_>, scope: Option<Scope>) -> Vec<u8> {
+    let opts = ExportOptions {
+        encryption: enc,
+        scope,
+    };
+    export_to_writer(v, Vec::new(), &opts, &mut |_| {})
+        .unwrap()
+        .0
+}
+
+fn plain(v: &Vault) -> Vec<u8> {
+    export_bytes(v, Encryption::Plain, None)
+}
+
+fn import_plain(v: &Vault, bytes: &[u8]) -> Result<ImportReport> {
+    import_bundle_bytes(v, bytes, BundleKey::None, &ImportOptions::default())
+}
+
+fn keypair() -> (age::x25519::Identity, age::x25519::Recipient) {
+    let id = age::x25519::Identity::generate();
+    let r = id.to_public();
+    (id, r)
+}
+
+fn ids(id: age::x25519::Identity) -> Vec<Box<dyn age::Identity + Send + Sync>> {
+    vec![Box::new(id)]
+}
+
+/// Asserts that importing `bytes` fails with `code`, with a message containing `needle`,
+/// and leaves a non-empty target vault record-for-record unchanged.
+fn assert_rejected(bytes: &[u8], key: BundleKey<'_>, code: &str, needle: &str) {
+    assert_rejected_with(bytes, key, ImportOptions::default(), code, needle)
+}
+
+fn assert_rejected_with(
+    bytes: &[u8],
+    key: BundleKey<'_>,
+    opts: ImportOptions,
+    code: &str,
+    needle: &str,
+) {
+    let (d, target) = filled(5, 99);
+    let before = snapshot(&target);
+    let files_before = list_tree(d.path());
+    let e = import_bundle_bytes(&target, bytes, key, &opts)
+        .expect_err("hostile bundle must be rejected");
+    assert_eq!(e.code(), code, "wrong error for {needle:?}: {e}");
+    assert!(
+        e.to_string().contains(needle),
+        "error should name the problem ({needle:?}): {e}"
+    );
+    assert!(e.hint().is_some(), "{code} needs a hint");
+    assert_eq!(
+        snapshot(&target),
+        before,
+        "vault changed by a rejected import"
+    );
+    assert_eq!(list_tree(d.path()), files_before, "files written by import");
+}
+
+fn list_tree(p: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(
+                list_tree(&e.path())
+                    .into_iter()
+                    .map(|n| format!("{name}/{n}")),
+            );
+        } else if !name.ends_with("-wal") && !name.ends_with("-shm") {
+            out.push(name);
+        }
+    }
+    out.sort();
+    out
+}
+
+// ---- building tars by hand, including hostile ones ----
+
+/// A tar header with any name bytes, type flag and declared size.
+fn raw_header(name: &[u8], kind: u8, size: u64) -> [u8; BLOCK] {
+    let mut h = [0u8; BLOCK];
+    h[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
+    h[100..107].copy_from_slice(b"0000600");
+    h[108..115].copy_from_slice(b"0000000");
+    h[116..123].copy_from_slice(b"0000000");
+    h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+    h[136..147].copy_from_slice(b"00000000000");
+    h[156] = kind;
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| b as u32).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    h
+}
+
+fn push_member(out: &mut Vec<u8>, name: &[u8], kind: u8, data: &[u8]) {
+    out.extend_from_slice(&raw_header(name, kind, data.len() as u64));
+    out.extend_from_slice(data);
+    out.resize(out.len() + padding(data.len() as u64), 0);
+}
+
+fn manifest_for(members: &[(&str, &[u8])], counts: manifest::Counts) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let m = manifest::Manifest {
+        format: manifest::FORMAT.into(),
+        created_at: "2026-11-23T10:00:00.000Z".into(),
+        generator: "test".into(),
+        counts,
+        scope: None,
+        members: members
+            .iter()
+            .map(|(n, d)| {
+                (
+                    n.to_string(),
+                    manifest::MemberDigest {
+                        size: d.len() as u64,
+                        sha256: hex::encode(Sha256::digest(d)),
+                    },
+                )
+            })
+            .collect(),
+    };
+    serde_json::to_vec(&m).unwrap()
+}
+
+fn records_jsonl(rs: &[Record]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in rs {
+        serde_json::to_writer(&mut out, r).unwrap();
+        out.push(b'\n');
+    }
+    out
+}
+
+fn sample_records(n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| Record {
+            id: format!("01JDTEST{i:018}"),
+            record_type: "note".into(),
+            fields: [("title".to_string(), format!("note {i}"))].into(),
+            tags: vec!["t".into()],
+            source: "manual".into(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            updated_at: "2026-01-01T00:00:00.000Z".into(),
+        })
+        .collect()
+}
+
+/// A consistent plain bundle holding `records` plus `extra` raw members after it.
+fn tar_with(records: &[u8], lines: u64, extra: &[(&[u8], u8, &[u8])]) -> Vec<u8> {
+    let counts = manifest::Counts {
+        records: lines,
+        ..Default::default()
+    };
+    let man = manifest_for(&[("records.jsonl", records)], counts);
+    let mut out = Vec::new();
+    push_member(&mut out, b"manifest.json", b'0', &man);
+    push_member(&mut out, b"records.jsonl", b'0', records);
+    for (name, kind, data) in extra {
+        push_member(&mut out, name, *kind, data);
+    }
+    out.extend_from_slice(&[0u8; 2 * BLOCK]);
+    out
+}
+
+// ---- export ----
+
+#[test]
+fn plain_export_round_trips_exactly_and_second_import_changes_nothing() {
+    let (_d, src) = filled(300, 1);
+    let bytes = plain(&src);
+    let (_d2, dst) = new_vault();
+    let r1 = import_plain(&dst, &bytes).unwrap();
+    assert_eq!(
+        (r1.records, r1.new, r1.updated, r1.unchanged),
+        (300, 300, 0, 0)
+    );
+    assert_eq!(
+        snapshot(&dst),
+        snapshot(&src),
+        "ids, times, fields, tags kept"
+    );
+    let r2 = import_plain(&dst, &bytes).unwrap();
+    assert_eq!((r2.new, r2.updated, r2.unchanged), (0, 0, 300));
+    assert_eq!(snapshot(&dst), snapshot(&src));
+    assert_eq!(
+        dst.search("example", 1000).unwrap().len(),
+        src.search("example", 1000).unwrap().len(),
+        "imported records are searchable"
+    );
+}
+
+#[test]
+fn manifest_is_first_and_lists_every_other_member() {
+    let (_d, src) = filled(20, 2);
+    let bytes = plain(&src);
+    let names = tar_names(&bytes);
+    assert_eq!(
+        names,
+        [
+            "manifest.json",
+            "records.jsonl",
+            "grants.jsonl",
+            "receipts.jsonl",
+            "log.jsonl"
+        ]
+    );
+    let man = member(&bytes, "manifest.json");
+    let v = parse_manifest(&man).unwrap();
+    assert_eq!(v.manifest.counts.records, 20);
+    assert_eq!(v.manifest.format, "trove-bundle/1");
+    for name in &names[1..] {
+        use sha2::{Digest, Sha256};
+        let d = &v.manifest.members[name];
+        let data = member(&bytes, name);
+        assert_eq!(d.size, data.len() as u64);
+        assert_eq!(d.sha256, hex::encode(Sha256::digest(&data)), "{name}");
+    }
+}
+
+fn tar_names(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off + BLOCK <= bytes.len() {
+        let h: &[u8; BLOCK] = bytes[off..off + BLOCK].try_into().unwrap();
+        match tar::parse_header(h).unwrap() {
+            tar::Block::End => break,
+            tar::Block::Header(hd) => {
+                out.push(String::from_utf8(hd.name).unwrap());
+                off += BLOCK + hd.size as usize + padding(hd.size);
+            }
+        }
+    }
+    out
+}
+
+fn member(bytes: &[u8], name: &str) -> Vec<u8> {
+    let mut off = 0;
+    loop {
+        let h: &[u8; BLOCK] = bytes[off..off + BLOCK].try_into().unwrap();
+        let tar::Block::Header(hd) = tar::parse_header(h).unwrap() else {
+            panic!("{name} not found")
+        };
+        let start = off + BLOCK;
+        if hd.name == name.as_bytes() {
+            return bytes[start..start + hd.size as usize].to_vec();
+        }
+        off = start + hd.size as usize + padding(hd.size);
+    }
+}
+
+#[test]
+fn export_to_file_is_atomic_and_leaves_no_temp_file() {
+    let (d, src) = filled(10, 3);
+    let dest = d.path().join("out.trove");
+    std::fs::write(&dest, b"old").unwrap();
+    let (_id, rcp) = keypair();
+    let opts = ExportOptions {
+        encryption: Encryption::Recipients(vec![rcp]),
+        scope: None,
+    };
+    let mut calls = 0;
+    let s = export(&src, &dest, &opts, &mut |_| calls += 1).unwrap();
+    assert!(calls > 0, "progress reported");
+    assert_eq!(s.records, 10);
+    assert_eq!(s.bytes, std::fs::metadata(&dest).unwrap().len());
+    assert!(std::fs::read(&dest)
+        .unwrap()
+        .starts_with(b"age-encryption.org/v1\n"));
+    let leftovers: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // An export that fails (empty passphrase) leaves the old file alone.
+    let empty = Passphrase::new(String::new());
+    let bad = ExportOptions {
+        encryption: Encryption::Passphrase(&empty),
+        scope: None,
+    };
+    assert!(export(&src, &dest, &bad, &mut |_| {}).is_err());
+    assert!(std::fs::read(&dest)
+        .unwrap()
+        .starts_with(b"age-encryption.org/v1\n"));
+}
+
+#[test]
+fn passphrase_bundle_uses_work_factor_18_and_round_trips() {
+    let (_d, src) = filled(30, 4);
+    let pw = Passphrase::new("correct horse battery".into());
+    let bytes = export_bytes(&src, Encryption::Passphrase(&pw), None);
+    assert_eq!(
+        inspect(&bytes[..]).unwrap(),
+        BundleKind::Passphrase { work_factor: 18 }
+    );
+    let (_d2, dst) = new_vault();
+    let r = import_bundle_bytes(
+        &dst,
+        &bytes,
+        BundleKey::Passphrase(&pw),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.new, 30);
+    assert_eq!(snapshot(&dst), snapshot(&src));
+    let wrong = Passphrase::new("wrong horse".into());
+    assert_rejected(
+        &bytes,
+        BundleKey::Passphrase(&wrong),
+        "bundle_wrong_passphrase",
+        "passphrase",
+    );
+    let (id, _) = keypair();
+    let ids = ids(id);
+    assert_rejected(
+        &bytes,
+        BundleKey::Identities(&ids),
+        "bundle_needs_passphrase",
+        "passphrase",
+    );
+}
+
+#[test]
+fn recipient_bundle_needs_the_right_identity() {
+    let (_d, src) = filled(10, 5);
+    let (id1, r1) = keypair();
+    let (id2, r2) = keypair();
+    let bytes = export_bytes(&src, Encryption::Recipients(vec![r1, r2]), None);
+    assert_eq!(inspect(&bytes[..]).unwrap(), BundleKind::Recipients);
+    for id in [id1, id2] {
+        let (_d2, dst) = new_vault();
+        let ids = ids(id);
+        import_bundle_bytes(
+            &dst,
+            &bytes,
+            BundleKey::Identities(&ids),
+            &ImportOptions::default(),
+        )
+        .expect("every recipient can open it");
+        assert_eq!(snapshot(&dst), snapshot(&src));
+    }
+    let (other, _) = keypair();
+    let other = ids(other);
+    assert_rejected(
+        &bytes,
+        BundleKey::Identities(&other),
+        "bundle_wrong_identity",
+        "identities",
+    );
+    let pw = Passphrase::new("pw".into());
+    assert_rejected(
+        &bytes,
+        BundleKey::Passphrase(&pw),
+        "bundle_needs_identity",
+        "identity",
+    );
+    assert_rejected(&bytes, BundleKey::None, "bundle_needs_identity", "identity");
+}
+
+#[test]
+fn scrypt_work_factor_30_is_refused_before_deriving() {
+    let (_d, src) = filled(3, 6);
+    let pw = Passphrase::new("pw".into());
+    let bytes = export_bytes(&src, Encryption::Passphrase(&pw), None);
+    let text = bytes.clone();
+    let pos = text.windows(10).position(|w| w == b"-> scrypt ").unwrap();
+    let eol = pos + text[pos..].iter().position(|&b| b == b'\n').unwrap();
+    assert_eq!(&text[eol - 3..eol], b" 18");
+    let mut hostile = text[..eol - 2].to_vec();
+    hostile.extend_from_slice(b"30");
+    hostile.extend_from_slice(&text[eol..]);
+    // Deriving at work factor 30 would need 1 GiB x 2^12 of work: this returns at once.
+    assert_rejected(
+        &hostile,
+        BundleKey::Passphrase(&pw),
+        "bundle_work_factor",
+        "30",
+    );
+    assert_eq!(
+        inspect(&hostile[..]).unwrap_err().code(),
+        "bundle_work_factor"
+    );
+}
+
+#[test]
+fn dry_run_reports_the_same_and_writes_nothing() {
+    let (_d, src) = filled(40, 7);
+    let bytes = plain(&src);
+    let (_d2, dst) = filled(5, 8);
+    let before = snapshot(&dst);
+    let opts = ImportOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let dry = import_bundle_bytes(&dst, &bytes, BundleKey::None, &opts).unwrap();
+    assert!(dry.dry_run);
+    assert_eq!(snapshot(&dst), before, "dry run wrote records");
+    let real = import_plain(&dst, &bytes).unwrap();
+    assert_eq!(
+        (dry.new, dry.updated, dry.unchanged),
+        (real.new, real.updated, real.unchanged)
+    );
+    assert_eq!(real.new, 40);
+}
+
+#[test]
+fn newer_records_update_older_ones_and_older_never_overwrite() {
+    let (_d, src) = filled(5, 9);
+    let old_bundle = plain(&src);
+    let (_d2, dst) = new_vault();
+    import_plain(&dst, &old_bundle).unwrap();
+    let victim = src.list(&ListFilter::default()).unwrap()[0].clone();
+    let mut changes = crate::RecordChanges::default();
+    changes.add_tags.push("edited".into());
+    std::thread::sleep(std::time::Duration::from_millis(2)); // distinct millisecond stamp
+    let edited = src.edit(&victim.id, &changes).unwrap();
+    let new_bundle = plain(&src);
+    let r = import_plain(&dst, &new_bundle).unwrap();
+    assert_eq!((r.new, r.updated, r.unchanged), (0, 1, 4));
+    assert_eq!(dst.get(&victim.id).unwrap(), edited);
+    let r = import_plain(&dst, &old_bundle).unwrap();
+    assert_eq!(
+        (r.new, r.updated, r.unchanged),
+        (0, 0, 5),
+        "older copy is ignored"
+    );
+    assert_eq!(dst.get(&victim.id).unwrap(), edited);
+}
+
+#[test]
+fn scoped_export_projects_fields_and_omits_grants_and_log() {
+    let (_d, src) = new_vault();
+    src.add_batch(crate::demo::demo_records()).unwrap();
+    let scope = Scope::parse(&["contact.email", "address"]).unwrap();
+    let bytes = export_bytes(&src, Encryption::Plain, Some(scope));
+    assert_eq!(tar_names(&bytes), ["manifest.json", "records.jsonl"]);
+    let man = parse_manifest(&member(&bytes, "manifest.json")).unwrap();
+    assert_eq!(
+        man.manifest.scope.as_deref(),
+        Some(&["address".to_string(), "contact.email".to_string()][..])
+    );
+    let recs = member(&bytes, "records.jsonl");
+    let recs: Vec<Record> = recs
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert!(!recs.is_empty());
+    for r in &recs {
+        match r.record_type.as_str() {
+            "contact" => assert_eq!(r.fields.keys().collect::<Vec<_>>(), ["email"]),
+            "address" => assert_eq!(r.fields, src.get(&r.id).unwrap().fields),
+            other => panic!("out-of-scope type {other} exported"),
+        }
+    }
+    let (_d2, dst) = new_vault();
+    let rep = import_plain(&dst, &bytes).unwrap();
+    assert_eq!(rep.new as usize, recs.len());
+    assert_eq!(rep.scope.unwrap(), ["address", "contact.email"]);
+}
+
+// ---- hostile input ----
+
+#[test]
+fn truncation_at_any_offset_is_damage_and_changes_nothing() {
+    let (_d, src) = filled(400, 10);
+    let (id, rcp) = keypair();
+    let bytes = export_bytes(&src, Encryption::Recipients(vec![rcp]), None);
+    assert!(bytes.len() > 70_000, "spans more than one age chunk");
+    let ids = ids(id);
+    let header_end = bytes.windows(4).position(|w| w == b"\n---").unwrap();
+    for cut in [
+        0,
+        5,
+        header_end,
+        header_end + 60,
+        header_end + 200,
+        bytes.len() / 2,
+        65_536 + 16 + header_end + 100,
+        bytes.len() - 17,
+        bytes.len() - 1,
+    ] {
+        let (d, target) = filled(3, 11);
+        let before = snapshot(&target);
+        let e = import_bundle_bytes(
+            &target,
+            &bytes[..cut],
+            BundleKey::Identities(&ids),
+            &ImportOptions::default(),
+        )
+        .expect_err("truncated bundle accepted");
+        assert!(
+            matches!(e.code(), "bundle_damaged" | "bundle_format"),
+            "cut at {cut}: {e}"
+        );
+        assert_eq!(snapshot(&target), before, "cut at {cut}");
+        drop(d);
+    }
+    let p = plain(&src);
+    for cut in [100, 512, 1500, p.len() / 2, p.len() - 1024 - 1] {
+        assert_rejected(&p[..cut], BundleKey::None, "bundle_damaged", "truncated");
+    }
+}
+
+#[test]
+fn bit_flips_anywhere_are_detected() {
+    let (_d, src) = filled(400, 12);
+    let (id, rcp) = keypair();
+    let bytes = export_bytes(&src, Encryption::Recipients(vec![rcp]), None);
+    let ids = ids(id);
+    let header_end = bytes.windows(4).position(|w| w == b"\n---").unwrap();
+    for off in [
+        30,
+        header_end + 10,
+        header_end + 70,
+        header_end + 5000,
+        bytes.len() / 2,
+        bytes.len() - 5,
+    ] {
+        let mut b = bytes.clone();
+        b[off] ^= 0x10;
+        let (_d2, target) = filled(3, 13);
+        let before = snapshot(&target);
+        let e = import_bundle_bytes(
+            &target,
+            &b,
+            BundleKey::Identities(&ids),
+            &ImportOptions::default(),
+        )
+        .expect_err("flipped bundle accepted");
+        assert!(
+            matches!(
+                e.code(),
+                "bundle_damaged" | "bundle_wrong_identity" | "bundle_format"
+            ),
+            "flip at {off}: {e}"
+        );
+        assert_eq!(snapshot(&target), before, "flip at {off}");
+    }
+}
+
+#[test]
+fn path_tricks_in_member_names_are_rejected_by_name() {
+    let recs = records_jsonl(&sample_records(2));
+    let long = "a".repeat(300);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"../x".to_vec(), "climbs out"),
+        (b"a/../../x".to_vec(), "climbs out"),
+        (b"/abs".to_vec(), "absolute"),
+        (b"C:\\x".to_vec(), "absolute"),
+        (b"..\\x".to_vec(), "climbs out"),
+        (b"..././x".to_vec(), "directory"),
+        (b"log.jsonl\0../../x".to_vec(), "NUL"),
+        ("．．/x".as_bytes().to_vec(), "directory"),
+        (long.as_bytes()[..100].to_vec(), "not a bundle member"),
+    ];
+    for (name, why) in cases {
+        let t = tar_with(&recs, 2, &[(&name, b'0', b"{}\n")]);
+        assert_rejected(&t, BundleKey::None, "bundle_member", why);
+    }
+    // A 300-character name needs a GNU long-name (or pax) header: refused as such.
+    let mut t = Vec::new();
+    let man = manifest_for(
+        &[("records.jsonl", &recs)],
+        manifest::Counts {
+            records: 2,
+            ..Default::default()
+        },
+    );
+    push_member(&mut t, b"manifest.json", b'0', &man);
+    push_member(&mut t, b"././@LongLink", b'L', long.as_bytes());
+    push_member(&mut t, b"aaaa", b'0', b"");
+    t.extend_from_slice(&[0u8; 1024]);
+    assert_rejected(&t, BundleKey::None, "bundle_member", "GNU long name");
+}
+
+#[test]
+fn links_fifos_devices_and_directories_are_rejected() {
+    let recs = records_jsonl(&sample_records(1));
+    for (kind, what) in [
+        (b'2', "symbolic link"),
+        (b'1', "hard link"),
+        (b'6', "FIFO"),
+        (b'5', "directory"),
+        (b'3', "character device"),
+        (b'x', "pax"),
+    ] {
+        let t = tar_with(&recs, 1, &[(b"grants.jsonl", kind, b"")]);
+        assert_rejected(&t, BundleKey::None, "bundle_member", what);
+    }
+}
+
+#[test]
+fn duplicate_unknown_and_unlisted_members_are_rejected() {
+    let recs = records_jsonl(&sample_records(1));
+    let t = tar_with(&recs, 1, &[(b"records.jsonl", b'0', &recs)]);
+    assert_rejected(&t, BundleKey::None, "bundle_member", "twice");
+    let t = tar_with(&recs, 1, &[(b"secrets.txt", b'0', b"x")]);
+    assert_rejected(&t, BundleKey::None, "bundle_member", "not a bundle member");
+    let t = tar_with(&recs, 1, &[(b"log.jsonl", b'0', b"")]);
+    assert_rejected(
+        &t,
+        BundleKey::None,
+        "bundle_member",
+        "not listed in the manifest",
+    );
+    // Manifest not first.
+    let mut t = Vec::new();
+    push_member(&mut t, b"records.jsonl", b'0', &recs);
+    t.extend_from_slice(&[0u8; 1024]);
+    assert_rejected(&t, BundleKey::None, "bundle_format", "first member");
+}
+
+#[test]
+fn manifest_hash_mismatch_is_named() {
+    let recs = records_jsonl(&sample_records(3));
+    let mut t = tar_with(&recs, 3, &[]);
+    let pos = t.windows(6).position(|w| w == b"note 1").unwrap();
+    t[pos + 5] = b'7';
+    assert_rejected(&t, BundleKey::None, "bundle_hash_mismatch", "records.jsonl");
+}
+
+#[test]
+fn oversized_and_lying_members_are_rejected() {
+    let (_d, src) = filled(50, 14);
+    let bytes = plain(&src);
+    let opts = ImportOptions {
+        limits: ImportLimits {
+            max_member_bytes: 1000,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert_rejected_with(
+        &bytes,
+        BundleKey::None,
+        opts,
+        "bundle_too_large",
+        "records.jsonl",
+    );
+    let opts = ImportOptions {
+        limits: ImportLimits {
+            max_total_bytes: 4000,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert_rejected_with(
+        &bytes,
+        BundleKey::None,
+        opts,
+        "bundle_too_large",
+        "more than 4000 bytes",
+    );
+    let opts = ImportOptions {
+        limits: ImportLimits {
+            max_line_bytes: 100,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert_rejected_with(&bytes, BundleKey::None, opts, "bundle_too_large", "line 1");
+
+    // A member whose header declares less than it holds: the manifest agrees with the
+    // header (one line), the second line then sits where the next header should be.
+    let two = sample_records(2);
+    let first = records_jsonl(&two[..1]);
+    let all = records_jsonl(&two);
+    let man = manifest_for(
+        &[("records.jsonl", &first)],
+        manifest::Counts {
+            records: 1,
+            ..Default::default()
+        },
+    );
+    let mut t = Vec::new();
+    push_member(&mut t, b"manifest.json", b'0', &man);
+    t.extend_from_slice(&raw_header(b"records.jsonl", b'0', first.len() as u64));
+    t.extend_from_slice(&all);
+    t.resize(t.len() + padding(all.len() as u64), 0);
+    t.extend_from_slice(&[0u8; 1024]);
+    assert_rejected(
+        &t,
+        BundleKey::None,
+        "bundle_damaged",
+        "more data than its tar header declares",
+    );
+    // ... and when the hidden data spills past the padding, the next header is garbage.
+    let mut big = sample_records(2);
+    big[1].fields.insert("body".into(), "x".repeat(2000));
+    let all = records_jsonl(&big);
+    let mut t = Vec::new();
+    push_member(&mut t, b"manifest.json", b'0', &man);
+    t.extend_from_slice(&raw_header(b"records.jsonl", b'0', first.len() as u64));
+    t.extend_from_slice(&all);
+    t.resize(t.len() + padding(all.len() as u64), 0);
+    t.extend_from_slice(&[0u8; 1024]);
+    assert_rejected(&t, BundleKey::None, "bundle_damaged", "");
+
+    // A header that declares more than the manifest says.
+    let mut t = Vec::new();
+    let man = manifest_for(
+        &[("records.jsonl", &first)],
+        manifest::Counts {
+            records: 1,
+            ..Default::default()
+        },
+    );
+    push_member(&mut t, b"manifest.json", b'0', &man);
+    push_member(&mut t, b"records.jsonl", b'0', &all);
+    t.extend_from_slice(&[0u8; 1024]);
+    assert_rejected(&t, BundleKey::None, "bundle_damaged", "in the manifest");
+}
+
+#[test]
+fn a_hundred_thousand_members_are_refused_early() {
+    let recs = records_jsonl(&sample_records(1));
+    let mut t = tar_with(&recs, 1, &[]);
+    t.truncate(t.len() - 1024);
+    for i in 0..100_000u32 {
+        t.extend_from_slice(&raw_header(format!("m{i}").as_bytes(), b'0', 0));
+    }
+    t.extend_from_slice(&[0u8; 1024]);
+    assert_rejected(&t, BundleKey::None, "bundle_member", "not a bundle member");
+    let opts = ImportOptions {
+        limits: ImportLimits {
+            max_members: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let t = tar_with(&recs, 1, &[(b"grants.jsonl", b'0', b"")]);
+    assert_rejected_with(
+        &t,
+        BundleKey::None,
+        opts,
+        "bundle_too_large",
+        "more than 2 members",
+    );
+}
+
+#[test]
+fn bad_lines_are_named_with_their_line_number() {
+    let mut recs = records_jsonl(&sample_records(2));
+    let deep = format!("{}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    recs.extend_from_slice(deep.as_bytes());
+    let t = tar_with(&recs, 3, &[]);
+    assert_rejected(
+        &t,
+        BundleKey::None,
+        "bad_line",
+        "records.jsonl line 3: JSON nested deeper",
+    );
+
+    let mut r = sample_records(2);
+    r[1].record_type = "pet".into();
+    let t = tar_with(&records_jsonl(&r), 2, &[]);
+    assert_rejected(
+        &t,
+        BundleKey::None,
+        "bad_line",
+        "line 2: unknown record type `pet`",
+    );
+
+    let mut r = sample_records(1);
+    r[0].fields.insert("colour".into(), "red".into());
+    let t = tar_with(&records_jsonl(&r), 1, &[]);
+    assert_rejected(&t, BundleKey::None, "bad_line", "unknown field `colour`");
+
+    let t = tar_with(b"{\"id\":\"x\",\"extra\":1}\n", 1, &[]);
+    assert_rejected(&t, BundleKey::None, "bad_line", "line 1");
+
+    let mut r = sample_records(1);
+    r[0].id = "../../etc".into();
+    let t = tar_with(&records_jsonl(&r), 1, &[]);
+    assert_rejected(&t, BundleKey::None, "bad_line", "malformed");
+
+    // Count in the manifest must match the lines.
+    let t = tar_with(&records_jsonl(&sample_records(2)), 5, &[]);
+    assert_rejected(
+        &t,
+        BundleKey::None,
+        "bundle_damaged",
+        "holds 2 lines but the manifest says 5",
+    );
+}
+
+#[test]
+fn garbage_after_the_archive_and_non_bundles_are_rejected() {
+    let (_d, src) = filled(3, 15);
+    let mut b = plain(&src);
+    b.extend_from_slice(b"trailing junk");
+    assert_rejected(&b, BundleKey::None, "bundle_damaged", "after the end");
+    assert_rejected(b"", BundleKey::None, "bundle_damaged", "empty");
+    assert_rejected(
+        b"BEGIN:VCARD\r\n",
+        BundleKey::None,
+        "bundle_damaged",
+        "too short",
+    );
+    let vcf = "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Ana\r\nEND:VCARD\r\n".repeat(20);
+    assert_rejected(vcf.as_bytes(), BundleKey::None, "bundle_format", "neither");
+    assert_rejected(
+        b"-----BEGIN AGE ENCRYPTED FILE-----\nabc\n",
+        BundleKey::None,
+        "bundle_format",
+        "armored",
+    );
+}
+
+// ---- interoperability with the reference age CLI ----
+
+fn age_cli() -> &'static str {
+    assert!(
+        Command::new("age").arg("--version").output().is_ok(),
+        "the reference `age` CLI is needed (scripts/install-deps.sh test installs it)"
+    );
+    "age"
+}
+
+fn sh(cmd: &str, dir: &Path) -> std::process::Output {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn age_cli_opens_our_recipient_bundle_and_hashes_match() {
+    use age::secrecy::ExposeSecret;
+    age_cli();
+    let (d, src) = filled(200, 16);
+    let (id, rcp) = keypair();
+    std::fs::write(d.path().join("key.txt"), id.to_string().expose_secret()).unwrap();
+    let dest = d.path().join("b.trove");
+    let opts = ExportOptions {
+        encryption: Encryption::Recipients(vec![rcp]),
+        scope: None,
+    };
+    export(&src, &dest, &opts, &mut |_| {}).unwrap();
+    std::fs::create_dir(d.path().join("x")).unwrap();
+    sh("age -d -i key.txt b.trove | tar x -C x", d.path());
+    let man = parse_manifest(&std::fs::read(d.path().join("x/manifest.json")).unwrap()).unwrap();
+    assert_eq!(man.manifest.counts.records, 200);
+    for (name, digest) in &man.manifest.members {
+        let out = sh(&format!("sha256sum x/{name}"), d.path());
+        let hex = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            hex.split_whitespace().next().unwrap(),
+            digest.sha256,
+            "{name}"
+        );
+    }
+    let lines = std::fs::read_to_string(d.path().join("x/records.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 200);
+}
+
+#[test]
+fn bundle_repacked_with_tar_and_age_cli_imports() {
+    use age::secrecy::ExposeSecret;
+    age_cli();
+    let (d, src) = filled(120, 17);
+    let (id, rcp) = keypair();
+    std::fs::write(d.path().join("key.txt"), id.to_string().expose_secret()).unwrap();
+    let bytes = export_bytes(&src, Encryption::Recipients(vec![rcp.clone()]), None);
+    std::fs::write(d.path().join("b.trove"), &bytes).unwrap();
+    std::fs::create_dir(d.path().join("x")).unwrap();
+    sh("age -d -i key.txt b.trove | tar x -C x", d.path());
+    sh(
+        &format!(
+            "tar cf - -C x manifest.json records.jsonl grants.jsonl receipts.jsonl log.jsonl \
+             | age -r {rcp} -o repacked.trove"
+        ),
+        d.path(),
+    );
+    let repacked = std::fs::read(d.path().join("repacked.trove")).unwrap();
+    let (_d2, dst) = new_vault();
+    let ids = ids(id);
+    let r = import_bundle(
+        &dst,
+        &repacked[..],
+        BundleKey::Identities(&ids),
+        &ImportOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(r.new, 120);
+    assert_eq!(snapshot(&dst), snapshot(&src));
+    // The identity file reader accepts what age-keygen writes.
+    sh("age-keygen -o gen.txt 2>/dev/null", d.path());
+    assert_eq!(
+        read_identity_file(&d.path().join("gen.txt")).unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn plain_bundle_lists_with_tar_cli() {
+    let (d, src) = filled(5, 18);
+    let dest = d.path().join("p.trove");
+    let opts = ExportOptions {
+        encryption: Encryption::Plain,
+        scope: None,
+    };
+    export(&src, &dest, &opts, &mut |_| {}).unwrap();
+    let out = sh("tar tf p.trove", d.path());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "manifest.json\nrecords.jsonl\ngrants.jsonl\nreceipts.jsonl\nlog.jsonl\n"
+    );
+}
+
+// ---- round trip ----
+
+mod roundtrip {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text(max: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                any::<char>().prop_filter("no control chars", |c| !c.is_control()),
+                Just('é'),
+                Just('😀'),
+                Just('"'),
+                Just('\\'),
+            ],
+            1..max,
+        )
+        .prop_map(|v| v.into_iter().collect())
+    }
+
+    fn record() -> impl Strategy<Value = Record> {
+        (
+            prop_oneof![
+                (text(200), proptest::option::of(text(2000))).prop_map(|(t, b)| {
+                    let mut f = BTreeMap::from([("title".to_string(), t)]);
+                    if let Some(b) = b {
+                        f.insert("body".into(), b);
+                    }
+                    ("note", f)
+                }),
+                (text(64), text(64)).prop_map(|(k, v)| {
+                    (
+                        "preference",
+                        BTreeMap::from([("key".to_string(), k), ("value".to_string(), v)]),
+                    )
+                }),
+            ],
+            proptest::collection::vec("[a-z0-9_:/.-]{1,20}", 0..4),
+            0u64..4_000_000_000_000,
+            0u64..1_000_000_000,
+        )
+            .prop_map(|((ty, fields), tags, created, delta)| {
+                let t = |ms: u64| {
+                    chrono::DateTime::from_timestamp_millis(ms as i64)
+                        .unwrap()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                };
+                let mut tags = tags;
+                tags.dedup();
+                let mut seen = std::collections::HashSet::new();
+                tags.retain(|t| seen.insert(t.clone()));
+                Record {
+                    id: crate::record::new_id(),
+                    record_type: ty.into(),
+                    fields,
+                    tags,
+                    source: "manual".into(),
+                    created_at: t(created),
+                    updated_at: t(created + delta),
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        #[test]
+        fn export_then_import_reproduces_every_record(recs in proptest::collection::vec(record(), 0..25)) {
+            let (_d, src) = new_vault();
+            src.write(|tx| {
+                for r in &recs {
+                    insert_record(tx, &crate::record::validate_record(r)?)?;
+                }
+                Ok(())
+            }).unwrap();
+            let (_id, rcp) = keypair();
+            let _ = rcp;
+            let bytes = plain(&src);
+            let (_d2, dst) = new_vault();
+            let rep = import_plain(&dst, &bytes).unwrap();
+            prop_assert_eq!(rep.new as usize, recs.len());
+            let want: BTreeMap<String, Record> = recs.iter().map(|r| (r.id.clone(), r.clone())).collect();
+            prop_assert_eq!(snapshot(&dst), want);
+        }
+    }
+}
