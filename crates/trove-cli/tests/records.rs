@@ -162,6 +162,7 @@ fn json_shapes_follow_the_contract() {
     let status = t.json(&["status"]);
     assert_eq!(status["records"], 1);
     assert_eq!(status["remembered"], false);
+    assert_eq!(status["grants"], 0);
     let types = t.json(&["types"]);
     assert_eq!(types["types"].as_array().unwrap().len(), 10);
     let bad = t.run(&["--json", "get", "nope"]);

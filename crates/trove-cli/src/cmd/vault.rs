@@ -69,6 +69,7 @@ pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<()> {
     let info = Vault::info(vault.dir())?;
     let by_type = vault.count_by_type()?;
     let total: u64 = by_type.values().sum();
+    let (grants, active_grants) = vault.count_grants()?;
     if ctx.json {
         output::json(&json!({
             "vault": info.path,
@@ -76,6 +77,8 @@ pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<()> {
             "created_at": info.created_at,
             "records": total,
             "records_by_type": by_type,
+            "grants": grants,
+            "active_grants": active_grants,
             "remembered": info.remembered,
             "integrity": if a.check { "ok" } else { "not checked" },
         }));
@@ -86,6 +89,7 @@ pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<()> {
         for (t, n) in &by_type {
             outln!("  {t:<14}{n}");
         }
+        outln!("grants:     {grants} ({active_grants} active)");
         outln!(
             "remembered: {}",
             if info.remembered {
