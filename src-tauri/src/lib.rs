@@ -2,6 +2,7 @@
 //! commands in [`commands`]; errors cross the IPC boundary as `{code, message}`.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod bindings;
 pub mod commands;
 pub mod dto;
@@ -64,6 +65,7 @@ pub fn run() {
     tauri::Builder::default()
         .manage(state)
         .invoke_handler(tauri::generate_handler![
+            bench::bench_painted,
             commands::vault_status,
             commands::create_vault,
             commands::create_demo_vault,

@@ -85,6 +85,11 @@ impl Args {
         }
     }
 
+    /// Takes the suite option `--name VALUE` as text, if given.
+    pub fn take_string(&mut self, name: &str) -> Option<String> {
+        self.options.remove(name)
+    }
+
     /// Fails on any option the suite did not take.
     pub fn finish(&self) -> Result<(), UsageError> {
         match self.options.keys().next() {
@@ -277,7 +282,15 @@ mod tests {
 
     #[test]
     fn args_take_common_and_suite_options() {
-        let raw = ["vault", "--records", "100_000", "--chunk=500", "--keep"];
+        let raw = [
+            "vault",
+            "--records",
+            "100_000",
+            "--chunk=500",
+            "--keep",
+            "--app",
+            "/x",
+        ];
         let mut a = Args::parse(raw.iter().map(|s| s.to_string())).unwrap();
         assert_eq!(
             (a.suite.as_str(), a.records, a.keep),
@@ -285,6 +298,8 @@ mod tests {
         );
         assert_eq!(a.take_usize("chunk", 10).unwrap(), 500);
         assert_eq!(a.take_usize("queries", 7).unwrap(), 7);
+        assert_eq!(a.take_string("profile"), None);
+        assert_eq!(a.take_string("app").as_deref(), Some("/x"));
         a.finish().expect("every option was taken");
         let mut b = Args::parse(["vault", "--bogus", "1"].map(String::from)).unwrap();
         assert!(b.finish().is_err(), "unknown option is refused");

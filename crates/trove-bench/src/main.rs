@@ -6,10 +6,13 @@
 //! with `pub fn run(args: &mut Args) -> anyhow::Result<serde_json::Value>`, add `mod NAME;`
 //! below and replace its `None` in [`SUITES`] with `Some(NAME::run)`.
 
+mod app;
 mod bundle;
 mod common;
+mod procs;
 mod share;
 mod vault;
+mod webdriver;
 
 use std::process::ExitCode;
 
@@ -23,7 +26,7 @@ const SUITES: &[(&str, Option<SuiteFn>)] = &[
     ("vault", Some(vault::run)),
     ("share", Some(share::run)),
     ("bundle", Some(bundle::run)),
-    ("app", None),
+    ("app", Some(app::run)),
 ];
 
 const USAGE: &str = "usage: trove-bench SUITE [--records N] [--dir DIR] [--keep] [suite options]
