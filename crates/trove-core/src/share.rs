@@ -6,7 +6,7 @@
 //! write transaction (each in its own savepoint) and committed with one fsync; the
 //! caller sends no response before it returns.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -94,8 +94,9 @@ pub struct ShareRequest {
 pub enum ReplyBody {
     /// This token's grant.
     Grant(Grant),
-    /// In-scope records, projected.
-    Records(Vec<Record>),
+    /// In-scope records, projected, newest first. Shared: every request of one batch
+    /// that asks the same grant for the same list gets the same list.
+    Records(Arc<[Record]>),
     /// One record, projected.
     Record(Record),
     /// `POST /v1/revoke` done (whatever the token was).
@@ -224,9 +225,10 @@ impl ShareEngine {
                     .collect();
             }
         };
+        let mut memo = BatchMemo::default();
         let mut out = Vec::with_capacity(n);
         for req in reqs {
-            out.push(self.one(vault, &tx, &mut log, req, now));
+            out.push(self.one(vault, &tx, &mut log, &mut memo, req, now));
         }
         let committed = log.finish().and_then(|()| Ok(tx.commit()?));
         if let Err(e) = committed {
@@ -243,6 +245,7 @@ impl ShareEngine {
         vault: &Vault,
         tx: &Transaction<'_>,
         log: &mut LogAppender<'_, '_>,
+        memo: &mut BatchMemo,
         req: ShareRequest,
         now: DateTime<Utc>,
     ) -> ShareReply {
@@ -253,7 +256,7 @@ impl ShareEngine {
         let undo = || {
             let _ = tx.execute_batch("ROLLBACK TO share_req; RELEASE share_req");
         };
-        let decided = self.decide(vault, tx, &req, now);
+        let decided = self.decide(vault, tx, memo, &req, now);
         let (reply, entry) = match decided {
             Ok(d) => d,
             Err(e) => {
@@ -295,6 +298,7 @@ impl ShareEngine {
         &self,
         vault: &Vault,
         tx: &Transaction<'_>,
+        memo: &mut BatchMemo,
         req: &ShareRequest,
         now: DateTime<Utc>,
     ) -> Result<(ShareReply, NewLogEntry)> {
@@ -394,7 +398,7 @@ impl ShareEngine {
                 Ok(ok(entry, 200, ReplyBody::Revoked))
             }
             ShareOp::Records { record_type } => {
-                let types = match record_type {
+                match record_type {
                     Some(t) if g.scope.fields_for(t).is_none() => {
                         return Ok(deny(
                             entry,
@@ -406,18 +410,13 @@ impl ShareEngine {
                             ),
                         ))
                     }
-                    Some(t) => vec![t.clone()],
-                    None => g.scope.types(),
+                    _ => {}
                 };
-                let mut records = Vec::new();
-                for t in types {
-                    let all = records_of_type(tx, &t, g.scope.only_tag.as_deref())?;
-                    records.extend(all.iter().filter_map(|r| project(r, &g.scope)));
-                }
-                records.sort_by(|a, b| b.id.cmp(&a.id));
-                disclose(&mut entry, &records);
+                let listing = memo.listing(tx, &g, record_type.as_deref())?;
+                entry.record_ids = listing.record_ids.clone();
+                entry.fields = listing.fields.clone();
                 grant::count_use(tx, &g.id)?;
-                Ok(ok(entry, 200, ReplyBody::Records(records)))
+                Ok(ok(entry, 200, ReplyBody::Records(listing.records.clone())))
             }
             ShareOp::Record { id } => {
                 let found = get_record(tx, id)?;
@@ -441,6 +440,57 @@ impl ShareEngine {
             }
             ShareOp::Refused { .. } => unreachable!("handled above"),
         }
+    }
+}
+
+/// One `GET /v1/records` answer: the projected records and what the log row names.
+struct Listing {
+    records: Arc<[Record]>,
+    record_ids: Vec<String>,
+    fields: Vec<String>,
+}
+
+/// What one batch has already read inside its transaction. Only record data lives
+/// here, never a grant's status: the batch's write transaction holds the database's
+/// write lock and the engine never writes records, so a second read in the same
+/// transaction would return exactly the same rows. Dropped when the batch ends.
+#[derive(Default)]
+struct BatchMemo {
+    /// Keyed by grant id (a grant's scope never changes) and the requested type.
+    listings: HashMap<(String, Option<String>), Arc<Listing>>,
+}
+
+impl BatchMemo {
+    /// The projected records of `g`'s scope (of one type, or all its types).
+    fn listing(
+        &mut self,
+        tx: &Transaction<'_>,
+        g: &Grant,
+        record_type: Option<&str>,
+    ) -> Result<Arc<Listing>> {
+        let key = (g.id.clone(), record_type.map(str::to_string));
+        if let Some(l) = self.listings.get(&key) {
+            return Ok(l.clone());
+        }
+        let types = match record_type {
+            Some(t) => vec![t.to_string()],
+            None => g.scope.types(),
+        };
+        let mut records = Vec::new();
+        for t in types {
+            let all = records_of_type(tx, &t, g.scope.only_tag.as_deref())?;
+            records.extend(all.iter().filter_map(|r| project(r, &g.scope)));
+        }
+        records.sort_by(|a, b| b.id.cmp(&a.id));
+        let mut entry = NewLogEntry::new(LogKind::Share);
+        disclose(&mut entry, &records);
+        let l = Arc::new(Listing {
+            records: records.into(),
+            record_ids: entry.record_ids,
+            fields: entry.fields,
+        });
+        self.listings.insert(key, l.clone());
+        Ok(l)
     }
 }
 
@@ -725,7 +775,7 @@ mod tests {
             panic!("{r:?}")
         };
         assert!(!rs.is_empty());
-        for rec in rs {
+        for rec in rs.iter() {
             for f in rec.fields.keys() {
                 let tf = format!("{}.{f}", rec.record_type);
                 assert!(tf == "contact.email" || tf == "address.city", "{tf} leaked");

@@ -251,12 +251,7 @@ fn to_response(reply: ShareReply, retry_after: Option<u64>) -> Response {
                 status: g.status.to_string(),
             },
         ),
-        ReplyBody::Records(rs) => json_response(
-            reply.status,
-            &trove_wire::Records {
-                records: rs.into_iter().map(wire_record).collect(),
-            },
-        ),
+        ReplyBody::Records(rs) => json_response(reply.status, &RecordsOut { records: &rs }),
         ReplyBody::Record(r) => json_response(reply.status, &wire_record(r)),
         ReplyBody::Revoked => json_response(reply.status, &trove_wire::Revoked { revoked: true }),
         ReplyBody::Error { error, description } => json_response(
@@ -282,6 +277,14 @@ fn to_response(reply: ShareReply, retry_after: Option<u64>) -> Response {
     r
 }
 
+/// `{"records": [...]}` written straight from the shared list: the same JSON as
+/// [`trove_wire::Records`] (core and wire records have the same fields, in the same
+/// order, under the same names; a test checks it).
+#[derive(serde::Serialize)]
+struct RecordsOut<'a> {
+    records: &'a [trove_core::Record],
+}
+
 fn wire_record(r: trove_core::Record) -> trove_wire::Record {
     trove_wire::Record {
         id: r.id,
@@ -297,6 +300,28 @@ fn wire_record(r: trove_core::Record) -> trove_wire::Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_written_exactly_as_the_wire_type() {
+        let r = trove_core::Record {
+            id: "01J".into(),
+            record_type: "contact".into(),
+            fields: [("email".to_string(), "a\"b@example.org".to_string())].into(),
+            tags: vec!["work".into()],
+            source: "manual".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            updated_at: "2026-01-02T00:00:00Z".into(),
+        };
+        let ours = serde_json::to_string(&RecordsOut {
+            records: std::slice::from_ref(&r),
+        })
+        .unwrap();
+        let wire = serde_json::to_string(&trove_wire::Records {
+            records: vec![wire_record(r)],
+        })
+        .unwrap();
+        assert_eq!(ours, wire);
+    }
 
     #[test]
     fn type_query_is_strict() {
