@@ -2,8 +2,10 @@
 //! requests in batches (group commit): every request waiting when a batch starts is
 //! decided in one write transaction, committed with one fsync, then answered.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 use trove_core::{ShareEngine, ShareReply, ShareRequest, Vault};
@@ -19,6 +21,14 @@ enum Msg {
 #[derive(Clone)]
 pub(crate) struct Gate {
     tx: mpsc::Sender<Msg>,
+    counts: Arc<Counts>,
+}
+
+/// Batches committed and requests decided so far (for benchmarks and diagnostics).
+#[derive(Default)]
+struct Counts {
+    batches: AtomicU64,
+    requests: AtomicU64,
 }
 
 /// Why the gate could not decide a request.
@@ -34,11 +44,23 @@ impl Gate {
     /// Starts the gate thread, holding `vault` (unlocked) or nothing (locked).
     pub(crate) fn start(open: Option<(Vault, ShareEngine)>, batch_max: usize) -> Gate {
         let (tx, rx) = mpsc::channel::<Msg>();
+        let counts = Arc::new(Counts::default());
         thread::Builder::new()
             .name("trove-share-gate".into())
-            .spawn(move || run(rx, open, batch_max.max(1)))
+            .spawn({
+                let counts = counts.clone();
+                move || run(rx, open, batch_max.max(1), &counts)
+            })
             .expect("spawn the gate thread");
-        Gate { tx }
+        Gate { tx, counts }
+    }
+
+    /// (batches, requests) decided so far.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.counts.batches.load(Ordering::Relaxed),
+            self.counts.requests.load(Ordering::Relaxed),
+        )
     }
 
     /// Decides `req`; the reply comes after its log row is committed.
@@ -65,16 +87,51 @@ impl Gate {
     }
 }
 
-/// The gate's connection runs the same dozen statements for every request: keep them
-/// all prepared (rusqlite's default cache holds 16, shared with everything else).
-fn tune(v: &Vault) {
-    v.conn().set_prepared_statement_cache_capacity(128);
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// Readies an opened vault for the gate: tunes its connection and starts a
+/// checkpointer on a second connection, so that WAL checkpoints (page copies and two
+/// fsyncs) happen beside the gate rather than inside a batch. The checkpointer stops
+/// (and closes its connection) when the returned sender is dropped.
+fn open_gate(v: &Vault) -> Option<mpsc::Sender<()>> {
+    if let Err(e) = trove_core::share::tune_gate_connection(v) {
+        tracing::warn!(code = e.code(), "share: cannot tune the gate's connection");
+    }
+    let ckpt = match v.try_clone() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(
+                code = e.code(),
+                "share: no checkpointer; the gate checkpoints itself"
+            );
+            return None;
+        }
+    };
+    let (stop, stopped) = mpsc::channel::<()>();
+    let spawned = thread::Builder::new()
+        .name("trove-share-ckpt".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(e) = trove_core::share::checkpoint_wal(&ckpt) {
+                    tracing::debug!(code = e.code(), "share: checkpoint skipped");
+                }
+            }
+        });
+    match spawned {
+        Ok(_) => Some(stop),
+        Err(_) => None,
+    }
 }
 
-fn run(rx: mpsc::Receiver<Msg>, mut open: Option<(Vault, ShareEngine)>, batch_max: usize) {
-    if let Some((v, _)) = &open {
-        tune(v);
-    }
+fn run(
+    rx: mpsc::Receiver<Msg>,
+    mut open: Option<(Vault, ShareEngine)>,
+    batch_max: usize,
+    counts: &Counts,
+) {
+    let mut _checkpointer = open.as_ref().and_then(|(v, _)| open_gate(v));
     let mut jobs: Vec<(ShareRequest, oneshot::Sender<ShareReply>)> = Vec::with_capacity(batch_max);
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
@@ -82,12 +139,13 @@ fn run(rx: mpsc::Receiver<Msg>, mut open: Option<(Vault, ShareEngine)>, batch_ma
             match next.take() {
                 Some(Msg::Job(r, s)) => jobs.push((r, s)),
                 Some(Msg::Lock) => {
-                    flush(&mut jobs, open.as_ref());
+                    flush(&mut jobs, open.as_ref(), counts);
+                    _checkpointer = None;
                     open = None;
                 }
                 Some(Msg::Unlock(v, e)) => {
-                    flush(&mut jobs, open.as_ref());
-                    tune(&v);
+                    flush(&mut jobs, open.as_ref(), counts);
+                    _checkpointer = open_gate(&v);
                     open = Some((*v, *e));
                 }
                 None => {}
@@ -100,13 +158,14 @@ fn run(rx: mpsc::Receiver<Msg>, mut open: Option<(Vault, ShareEngine)>, batch_ma
                 Err(_) => break,
             }
         }
-        flush(&mut jobs, open.as_ref());
+        flush(&mut jobs, open.as_ref(), counts);
     }
 }
 
 fn flush(
     jobs: &mut Vec<(ShareRequest, oneshot::Sender<ShareReply>)>,
     open: Option<&(Vault, ShareEngine)>,
+    counts: &Counts,
 ) {
     if jobs.is_empty() {
         return;
@@ -117,6 +176,10 @@ fn flush(
         return;
     };
     let (reqs, senders): (Vec<_>, Vec<_>) = jobs.drain(..).unzip();
+    counts.batches.fetch_add(1, Ordering::Relaxed);
+    counts
+        .requests
+        .fetch_add(reqs.len() as u64, Ordering::Relaxed);
     let replies = engine.handle_batch(vault, reqs);
     for (s, r) in senders.into_iter().zip(replies) {
         let _ = s.send(r);
