@@ -362,7 +362,9 @@ impl ShareEngine {
             }
             Credential::Token(t) => t,
         };
-        let Some(g) = grant::find_by_token(tx, &self.token_key, token, now)? else {
+        let Some(g) =
+            grant::find_by_token_cached(tx, &self.token_key, token, now, &mut memo.scopes)?
+        else {
             return Ok(unauth(entry, "unknown_token", "the token is not valid"));
         };
         entry.grant_id = Some(g.id.clone());
@@ -487,6 +489,8 @@ struct Listing {
 struct BatchMemo {
     /// Keyed by grant id (a grant's scope never changes) and the requested type.
     listings: HashMap<(String, Option<String>), Arc<Listing>>,
+    /// Parsed scope texts (never a grant's status: that is read on every request).
+    scopes: grant::ScopeCache,
 }
 
 impl BatchMemo {
@@ -1004,6 +1008,134 @@ mod tests {
             }
         }
         assert!(hidden > 5, "the fixture has out-of-scope records");
+    }
+
+    /// Each request of a batch gets exactly what it would get alone, although the batch
+    /// reads and projects a grant's records once: two grants with different scopes,
+    /// with and without a type filter, interleaved.
+    #[test]
+    fn a_batch_answers_each_request_as_if_alone() {
+        let (_d, v, t1, _) = setup(&["contact.email", "address.city"], None);
+        let (_, t2) = v
+            .create_grant(&NewGrant {
+                org: "Other".into(),
+                purpose: "test".into(),
+                scope: vec!["contact".into(), "note".into()],
+                ..Default::default()
+            })
+            .unwrap();
+        let e = ShareEngine::new(&v);
+        let ops = || {
+            [
+                ShareOp::Records { record_type: None },
+                ShareOp::Records {
+                    record_type: Some("contact".into()),
+                },
+            ]
+        };
+        let mut alone = Vec::new();
+        for t in [&t1, &t2] {
+            for op in ops() {
+                alone.push(e.handle(&v, req(t, op)));
+            }
+        }
+        let before = v.log_len().unwrap();
+        let mut reqs = Vec::new();
+        for _ in 0..3 {
+            for t in [&t1, &t2] {
+                for op in ops() {
+                    reqs.push(req(t, op));
+                }
+            }
+        }
+        let batched = e.handle_batch(&v, reqs);
+        for (i, r) in batched.iter().enumerate() {
+            assert_eq!(
+                r,
+                &alone[i % 4],
+                "request {i} differs from its answer alone"
+            );
+        }
+        assert_ne!(
+            alone[0].body, alone[2].body,
+            "the two grants see different data"
+        );
+        let log = v.log_entries(&Default::default()).unwrap();
+        assert_eq!(v.log_len().unwrap(), before + 12);
+        // Newest first: the last request of the batch was t2's contact-only listing.
+        assert_eq!(
+            log[0].fields,
+            ["contact.email", "contact.label", "contact.phone"]
+        );
+        assert_eq!(log[3].fields, ["address.city", "contact.email"]);
+        assert!(v.verify_log().unwrap().ok);
+    }
+
+    /// What a batch has read is forgotten when it ends: the next batch sees new records.
+    #[test]
+    fn the_next_batch_sees_records_added_meanwhile() {
+        let (_d, v, t, _) = setup(&["note"], None);
+        let e = ShareEngine::new(&v);
+        let count = |r: &ShareReply| match &r.body {
+            ReplyBody::Records(rs) => rs.len(),
+            other => panic!("{other:?}"),
+        };
+        let op = || ShareOp::Records { record_type: None };
+        let first = e.handle_batch(&v, vec![req(&t, op()), req(&t, op())]);
+        v.add(NewRecord::new(
+            "note",
+            [("title".to_string(), "added between batches".to_string())],
+        ))
+        .unwrap();
+        let second = e.handle_batch(&v, vec![req(&t, op())]);
+        assert_eq!(count(&second[0]), count(&first[0]) + 1);
+    }
+
+    /// Grant state is read for every request, also inside one batch: a revocation or
+    /// the last allowed use takes effect for the very next request of the same batch.
+    #[test]
+    fn revocation_and_max_uses_apply_within_a_batch() {
+        let (_d, v, t, _) = setup(&["note"], Some(2));
+        let e = ShareEngine::new(&v);
+        let op = || ShareOp::Records { record_type: None };
+        let out: Vec<u16> = e
+            .handle_batch(&v, vec![req(&t, op()), req(&t, op()), req(&t, op())])
+            .iter()
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(out, [200, 200, 401], "the third use is refused");
+        let (_d, v, t, _) = setup(&["note"], None);
+        let e = ShareEngine::new(&v);
+        let out: Vec<u16> = e
+            .handle_batch(
+                &v,
+                vec![req(&t, op()), req(&t, ShareOp::Revoke), req(&t, op())],
+            )
+            .iter()
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(out, [200, 200, 401], "refused right after the revocation");
+    }
+
+    /// The gate's connection tuning keeps every commit durable.
+    #[test]
+    fn gate_tuning_keeps_synchronous_full_and_checkpoints_run_beside_it() {
+        let (_d, v, t, _) = setup(&["note"], None);
+        tune_gate_connection(&v).unwrap();
+        let sync: i64 = v
+            .conn()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let e = ShareEngine::new(&v);
+        assert_eq!(
+            e.handle(&v, req(&t, ShareOp::Records { record_type: None }))
+                .status,
+            200
+        );
+        let other = v.try_clone().unwrap();
+        let (frames, done) = checkpoint_wal(&other).unwrap();
+        assert!(frames > 0 && done == frames, "{done} of {frames} frames");
     }
 
     #[test]

@@ -2,16 +2,18 @@
 //! requests in batches (group commit): every request waiting when a batch starts is
 //! decided in one write transaction, committed with one fsync, then answered.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use tokio::sync::oneshot;
-use trove_core::{ShareEngine, ShareReply, ShareRequest, Vault};
+use trove_core::{ReplyBody, ShareEngine, ShareReply, ShareRequest, Vault};
 
 enum Msg {
-    Job(ShareRequest, oneshot::Sender<ShareReply>),
+    Job(ShareRequest, oneshot::Sender<Decided>),
     Lock,
     Unlock(Box<Vault>, Box<ShareEngine>),
 }
@@ -29,6 +31,14 @@ pub(crate) struct Gate {
 struct Counts {
     batches: AtomicU64,
     requests: AtomicU64,
+}
+
+/// A decided request, and where its JSON body is written once for every reply of the
+/// batch that carries the same record list (the first HTTP worker to need it writes
+/// it, on its own thread; the others reuse the bytes).
+pub(crate) struct Decided {
+    pub(crate) reply: ShareReply,
+    pub(crate) body: Option<Arc<OnceLock<Bytes>>>,
 }
 
 /// Why the gate could not decide a request.
@@ -64,7 +74,7 @@ impl Gate {
     }
 
     /// Decides `req`; the reply comes after its log row is committed.
-    pub(crate) async fn decide(&self, req: ShareRequest) -> Result<ShareReply, GateError> {
+    pub(crate) async fn decide(&self, req: ShareRequest) -> Result<Decided, GateError> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Msg::Job(req, tx))
@@ -132,7 +142,7 @@ fn run(
     counts: &Counts,
 ) {
     let mut _checkpointer = open.as_ref().and_then(|(v, _)| open_gate(v));
-    let mut jobs: Vec<(ShareRequest, oneshot::Sender<ShareReply>)> = Vec::with_capacity(batch_max);
+    let mut jobs: Vec<(ShareRequest, oneshot::Sender<Decided>)> = Vec::with_capacity(batch_max);
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         loop {
@@ -163,7 +173,7 @@ fn run(
 }
 
 fn flush(
-    jobs: &mut Vec<(ShareRequest, oneshot::Sender<ShareReply>)>,
+    jobs: &mut Vec<(ShareRequest, oneshot::Sender<Decided>)>,
     open: Option<&(Vault, ShareEngine)>,
     counts: &Counts,
 ) {
@@ -181,7 +191,12 @@ fn flush(
         .requests
         .fetch_add(reqs.len() as u64, Ordering::Relaxed);
     let replies = engine.handle_batch(vault, reqs);
-    for (s, r) in senders.into_iter().zip(replies) {
-        let _ = s.send(r);
+    let mut bodies: HashMap<*const trove_core::Record, Arc<OnceLock<Bytes>>> = HashMap::new();
+    for (s, reply) in senders.into_iter().zip(replies) {
+        let body = match &reply.body {
+            ReplyBody::Records(rs) => Some(bodies.entry(rs.as_ptr()).or_default().clone()),
+            _ => None,
+        };
+        let _ = s.send(Decided { reply, body });
     }
 }

@@ -2,8 +2,9 @@
 //! requests/replies and trove-core's share types. No decisions about data live here.
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -204,10 +205,10 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
             op,
         })
         .await;
-    let reply = match reply {
-        Ok(r) => r,
-        Err(GateError::Locked) => ShareReply::unavailable("the vault is locked"),
-        Err(GateError::Closed) => ShareReply::unavailable("the server is shutting down"),
+    let (reply, body) = match reply {
+        Ok(d) => (d.reply, d.body),
+        Err(GateError::Locked) => (ShareReply::unavailable("the vault is locked"), None),
+        Err(GateError::Closed) => (ShareReply::unavailable("the server is shutting down"), None),
     };
     if reply.auth_failed {
         s.inner.limiter.failed(&remote);
@@ -220,11 +221,15 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
         remote = %remote,
         "share request"
     );
-    to_response(reply, retry_after)
+    to_response(reply, body.as_deref(), retry_after)
 }
 
 fn json_response(status: u16, value: &impl serde::Serialize) -> Response {
     let body = serde_json::to_vec(value).expect("wire types serialize");
+    json_bytes_response(status, Bytes::from(body))
+}
+
+fn json_bytes_response(status: u16, body: Bytes) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(
@@ -234,7 +239,13 @@ fn json_response(status: u16, value: &impl serde::Serialize) -> Response {
     r
 }
 
-fn to_response(reply: ShareReply, retry_after: Option<u64>) -> Response {
+/// The HTTP response for `reply`; `shared` is where the batch's replies carrying the
+/// same record list keep that list's JSON, written once.
+fn to_response(
+    reply: ShareReply,
+    shared: Option<&OnceLock<Bytes>>,
+    retry_after: Option<u64>,
+) -> Response {
     let www = reply.www_authenticate();
     let mut r = match reply.body {
         ReplyBody::Grant(g) => json_response(
@@ -251,7 +262,18 @@ fn to_response(reply: ShareReply, retry_after: Option<u64>) -> Response {
                 status: g.status.to_string(),
             },
         ),
-        ReplyBody::Records(rs) => json_response(reply.status, &RecordsOut { records: &rs }),
+        ReplyBody::Records(rs) => {
+            let write = || {
+                Bytes::from(
+                    serde_json::to_vec(&RecordsOut { records: &rs }).expect("records serialize"),
+                )
+            };
+            let body = match shared {
+                Some(cell) => cell.get_or_init(write).clone(),
+                None => write(),
+            };
+            json_bytes_response(reply.status, body)
+        }
         ReplyBody::Record(r) => json_response(reply.status, &wire_record(r)),
         ReplyBody::Revoked => json_response(reply.status, &trove_wire::Revoked { revoked: true }),
         ReplyBody::Error { error, description } => json_response(
