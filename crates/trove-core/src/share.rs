@@ -201,43 +201,73 @@ impl ShareEngine {
             .expect("one reply per request")
     }
 
-    /// Decides requests in one write transaction (one commit, one fsync), each in its
-    /// own savepoint; returns one reply per request, in order, after the commit. If the
-    /// commit fails, every reply is `503` with no data.
+    /// Decides requests in one write transaction (one commit, one fsync); returns one
+    /// reply per request, in order, after the commit. If the commit fails, every reply
+    /// is `503` with no data.
+    ///
+    /// A request that fails (a database error, a log row that cannot be written) must
+    /// roll back alone. The batch is first decided without savepoints; only if one of
+    /// its requests fails is the whole transaction rolled back and the batch decided
+    /// again with one savepoint per request, so that the failure stays with its own
+    /// request. Nothing is committed or answered before that.
     pub fn handle_batch(&self, vault: &Vault, reqs: Vec<ShareRequest>) -> Vec<ShareReply> {
+        let now = Utc::now();
+        match self.run_batch(vault, &reqs, now, false) {
+            Some(out) => out,
+            None => self
+                .run_batch(vault, &reqs, now, true)
+                .expect("an isolated run decides every request"),
+        }
+    }
+
+    /// One attempt at a batch. Without `isolate`, the first failing request abandons
+    /// the attempt (`None`, the transaction rolled back); with it, each request runs
+    /// in its own savepoint and a failure answers `503` for that request only.
+    fn run_batch(
+        &self,
+        vault: &Vault,
+        reqs: &[ShareRequest],
+        now: DateTime<Utc>,
+        isolate: bool,
+    ) -> Option<Vec<ShareReply>> {
         let n = reqs.len();
+        let all = |why: &str| Some((0..n).map(|_| ShareReply::unavailable(why)).collect());
         let tx = match Transaction::new_unchecked(vault.conn(), TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => {
                 tracing::warn!(error = %Error::from(e), "share: cannot begin transaction");
-                return (0..n)
-                    .map(|_| ShareReply::unavailable("the vault is busy; retry"))
-                    .collect();
+                return all("the vault is busy; retry");
             }
         };
-        let now = Utc::now();
         let mut log = match LogAppender::begin(&tx) {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(code = e.code(), "share: cannot read the access log head");
-                return (0..n)
-                    .map(|_| ShareReply::unavailable("the access log could not be written; retry"))
-                    .collect();
+                return all("the access log could not be written; retry");
             }
         };
+        // Read inside this transaction only: a second attempt starts afresh.
         let mut memo = BatchMemo::default();
         let mut out = Vec::with_capacity(n);
         for req in reqs {
-            out.push(self.one(vault, &tx, &mut log, &mut memo, req, now));
+            if isolate {
+                out.push(self.one(vault, &tx, &mut log, &mut memo, req, now));
+                continue;
+            }
+            let Ok((reply, entry)) = self.decide(vault, &tx, &mut memo, req, now) else {
+                return None;
+            };
+            if self.audit && log.append(&entry, self.fault.as_deref()).is_err() {
+                return None;
+            }
+            out.push(reply);
         }
         let committed = log.finish().and_then(|()| Ok(tx.commit()?));
         if let Err(e) = committed {
             tracing::warn!(error = %e, "share: commit failed; nothing disclosed");
-            return (0..n)
-                .map(|_| ShareReply::unavailable("the access log could not be written; retry"))
-                .collect();
+            return all("the access log could not be written; retry");
         }
-        out
+        Some(out)
     }
 
     fn one(
@@ -246,7 +276,7 @@ impl ShareEngine {
         tx: &Transaction<'_>,
         log: &mut LogAppender<'_, '_>,
         memo: &mut BatchMemo,
-        req: ShareRequest,
+        req: &ShareRequest,
         now: DateTime<Utc>,
     ) -> ShareReply {
         let mark = log.mark();
@@ -256,7 +286,7 @@ impl ShareEngine {
         let undo = || {
             let _ = tx.execute_batch("ROLLBACK TO share_req; RELEASE share_req");
         };
-        let decided = self.decide(vault, tx, memo, &req, now);
+        let decided = self.decide(vault, tx, memo, req, now);
         let (reply, entry) = match decided {
             Ok(d) => d,
             Err(e) => {
