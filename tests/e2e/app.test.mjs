@@ -341,6 +341,8 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await shot(b, "18-export-scoped");
     await (await el(b, "#export-submit")).click();
     assert.match(await text(b, "#export-disclosed"), /contact\.email/);
+    await (await el(b, "#export-result")).scrollIntoView();
+    await shot(b, "21-export-done");
 
     // With the reference age CLI: decrypt, untar, read records.jsonl.
     const tarFile = path.join(TMP, "gls.tar");
@@ -378,6 +380,21 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await shot(b, "19-import-preview");
     await (await el(b, "#import-commit")).click();
     assert.match(await text(b, "#import-result"), /4 added/);
+
+    // The organization's bundle opens with its identity file and shows its scope.
+    await typeInto(b, "#import-path", path.join(TMP, "gls.trove"));
+    await b.keys(["Tab"]);
+    assert.match(await text(b, "#import-kind"), /encrypted to an age recipient/);
+    await (await el(b, "#import-preview")).click();
+    assert.match(await text(b, "#import-identity-err"), /identity file/, "asks for the identity, next to its field");
+    await typeInto(b, "#import-identity", path.join(TMP, "gls-key.txt"));
+    await (await el(b, "#import-preview")).click();
+    const scoped = await text(b, "#import-preview-panel");
+    assert.match(scoped, /scope: .*contact\.email/);
+    assert.match(scoped, /scope: .*address/);
+    assert.match(scoped, /Already here, unchanged\s*2/);
+    assert.equal(await (await b.$("#import-commit")).isEnabled(), false, "nothing to import");
+    await shot(b, "22-import-bundle");
 
     await (await el(b, "#tab-records")).click();
     await b.waitUntil(async () => (await countOf(b, "contact")) === 3, { timeout: 5000, timeoutMsg: "the imported contacts did not appear" });
