@@ -24,20 +24,23 @@ pub fn vault_status(state: State<'_, AppState>) -> VaultStatus {
 
 /// Runs `f` on a blocking thread, so key derivation, keyring calls and long bundle work
 /// never hold up the UI (Tauri runs plain commands on the main thread).
+async fn background<T: Send + 'static>(f: impl FnOnce() -> Res<T> + Send + 'static) -> Res<T> {
+    tauri::async_runtime::spawn_blocking(f).await.map_err(|e| {
+        ApiError::shell(
+            "internal",
+            format!("background work failed: {e}"),
+            None,
+            None,
+        )
+    })?
+}
+
+/// [`background`] with the app's state.
 async fn blocking<T: Send + 'static>(
     app: AppHandle,
     f: impl FnOnce(&AppState) -> Res<T> + Send + 'static,
 ) -> Res<T> {
-    tauri::async_runtime::spawn_blocking(move || f(&app.state::<AppState>()))
-        .await
-        .map_err(|e| {
-            ApiError::shell(
-                "internal",
-                format!("background work failed: {e}"),
-                None,
-                None,
-            )
-        })?
+    background(move || f(&app.state::<AppState>())).await
 }
 
 /// Creates the vault; returns the recovery key to show once.
@@ -245,16 +248,7 @@ pub fn verify_access_log(state: State<'_, AppState>) -> Res<VerifyReportDto> {
 /// What a file to import is (format; for a bundle, what opens it).
 #[tauri::command]
 pub async fn inspect_import(path: String) -> Res<ImportFileDto> {
-    tauri::async_runtime::spawn_blocking(move || transfer::inspect(&path))
-        .await
-        .map_err(|e| {
-            ApiError::shell(
-                "internal",
-                format!("background work failed: {e}"),
-                None,
-                None,
-            )
-        })?
+    background(move || transfer::inspect(&path)).await
 }
 
 /// Writes a bundle; progress goes to `on_progress`. `passphrase` is for passphrase
@@ -268,7 +262,10 @@ pub async fn export_bundle(
 ) -> Res<ExportSummaryDto> {
     let passphrase = passphrase.map(Passphrase::new);
     blocking(app, move |s| {
-        let mut t = Throttle::new(|p| drop(on_progress.send(p)));
+        // A closed window cannot take progress any more; the work goes on regardless.
+        let mut t = Throttle::new(|p| {
+            let _ = on_progress.send(p);
+        });
         s.export(&request, passphrase.as_ref(), &mut |p| t.report(p))
     })
     .await
@@ -285,7 +282,9 @@ pub async fn import_file(
 ) -> Res<ImportReportDto> {
     let passphrase = passphrase.map(Passphrase::new);
     blocking(app, move |s| {
-        let mut t = Throttle::new(|p| drop(on_progress.send(p)));
+        let mut t = Throttle::new(|p| {
+            let _ = on_progress.send(p);
+        });
         s.import(&request, passphrase.as_ref(), &mut |p| t.report(p))
     })
     .await

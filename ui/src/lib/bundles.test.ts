@@ -118,6 +118,8 @@ describe("import preview", () => {
       "Already here, unchanged=1",
     ]);
     expect(previewLines(report({ dry_run: false }))[1].label).toBe("Added");
+    const made = previewLines(report({ bundle_created_at: "2026-11-23T10:00:00Z" }), (t) => `at ${t}`);
+    expect(made[made.length - 1]).toEqual({ label: "Bundle made", value: "at 2026-11-23T10:00:00Z" });
   });
 
   it("explains that grants, receipts and the log stay in the bundle", () => {

@@ -119,15 +119,15 @@ export interface PreviewLine {
   value: string;
 }
 
-/** The counts of an import preview (or result) as short label/value lines. */
-export function previewLines(r: ImportReportDto): PreviewLine[] {
+/** The counts of an import preview (or result) as short label/value lines; `time` formats the bundle's date. */
+export function previewLines(r: ImportReportDto, time: (t: string) => string = (t) => t): PreviewLine[] {
   const lines: PreviewLine[] = [
     { label: "Records in the file", value: String(r.records) },
     { label: r.dry_run ? "New (would be added)" : "Added", value: String(r.new) },
     { label: r.dry_run ? "Newer (would be updated)" : "Updated", value: String(r.updated) },
     { label: "Already here, unchanged", value: String(r.unchanged) },
   ];
-  if (r.bundle_created_at) lines.push({ label: "Bundle made", value: r.bundle_created_at });
+  if (r.bundle_created_at) lines.push({ label: "Bundle made", value: time(r.bundle_created_at) });
   return lines;
 }
 
