@@ -401,6 +401,24 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     assert.equal(await countOf(b, "identity"), 2);
   });
 
+  it("opens the native file dialogs (the dialog plugin is allowed), and cancelling changes nothing", async () => {
+    // WebDriver cannot drive a GTK dialog: find its X window by title and press Escape.
+    await (await el(b, "#tab-transfer")).click();
+    await (await el(b, "#mode-import")).click();
+    const before = await (await el(b, "#import-path")).getValue();
+    await (await el(b, "#import-choose")).click();
+    const { stdout } = await run("xdotool", ["search", "--sync", "--onlyvisible", "--name", "^Import a file$"], { timeout: 15000 });
+    const win = stdout.trim().split("\n")[0];
+    await run("xdotool", ["windowfocus", "--sync", win]);
+    await run("xdotool", ["key", "--clearmodifiers", "Escape"]);
+    await b.waitUntil(async () => (await run("xdotool", ["search", "--onlyvisible", "--name", "^Import a file$"]).then(() => false, () => true)), {
+      timeout: 10000,
+      timeoutMsg: "the open dialog did not close on Escape",
+    });
+    assert.equal(await (await b.$("#import-path")).getValue(), before, "a cancelled dialog leaves the path as it was");
+    assert.equal(await (await b.$("#transfer-error")).isExisting(), false, "no permission error from the dialog plugin");
+  });
+
   it("locks, refuses a wrong passphrase, unlocks with the right one", async () => {
     await (await el(b, "#lock")).click();
     await el(b, "#unlock-pass");
