@@ -15,7 +15,7 @@ cd "$root"
 scripts/install-deps.sh test
 
 # The UI first: generate_context! embeds ui/dist into the binary at compile time.
-if [ ! -d ui/node_modules ]; then (cd ui && npm install --no-audit --no-fund); fi
+if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then (cd ui && npm install --no-audit --no-fund); fi
 (cd ui && npm run build --silent)
 if [ ! -d tests/e2e/node_modules ]; then (cd tests/e2e && npm install --no-audit --no-fund); fi
 
