@@ -399,6 +399,13 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await (await el(b, "#tab-records")).click();
     await b.waitUntil(async () => (await countOf(b, "contact")) === 3, { timeout: 5000, timeoutMsg: "the imported contacts did not appear" });
     assert.equal(await countOf(b, "identity"), 2);
+
+    // Exports and imports are in the access log too, with what left or came in.
+    await (await el(b, "#tab-log")).click();
+    const log = await text(b, "#timeline");
+    assert.match(log, /You exported a bundle for an organization \(to 1 age recipient\): .*contact\.email/);
+    assert.match(log, /You exported everything \(protected by a passphrase\)/);
+    assert.match(log, /You imported a vCard file: .*contact\.email/);
   });
 
   it("opens the native file dialogs (the dialog plugin is allowed), and cancelling changes nothing", async () => {
