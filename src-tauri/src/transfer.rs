@@ -261,3 +261,44 @@ pub fn import(
     })?;
     Ok(ImportReportDto::new(&path, report))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_paths_are_absolute_or_start_at_home() {
+        assert_eq!(
+            resolve_path(" /tmp/a.trove ").unwrap(),
+            PathBuf::from("/tmp/a.trove")
+        );
+        if let Some(home) = dirs::home_dir() {
+            assert_eq!(resolve_path("~/b.trove").unwrap(), home.join("b.trove"));
+        }
+        for bad in ["", "  ", "b.trove", "./b.trove", "~b.trove"] {
+            let e = resolve_path(bad).unwrap_err();
+            assert_eq!(
+                (e.code.as_str(), e.field.as_deref()),
+                ("invalid_path", Some("path")),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn inspect_names_the_format_and_a_missing_file() {
+        let t = tempfile::tempdir().unwrap();
+        let csv = t.path().join("rows.txt");
+        std::fs::write(&csv, "title,body\nhi,there\n").unwrap();
+        let f = inspect(&csv.display().to_string()).unwrap();
+        assert_eq!(
+            (f.format.as_str(), f.bundle_kind, f.bytes),
+            ("csv", None, 20)
+        );
+        let json = t.path().join("r.json");
+        std::fs::write(&json, "[]").unwrap();
+        assert_eq!(inspect(&json.display().to_string()).unwrap().format, "json");
+        let e = inspect(&t.path().join("nope.vcf").display().to_string()).unwrap_err();
+        assert_eq!((e.code.as_str(), e.field.as_deref()), ("io", Some("path")));
+    }
+}
