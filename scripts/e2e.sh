@@ -15,8 +15,7 @@ cd "$root"
 scripts/install-deps.sh test
 
 # The UI first: generate_context! embeds ui/dist into the binary at compile time.
-if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then (cd ui && npm install --no-audit --no-fund); fi
-(cd ui && npm run build --silent)
+scripts/ui-build.sh
 if [ ! -d tests/e2e/node_modules ]; then (cd tests/e2e && npm install --no-audit --no-fund); fi
 
 target=${CARGO_TARGET_DIR:-$root/target}
