@@ -104,7 +104,7 @@ impl Scope {
     pub fn parse<S: AsRef<str>>(items: &[S], only_tag: Option<&str>) -> Result<Scope> {
         if items.is_empty() {
             return Err(Error::InvalidInput(
-                "a grant needs at least one --scope TYPE or TYPE.FIELD".into(),
+                "a scope needs at least one item: --scope TYPE or TYPE.FIELD".into(),
             ));
         }
         let mut parsed: Vec<ScopeItem> = Vec::new();
@@ -142,6 +142,11 @@ impl Scope {
             }
         }
         (!only.is_empty()).then_some(FieldSet::Only(only))
+    }
+
+    /// The items as `TYPE` / `TYPE.FIELD` strings, in scope order.
+    pub fn item_strings(&self) -> Vec<String> {
+        self.items.iter().map(ScopeItem::to_string).collect()
     }
 
     /// The record types this scope touches, in scope order, without duplicates.
