@@ -3,7 +3,7 @@
 //! the access-log row, all in one transaction, so that nothing leaves without its log row.
 //!
 //! [`ShareEngine::handle_batch`] is the group commit: several requests are decided in one
-//! write transaction (each in its own savepoint) and committed with one fsync; the
+//! write transaction (a failing one rolled back alone) and committed with one fsync; the
 //! caller sends no response before it returns.
 
 use std::collections::{BTreeSet, HashMap};
