@@ -1227,6 +1227,44 @@ mod tests {
         assert!(r.ok, "{r:?}");
     }
 
+    /// The batch falls back to one savepoint per request whichever request fails, also
+    /// the first and the last, and a later batch takes the fast path again.
+    #[test]
+    fn failures_at_either_end_of_a_batch_stay_with_their_request() {
+        struct FailSome;
+        impl LogFault for FailSome {
+            fn before_write(&self, e: &NewLogEntry) -> Result<()> {
+                match e.path.as_deref() {
+                    Some("/fail") => Err(Error::LogWriteFailed("injected".into())),
+                    _ => Ok(()),
+                }
+            }
+        }
+        let (_d, v, t, _) = setup(&["note"], None);
+        let e = ShareEngine::new(&v).with_log_fault(Arc::new(FailSome));
+        let batch = |paths: &[&str]| -> Vec<u16> {
+            let reqs = paths
+                .iter()
+                .map(|p| {
+                    let mut r = req(&t, ShareOp::Records { record_type: None });
+                    r.meta.path = p.to_string();
+                    r
+                })
+                .collect();
+            e.handle_batch(&v, reqs).iter().map(|r| r.status).collect()
+        };
+        let before = v.log_len().unwrap();
+        assert_eq!(
+            batch(&["/fail", "/ok", "/ok", "/fail"]),
+            [503, 200, 200, 503]
+        );
+        assert_eq!(batch(&["/ok", "/ok"]), [200, 200]);
+        assert_eq!(v.log_len().unwrap(), before + 4);
+        assert_eq!(v.list_grants().unwrap()[0].uses, 4);
+        let r = v.verify_log().unwrap();
+        assert!(r.ok, "{r:?}");
+    }
+
     #[test]
     fn logged_paths_never_keep_tokens_or_odd_queries() {
         let t = ShareToken::generate();
