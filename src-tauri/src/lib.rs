@@ -8,6 +8,7 @@ pub mod commands;
 pub mod dto;
 pub mod sharing;
 pub mod state;
+pub mod transfer;
 
 use std::path::PathBuf;
 
@@ -63,6 +64,7 @@ pub fn run() {
         });
     }
     tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             bench::bench_painted,
@@ -95,6 +97,9 @@ pub fn run() {
             commands::access_log_len,
             commands::access_summary,
             commands::verify_access_log,
+            commands::inspect_import,
+            commands::export_bundle,
+            commands::import_file,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

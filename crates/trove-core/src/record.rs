@@ -7,6 +7,7 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::grant::{FieldSet, Scope};
 use crate::schema::record_type;
 use crate::vault::Vault;
 
@@ -120,6 +121,34 @@ fn clean_tags(tags: &[String]) -> Result<Vec<String>> {
 
 /// Checks a complete record (e.g. from a bundle): id, type, fields, tags, source, times.
 pub fn validate_record(r: &Record) -> Result<Record> {
+    check_record(r, &FieldSet::All)
+}
+
+/// Checks a record from a scoped bundle against the scope it was exported with: its type
+/// and every field in scope, tags exactly as projection leaves them (none, or the scope's
+/// tag), and only the required fields the scope lets through required.
+pub fn validate_projected_record(r: &Record, scope: &Scope) -> Result<Record> {
+    let Some(visible) = scope.fields_for(&r.record_type) else {
+        record_type(&r.record_type)?;
+        return Err(Error::InvalidInput(format!(
+            "a {} record is outside the bundle's scope",
+            r.record_type
+        )));
+    };
+    let tags_ok = match &scope.only_tag {
+        None => r.tags.is_empty(),
+        Some(t) => r.tags.len() == 1 && &r.tags[0] == t,
+    };
+    if !tags_ok {
+        return Err(Error::InvalidInput(format!(
+            "record {}: its tags do not match the bundle's scope",
+            r.id
+        )));
+    }
+    check_record(r, &visible)
+}
+
+fn check_record(r: &Record, visible: &FieldSet) -> Result<Record> {
     if r.id.is_empty()
         || r.id.len() > 64
         || !r.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -129,7 +158,7 @@ pub fn validate_record(r: &Record) -> Result<Record> {
             r.id
         )));
     }
-    let fields = record_type(&r.record_type)?.validate(&r.fields)?;
+    let fields = record_type(&r.record_type)?.validate_within(&r.fields, visible)?;
     validate_source(&r.source)?;
     for t in [&r.created_at, &r.updated_at] {
         chrono::DateTime::parse_from_rfc3339(t).map_err(|_| {

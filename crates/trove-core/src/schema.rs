@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::grant::FieldSet;
 
 const SCHEMAS: &[(&str, &str)] = &[
     (
@@ -247,6 +248,25 @@ impl RecordType {
     /// naming the field. Empty values are dropped. IBAN/BIC/country are upper-cased and
     /// IBAN spaces removed.
     pub fn validate(&self, fields: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+        self.validate_within(fields, &FieldSet::All)
+    }
+
+    /// Like [`RecordType::validate`] for a record projected to `visible` (a scoped
+    /// bundle): every field must be visible, and only visible required fields are
+    /// required, because the others were withheld on purpose.
+    pub fn validate_within(
+        &self,
+        fields: &BTreeMap<String, String>,
+        visible: &FieldSet,
+    ) -> Result<BTreeMap<String, String>> {
+        if let Some(name) = fields.keys().find(|f| !visible.allows(f)) {
+            self.field(name)?;
+            return Err(Error::InvalidField {
+                ty: self.name.clone(),
+                field: name.clone(),
+                reason: "is outside the bundle's scope".into(),
+            });
+        }
         let mut out = BTreeMap::new();
         for (name, value) in fields {
             let def = self.field(name)?;
@@ -260,7 +280,11 @@ impl RecordType {
             })?;
             out.insert(name.clone(), v);
         }
-        for f in self.fields.iter().filter(|f| f.required) {
+        for f in self
+            .fields
+            .iter()
+            .filter(|f| f.required && visible.allows(&f.name))
+        {
             if !out.contains_key(&f.name) {
                 return Err(Error::InvalidField {
                     ty: self.name.clone(),

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 use trove_core::bundle::{
-    self, BundleKey, BundleKind, Encryption, ExportOptions, ImportOptions, Progress, Scope,
+    self, BundleKey, BundleKind, Encryption, ExportOptions, ImportOptions, Progress,
 };
+use trove_core::grant::Scope;
 use trove_core::importers::{self, Format};
 use trove_core::{Error, Passphrase, Result};
 
@@ -32,6 +33,9 @@ pub struct ExportArgs {
     /// Only this TYPE or TYPE.FIELD, fields projected; no grants or log (repeatable)
     #[arg(long = "scope", value_name = "S")]
     scope: Vec<String>,
+    /// With --scope: only records carrying this tag (the bundle keeps just that tag)
+    #[arg(long = "only-tag", value_name = "TAG", requires = "scope")]
+    only_tag: Option<String>,
 }
 
 #[derive(Args)]
@@ -90,7 +94,7 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
     let scope = if a.scope.is_empty() {
         None
     } else {
-        Some(Scope::parse(&a.scope)?)
+        Some(Scope::parse(&a.scope, a.only_tag.as_deref())?)
     };
     let recipients =
         a.to.iter()

@@ -10,11 +10,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{Counts, Manifest, MemberDigest, FORMAT};
-use super::scope::Scope;
 use super::tar::{self, Member};
 use super::{Progress, SCRYPT_WORK_FACTOR};
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
+use crate::grant::{project, Scope};
 use crate::record::Record;
 use crate::secret::Passphrase;
 use crate::vault::Vault;
@@ -242,7 +242,8 @@ fn write_bundle(
         created_at: crate::now_rfc3339(),
         generator: concat!("trove ", env!("CARGO_PKG_VERSION")).into(),
         counts,
-        scope: scope.map(Scope::items),
+        scope: scope.map(Scope::item_strings),
+        only_tag: scope.and_then(|s| s.only_tag.clone()),
         members,
     };
     let mtime = chrono::Utc::now().timestamp().max(0) as u64;
@@ -312,7 +313,7 @@ fn for_each_line(
             while let Some(row) = rows.next()? {
                 let rec = record_from_row(row)?;
                 let rec = match scope {
-                    Some(s) => match s.project(&rec) {
+                    Some(s) => match project(&rec, s) {
                         Some(p) => p,
                         None => continue,
                     },

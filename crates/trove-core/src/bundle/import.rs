@@ -13,7 +13,10 @@ use super::manifest::{parse_manifest, ValidManifest, MAX_MANIFEST_BYTES};
 use super::tar::{self, check_member_name, parse_header, read_block, show_name, Block, Member};
 use super::{check_json_depth, Progress, MAX_SCRYPT_WORK_FACTOR};
 use crate::error::{Error, Result};
-use crate::record::{get_record, insert_record, replace_record, validate_record, Record};
+use crate::grant::Scope;
+use crate::record::{
+    get_record, insert_record, replace_record, validate_projected_record, validate_record, Record,
+};
 use crate::secret::Passphrase;
 use crate::vault::Vault;
 
@@ -427,7 +430,7 @@ fn read_tar(
         format: "bundle".into(),
         dry_run: opts.dry_run,
         bundle_created_at: Some(manifest.created_at.clone()),
-        scope: scope.as_ref().map(|s| s.items()),
+        scope: scope.as_ref().map(Scope::item_strings),
         ..Default::default()
     };
     let mut kept = KeptInBundle::default();
@@ -485,9 +488,15 @@ fn read_tar(
                 })
             };
             match m {
-                Member::Records => {
-                    read_records(tx, &mut lr, limits, &mut report, fields, &mut on_bytes)?
-                }
+                Member::Records => read_records(
+                    tx,
+                    &mut lr,
+                    limits,
+                    scope.as_ref(),
+                    &mut report,
+                    fields,
+                    &mut on_bytes,
+                )?,
                 _ => count_json_lines(&mut lr, name, limits)?,
             }
         };
@@ -654,6 +663,7 @@ fn read_records(
     tx: &Transaction<'_>,
     r: &mut dyn BufRead,
     limits: &ImportLimits,
+    scope: Option<&Scope>,
     report: &mut ImportReport,
     fields: &mut BTreeSet<String>,
     on_bytes: &mut dyn FnMut(u64),
@@ -681,7 +691,7 @@ fn read_records(
         }
         check_json_depth(&buf, 3).map_err(|e| bad(line, reason(e)))?;
         let w: WireRecord = serde_json::from_slice(&buf).map_err(|e| bad(line, e.to_string()))?;
-        let rec = validate_record(&Record {
+        let rec = Record {
             id: w.id,
             record_type: w.record_type,
             fields: w.fields,
@@ -689,7 +699,11 @@ fn read_records(
             source: w.source,
             created_at: w.created_at,
             updated_at: w.updated_at,
-        })
+        };
+        let rec = match scope {
+            None => validate_record(&rec),
+            Some(s) => validate_projected_record(&rec, s),
+        }
         .map_err(|e| bad(line, reason(e)))?;
         report.records += 1;
         super::log_hook::note_fields(fields, &rec, &mut name_buf);

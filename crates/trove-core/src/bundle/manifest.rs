@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::scope::Scope;
 use super::tar::{show_name, Member};
 use crate::error::{Error, Result};
+use crate::grant::Scope;
 
 /// The format tag of this version of bundles.
 pub const FORMAT: &str = "trove-bundle/1";
@@ -29,6 +29,9 @@ pub struct Manifest {
     /// For a scoped export: the scope items (`TYPE` or `TYPE.FIELD`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Vec<String>>,
+    /// For a scoped export limited to records carrying one tag: that tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_tag: Option<String>,
     /// Every other member: its size in bytes and SHA-256 (lowercase hex).
     pub members: BTreeMap<String, MemberDigest>,
 }
@@ -136,9 +139,12 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<ValidManifest> {
     if !members.contains_key(&Member::Records) {
         return Err(bad("does not list records.jsonl".into()));
     }
-    let scope = match &m.scope {
-        Some(items) => Some(Scope::parse(items).map_err(|e| bad(format!("scope: {e}")))?),
-        None => None,
+    let scope = match (&m.scope, &m.only_tag) {
+        (Some(items), tag) => {
+            Some(Scope::parse(items, tag.as_deref()).map_err(|e| bad(format!("scope: {e}")))?)
+        }
+        (None, Some(_)) => return Err(bad("only_tag without a scope".into())),
+        (None, None) => None,
     };
     Ok(ValidManifest {
         manifest: m,
@@ -158,6 +164,7 @@ mod tests {
             generator: "trove 0.1.0".into(),
             counts: Counts::default(),
             scope: None,
+            only_tag: None,
             members: [(
                 "records.jsonl".to_string(),
                 MemberDigest {

@@ -12,7 +12,6 @@ mod export;
 mod import;
 mod log_hook;
 pub mod manifest;
-pub mod scope;
 pub mod tar;
 
 pub use export::{
@@ -24,7 +23,6 @@ pub use import::{
     Merged,
 };
 pub use manifest::{manifest_json, parse_manifest, Manifest};
-pub use scope::Scope;
 
 use crate::error::{Error, Result};
 

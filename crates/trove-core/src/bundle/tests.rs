@@ -4,6 +4,7 @@ use std::process::{Command, Stdio};
 
 use super::tar::{padding, BLOCK};
 use super::*;
+use crate::grant::Scope;
 use crate::record::{insert_record, Record};
 use crate::secret::Passphrase;
 use crate::vault::tests::new_vault;
@@ -138,6 +139,7 @@ fn manifest_for(members: &[(&str, &[u8])], counts: manifest::Counts) -> Vec<u8> 
         generator: "test".into(),
         counts,
         scope: None,
+        only_tag: None,
         members: members
             .iter()
             .map(|(n, d)| {
@@ -463,13 +465,13 @@ fn newer_records_update_older_ones_and_older_never_overwrite() {
 fn scoped_export_projects_fields_and_omits_grants_and_log() {
     let (_d, src) = new_vault();
     src.add_batch(crate::demo::demo_records()).unwrap();
-    let scope = Scope::parse(&["contact.email", "address"]).unwrap();
+    let scope = Scope::parse(&["contact.email", "address"], None).unwrap();
     let bytes = export_bytes(&src, Encryption::Plain, Some(scope));
     assert_eq!(tar_names(&bytes), ["manifest.json", "records.jsonl"]);
     let man = parse_manifest(&member(&bytes, "manifest.json")).unwrap();
     assert_eq!(
         man.manifest.scope.as_deref(),
-        Some(&["address".to_string(), "contact.email".to_string()][..])
+        Some(&["contact.email".to_string(), "address".to_string()][..])
     );
     let recs = member(&bytes, "records.jsonl");
     let recs: Vec<Record> = recs
@@ -479,6 +481,12 @@ fn scoped_export_projects_fields_and_omits_grants_and_log() {
         .collect();
     assert!(!recs.is_empty());
     for r in &recs {
+        // Tags can be sensitive ("clinic"): a scoped export discloses none, like the API.
+        assert!(r.tags.is_empty(), "{} leaked tags {:?}", r.id, r.tags);
+        assert_eq!(
+            Some(r),
+            crate::grant::project(&src.get(&r.id).unwrap(), &man.scope.clone().unwrap()).as_ref()
+        );
         match r.record_type.as_str() {
             "contact" => assert_eq!(r.fields.keys().collect::<Vec<_>>(), ["email"]),
             "address" => assert_eq!(r.fields, src.get(&r.id).unwrap().fields),
@@ -488,7 +496,105 @@ fn scoped_export_projects_fields_and_omits_grants_and_log() {
     let (_d2, dst) = new_vault();
     let rep = import_plain(&dst, &bytes).unwrap();
     assert_eq!(rep.new as usize, recs.len());
-    assert_eq!(rep.scope.unwrap(), ["address", "contact.email"]);
+    assert_eq!(rep.scope.unwrap(), ["contact.email", "address"]);
+}
+
+#[test]
+fn scoped_export_with_only_tag_keeps_just_that_tag() {
+    let (_d, src) = new_vault();
+    src.add_batch(crate::demo::demo_records()).unwrap();
+    let scope = Scope::parse(&["health"], Some("clinic")).unwrap();
+    let bytes = export_bytes(&src, Encryption::Plain, Some(scope));
+    let man = parse_manifest(&member(&bytes, "manifest.json")).unwrap();
+    assert_eq!(man.manifest.only_tag.as_deref(), Some("clinic"));
+    let recs: Vec<Record> = member(&bytes, "records.jsonl")
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let tagged = src
+        .list(&ListFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.record_type == "health" && r.tags.iter().any(|t| t == "clinic"))
+        .count();
+    assert!(tagged > 0);
+    assert_eq!(recs.len(), tagged);
+    assert!(recs.iter().all(|r| r.tags == ["clinic"]));
+    let (_d2, dst) = new_vault();
+    assert_eq!(import_plain(&dst, &bytes).unwrap().new as usize, tagged);
+}
+
+#[test]
+fn scoped_export_without_a_required_field_still_imports() {
+    let (_d, src) = new_vault();
+    src.add_batch(crate::demo::demo_records()).unwrap();
+    // bank_account requires `bank`; the organization was only granted the IBAN.
+    let scope = Scope::parse(&["bank_account.iban"], None).unwrap();
+    let bytes = export_bytes(&src, Encryption::Plain, Some(scope));
+    let accounts = src
+        .list(&ListFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.record_type == "bank_account")
+        .count();
+    assert!(accounts > 0);
+    let (_d2, dst) = new_vault();
+    let rep = import_plain(&dst, &bytes).unwrap();
+    assert_eq!(rep.new as usize, accounts);
+    for got in dst.list(&ListFilter::default()).unwrap() {
+        assert_eq!(got.fields.keys().collect::<Vec<_>>(), ["iban"]);
+    }
+}
+
+#[test]
+fn scoped_bundle_holding_more_than_its_scope_is_rejected() {
+    let scoped = |records: &[Record], tag: Option<&str>| {
+        let data = records_jsonl(records);
+        let counts = manifest::Counts {
+            records: records.len() as u64,
+            ..Default::default()
+        };
+        let mut man: manifest::Manifest =
+            serde_json::from_slice(&manifest_for(&[("records.jsonl", &data)], counts)).unwrap();
+        man.scope = Some(vec!["note.title".into()]);
+        man.only_tag = tag.map(str::to_string);
+        let mut out = Vec::new();
+        push_member(
+            &mut out,
+            b"manifest.json",
+            b'0',
+            &serde_json::to_vec(&man).unwrap(),
+        );
+        push_member(&mut out, b"records.jsonl", b'0', &data);
+        out.extend_from_slice(&[0u8; 2 * BLOCK]);
+        out
+    };
+    let mut ok = sample_records(1);
+    ok[0].tags.clear();
+    let (_d, v) = new_vault();
+    assert_eq!(import_plain(&v, &scoped(&ok, None)).unwrap().new, 1);
+    let mut extra_field = sample_records(1);
+    extra_field[0].tags.clear();
+    extra_field[0]
+        .fields
+        .insert("body".into(), "withheld".into());
+    let mut other_type = ok.clone();
+    other_type[0].record_type = "contact".into();
+    other_type[0].fields = [("email".to_string(), "a@b.org".to_string())].into();
+    let tagged = sample_records(1); // tag "t", but the scope has no tag
+    let cases: [(&[Record], Option<&str>, &str); 4] = [
+        (&extra_field, None, "outside the bundle's scope"),
+        (&other_type, None, "outside the bundle's scope"),
+        (&tagged, None, "tags do not match"),
+        (&ok, Some("t"), "tags do not match"),
+    ];
+    for (recs, tag, needle) in cases {
+        let (_d, v) = new_vault();
+        let err = import_plain(&v, &scoped(recs, tag)).unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+        assert!(v.list(&ListFilter::default()).unwrap().is_empty());
+    }
 }
 
 // ---- hostile input ----
@@ -1117,7 +1223,7 @@ fn scoped_export_log_names_recipient_and_fields() {
     let (_d, src) = new_vault();
     src.add_batch(crate::demo::demo_records()).unwrap();
     let (_id, rcp) = keypair();
-    let scope = Scope::parse(&["contact.email", "identity.given_name"]).unwrap();
+    let scope = Scope::parse(&["contact.email", "identity.given_name"], None).unwrap();
     export_bytes(&src, Encryption::Recipients(vec![rcp.clone()]), Some(scope));
     let e = &src.log_entries(&LogFilter::default()).unwrap()[0];
     assert_eq!(e.org.as_deref(), Some(rcp.to_string().as_str()));
