@@ -5,10 +5,12 @@ use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use rusqlite::types::ValueRef;
 use rusqlite::Transaction;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::log_hook::FieldNames;
 use super::manifest::{Counts, Manifest, MemberDigest, FORMAT};
 use super::tar::{self, Member};
 use super::{Progress, SCRYPT_WORK_FACTOR};
@@ -119,7 +121,9 @@ pub fn export_to_writer<W: Write>(
     let io_err = |e: std::io::Error| Error::io("can't write the bundle", e);
     let mut counter = CountingWriter { inner: out, n: 0 };
     let (manifest, disclosed) = match &opts.encryption {
-        Encryption::Plain => vault.read(|tx| write_bundle(tx, &mut counter, opts, progress))?,
+        Encryption::Plain => with_scan_cache(vault, || {
+            vault.read(|tx| write_bundle(tx, &mut counter, opts, progress))
+        })?,
         enc => {
             let encryptor = match enc {
                 Encryption::Passphrase(p) => {
@@ -142,7 +146,9 @@ pub fn export_to_writer<W: Write>(
             }
             .map_err(|e| Error::InvalidInput(format!("can't encrypt: {e}")))?;
             let mut sw = encryptor.wrap_output(&mut counter).map_err(io_err)?;
-            let r = vault.read(|tx| write_bundle(tx, &mut sw, opts, progress))?;
+            let r = with_scan_cache(vault, || {
+                vault.read(|tx| write_bundle(tx, &mut sw, opts, progress))
+            })?;
             sw.finish().map_err(io_err)?;
             r
         }
@@ -159,6 +165,24 @@ pub fn export_to_writer<W: Write>(
         disclosed: disclosed.into_iter().collect(),
     };
     Ok((counter.inner, summary))
+}
+
+/// The page cache (KiB) an export runs with. Export reads every page once per pass in
+/// rowid order, so cached pages are never read again before they are evicted (a vault
+/// larger than the cache) and a large cache would only make the export's memory grow
+/// with the vault up to the connection's normal cache size.
+const EXPORT_CACHE_KIB: i64 = 2 * 1024;
+
+/// Runs `f` with the connection's page cache at [`EXPORT_CACHE_KIB`], then restores it.
+fn with_scan_cache<T>(vault: &Vault, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let conn = vault.conn();
+    let before: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+    conn.execute_batch(&format!("PRAGMA cache_size = -{EXPORT_CACHE_KIB}"))?;
+    let out = f();
+    let restored = conn.execute_batch(&format!("PRAGMA cache_size = {before}"));
+    let out = out?;
+    restored?;
+    Ok(out)
 }
 
 struct CountingWriter<W> {
@@ -203,20 +227,16 @@ fn write_bundle(
         tx.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))? as u64;
     let mut counts = Counts::default();
     let mut members = std::collections::BTreeMap::new();
-    let mut disclosed = BTreeSet::new();
+    let mut disclosed = FieldNames::default();
     let mut digests = Vec::new();
-    let mut name_buf = String::new();
     // Pass 1: sizes and hashes, so the manifest can be the first member.
     for &m in members_for(scope) {
         let mut h = Sha256::new();
         let (mut size, mut n) = (0u64, 0u64);
-        for_each_line(tx, m, scope, &mut |line, rec| {
+        for_each_line(tx, m, scope, Some(&mut disclosed), &mut |line| {
             h.update(line);
             size += line.len() as u64;
             n += 1;
-            if let Some(r) = rec {
-                super::log_hook::note_fields(&mut disclosed, r, &mut name_buf);
-            }
             if m == Member::Records && n % 4096 == 0 {
                 progress(Progress {
                     phase: "hashing",
@@ -262,7 +282,7 @@ fn write_bundle(
             .map_err(io_err)?;
         let mut h = Sha256::new();
         let (mut written, mut n) = (0u64, 0u64);
-        for_each_line(tx, m, scope, &mut |line, _| {
+        for_each_line(tx, m, scope, None, &mut |line| {
             written += line.len() as u64;
             if written > size {
                 return Err(Error::Database("the vault changed during export".into()));
@@ -290,17 +310,19 @@ fn write_bundle(
         done: total,
         total: Some(total),
     });
-    Ok((manifest, disclosed))
+    Ok((manifest, disclosed.into_set()))
 }
 
-/// Receives each line of a member and, for records, the record it shows.
-type LineSink<'a> = dyn FnMut(&[u8], Option<&Record>) -> Result<()> + 'a;
+/// Receives each line of a member.
+type LineSink<'a> = dyn FnMut(&[u8]) -> Result<()> + 'a;
 
 /// Calls `f` with each line (JSON + `\n`) of member `m`, streaming from the database.
+/// With `disclosed`, also adds the `type.field` name of every field a line shows.
 fn for_each_line(
     tx: &Transaction<'_>,
     m: Member,
     scope: Option<&Scope>,
+    mut disclosed: Option<&mut FieldNames>,
     f: &mut LineSink<'_>,
 ) -> Result<()> {
     let mut buf = Vec::with_capacity(1024);
@@ -311,18 +333,22 @@ fn for_each_line(
             )?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
-                let rec = record_from_row(row)?;
-                let rec = match scope {
-                    Some(s) => match project(&rec, s) {
-                        Some(p) => p,
-                        None => continue,
-                    },
-                    None => rec,
-                };
                 buf.clear();
-                serde_json::to_writer(&mut buf, &rec).expect("record serializes");
-                buf.push(b'\n');
-                f(&buf, Some(&rec))?;
+                match scope {
+                    // A full export writes each line straight from the stored columns.
+                    None => write_stored_line(&mut buf, row, disclosed.as_deref_mut())?,
+                    Some(s) => {
+                        let Some(rec) = project(&record_from_row(row)?, s) else {
+                            continue;
+                        };
+                        serde_json::to_writer(&mut buf, &rec).expect("record serializes");
+                        buf.push(b'\n');
+                        if let Some(d) = disclosed.as_deref_mut() {
+                            d.note_record(&rec);
+                        }
+                    }
+                }
+                f(&buf)?;
             }
         }
         Member::Grants | Member::Receipts | Member::Log => {
@@ -333,12 +359,129 @@ fn for_each_line(
                 buf.clear();
                 serde_json::to_writer(&mut buf, obj).expect("JSON value serializes");
                 buf.push(b'\n');
-                f(&buf, None)
+                f(&buf)
             })?;
         }
         Member::Manifest => {}
     }
     Ok(())
+}
+
+/// Appends the bundle line of the stored record in `row` (`id, type, fields, tags, source,
+/// created_at, updated_at`) to `buf`, byte for byte what serializing its [`Record`] writes.
+///
+/// `fields` and `tags` are stored as the compact JSON `serde_json` writes for a
+/// `BTreeMap<String, String>` and a `Vec<String>`, which is exactly how a serialized
+/// `Record` shows them, so they are copied as they are. With `disclosed` (the hashing
+/// pass) both are first checked to be JSON of that shape, and the field names noted; the
+/// writing pass copies the same snapshot's bytes, which the manifest's hashes then pin.
+fn write_stored_line(
+    buf: &mut Vec<u8>,
+    row: &rusqlite::Row<'_>,
+    disclosed: Option<&mut FieldNames>,
+) -> Result<()> {
+    let text = |i: usize| -> Result<&str> {
+        match row.get_ref(i)? {
+            ValueRef::Text(t) => std::str::from_utf8(t).map_err(|_| damaged_row(row, "text")),
+            _ => Err(damaged_row(row, "a column")),
+        }
+    };
+    let (id, record_type, fields, tags) = (text(0)?, text(1)?, text(2)?, text(3)?);
+    if let Some(d) = disclosed {
+        check_stored_fields(fields, &mut |k| d.note(record_type, k))
+            .map_err(|_| damaged_row(row, "fields"))?;
+        serde_json::from_str::<Vec<&str>>(tags)
+            .map(drop)
+            .or_else(|_| serde_json::from_str::<Vec<String>>(tags).map(drop))
+            .map_err(|_| damaged_row(row, "tags"))?;
+    }
+    buf.extend_from_slice(b"{\"id\":");
+    json_str(buf, id);
+    buf.extend_from_slice(b",\"type\":");
+    json_str(buf, record_type);
+    buf.extend_from_slice(b",\"fields\":");
+    buf.extend_from_slice(fields.as_bytes());
+    buf.extend_from_slice(b",\"tags\":");
+    buf.extend_from_slice(tags.as_bytes());
+    buf.extend_from_slice(b",\"source\":");
+    json_str(buf, text(4)?);
+    buf.extend_from_slice(b",\"created_at\":");
+    json_str(buf, text(5)?);
+    buf.extend_from_slice(b",\"updated_at\":");
+    json_str(buf, text(6)?);
+    buf.extend_from_slice(b"}\n");
+    Ok(())
+}
+
+/// Appends `s` as a JSON string, escaped exactly as `serde_json` escapes it.
+fn json_str(buf: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *buf, s).expect("a string serializes");
+}
+
+/// Checks that `json` is an object of strings, calling `key` with each name.
+fn check_stored_fields(json: &str, key: &mut dyn FnMut(&str)) -> serde_json::Result<()> {
+    use serde::de::{DeserializeSeed, MapAccess, Visitor};
+
+    /// A string, borrowed when it has no escapes; anything else is an error.
+    struct Str<'a>(std::borrow::Cow<'a, str>);
+    impl<'de> serde::Deserialize<'de> for Str<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Str<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Str<'de>, E> {
+                    Ok(Str(s.into()))
+                }
+                fn visit_str<E>(self, s: &str) -> std::result::Result<Str<'de>, E> {
+                    Ok(Str(s.to_string().into()))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    struct Fields<'k>(&'k mut dyn FnMut(&str));
+    impl<'de> DeserializeSeed<'de> for Fields<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(
+            self,
+            d: D,
+        ) -> std::result::Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Fields<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of strings")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+            while let Some(k) = map.next_key::<Str<'de>>()? {
+                map.next_value::<Str<'de>>()?;
+                (self.0)(&k.0);
+            }
+            Ok(())
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(json);
+    Fields(key).deserialize(&mut de)?;
+    de.end()
+}
+
+fn damaged_row(row: &rusqlite::Row<'_>, what: &str) -> Error {
+    let id = row
+        .get_ref(0)
+        .ok()
+        .and_then(|v| v.as_str().ok())
+        .unwrap_or("?")
+        .chars()
+        .take(64)
+        .collect::<String>();
+    Error::VaultDamaged(format!("record {id}: {what} is not valid"))
 }
 
 fn record_from_row(row: &rusqlite::Row<'_>) -> Result<Record> {

@@ -9,13 +9,15 @@ use rusqlite::{Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::log_hook::FieldNames;
 use super::manifest::{parse_manifest, ValidManifest, MAX_MANIFEST_BYTES};
 use super::tar::{self, check_member_name, parse_header, read_block, show_name, Block, Member};
 use super::{check_json_depth, Progress, MAX_SCRYPT_WORK_FACTOR};
 use crate::error::{Error, Result};
 use crate::grant::Scope;
 use crate::record::{
-    get_record, insert_record, replace_record, validate_projected_record, validate_record, Record,
+    get_record, insert_record_if_new, replace_record, validate_projected_record, validate_record,
+    Record,
 };
 use crate::secret::Passphrase;
 use crate::vault::Vault;
@@ -378,9 +380,9 @@ fn import_tar(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
     let tx = Transaction::new_unchecked(vault.conn(), TransactionBehavior::Immediate)?;
-    let mut fields = BTreeSet::new();
+    let mut fields = FieldNames::default();
     let report = read_tar(&tx, &mut r, opts, progress, &mut fields)?;
-    super::log_hook::log_import(&tx, "bundle", &fields)?;
+    super::log_hook::log_import(&tx, "bundle", &fields.into_set())?;
     if opts.dry_run {
         tx.rollback()?;
     } else {
@@ -394,7 +396,7 @@ fn read_tar(
     r: &mut dyn Read,
     opts: &ImportOptions,
     progress: &mut dyn FnMut(Progress),
-    fields: &mut BTreeSet<String>,
+    fields: &mut FieldNames,
 ) -> Result<ImportReport> {
     let limits = &opts.limits;
     let mut block = [0u8; tar::BLOCK];
@@ -665,10 +667,9 @@ fn read_records(
     limits: &ImportLimits,
     scope: Option<&Scope>,
     report: &mut ImportReport,
-    fields: &mut BTreeSet<String>,
+    fields: &mut FieldNames,
     on_bytes: &mut dyn FnMut(u64),
 ) -> Result<u64> {
-    let mut name_buf = String::new();
     let mut buf = Vec::new();
     let mut line = 0u64;
     let mut bytes = 0u64;
@@ -706,7 +707,7 @@ fn read_records(
         }
         .map_err(|e| bad(line, reason(e)))?;
         report.records += 1;
-        super::log_hook::note_fields(fields, &rec, &mut name_buf);
+        fields.note_record(&rec);
         match merge_record(tx, &rec, MergeMode::ByUpdatedAt)? {
             Merged::New => report.new += 1,
             Merged::Updated => report.updated += 1,
@@ -749,11 +750,14 @@ pub enum Merged {
 
 /// Merges one validated record into the vault inside `tx`, by id.
 pub fn merge_record(tx: &Transaction<'_>, rec: &Record, mode: MergeMode) -> Result<Merged> {
+    if insert_record_if_new(tx, rec)? {
+        return Ok(Merged::New);
+    }
     match get_record(tx, &rec.id)? {
-        None => {
-            insert_record(tx, rec)?;
-            Ok(Merged::New)
-        }
+        None => Err(Error::Database(format!(
+            "record {} neither inserted nor found",
+            rec.id
+        ))),
         Some(existing) if existing == *rec || mode == MergeMode::InsertOnly => {
             Ok(Merged::Unchanged)
         }
@@ -790,18 +794,17 @@ pub fn merge_records(
         dry_run,
         ..Default::default()
     };
-    let mut fields = BTreeSet::new();
-    let mut name_buf = String::new();
+    let mut fields = FieldNames::default();
     for r in records {
         report.records += 1;
-        super::log_hook::note_fields(&mut fields, &r, &mut name_buf);
+        fields.note_record(&r);
         match merge_record(&tx, &r, mode)? {
             Merged::New => report.new += 1,
             Merged::Updated => report.updated += 1,
             Merged::Unchanged => report.unchanged += 1,
         }
     }
-    super::log_hook::log_import(&tx, format, &fields)?;
+    super::log_hook::log_import(&tx, format, &fields.into_set())?;
     if dry_run {
         tx.rollback()?;
     } else {

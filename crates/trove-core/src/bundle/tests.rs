@@ -282,6 +282,84 @@ fn member(bytes: &[u8], name: &str) -> Vec<u8> {
     }
 }
 
+/// A full export writes each record line from the stored columns; it must be byte for
+/// byte what serializing the record writes, for every escape serde_json knows.
+#[test]
+fn full_export_lines_are_byte_identical_to_the_serializer() {
+    let tricky = [
+        "plain",
+        "quote \" and backslash \\ and slash /",
+        "controls \u{0}\u{1}\u{8}\u{9}\u{a}\u{c}\u{d}\u{1f} and del \u{7f}",
+        "line sep \u{2028} para sep \u{2029} bom \u{feff}",
+        "é e\u{301} ß ﬁ 中文 العربية",
+        "astral 😀 𝄞 \u{10ffff}",
+        "</script><!-- & ' `",
+        "",
+    ];
+    let (_d, v) = new_vault();
+    let mut want = Vec::new();
+    v.write(|tx| {
+        for (i, t) in tricky.iter().enumerate() {
+            // insert_record stores what it is given: every column gets tricky text.
+            let r = Record {
+                id: format!("id-{i}-{t}"),
+                record_type: format!("type {t}"),
+                fields: BTreeMap::from([
+                    (format!("key {t}"), t.to_string()),
+                    ("b".to_string(), format!("{t}{t}")),
+                    (String::new(), t.to_string()),
+                ]),
+                tags: vec![t.to_string(), format!("tag\\{t}")],
+                source: format!("src {t}"),
+                created_at: format!("2026-01-01T00:00:00.000Z{t}"),
+                updated_at: t.to_string(),
+            };
+            insert_record(tx, &r)?;
+            want.extend(serde_json::to_vec(&r).unwrap());
+            want.push(b'\n');
+        }
+        Ok(())
+    })
+    .unwrap();
+    let got = member(&plain(&v), "records.jsonl");
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        String::from_utf8(want).unwrap(),
+        "records.jsonl must match serde_json's serialization of each record"
+    );
+}
+
+/// Stored `fields`/`tags` are copied into the bundle as they are, so the hashing pass
+/// checks their shape: a damaged row fails the export instead of writing a bad line.
+#[test]
+fn full_export_refuses_stored_fields_or_tags_of_the_wrong_shape() {
+    for (column, value) in [
+        ("fields", "not json"),
+        ("fields", r#"{"title":1}"#),
+        ("fields", r#"["title"]"#),
+        ("fields", r#"{"title":"x"} trailing"#),
+        ("tags", r#"[1]"#),
+        ("tags", r#"{"a":"b"}"#),
+    ] {
+        let (_d, v) = filled(3, 9);
+        v.write(|tx| {
+            tx.execute(
+                &format!("UPDATE records SET {column} = ?1 WHERE rowid = 2"),
+                [value],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let opts = ExportOptions {
+            encryption: Encryption::Plain,
+            scope: None,
+        };
+        let err = export_to_writer(&v, Vec::new(), &opts, &mut |_| {}).unwrap_err();
+        assert_eq!(err.code(), "vault_damaged", "{column} = {value}: {err}");
+        assert!(err.to_string().contains(column), "{err}");
+    }
+}
+
 #[test]
 fn export_to_file_is_atomic_and_leaves_no_temp_file() {
     let (d, src) = filled(10, 3);
@@ -1134,6 +1212,12 @@ mod roundtrip {
             let (_id, rcp) = keypair();
             let _ = rcp;
             let bytes = plain(&src);
+            let mut lines = Vec::new();
+            for r in &recs {
+                serde_json::to_writer(&mut lines, &crate::record::validate_record(r).unwrap()).unwrap();
+                lines.push(b'\n');
+            }
+            prop_assert_eq!(member(&bytes, "records.jsonl"), lines, "lines are what the serializer writes");
             let (_d2, dst) = new_vault();
             let rep = import_plain(&dst, &bytes).unwrap();
             prop_assert_eq!(rep.new as usize, recs.len());
