@@ -112,7 +112,7 @@ pub fn export(
 }
 
 /// Exports the vault as a bundle into `out` and returns it (flushed by age, not synced).
-pub fn export_to_writer<W: Write>(
+pub fn export_to_writer<W: Write + Send>(
     vault: &Vault,
     out: W,
     opts: &ExportOptions<'_>,
@@ -217,7 +217,19 @@ fn members_for(scope: Option<&Scope>) -> &'static [Member] {
 
 fn write_bundle(
     tx: &Transaction<'_>,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
+    opts: &ExportOptions<'_>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Manifest, BTreeSet<String>)> {
+    std::thread::scope(|s| write_bundle_in(s, tx, out, opts, progress))
+}
+
+/// [`write_bundle`]: the database is read on this thread (SQLite stays here); hashing in
+/// the first pass and encryption plus file writes in the second run on a thread of `s`.
+fn write_bundle_in<'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    tx: &Transaction<'_>,
+    out: &'scope mut (dyn Write + Send),
     opts: &ExportOptions<'_>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Manifest, BTreeSet<String>)> {
@@ -231,11 +243,10 @@ fn write_bundle(
     let mut digests = Vec::new();
     // Pass 1: sizes and hashes, so the manifest can be the first member.
     for &m in members_for(scope) {
-        let mut h = Sha256::new();
-        let (mut size, mut n) = (0u64, 0u64);
-        for_each_line(tx, m, scope, Some(&mut disclosed), &mut |line| {
-            h.update(line);
-            size += line.len() as u64;
+        let mut hw = Offload::new(s, HashWriter::default());
+        let mut n = 0u64;
+        let read = for_each_line(tx, m, scope, Some(&mut disclosed), &mut |line| {
+            hw.write_all(line).map_err(io_err)?;
             n += 1;
             if m == Member::Records && n % 4096 == 0 {
                 progress(Progress {
@@ -245,8 +256,9 @@ fn write_bundle(
                 });
             }
             Ok(())
-        })?;
-        let digest: [u8; 32] = h.finalize().into();
+        });
+        let HashWriter { size, hasher } = hw.finish_after(read)?;
+        let digest: [u8; 32] = hasher.finalize().into();
         counts.set(m, n);
         members.insert(
             m.name().to_string(),
@@ -268,16 +280,40 @@ fn write_bundle(
     };
     let mtime = chrono::Utc::now().timestamp().max(0) as u64;
     let mbytes = super::manifest::manifest_json(&manifest);
+    let mut w = Offload::new(s, out);
+    let written = write_members(tx, &mut w, &mbytes, &digests, mtime, scope, total, progress);
+    w.finish_after(written)?;
+    progress(Progress {
+        phase: "writing",
+        done: total,
+        total: Some(total),
+    });
+    Ok((manifest, disclosed.into_set()))
+}
+
+/// Pass 2: the manifest, then each member's data, re-hashed; the read snapshot makes it
+/// identical to pass 1.
+#[allow(clippy::too_many_arguments)]
+fn write_members(
+    tx: &Transaction<'_>,
+    out: &mut dyn Write,
+    mbytes: &[u8],
+    digests: &[(Member, u64, [u8; 32])],
+    mtime: u64,
+    scope: Option<&Scope>,
+    total: u64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
+    let io_err = |e: std::io::Error| Error::io("can't write the bundle", e);
     out.write_all(&tar::file_header(
         Member::Manifest.name(),
         mbytes.len() as u64,
         mtime,
     ))
     .map_err(io_err)?;
-    out.write_all(&mbytes).map_err(io_err)?;
+    out.write_all(mbytes).map_err(io_err)?;
     tar::write_padding(out, mbytes.len() as u64).map_err(io_err)?;
-    // Pass 2: the data, re-hashed; the read snapshot makes it identical to pass 1.
-    for (m, size, digest) in digests {
+    for &(m, size, digest) in digests {
         out.write_all(&tar::file_header(m.name(), size, mtime))
             .map_err(io_err)?;
         let mut h = Sha256::new();
@@ -305,12 +341,106 @@ fn write_bundle(
         tar::write_padding(out, size).map_err(io_err)?;
     }
     tar::write_end(out).map_err(io_err)?;
-    progress(Progress {
-        phase: "writing",
-        done: total,
-        total: Some(total),
-    });
-    Ok((manifest, disclosed.into_set()))
+    Ok(())
+}
+
+/// Counts and hashes what is written to it.
+#[derive(Default)]
+struct HashWriter {
+    size: u64,
+    hasher: Sha256,
+}
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Bytes collected per hand-over to the [`Offload`] thread.
+const OFFLOAD_CHUNK: usize = 256 << 10;
+
+/// A writer that hands its bytes, in large chunks, to a thread that writes them into `W`,
+/// so hashing or encrypting overlaps with reading the database. Chunk buffers are reused.
+struct Offload<'scope, W> {
+    buf: Vec<u8>,
+    to_thread: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    thread: std::thread::ScopedJoinHandle<'scope, std::io::Result<W>>,
+}
+
+impl<'scope, W: Write + Send + 'scope> Offload<'scope, W> {
+    fn new(s: &'scope std::thread::Scope<'scope, '_>, mut inner: W) -> Self {
+        let (to_thread, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (give_back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let thread = s.spawn(move || {
+            for mut chunk in chunks {
+                inner.write_all(&chunk)?;
+                chunk.clear();
+                let _ = give_back.try_send(chunk);
+            }
+            inner.flush()?;
+            Ok(inner)
+        });
+        Offload {
+            buf: Vec::with_capacity(OFFLOAD_CHUNK),
+            to_thread: Some(to_thread),
+            spare,
+            thread,
+        }
+    }
+
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(OFFLOAD_CHUNK));
+        let chunk = std::mem::replace(&mut self.buf, next);
+        match &self.to_thread {
+            Some(t) if t.send(chunk).is_ok() => Ok(()),
+            // The thread ended early: its own error comes out of `finish_after`.
+            _ => Err(std::io::Error::other("the writer thread stopped")),
+        }
+    }
+
+    /// Hands over what is left, waits for the thread and returns its writer. A writer
+    /// error wins over `result` (an error of the producer that the writer may have
+    /// caused by stopping); otherwise `result`'s error.
+    fn finish_after(mut self, result: Result<()>) -> Result<W> {
+        let handed = if result.is_ok() && !self.buf.is_empty() {
+            self.hand_over()
+        } else {
+            Ok(())
+        };
+        drop(self.to_thread.take());
+        let inner = self
+            .thread
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let io_err = |e: std::io::Error| Error::io("can't write the bundle", e);
+        let inner = inner.map_err(io_err)?;
+        handed.map_err(io_err)?;
+        result?;
+        Ok(inner)
+    }
+}
+
+impl<'scope, W: Write + Send + 'scope> Write for Offload<'scope, W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= OFFLOAD_CHUNK {
+            self.hand_over()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Receives each line of a member.
@@ -380,29 +510,30 @@ fn write_stored_line(
     row: &rusqlite::Row<'_>,
     disclosed: Option<&mut FieldNames>,
 ) -> Result<()> {
-    let text = |i: usize| -> Result<&str> {
+    let bytes = |i: usize| -> Result<&[u8]> {
         match row.get_ref(i)? {
-            ValueRef::Text(t) => std::str::from_utf8(t).map_err(|_| damaged_row(row, "text")),
+            ValueRef::Text(t) => Ok(t),
             _ => Err(damaged_row(row, "a column")),
         }
     };
-    let (id, record_type, fields, tags) = (text(0)?, text(1)?, text(2)?, text(3)?);
+    let text = |i: usize| -> Result<&str> {
+        std::str::from_utf8(bytes(i)?).map_err(|_| damaged_row(row, "text"))
+    };
+    let (id, record_type, fields, tags) = (text(0)?, text(1)?, bytes(2)?, bytes(3)?);
     if let Some(d) = disclosed {
+        // Parsing checks UTF-8 as well; the writing pass copies the bytes unchecked.
         check_stored_fields(fields, &mut |k| d.note(record_type, k))
             .map_err(|_| damaged_row(row, "fields"))?;
-        serde_json::from_str::<Vec<&str>>(tags)
-            .map(drop)
-            .or_else(|_| serde_json::from_str::<Vec<String>>(tags).map(drop))
-            .map_err(|_| damaged_row(row, "tags"))?;
+        serde_json::from_slice::<Vec<Str<'_>>>(tags).map_err(|_| damaged_row(row, "tags"))?;
     }
     buf.extend_from_slice(b"{\"id\":");
     json_str(buf, id);
     buf.extend_from_slice(b",\"type\":");
     json_str(buf, record_type);
     buf.extend_from_slice(b",\"fields\":");
-    buf.extend_from_slice(fields.as_bytes());
+    buf.extend_from_slice(fields);
     buf.extend_from_slice(b",\"tags\":");
-    buf.extend_from_slice(tags.as_bytes());
+    buf.extend_from_slice(tags);
     buf.extend_from_slice(b",\"source\":");
     json_str(buf, text(4)?);
     buf.extend_from_slice(b",\"created_at\":");
@@ -418,30 +549,30 @@ fn json_str(buf: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *buf, s).expect("a string serializes");
 }
 
-/// Checks that `json` is an object of strings, calling `key` with each name.
-fn check_stored_fields(json: &str, key: &mut dyn FnMut(&str)) -> serde_json::Result<()> {
-    use serde::de::{DeserializeSeed, MapAccess, Visitor};
-
-    /// A string, borrowed when it has no escapes; anything else is an error.
-    struct Str<'a>(std::borrow::Cow<'a, str>);
-    impl<'de> serde::Deserialize<'de> for Str<'de> {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Str<'de>;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a string")
-                }
-                fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Str<'de>, E> {
-                    Ok(Str(s.into()))
-                }
-                fn visit_str<E>(self, s: &str) -> std::result::Result<Str<'de>, E> {
-                    Ok(Str(s.to_string().into()))
-                }
+/// A string, borrowed when it has no escapes; anything else is an error.
+struct Str<'a>(std::borrow::Cow<'a, str>);
+impl<'de> serde::Deserialize<'de> for Str<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
             }
-            d.deserialize_str(V)
+            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Str<'de>, E> {
+                Ok(Str(s.into()))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<Str<'de>, E> {
+                Ok(Str(s.to_string().into()))
+            }
         }
+        d.deserialize_str(V)
     }
+}
+
+/// Checks that `json` is an object of strings, calling `key` with each name.
+fn check_stored_fields(json: &[u8], key: &mut dyn FnMut(&str)) -> serde_json::Result<()> {
+    use serde::de::{DeserializeSeed, MapAccess, Visitor};
 
     struct Fields<'k>(&'k mut dyn FnMut(&str));
     impl<'de> DeserializeSeed<'de> for Fields<'_> {
@@ -467,7 +598,7 @@ fn check_stored_fields(json: &str, key: &mut dyn FnMut(&str)) -> serde_json::Res
         }
     }
 
-    let mut de = serde_json::Deserializer::from_str(json);
+    let mut de = serde_json::Deserializer::from_slice(json);
     Fields(key).deserialize(&mut de)?;
     de.end()
 }

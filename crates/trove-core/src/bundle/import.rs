@@ -661,6 +661,82 @@ struct WireRecord {
     updated_at: String,
 }
 
+/// Record lines handed to the validating thread at a time.
+const BATCH_LINES: usize = 256;
+
+/// Consecutive lines of `records.jsonl`, in one buffer.
+struct LineBatch {
+    /// The number of the first line (1-based).
+    first_line: u64,
+    data: Vec<u8>,
+    /// Where each line ends in `data`.
+    ends: Vec<usize>,
+}
+
+/// A batch's records, parsed and validated in line order, up to the first bad line.
+struct Validated {
+    records: Vec<Record>,
+    error: Option<Error>,
+}
+
+fn bad_record_line(line: u64, reason: String) -> Error {
+    Error::BadLine {
+        file: "records.jsonl".into(),
+        line,
+        reason,
+    }
+}
+
+/// Parses and validates one record line: the wire form exactly, then the record against
+/// its schema (or, for a scoped bundle, against the manifest's scope).
+fn validate_line(bytes: &[u8], line: u64, scope: Option<&Scope>) -> Result<Record> {
+    if bytes.is_empty() {
+        return Err(bad_record_line(line, "empty line".into()));
+    }
+    check_json_depth(bytes, 3).map_err(|e| bad_record_line(line, reason(e)))?;
+    let w: WireRecord =
+        serde_json::from_slice(bytes).map_err(|e| bad_record_line(line, e.to_string()))?;
+    let rec = Record {
+        id: w.id,
+        record_type: w.record_type,
+        fields: w.fields,
+        tags: w.tags,
+        source: w.source,
+        created_at: w.created_at,
+        updated_at: w.updated_at,
+    };
+    match scope {
+        None => validate_record(&rec),
+        Some(s) => validate_projected_record(&rec, s),
+    }
+    .map_err(|e| bad_record_line(line, reason(e)))
+}
+
+fn validate_batch(b: &LineBatch, scope: Option<&Scope>) -> Validated {
+    let mut records = Vec::with_capacity(b.ends.len());
+    let mut start = 0;
+    for (i, &end) in b.ends.iter().enumerate() {
+        match validate_line(&b.data[start..end], b.first_line + i as u64, scope) {
+            Ok(r) => records.push(r),
+            Err(e) => {
+                return Validated {
+                    records,
+                    error: Some(e),
+                }
+            }
+        }
+        start = end;
+    }
+    Validated {
+        records,
+        error: None,
+    }
+}
+
+/// Reads, validates and merges `records.jsonl`. Parsing and validation run on a second
+/// thread, a batch ahead of the merging (SQLite stays on this thread, in `tx`); results
+/// come back in line order, so the outcome and the first error reported are exactly
+/// those of handling the lines one by one.
 fn read_records(
     tx: &Transaction<'_>,
     r: &mut dyn BufRead,
@@ -670,55 +746,94 @@ fn read_records(
     fields: &mut FieldNames,
     on_bytes: &mut dyn FnMut(u64),
 ) -> Result<u64> {
-    let mut buf = Vec::new();
-    let mut line = 0u64;
-    let mut bytes = 0u64;
-    let bad = |line: u64, reason: String| Error::BadLine {
-        file: "records.jsonl".into(),
-        line,
-        reason,
-    };
-    while next_line(
-        r,
-        &mut buf,
-        "records.jsonl",
-        line + 1,
-        limits.max_line_bytes,
-    )? {
-        line += 1;
-        bytes += buf.len() as u64 + 1;
-        if buf.is_empty() {
-            return Err(bad(line, "empty line".into()));
+    std::thread::scope(|s| {
+        let (to_worker, batches) = std::sync::mpsc::sync_channel::<LineBatch>(2);
+        let (results, from_worker) = std::sync::mpsc::sync_channel::<Validated>(2);
+        s.spawn(move || {
+            for b in batches {
+                if results.send(validate_batch(&b, scope)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut buf = Vec::new();
+        let mut line = 0u64;
+        let mut bytes = 0u64;
+        let mut pending = 0usize;
+        let mut read_error = None;
+        loop {
+            let mut batch = LineBatch {
+                first_line: line + 1,
+                data: Vec::with_capacity(BATCH_LINES * 320),
+                ends: Vec::with_capacity(BATCH_LINES),
+            };
+            let mut at_end = false;
+            while batch.ends.len() < BATCH_LINES {
+                match next_line(
+                    r,
+                    &mut buf,
+                    "records.jsonl",
+                    line + 1,
+                    limits.max_line_bytes,
+                ) {
+                    Ok(true) => {
+                        line += 1;
+                        bytes += buf.len() as u64 + 1;
+                        batch.data.extend_from_slice(&buf);
+                        batch.ends.push(batch.data.len());
+                    }
+                    Ok(false) => {
+                        at_end = true;
+                        break;
+                    }
+                    Err(e) => {
+                        // Lines before it are still checked first, as one by one would.
+                        read_error = Some(e);
+                        at_end = true;
+                        break;
+                    }
+                }
+            }
+            if !batch.ends.is_empty() {
+                to_worker
+                    .send(batch)
+                    .map_err(|_| Error::Database("the record validator stopped".into()))?;
+                pending += 1;
+            }
+            // Merge the previous batch while the validator works on this one.
+            while pending > usize::from(!at_end) {
+                let v = from_worker
+                    .recv()
+                    .map_err(|_| Error::Database("the record validator stopped".into()))?;
+                pending -= 1;
+                for rec in &v.records {
+                    report.records += 1;
+                    fields.note_record(rec);
+                    match merge_record(tx, rec, MergeMode::ByUpdatedAt)? {
+                        Merged::New => report.new += 1,
+                        Merged::Updated => report.updated += 1,
+                        Merged::Unchanged => report.unchanged += 1,
+                    }
+                }
+                if let Some(e) = v.error {
+                    return Err(e);
+                }
+            }
+            if at_end {
+                break;
+            }
+            if line % 4096 < BATCH_LINES as u64 {
+                on_bytes(bytes);
+            }
         }
-        check_json_depth(&buf, 3).map_err(|e| bad(line, reason(e)))?;
-        let w: WireRecord = serde_json::from_slice(&buf).map_err(|e| bad(line, e.to_string()))?;
-        let rec = Record {
-            id: w.id,
-            record_type: w.record_type,
-            fields: w.fields,
-            tags: w.tags,
-            source: w.source,
-            created_at: w.created_at,
-            updated_at: w.updated_at,
-        };
-        let rec = match scope {
-            None => validate_record(&rec),
-            Some(s) => validate_projected_record(&rec, s),
+        match read_error {
+            Some(e) => Err(e),
+            None => {
+                on_bytes(bytes);
+                Ok(line)
+            }
         }
-        .map_err(|e| bad(line, reason(e)))?;
-        report.records += 1;
-        fields.note_record(&rec);
-        match merge_record(tx, &rec, MergeMode::ByUpdatedAt)? {
-            Merged::New => report.new += 1,
-            Merged::Updated => report.updated += 1,
-            Merged::Unchanged => report.unchanged += 1,
-        }
-        if line % 4096 == 0 {
-            on_bytes(bytes);
-        }
-    }
-    on_bytes(bytes);
-    Ok(line)
+    })
 }
 
 fn count_json_lines(r: &mut dyn BufRead, name: &str, limits: &ImportLimits) -> Result<u64> {

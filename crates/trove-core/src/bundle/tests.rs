@@ -955,6 +955,47 @@ fn a_hundred_thousand_members_are_refused_early() {
     );
 }
 
+/// Records are validated on a second thread, batches ahead of the merge: the error
+/// reported must still be the first one in line order, whatever the batch boundaries.
+#[test]
+fn the_first_bad_line_is_reported_across_validation_batches() {
+    for bad in [1usize, 255, 256, 257, 600, 1000] {
+        let mut r = sample_records(1000);
+        r[bad - 1].record_type = "pet".into();
+        let t = tar_with(&records_jsonl(&r), 1000, &[]);
+        assert_rejected(
+            &t,
+            BundleKey::None,
+            "bad_line",
+            &format!("line {bad}: unknown record type `pet`"),
+        );
+    }
+    // A bad line before an over-long one: the bad line is named, as one by one would.
+    let mut r = sample_records(700);
+    r[9].record_type = "pet".into();
+    r[600].fields.insert("title".into(), "x".repeat(3000));
+    let t = tar_with(&records_jsonl(&r), 700, &[]);
+    let mut opts = ImportOptions::default();
+    opts.limits.max_line_bytes = 2000;
+    assert_rejected_with(
+        &t,
+        BundleKey::None,
+        opts,
+        "bad_line",
+        "line 10: unknown record type",
+    );
+    // The over-long line alone is named by its number.
+    r[9].record_type = "note".into();
+    let t = tar_with(&records_jsonl(&r), 700, &[]);
+    assert_rejected_with(
+        &t,
+        BundleKey::None,
+        opts,
+        "bundle_too_large",
+        "line 601 is longer than 2000 bytes",
+    );
+}
+
 #[test]
 fn bad_lines_are_named_with_their_line_number() {
     let mut recs = records_jsonl(&sample_records(2));
