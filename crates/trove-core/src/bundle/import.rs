@@ -749,12 +749,23 @@ fn read_records(
     std::thread::scope(|s| {
         let (to_worker, batches) = std::sync::mpsc::sync_channel::<LineBatch>(2);
         let (results, from_worker) = std::sync::mpsc::sync_channel::<Validated>(2);
-        s.spawn(move || {
+        // Merged records go back to be freed there, off the merging thread.
+        let (done_with, merged) = std::sync::mpsc::sync_channel::<Vec<Record>>(4);
+        let worker = s.spawn(move || {
+            let mut names = FieldNames::default();
             for b in batches {
-                if results.send(validate_batch(&b, scope)).is_err() {
+                while let Ok(old) = merged.try_recv() {
+                    drop(old);
+                }
+                let v = validate_batch(&b, scope);
+                for r in &v.records {
+                    names.note_record(r);
+                }
+                if results.send(v).is_err() {
                     break;
                 }
             }
+            names
         });
         let mut buf = Vec::new();
         let mut line = 0u64;
@@ -808,7 +819,6 @@ fn read_records(
                 pending -= 1;
                 for rec in &v.records {
                     report.records += 1;
-                    fields.note_record(rec);
                     match merge_record(tx, rec, MergeMode::ByUpdatedAt)? {
                         Merged::New => report.new += 1,
                         Merged::Updated => report.updated += 1,
@@ -818,6 +828,7 @@ fn read_records(
                 if let Some(e) = v.error {
                     return Err(e);
                 }
+                let _ = done_with.try_send(v.records);
             }
             if at_end {
                 break;
@@ -826,13 +837,17 @@ fn read_records(
                 on_bytes(bytes);
             }
         }
-        match read_error {
-            Some(e) => Err(e),
-            None => {
-                on_bytes(bytes);
-                Ok(line)
-            }
+        if let Some(e) = read_error {
+            return Err(e);
         }
+        drop(to_worker);
+        // Every merged record was validated there; the worker noted their field names.
+        let names = worker
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        fields.extend(names);
+        on_bytes(bytes);
+        Ok(line)
     })
 }
 
