@@ -112,6 +112,7 @@ pub fn export(
 }
 
 /// Exports the vault as a bundle into `out` and returns it (flushed by age, not synced).
+/// `out` is written from a second thread while this one reads the database, hence `Send`.
 pub fn export_to_writer<W: Write + Send>(
     vault: &Vault,
     out: W,
