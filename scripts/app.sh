@@ -11,10 +11,7 @@ cd "$root"
 
 scripts/install-deps.sh build
 
-if [ ! -d ui/node_modules ] || [ ui/package.json -nt ui/node_modules ]; then
-  (cd ui && npm install --no-audit --no-fund)
-fi
-(cd ui && npm run build --silent)
+scripts/ui-build.sh
 
 cargo build -p trove-desktop
 target=${CARGO_TARGET_DIR:-$root/target}

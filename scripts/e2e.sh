@@ -2,7 +2,9 @@
 # End-to-end tests of the real desktop app: builds the UI and the debug app, then runs
 # tests/e2e/app.test.mjs through tauri-driver + WebKitWebDriver under Xvfb with a private
 # session bus, in a throwaway HOME. Saves screenshots of the main screens into
-# docs/screenshots/. Exits non-zero when anything fails; always stops what it started.
+# docs/screenshots/. The organization in the story is trove-client's example `org`; the
+# `trove` CLI and the reference `age` check exported bundles independently of the app.
+# Exits non-zero when anything fails; always stops what it started.
 #
 #   scripts/e2e.sh            # uses $CARGO_TARGET_DIR (default: target/)
 set -euo pipefail
@@ -13,12 +15,15 @@ cd "$root"
 scripts/install-deps.sh test
 
 # The UI first: generate_context! embeds ui/dist into the binary at compile time.
-if [ ! -d ui/node_modules ]; then (cd ui && npm install --no-audit --no-fund); fi
-(cd ui && npm run build --silent)
+scripts/ui-build.sh
 if [ ! -d tests/e2e/node_modules ]; then (cd tests/e2e && npm install --no-audit --no-fund); fi
 
 target=${CARGO_TARGET_DIR:-$root/target}
 cargo build -p trove-desktop
+# Separate invocations: building them together would unify features across the three
+# and rebuild tauri's dependency tree (PLATFORM.md, "Keep one build scope").
+cargo build -p trove-client --example org
+cargo build -p trove-cli
 app="$target/debug/trove-desktop"
 driver=$(command -v tauri-driver)
 
@@ -32,6 +37,7 @@ chmod 700 "$tmp/rt"
 export HOME="$tmp/home" XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" \
   XDG_CACHE_HOME="$tmp/cache" XDG_RUNTIME_DIR="$tmp/rt" NO_AT_BRIDGE=1 \
   TROVE_VAULT="$tmp/vaults/default" TROVE_APP="$app" E2E_TMP="$tmp/vaults" \
+  TROVE_ORG="$target/debug/examples/org" TROVE_CLI="$target/debug/trove" \
   SCREENSHOT_DIR="${SCREENSHOT_DIR:-$root/docs/screenshots}" TROVE_E2E_DRIVER="$driver"
 # Free ports, so several checkouts can run this at once.
 E2E_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

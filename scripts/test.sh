@@ -15,7 +15,7 @@ scripts/install-deps.sh test
 # The desktop crate embeds ui/dist at compile time: build the UI before any cargo step.
 if [ -f ui/package.json ]; then
   step "ui build"
-  (cd ui && { [ -d node_modules ] || npm install --no-audit --no-fund --loglevel=error; } && npm run build)
+  scripts/ui-build.sh
 fi
 
 step "rustfmt"

@@ -6,9 +6,10 @@ use std::path::Path;
 use ts_rs::{Config, ExportError, TS};
 
 use crate::dto::{
-    ApiError, Counts, CreatedGrant, CreatedVault, GrantDto, LogEntryDto, NewGrantDto, NewRecordDto,
-    OrgSummaryDto, Receipts, RecordChangesDto, RecordDto, RecordTypeDto, SharingStatus,
-    UnlockOutcome, VaultStatus, VerifyReportDto,
+    ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
+    ImportFileDto, ImportReportDto, ImportRequestDto, LogEntryDto, NewGrantDto, NewRecordDto,
+    OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto, RecordTypeDto,
+    SharingStatus, UnlockOutcome, VaultStatus, VerifyReportDto,
 };
 
 /// Writes every IPC type (and the types they use) as `<Name>.ts` into `dir`.
@@ -31,6 +32,12 @@ pub fn export(dir: &Path) -> Result<(), ExportError> {
     LogEntryDto::export_all(&cfg)?;
     OrgSummaryDto::export_all(&cfg)?;
     VerifyReportDto::export_all(&cfg)?;
+    ExportRequestDto::export_all(&cfg)?;
+    ExportSummaryDto::export_all(&cfg)?;
+    ProgressDto::export_all(&cfg)?;
+    ImportFileDto::export_all(&cfg)?;
+    ImportRequestDto::export_all(&cfg)?;
+    ImportReportDto::export_all(&cfg)?;
     Ok(())
 }
 

@@ -1,15 +1,18 @@
 //! The IPC commands the UI calls. Each is State + arguments → one call → errors mapped to
 //! `{code, message, hint, field}`. No logic lives here.
 
-use tauri::State;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Manager, State};
 use trove_core::{Passphrase, RecoveryKey};
 
 use crate::dto::{
-    ApiError, Counts, CreatedGrant, CreatedVault, GrantDto, LogEntryDto, NewGrantDto, NewRecordDto,
-    OrgSummaryDto, Receipts, RecordChangesDto, RecordDto, RecordTypeDto, SharingStatus,
-    UnlockOutcome, VaultStatus, VerifyReportDto,
+    ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
+    ImportFileDto, ImportReportDto, ImportRequestDto, LogEntryDto, NewGrantDto, NewRecordDto,
+    OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto, RecordTypeDto,
+    SharingStatus, UnlockOutcome, VaultStatus, VerifyReportDto,
 };
 use crate::state::AppState;
+use crate::transfer::{self, Throttle};
 
 type Res<T> = Result<T, ApiError>;
 
@@ -19,51 +22,64 @@ pub fn vault_status(state: State<'_, AppState>) -> VaultStatus {
     state.status()
 }
 
+/// Runs `f` on a blocking thread, so key derivation, keyring calls and long bundle work
+/// never hold up the UI (Tauri runs plain commands on the main thread).
+async fn background<T: Send + 'static>(f: impl FnOnce() -> Res<T> + Send + 'static) -> Res<T> {
+    tauri::async_runtime::spawn_blocking(f).await.map_err(|e| {
+        ApiError::shell(
+            "internal",
+            format!("background work failed: {e}"),
+            None,
+            None,
+        )
+    })?
+}
+
+/// [`background`] with the app's state.
+async fn blocking<T: Send + 'static>(
+    app: AppHandle,
+    f: impl FnOnce(&AppState) -> Res<T> + Send + 'static,
+) -> Res<T> {
+    background(move || f(&app.state::<AppState>())).await
+}
+
 /// Creates the vault; returns the recovery key to show once.
 #[tauri::command]
-pub fn create_vault(state: State<'_, AppState>, passphrase: String) -> Res<CreatedVault> {
-    state
-        .create(&Passphrase::new(passphrase))
-        .map_err(Into::into)
+pub async fn create_vault(app: AppHandle, passphrase: String) -> Res<CreatedVault> {
+    let passphrase = Passphrase::new(passphrase);
+    blocking(app, move |s| s.create(&passphrase).map_err(Into::into)).await
 }
 
 /// Creates the demo vault with sample data.
 #[tauri::command]
-pub fn create_demo_vault(state: State<'_, AppState>) -> Res<()> {
-    state.create_demo().map_err(Into::into)
+pub async fn create_demo_vault(app: AppHandle) -> Res<()> {
+    blocking(app, |s| s.create_demo().map_err(Into::into)).await
 }
 
 /// Unlocks with the passphrase, optionally remembering this device.
 #[tauri::command]
-pub fn unlock(
-    state: State<'_, AppState>,
-    passphrase: String,
-    remember: bool,
-) -> Res<UnlockOutcome> {
-    state
-        .unlock(&Passphrase::new(passphrase), remember)
-        .map_err(Into::into)
+pub async fn unlock(app: AppHandle, passphrase: String, remember: bool) -> Res<UnlockOutcome> {
+    let passphrase = Passphrase::new(passphrase);
+    blocking(app, move |s| {
+        s.unlock(&passphrase, remember).map_err(Into::into)
+    })
+    .await
 }
 
 /// Unlocks with the key remembered in the OS keyring.
 #[tauri::command]
-pub fn unlock_remembered(state: State<'_, AppState>) -> Res<()> {
-    state.unlock_remembered().map_err(Into::into)
+pub async fn unlock_remembered(app: AppHandle) -> Res<()> {
+    blocking(app, |s| s.unlock_remembered().map_err(Into::into)).await
 }
 
 /// Sets a new passphrase with the recovery key.
 #[tauri::command]
-pub fn recover(
-    state: State<'_, AppState>,
-    recovery_key: String,
-    new_passphrase: String,
-) -> Res<()> {
-    state
-        .recover(
-            &RecoveryKey::new(recovery_key),
-            &Passphrase::new(new_passphrase),
-        )
-        .map_err(Into::into)
+pub async fn recover(app: AppHandle, recovery_key: String, new_passphrase: String) -> Res<()> {
+    let (key, new) = (
+        RecoveryKey::new(recovery_key),
+        Passphrase::new(new_passphrase),
+    );
+    blocking(app, move |s| s.recover(&key, &new).map_err(Into::into)).await
 }
 
 /// Locks the vault (closes it and zeroizes the key).
@@ -74,22 +90,24 @@ pub fn lock(state: State<'_, AppState>) {
 
 /// Changes the passphrase (the current one is checked first).
 #[tauri::command]
-pub fn change_passphrase(state: State<'_, AppState>, current: String, new: String) -> Res<()> {
-    state
-        .change_passphrase(&Passphrase::new(current), &Passphrase::new(new))
-        .map_err(Into::into)
+pub async fn change_passphrase(app: AppHandle, current: String, new: String) -> Res<()> {
+    let (current, new) = (Passphrase::new(current), Passphrase::new(new));
+    blocking(app, move |s| {
+        s.change_passphrase(&current, &new).map_err(Into::into)
+    })
+    .await
 }
 
 /// Keeps the vault key in the OS keyring.
 #[tauri::command]
-pub fn remember_device(state: State<'_, AppState>) -> Res<()> {
-    state.remember().map_err(Into::into)
+pub async fn remember_device(app: AppHandle) -> Res<()> {
+    blocking(app, |s| s.remember().map_err(Into::into)).await
 }
 
 /// Removes the vault key from the OS keyring.
 #[tauri::command]
-pub fn forget_device(state: State<'_, AppState>) -> Res<()> {
-    state.forget().map_err(Into::into)
+pub async fn forget_device(app: AppHandle) -> Res<()> {
+    blocking(app, |s| s.forget().map_err(Into::into)).await
 }
 
 /// The record types and their fields.
@@ -225,4 +243,49 @@ pub fn access_summary(state: State<'_, AppState>) -> Res<Vec<OrgSummaryDto>> {
 #[tauri::command]
 pub fn verify_access_log(state: State<'_, AppState>) -> Res<VerifyReportDto> {
     state.verify_log().map_err(Into::into)
+}
+
+/// What a file to import is (format; for a bundle, what opens it).
+#[tauri::command]
+pub async fn inspect_import(path: String) -> Res<ImportFileDto> {
+    background(move || transfer::inspect(&path)).await
+}
+
+/// Writes a bundle; progress goes to `on_progress`. `passphrase` is for passphrase
+/// bundles only and stays in a secret type from here on.
+#[tauri::command]
+pub async fn export_bundle(
+    app: AppHandle,
+    request: ExportRequestDto,
+    passphrase: Option<String>,
+    on_progress: Channel<ProgressDto>,
+) -> Res<ExportSummaryDto> {
+    let passphrase = passphrase.map(Passphrase::new);
+    blocking(app, move |s| {
+        // A closed window cannot take progress any more; the work goes on regardless.
+        let mut t = Throttle::new(|p| {
+            let _ = on_progress.send(p);
+        });
+        s.export(&request, passphrase.as_ref(), &mut |p| t.report(p))
+    })
+    .await
+}
+
+/// Imports a file, or (with `dry_run`) says what importing it would do; progress goes to
+/// `on_progress`.
+#[tauri::command]
+pub async fn import_file(
+    app: AppHandle,
+    request: ImportRequestDto,
+    passphrase: Option<String>,
+    on_progress: Channel<ProgressDto>,
+) -> Res<ImportReportDto> {
+    let passphrase = passphrase.map(Passphrase::new);
+    blocking(app, move |s| {
+        let mut t = Throttle::new(|p| {
+            let _ = on_progress.send(p);
+        });
+        s.import(&request, passphrase.as_ref(), &mut |p| t.report(p))
+    })
+    .await
 }

@@ -374,3 +374,193 @@ impl From<trove_share::ServeError> for ApiError {
         }
     }
 }
+
+/// How an export is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtectionDto {
+    /// age with an export passphrase (sent next to the request, never inside it).
+    Passphrase,
+    /// age to one or more `age1…` recipients.
+    Recipients,
+    /// The bare tar, unencrypted.
+    Plain,
+}
+
+/// What the export screen asks for. The passphrase travels as its own argument so this
+/// struct never holds a secret.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct ExportRequestDto {
+    /// The bundle to write (an absolute path, or `~/…`).
+    pub path: String,
+    /// Replace an existing file (the native save dialog already asked).
+    pub overwrite: bool,
+    pub protection: ProtectionDto,
+    /// `age1…` recipients, for [`ProtectionDto::Recipients`].
+    pub recipients: Vec<String>,
+    /// `TYPE` or `TYPE.FIELD` items for an export for an organization; empty: everything.
+    pub scope: Vec<String>,
+    /// With a scope: only records carrying this tag.
+    pub only_tag: Option<String>,
+}
+
+/// Where a long export or import is (mirrors `trove_core::bundle::Progress`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ProgressDto {
+    /// `hashing` or `writing` (export, in records), `reading` (import, in bytes).
+    pub phase: String,
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+impl From<trove_core::bundle::Progress> for ProgressDto {
+    fn from(p: trove_core::bundle::Progress) -> Self {
+        ProgressDto {
+            phase: p.phase.to_string(),
+            done: p.done,
+            total: p.total,
+        }
+    }
+}
+
+/// What an export wrote (mirrors `trove_core::bundle::ExportSummary`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ExportSummaryDto {
+    /// The file written.
+    pub path: String,
+    pub records: u64,
+    pub grants: u64,
+    pub receipts: u64,
+    pub log: u64,
+    /// The file's size.
+    pub bytes: u64,
+    /// `passphrase`, `recipients` or `plain`.
+    pub encryption: String,
+    /// The scope of an export for an organization.
+    pub scope: Option<Vec<String>>,
+    /// The `type.field` names the bundle discloses.
+    pub disclosed: Vec<String>,
+}
+
+impl ExportSummaryDto {
+    /// The summary of the export written to `path`.
+    pub fn new(path: &std::path::Path, s: trove_core::bundle::ExportSummary) -> Self {
+        ExportSummaryDto {
+            path: path.display().to_string(),
+            records: s.records,
+            grants: s.grants,
+            receipts: s.receipts,
+            log: s.log,
+            bytes: s.bytes,
+            encryption: s.encryption.to_string(),
+            scope: s.scope,
+            disclosed: s.disclosed,
+        }
+    }
+}
+
+/// What a file to import is, so the screen can ask for the right key or record type.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ImportFileDto {
+    pub path: String,
+    /// `bundle`, `vcard`, `csv` or `json` (guessed from the name, then the first bytes).
+    pub format: String,
+    /// For a bundle: `passphrase`, `recipients` or `plain`.
+    pub bundle_kind: Option<String>,
+    /// The file's size in bytes.
+    pub bytes: u64,
+}
+
+/// What the import screen asks for. The bundle passphrase travels as its own argument.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct ImportRequestDto {
+    /// The file to import (an absolute path, or `~/…`).
+    pub path: String,
+    /// `auto`, `bundle`, `vcard`, `csv` or `json`.
+    pub format: String,
+    /// The record type of a CSV file's rows (and a filter for vCard/JSON).
+    pub record_type: Option<String>,
+    /// An age identity file, for a bundle encrypted to a recipient.
+    pub identity_path: Option<String>,
+    /// Check everything and report what would change; write nothing.
+    pub dry_run: bool,
+}
+
+/// One malformed line of a vCard/CSV/JSON file.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct LineProblemDto {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// Grants, receipts and log lines a bundle holds; they are verified and stay in the bundle.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct KeptInBundleDto {
+    pub grants: u64,
+    pub receipts: u64,
+    pub log: u64,
+}
+
+/// What an import did, or (dry run) would do. With `problems`, nothing can be imported
+/// until the named lines are fixed, and the counts are zero.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ImportReportDto {
+    pub path: String,
+    /// `bundle`, `vcard`, `csv` or `json`.
+    pub format: String,
+    pub dry_run: bool,
+    /// Records read from the file.
+    pub records: u64,
+    pub new: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub kept_in_bundle: Option<KeptInBundleDto>,
+    pub bundle_created_at: Option<String>,
+    /// The scope of a bundle exported for an organization.
+    pub scope: Option<Vec<String>>,
+    /// Every malformed line, in order.
+    pub problems: Vec<LineProblemDto>,
+}
+
+impl ImportReportDto {
+    /// The report for the file at `path`.
+    pub fn new(path: &std::path::Path, r: trove_core::bundle::ImportReport) -> Self {
+        ImportReportDto {
+            path: path.display().to_string(),
+            format: r.format,
+            dry_run: r.dry_run,
+            records: r.records,
+            new: r.new,
+            updated: r.updated,
+            unchanged: r.unchanged,
+            kept_in_bundle: r.kept_in_bundle.map(|k| KeptInBundleDto {
+                grants: k.grants,
+                receipts: k.receipts,
+                log: k.log,
+            }),
+            bundle_created_at: r.bundle_created_at,
+            scope: r.scope,
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl ApiError {
+    /// An error the shell itself raises (not from trove-core), about form field `field`.
+    pub fn shell(code: &str, message: String, hint: Option<&str>, field: Option<&str>) -> Self {
+        ApiError {
+            code: code.into(),
+            message,
+            hint: hint.map(Into::into),
+            field: field.map(Into::into),
+        }
+    }
+
+    /// Moves the error next to form field `field` when it has none yet.
+    pub fn at(mut self, field: &str) -> Self {
+        if self.field.is_none() {
+            self.field = Some(field.into());
+        }
+        self
+    }
+}

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod dto;
 pub mod sharing;
 pub mod state;
+pub mod transfer;
 
 use std::path::PathBuf;
 
@@ -62,6 +63,7 @@ pub fn run() {
         });
     }
     tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::vault_status,
@@ -93,6 +95,9 @@ pub fn run() {
             commands::access_log_len,
             commands::access_summary,
             commands::verify_access_log,
+            commands::inspect_import,
+            commands::export_bundle,
+            commands::import_file,
         ])
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

@@ -8,12 +8,15 @@ use trove_core::{
     Error, KdfParams, KeyStore, ListFilter, LogFilter, Passphrase, RecoveryKey, Result, Vault,
 };
 
+use trove_core::bundle::Progress;
+
 use crate::dto::{
-    ApiError, Counts, CreatedGrant, CreatedVault, GrantDto, LogEntryDto, NewGrantDto,
-    OrgSummaryDto, Receipts, RecordDto, RecordTypeDto, SharingStatus, UnlockOutcome, VaultStatus,
-    VerifyReportDto,
+    ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
+    ImportReportDto, ImportRequestDto, LogEntryDto, NewGrantDto, OrgSummaryDto, Receipts,
+    RecordDto, RecordTypeDto, SharingStatus, UnlockOutcome, VaultStatus, VerifyReportDto,
 };
 use crate::sharing::{self, Sharing};
+use crate::transfer;
 
 /// The passphrase of the demo vault. It is printed on the first-run screen: the demo
 /// vault holds sample data only.
@@ -324,6 +327,32 @@ impl AppState {
         self.with_vault(|v| Ok(v.list(&filter)?.into_iter().map(Into::into).collect()))
     }
 
+    /// A second handle on the unlocked vault, for long work that must not hold the
+    /// app's vault lock (export, import).
+    pub fn handle(&self) -> Result<Vault> {
+        self.with_vault(Vault::try_clone)
+    }
+
+    /// Writes a bundle (see [`transfer::export`]) on a handle of its own.
+    pub fn export(
+        &self,
+        req: &ExportRequestDto,
+        passphrase: Option<&Passphrase>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ExportSummaryDto, ApiError> {
+        transfer::export(&self.handle()?, req, passphrase, progress)
+    }
+
+    /// Imports or previews a file (see [`transfer::import`]) on a handle of its own.
+    pub fn import(
+        &self,
+        req: &ImportRequestDto,
+        passphrase: Option<&Passphrase>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImportReportDto, ApiError> {
+        transfer::import(&self.handle()?, req, passphrase, progress)
+    }
+
     /// Full-text search, best match first.
     pub fn search(&self, query: &str) -> Result<Vec<RecordDto>> {
         self.with_vault(|v| {
@@ -343,6 +372,7 @@ pub fn record_types() -> Vec<RecordTypeDto> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dto::ProtectionDto;
     use trove_core::{MemoryKeyStore, NewRecord};
 
     const FAST: KdfParams = KdfParams {
@@ -492,5 +522,284 @@ mod tests {
             .into();
         assert_eq!(err.code, "invalid_field");
         assert_eq!(err.field.as_deref(), Some("email"));
+    }
+
+    fn export_req(path: &Path, protection: ProtectionDto) -> ExportRequestDto {
+        ExportRequestDto {
+            path: path.display().to_string(),
+            overwrite: false,
+            protection,
+            recipients: vec![],
+            scope: vec![],
+            only_tag: None,
+        }
+    }
+
+    fn import_req(path: &Path, dry_run: bool) -> ImportRequestDto {
+        ImportRequestDto {
+            path: path.display().to_string(),
+            format: "auto".into(),
+            record_type: None,
+            identity_path: None,
+            dry_run,
+        }
+    }
+
+    fn filled(t: &tempfile::TempDir) -> AppState {
+        let s = AppState::new(
+            t.path().join("vault"),
+            FAST,
+            Box::new(MemoryKeyStore::default()),
+        )
+        .with_demo_marker(t.path().join("config/demo"));
+        s.create(&pw("pw")).unwrap();
+        s.with_vault(|v| {
+            let mut c = NewRecord::new(
+                "contact",
+                [
+                    ("email".into(), "ana@example.org".into()),
+                    ("phone".into(), "+49 30 1234567".into()),
+                ],
+            );
+            c.tags = vec!["family".into()];
+            v.add(c)?;
+            v.add(NewRecord::new("note", [("title".into(), "hi".into())]))
+        })
+        .unwrap();
+        s
+    }
+
+    #[test]
+    fn export_with_a_passphrase_then_preview_and_import_into_another_vault() {
+        let t = tempfile::tempdir().unwrap();
+        let s = filled(&t);
+        let file = t.path().join("all.trove");
+        let mut phases = Vec::new();
+        let sum = s
+            .export(
+                &export_req(&file, ProtectionDto::Passphrase),
+                Some(&pw("bundle pass")),
+                &mut |p| phases.push(p.phase),
+            )
+            .unwrap();
+        assert_eq!((sum.records, sum.encryption.as_str()), (2, "passphrase"));
+        assert_eq!(sum.bytes, std::fs::metadata(&file).unwrap().len());
+        assert!(phases.contains(&"writing"), "progress reported: {phases:?}");
+        assert!(std::fs::read(&file)
+            .unwrap()
+            .starts_with(b"age-encryption.org/"));
+        let again = s
+            .export(
+                &export_req(&file, ProtectionDto::Passphrase),
+                Some(&pw("x")),
+                &mut |_| {},
+            )
+            .unwrap_err();
+        assert_eq!(
+            (again.code.as_str(), again.field.as_deref()),
+            ("file_exists", Some("path"))
+        );
+
+        let t2 = tempfile::tempdir().unwrap();
+        let other = AppState::new(
+            t2.path().join("vault"),
+            FAST,
+            Box::new(MemoryKeyStore::default()),
+        );
+        other.create(&pw("pw2")).unwrap();
+        let kind = transfer::inspect(&file.display().to_string()).unwrap();
+        assert_eq!(
+            (kind.format.as_str(), kind.bundle_kind.as_deref()),
+            ("bundle", Some("passphrase"))
+        );
+        let wrong = other
+            .import(&import_req(&file, true), Some(&pw("nope")), &mut |_| {})
+            .unwrap_err();
+        assert_eq!(
+            (wrong.code.as_str(), wrong.field.as_deref()),
+            ("bundle_wrong_passphrase", Some("passphrase"))
+        );
+        let none = other
+            .import(&import_req(&file, true), None, &mut |_| {})
+            .unwrap_err();
+        assert_eq!(none.code, "bundle_needs_passphrase");
+        let preview = other
+            .import(
+                &import_req(&file, true),
+                Some(&pw("bundle pass")),
+                &mut |_| {},
+            )
+            .unwrap();
+        assert!(preview.dry_run && preview.problems.is_empty());
+        assert_eq!((preview.records, preview.new), (2, 2));
+        assert!(
+            preview.kept_in_bundle.is_some(),
+            "grants/receipts/log stay in the bundle"
+        );
+        assert_eq!(other.counts().unwrap().total, 0, "a preview writes nothing");
+        let done = other
+            .import(
+                &import_req(&file, false),
+                Some(&pw("bundle pass")),
+                &mut |_| {},
+            )
+            .unwrap();
+        assert_eq!((done.new, done.dry_run), (2, false));
+        assert_eq!(other.counts().unwrap().total, 2);
+    }
+
+    #[test]
+    fn scoped_export_to_a_recipient_discloses_only_the_scope() {
+        let t = tempfile::tempdir().unwrap();
+        let s = filled(&t);
+        let mut req = export_req(&t.path().join("org.trove"), ProtectionDto::Recipients);
+        req.recipients = vec!["age1notarecipient".into()];
+        req.scope = vec!["contact.email".into()];
+        let err = s.export(&req, None, &mut |_| {}).unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.field.as_deref()),
+            ("invalid_input", Some("recipients"))
+        );
+        assert!(
+            !t.path().join("org.trove").exists(),
+            "nothing written on a bad recipient"
+        );
+
+        let identity = age::x25519::Identity::generate();
+        req.recipients = vec![format!("  {}  ", identity.to_public()), String::new()];
+        let sum = s.export(&req, None, &mut |_| {}).unwrap();
+        assert_eq!(sum.disclosed, vec!["contact.email".to_string()]);
+        assert_eq!(sum.scope, Some(vec!["contact.email".to_string()]));
+        assert_eq!((sum.records, sum.grants, sum.log), (1, 0, 0));
+
+        let t2 = tempfile::tempdir().unwrap();
+        let other = AppState::new(
+            t2.path().join("vault"),
+            FAST,
+            Box::new(MemoryKeyStore::default()),
+        );
+        other.create(&pw("pw2")).unwrap();
+        let mut imp = import_req(&t.path().join("org.trove"), true);
+        assert_eq!(
+            other
+                .import(&imp, None, &mut |_| {})
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("identity")
+        );
+        let key_file = t.path().join("key.txt");
+        use age::secrecy::ExposeSecret;
+        std::fs::write(
+            &key_file,
+            format!("{}\n", identity.to_string().expose_secret()),
+        )
+        .unwrap();
+        imp.identity_path = Some(key_file.display().to_string());
+        let preview = other.import(&imp, None, &mut |_| {}).unwrap();
+        assert_eq!(preview.scope, Some(vec!["contact.email".to_string()]));
+        assert_eq!(preview.new, 1);
+        let rec = &other.list(None, None).unwrap();
+        assert!(rec.is_empty(), "dry run");
+    }
+
+    #[test]
+    fn vcard_import_previews_then_commits_and_reports_every_bad_line() {
+        let t = tempfile::tempdir().unwrap();
+        let s = filled(&t);
+        let vcf = t.path().join("people.vcf");
+        std::fs::write(
+            &vcf,
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Bo Berg\r\nEMAIL:bo@example.org\r\nEND:VCARD\r\n",
+        )
+        .unwrap();
+        let kind = transfer::inspect(&vcf.display().to_string()).unwrap();
+        assert_eq!((kind.format.as_str(), kind.bundle_kind), ("vcard", None));
+        let before = s.counts().unwrap().total;
+        let preview = s
+            .import(&import_req(&vcf, true), None, &mut |_| {})
+            .unwrap();
+        assert!(
+            preview.new >= 1 && preview.problems.is_empty(),
+            "{preview:?}"
+        );
+        assert_eq!(s.counts().unwrap().total, before);
+        let done = s
+            .import(&import_req(&vcf, false), None, &mut |_| {})
+            .unwrap();
+        assert_eq!(s.counts().unwrap().total, before + done.new as u32);
+        assert_eq!(s.search("bo@example.org").unwrap().len(), 1);
+        let twice = s
+            .import(&import_req(&vcf, false), None, &mut |_| {})
+            .unwrap();
+        assert_eq!(
+            (twice.new, twice.unchanged),
+            (0, done.new),
+            "importing twice adds nothing"
+        );
+
+        let csv = t.path().join("notes.csv");
+        std::fs::write(&csv, "title,bogus\nok,1\n").unwrap();
+        let mut req = import_req(&csv, true);
+        req.record_type = Some("note".into());
+        let bad = s.import(&req, None, &mut |_| {}).unwrap();
+        assert!(!bad.problems.is_empty(), "unknown column reported");
+        assert!(bad.problems.iter().all(|p| p.line >= 1));
+        assert_eq!(bad.new, 0);
+    }
+
+    #[test]
+    fn paths_must_be_absolute_and_exports_need_the_vault_unlocked() {
+        let t = tempfile::tempdir().unwrap();
+        let s = filled(&t);
+        let mut req = export_req(Path::new("relative.trove"), ProtectionDto::Plain);
+        assert_eq!(
+            s.export(&req, None, &mut |_| {}).unwrap_err().code,
+            "invalid_path"
+        );
+        req.path = "  ".into();
+        assert_eq!(
+            s.export(&req, None, &mut |_| {})
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("path")
+        );
+        req.path = t.path().join("x.trove").display().to_string();
+        req.protection = ProtectionDto::Passphrase;
+        let e = s.export(&req, Some(&pw("")), &mut |_| {}).unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.field.as_deref()),
+            ("empty_passphrase", Some("passphrase"))
+        );
+        s.lock();
+        assert_eq!(
+            s.export(&req, Some(&pw("p")), &mut |_| {})
+                .unwrap_err()
+                .code,
+            "locked"
+        );
+    }
+
+    #[test]
+    fn progress_is_throttled_to_whole_percents() {
+        let mut sent = Vec::new();
+        {
+            let mut t = transfer::Throttle::new(|p| sent.push(p));
+            for done in 0..=1000 {
+                t.report(Progress {
+                    phase: "writing",
+                    done,
+                    total: Some(1000),
+                });
+            }
+            t.report(Progress {
+                phase: "reading",
+                done: 5,
+                total: None,
+            });
+        }
+        assert_eq!(sent.len(), 102, "0..=100 percent, then the new phase");
+        assert_eq!(sent.last().unwrap().phase, "reading");
     }
 }

@@ -3,12 +3,18 @@
 // (temp HOME and XDG dirs, private session bus, Xvfb) and runs this file with node --test.
 //
 // Env: TROVE_APP (binary), E2E_PORT (tauri-driver port), E2E_TMP (temp dir for vaults),
-// SCREENSHOT_DIR (where the main screens are saved as PNG).
+// SCREENSHOT_DIR (where the main screens are saved as PNG), TROVE_ORG (the trove-client
+// example `org`, playing the organization), TROVE_CLI (the `trove` binary, to check an
+// exported bundle independently of the app).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { promisify } from "node:util";
 import { remote } from "webdriverio";
+
+const run = promisify(execFile);
 
 const APP = process.env.TROVE_APP;
 const PORT = Number(process.env.E2E_PORT ?? 4444);
@@ -16,11 +22,36 @@ const TMP = process.env.E2E_TMP;
 const SHOTS = process.env.SCREENSHOT_DIR;
 assert.ok(APP && fs.existsSync(APP), `TROVE_APP must point at the app binary (got ${APP})`);
 assert.ok(TMP, "E2E_TMP must be set");
+const ORG = process.env.TROVE_ORG;
+const CLI = process.env.TROVE_CLI;
+assert.ok(ORG && fs.existsSync(ORG), `TROVE_ORG must point at the trove-client example \`org\` (got ${ORG})`);
+assert.ok(CLI && fs.existsSync(CLI), `TROVE_CLI must point at the trove binary (got ${CLI})`);
 
 const SHARE_PORT = Number(process.env.E2E_SHARE_PORT ?? 17878);
 const PASS = "violet tram Oslo cedar 49";
 const NEW_PASS = "quiet harbour lantern 1907";
 let recoveryKey = "";
+const EXPORT_PASS = "amber kettle fjord 73 lynx";
+
+/**
+ * The organization reads through trove-client (examples/org.rs). Resolves to
+ * `{code, json}`: the exit code (0 ok, 3 unauthorized, ...) and the JSON it printed.
+ */
+async function orgCall(url, token, ...args) {
+  try {
+    const { stdout } = await run(ORG, [url, ...args], { env: { ...process.env, TROVE_TOKEN: token } });
+    return { code: 0, json: JSON.parse(stdout) };
+  } catch (e) {
+    if (typeof e.code !== "number") throw e;
+    return { code: e.code, json: JSON.parse(e.stdout) };
+  }
+}
+
+/** Runs the `trove` CLI on its own vault; resolves to its parsed --json output. */
+async function trove(env, ...args) {
+  const { stdout } = await run(CLI, args, { env: { ...process.env, ...env } });
+  return JSON.parse(stdout);
+}
 
 async function startApp(vaultDir) {
   return remote({
@@ -224,15 +255,20 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await shot(b, "12-grant-token");
     await (await el(b, "#token-done")).click();
 
-    // The organization reads through the share API.
+    // The organization reads through the share API, with trove-client.
     const url = `http://127.0.0.1:${SHARE_PORT}`;
-    const read = await fetch(`${url}/v1/records`, { headers: { Authorization: `Bearer ${token}` } });
-    assert.equal(read.status, 200);
-    const { records } = await read.json();
+    const grant = await orgCall(url, token, "grant");
+    assert.equal(grant.code, 0, JSON.stringify(grant.json));
+    assert.equal(grant.json.org, "GLS Bank");
+    const read = await orgCall(url, token, "records");
+    assert.equal(read.code, 0, JSON.stringify(read.json));
+    const { records } = read.json;
     const contact = records.find((r) => r.type === "contact");
     assert.deepEqual(Object.keys(contact.fields), ["email"], "only the granted field leaves");
     assert.ok(records.some((r) => r.type === "address"));
     assert.ok(!records.some((r) => r.type === "bank_account"), "types outside the scope stay home");
+    const outside = await orgCall(url, token, "records", "bank_account");
+    assert.equal(outside.code, 4, "a type outside the scope is insufficient_scope");
 
     // The access log shows the read, with org and fields, live.
     await (await el(b, "#tab-log")).click();
@@ -253,9 +289,141 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await (await el(b, "#confirm-ok")).click();
     await b.waitUntil(async () => (await (await b.$('button.grant[data-org="GLS Bank"] .status')).getText()) === "REVOKED" ||
       (await (await b.$('button.grant[data-org="GLS Bank"] .status')).getText()).toLowerCase() === "revoked", { timeout: 5000 });
-    const refused = await fetch(`${url}/v1/records`, { headers: { Authorization: `Bearer ${token}` } });
-    assert.equal(refused.status, 401);
+    const refused = await orgCall(url, token, "records");
+    assert.equal(refused.code, 3, "the organization is refused as unauthorized after revocation");
+    assert.equal(refused.json.error, "unauthorized");
     await shot(b, "14-sharing-revoked");
+  });
+
+  it("exports everything with a passphrase; the trove CLI reads the bundle", async () => {
+    const file = path.join(TMP, "story-all.trove");
+    await (await el(b, "#tab-transfer")).click();
+    await el(b, "#export-form");
+    assert.equal(await (await b.$("#export-all")).isSelected(), true, "everything by default");
+    assert.equal(await (await b.$("#protect-passphrase")).isSelected(), true, "a passphrase by default");
+    await typeInto(b, "#export-pass", EXPORT_PASS);
+    await typeInto(b, "#export-confirm", EXPORT_PASS);
+    await typeInto(b, "#export-path", file);
+    await shot(b, "17-export");
+    await (await el(b, "#export-submit")).click();
+    assert.match(await text(b, "#export-result"), /3 records/);
+    assert.ok(fs.existsSync(file), "the bundle is on disk");
+    assert.match(fs.readFileSync(file).subarray(0, 64).toString("latin1"), /^age-encryption\.org\/v1\n-> scrypt /);
+
+    // Independently of the app: a fresh vault and the CLI's dry run.
+    const env = { TROVE_VAULT: path.join(TMP, "cli-check"), TROVE_PASSPHRASE: "cli check pass", TROVE_EXPORT_PASSPHRASE: EXPORT_PASS };
+    await trove(env, "--json", "init");
+    const report = await trove(env, "--json", "import", file, "--dry-run");
+    assert.equal(report.dry_run, true);
+    assert.equal(report.records, 3);
+    assert.equal(report.new, 3);
+    assert.ok(report.kept_in_bundle.grants >= 1, "the grant travels in the bundle");
+  });
+
+  it("exports for an organization to an age recipient: only the granted fields, no tags", async () => {
+    const keyFile = path.join(TMP, "gls-key.txt");
+    await run("age-keygen", ["-o", keyFile]);
+    const recipient = fs.readFileSync(keyFile, "utf8").match(/public key: (age1[0-9a-z]+)/)[1];
+    const file = path.join(TMP, "gls.trove");
+    await (await el(b, "#export-scoped")).click();
+    await (await el(b, "#export-from-grant")).selectByIndex(1);
+    const disclosed = await text(b, "#export-disclosure");
+    assert.match(disclosed, /Contact: Email/);
+    assert.match(disclosed, /Address \(all fields\)/);
+    assert.match(disclosed, /No other tags/);
+    await (await el(b, "#protect-recipients")).click();
+    await typeInto(b, "#export-recipients", "age1notakey");
+    assert.match(await text(b, "#export-recipients-err"), /Line 1: .*62 characters/);
+    assert.equal(await (await b.$("#export-submit")).isEnabled(), false, "a bad recipient blocks the export");
+    await typeInto(b, "#export-recipients", recipient);
+    await b.waitUntil(async () => (await (await b.$("#export-recipients-err")).getText()) === "", { timeout: 5000 });
+    await typeInto(b, "#export-path", file);
+    await shot(b, "18-export-scoped");
+    await (await el(b, "#export-submit")).click();
+    assert.match(await text(b, "#export-disclosed"), /contact\.email/);
+    await (await el(b, "#export-result")).scrollIntoView();
+    await shot(b, "21-export-done");
+
+    // With the reference age CLI: decrypt, untar, read records.jsonl.
+    const tarFile = path.join(TMP, "gls.tar");
+    await run("age", ["-d", "-i", keyFile, "-o", tarFile, file]);
+    const { stdout } = await run("tar", ["-xOf", tarFile, "records.jsonl"]);
+    const recs = stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual([...new Set(recs.map((r) => r.type))].sort(), ["address", "contact"]);
+    for (const r of recs) assert.deepEqual(r.tags, [], "no tags leave");
+    assert.deepEqual(Object.keys(recs.find((r) => r.type === "contact").fields), ["email"]);
+  });
+
+  it("imports a vCard: the preview names bad lines, then shows what changes; Import commits", async () => {
+    const card = (name, email, extra = "") =>
+      `BEGIN:VCARD\r\nVERSION:3.0\r\nFN:${name}\r\nEMAIL:${email}\r\n${extra}END:VCARD\r\n`;
+    const bad = path.join(TMP, "people-bad.vcf");
+    const good = path.join(TMP, "people.vcf");
+    fs.writeFileSync(bad, card("Bo Berg", "bo@example.org") + card("Cleo Ito", "cleo@example.org", "BDAY:1990-02-31\r\n"));
+    fs.writeFileSync(good, card("Bo Berg", "bo@example.org") + card("Cleo Ito", "cleo@example.org"));
+
+    await (await el(b, "#mode-import")).click();
+    await typeInto(b, "#import-path", bad);
+    await b.keys(["Tab"]);
+    assert.match(await text(b, "#import-kind"), /vCard/);
+    await (await el(b, "#import-preview")).click();
+    assert.match(await text(b, "#import-problems"), /line 10/);
+    assert.equal(await (await b.$("#import-commit")).isExisting(), false, "no import while lines are malformed");
+    await shot(b, "20-import-problems");
+
+    await typeInto(b, "#import-path", good);
+    await b.keys(["Tab"]);
+    await (await el(b, "#import-preview")).click();
+    const preview = await text(b, "#import-preview-panel");
+    assert.match(preview, /nothing has been written yet/);
+    assert.match(preview, /New \(would be added\)\s*4/);
+    await shot(b, "19-import-preview");
+    await (await el(b, "#import-commit")).click();
+    assert.match(await text(b, "#import-result"), /4 added/);
+
+    // The organization's bundle opens with its identity file and shows its scope.
+    await typeInto(b, "#import-path", path.join(TMP, "gls.trove"));
+    await b.keys(["Tab"]);
+    assert.match(await text(b, "#import-kind"), /encrypted to an age recipient/);
+    await (await el(b, "#import-preview")).click();
+    assert.match(await text(b, "#import-identity-err"), /identity file/, "asks for the identity, next to its field");
+    await typeInto(b, "#import-identity", path.join(TMP, "gls-key.txt"));
+    await (await el(b, "#import-preview")).click();
+    const scoped = await text(b, "#import-preview-panel");
+    assert.match(scoped, /scope: .*contact\.email/);
+    assert.match(scoped, /scope: .*address/);
+    assert.match(scoped, /Already here, unchanged\s*2/);
+    assert.equal(await (await b.$("#import-commit")).isEnabled(), false, "nothing to import");
+    await shot(b, "22-import-bundle");
+
+    await (await el(b, "#tab-records")).click();
+    await b.waitUntil(async () => (await countOf(b, "contact")) === 3, { timeout: 5000, timeoutMsg: "the imported contacts did not appear" });
+    assert.equal(await countOf(b, "identity"), 2);
+
+    // Exports and imports are in the access log too, with what left or came in.
+    await (await el(b, "#tab-log")).click();
+    const log = await text(b, "#timeline");
+    assert.match(log, /You exported a bundle for an organization \(to 1 age recipient\): .*contact\.email/);
+    assert.match(log, /You exported everything \(protected by a passphrase\)/);
+    assert.match(log, /You imported a vCard file: .*contact\.email/);
+  });
+
+  it("opens the native file dialogs (the dialog plugin is allowed), and cancelling changes nothing", async () => {
+    // WebDriver cannot drive a GTK dialog: find its X window by title and press Escape.
+    await (await el(b, "#tab-transfer")).click();
+    await (await el(b, "#mode-import")).click();
+    const before = await (await el(b, "#import-path")).getValue();
+    await (await el(b, "#import-choose")).click();
+    const { stdout } = await run("xdotool", ["search", "--sync", "--onlyvisible", "--name", "^Import a file$"], { timeout: 15000 });
+    const win = stdout.trim().split("\n")[0];
+    await run("xdotool", ["windowfocus", "--sync", win]);
+    await run("xdotool", ["key", "--clearmodifiers", "Escape"]);
+    await b.waitUntil(async () => (await run("xdotool", ["search", "--onlyvisible", "--name", "^Import a file$"]).then(() => false, () => true)), {
+      timeout: 10000,
+      timeoutMsg: "the open dialog did not close on Escape",
+    });
+    assert.equal(await (await b.$("#import-path")).getValue(), before, "a cancelled dialog leaves the path as it was");
+    assert.equal(await (await b.$("#transfer-error")).isExisting(), false, "no permission error from the dialog plugin");
   });
 
   it("locks, refuses a wrong passphrase, unlocks with the right one", async () => {
@@ -268,7 +436,7 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await typeInto(b, "#unlock-pass", PASS);
     await (await el(b, "#unlock-submit")).click();
     await el(b, "#new-record");
-    assert.equal(await countOf(b, "contact"), 1, "records survive lock and unlock");
+    assert.equal(await countOf(b, "contact"), 3, "records (two imported) survive lock and unlock");
     assert.equal(await countOf(b, "address"), 1);
   });
 

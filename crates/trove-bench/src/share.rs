@@ -117,9 +117,10 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
     let state = ShareState::new(vault.try_clone()?, config());
     let ceiling = rt.block_on(phase(state, conns, requests, "/healthz", None, &p))?;
     p.say(format!(
-        "healthz: {:.0} req/s {}",
+        "healthz: {:.0} req/s {}; {:.0} µs CPU per request (process)",
         ceiling.rate,
-        ceiling.lat.summary()
+        ceiling.lat.summary(),
+        ceiling.cpu_us
     ));
 
     // 2. The real thing: audited reads.
@@ -135,10 +136,13 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
     ))?;
     let rows = vault.log_len()? - rows_before - audited.warmup as u64;
     p.say(format!(
-        "records (audited): {:.0} req/s {}; {rows} log rows for {} requests",
+        "records (audited): {:.0} req/s {}; {rows} log rows for {} requests; {:.1} requests per batch; µs CPU per request: {:.0} process, {:.1} gate",
         audited.rate,
         audited.lat.summary(),
-        audited.lat.len()
+        audited.lat.len(),
+        audited.mean_batch,
+        audited.cpu_us,
+        audited.gate_cpu_us
     ));
     let check = vault.verify_log()?;
     ensure!(
@@ -158,9 +162,12 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         &p,
     ))?;
     p.say(format!(
-        "records (audit off): {:.0} req/s {}",
+        "records (audit off): {:.0} req/s {}; {:.1} requests per batch; µs CPU per request: {:.0} process, {:.1} gate",
         unaudited.rate,
-        unaudited.lat.summary()
+        unaudited.lat.summary(),
+        unaudited.mean_batch,
+        unaudited.cpu_us,
+        unaudited.gate_cpu_us
     ));
     ensure!(
         vault.log_len()? - rows_before == rows + audited.warmup as u64,
@@ -180,6 +187,11 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         "audit_off_p99_ms": round(unaudited.lat.p(99.0), 3),
         "audit_cost": round(1.0 - audited.rate / unaudited.rate, 3),
         "log_rows_match": rows == audited.lat.len() as u64,
+        "mean_batch": round(audited.mean_batch, 1),
+        "cpu_us_per_req": round(audited.cpu_us, 1),
+        "gate_cpu_us_per_req": round(audited.gate_cpu_us, 1),
+        "ceiling_cpu_us_per_req": round(ceiling.cpu_us, 1),
+        "audit_off_cpu_us_per_req": round(unaudited.cpu_us, 1),
         "gate_only_req_per_s": round(gate_rate.0, 0),
         "gate_only_req_per_cpu_s": round(gate_rate.1, 0),
     }))
@@ -191,6 +203,41 @@ struct PhaseResult {
     rate: f64,
     lat: Latencies,
     records: usize,
+    /// Requests per committed batch (0 when the path never reaches the gate).
+    mean_batch: f64,
+    /// CPU time of the whole process (server and load generator) per request, µs.
+    cpu_us: f64,
+    /// CPU time of the server's gate thread per request, µs.
+    gate_cpu_us: f64,
+}
+
+/// User + system CPU time of this process so far (all threads, also those that ended),
+/// from `/proc/self/stat` (clock ticks of 10 ms; phases run for seconds).
+fn process_cpu_time() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// CPU time of every live gate thread (`trove-share-gat…`), from their schedstat.
+fn gate_cpu_time() -> Option<Duration> {
+    let mut ns = 0u64;
+    for t in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.starts_with("trove-share-gat") {
+            let st = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            ns += st
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Some(Duration::from_nanos(ns))
 }
 
 /// Serves `state` on 127.0.0.1:0 and sends `total` requests for `path` over `conns`
@@ -205,6 +252,7 @@ async fn phase(
 ) -> anyhow::Result<PhaseResult> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let counts = state.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(trove_share::serve(listener, state, None, async {
         let _ = stopped.await;
@@ -219,6 +267,8 @@ async fn phase(
     const WARMUP: usize = 50;
     one_connection(addr, req.clone(), WARMUP).await?;
     p.say(format!("  {path}: warm; measuring"));
+    let (b0, r0) = counts.batch_counts();
+    let (cpu0, gate0) = (process_cpu_time(), gate_cpu_time());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..conns {
@@ -237,6 +287,13 @@ async fn phase(
         }
     }
     let elapsed = start.elapsed();
+    let (b1, r1) = counts.batch_counts();
+    let (cpu1, gate1) = (process_cpu_time(), gate_cpu_time());
+    let n = lat.len().max(1) as f64;
+    let per_req_us = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+        (Some(a), Some(b)) if b >= a => (b - a).as_secs_f64() * 1e6 / n,
+        _ => 0.0,
+    };
     let _ = stop.send(());
     server.await??;
     Ok(PhaseResult {
@@ -244,6 +301,13 @@ async fn phase(
         rate: lat.len() as f64 / elapsed.as_secs_f64(),
         lat,
         records,
+        cpu_us: per_req_us(cpu0, cpu1),
+        gate_cpu_us: per_req_us(gate0, gate1),
+        mean_batch: if b1 > b0 {
+            (r1 - r0) as f64 / (b1 - b0) as f64
+        } else {
+            0.0
+        },
     })
 }
 

@@ -361,10 +361,35 @@ pub fn parse_expiry(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
 const SELECT: &str = "SELECT id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at FROM grants";
 
 fn from_row(row: &Row<'_>, now: DateTime<Utc>) -> rusqlite::Result<Grant> {
-    let scope: String = row.get(3)?;
-    let items: Vec<ScopeItem> = serde_json::from_str(&scope).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
-    })?;
+    from_row_with(row, now, &mut ScopeCache::default())
+}
+
+/// Parsed scopes by their stored text: the share API's batch parses (and validates
+/// against the schemas) each grant's scope once instead of once per request. Holds no
+/// grant state, only what a scope text means, which never changes.
+#[derive(Debug, Default)]
+pub(crate) struct ScopeCache(std::collections::HashMap<String, Vec<ScopeItem>>);
+
+fn from_row_with(
+    row: &Row<'_>,
+    now: DateTime<Utc>,
+    scopes: &mut ScopeCache,
+) -> rusqlite::Result<Grant> {
+    let scope = row.get_ref(3)?.as_str()?;
+    let items = match scopes.0.get(scope) {
+        Some(items) => items.clone(),
+        None => {
+            let items: Vec<ScopeItem> = serde_json::from_str(scope).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?;
+            scopes.0.insert(scope.to_string(), items.clone());
+            items
+        }
+    };
     let mut g = Grant {
         id: row.get(0)?,
         org: row.get(1)?,
@@ -400,17 +425,34 @@ pub fn find_by_token(
     token: &ShareToken,
     now: DateTime<Utc>,
 ) -> Result<Option<Grant>> {
+    find_by_token_cached(tx, key, token, now, &mut ScopeCache::default())
+}
+
+/// [`find_by_token`] with a [`ScopeCache`]. The grant row (status, uses, expiry,
+/// revocation) is read from the database on every call.
+pub(crate) fn find_by_token_cached(
+    tx: &rusqlite::Connection,
+    key: &[u8; 32],
+    token: &ShareToken,
+    now: DateTime<Utc>,
+    scopes: &mut ScopeCache,
+) -> Result<Option<Grant>> {
     let hash = token.keyed_hash(key);
     let mut stmt = tx.prepare_cached(
         "SELECT id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, token_hash FROM grants WHERE token_hash = ?1",
     )?;
     let found = stmt
         .query_row([&hash[..]], |r| {
-            let stored: Vec<u8> = r.get(10)?;
-            Ok((from_row(r, now)?, stored))
+            let same = constant_time_eq(r.get_ref(10)?.as_blob()?, &hash);
+            Ok((from_row_with(r, now, scopes)?, same))
         })
         .optional()?;
-    Ok(found.and_then(|(g, stored)| token.matches(key, &stored).then_some(g)))
+    Ok(found.and_then(|(g, same)| same.then_some(g)))
+}
+
+/// Compares two byte strings without an early exit on the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Counts one use of a grant inside the transaction of the read it pays for.

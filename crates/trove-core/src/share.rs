@@ -3,10 +3,10 @@
 //! the access-log row, all in one transaction, so that nothing leaves without its log row.
 //!
 //! [`ShareEngine::handle_batch`] is the group commit: several requests are decided in one
-//! write transaction (each in its own savepoint) and committed with one fsync; the
+//! write transaction (a failing one rolled back alone) and committed with one fsync; the
 //! caller sends no response before it returns.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -94,8 +94,9 @@ pub struct ShareRequest {
 pub enum ReplyBody {
     /// This token's grant.
     Grant(Grant),
-    /// In-scope records, projected.
-    Records(Vec<Record>),
+    /// In-scope records, projected, newest first. Shared: every request of one batch
+    /// that asks the same grant for the same list gets the same list.
+    Records(Arc<[Record]>),
     /// One record, projected.
     Record(Record),
     /// `POST /v1/revoke` done (whatever the token was).
@@ -200,42 +201,73 @@ impl ShareEngine {
             .expect("one reply per request")
     }
 
-    /// Decides requests in one write transaction (one commit, one fsync), each in its
-    /// own savepoint; returns one reply per request, in order, after the commit. If the
-    /// commit fails, every reply is `503` with no data.
+    /// Decides requests in one write transaction (one commit, one fsync); returns one
+    /// reply per request, in order, after the commit. If the commit fails, every reply
+    /// is `503` with no data.
+    ///
+    /// A request that fails (a database error, a log row that cannot be written) must
+    /// roll back alone. The batch is first decided without savepoints; only if one of
+    /// its requests fails is the whole transaction rolled back and the batch decided
+    /// again with one savepoint per request, so that the failure stays with its own
+    /// request. Nothing is committed or answered before that.
     pub fn handle_batch(&self, vault: &Vault, reqs: Vec<ShareRequest>) -> Vec<ShareReply> {
+        let now = Utc::now();
+        match self.run_batch(vault, &reqs, now, false) {
+            Some(out) => out,
+            None => self
+                .run_batch(vault, &reqs, now, true)
+                .expect("an isolated run decides every request"),
+        }
+    }
+
+    /// One attempt at a batch. Without `isolate`, the first failing request abandons
+    /// the attempt (`None`, the transaction rolled back); with it, each request runs
+    /// in its own savepoint and a failure answers `503` for that request only.
+    fn run_batch(
+        &self,
+        vault: &Vault,
+        reqs: &[ShareRequest],
+        now: DateTime<Utc>,
+        isolate: bool,
+    ) -> Option<Vec<ShareReply>> {
         let n = reqs.len();
+        let all = |why: &str| Some((0..n).map(|_| ShareReply::unavailable(why)).collect());
         let tx = match Transaction::new_unchecked(vault.conn(), TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => {
                 tracing::warn!(error = %Error::from(e), "share: cannot begin transaction");
-                return (0..n)
-                    .map(|_| ShareReply::unavailable("the vault is busy; retry"))
-                    .collect();
+                return all("the vault is busy; retry");
             }
         };
-        let now = Utc::now();
         let mut log = match LogAppender::begin(&tx) {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(code = e.code(), "share: cannot read the access log head");
-                return (0..n)
-                    .map(|_| ShareReply::unavailable("the access log could not be written; retry"))
-                    .collect();
+                return all("the access log could not be written; retry");
             }
         };
+        // Read inside this transaction only: a second attempt starts afresh.
+        let mut memo = BatchMemo::default();
         let mut out = Vec::with_capacity(n);
         for req in reqs {
-            out.push(self.one(vault, &tx, &mut log, req, now));
+            if isolate {
+                out.push(self.one(vault, &tx, &mut log, &mut memo, req, now));
+                continue;
+            }
+            let Ok((reply, entry)) = self.decide(vault, &tx, &mut memo, req, now) else {
+                return None;
+            };
+            if self.audit && log.append(&entry, self.fault.as_deref()).is_err() {
+                return None;
+            }
+            out.push(reply);
         }
         let committed = log.finish().and_then(|()| Ok(tx.commit()?));
         if let Err(e) = committed {
             tracing::warn!(error = %e, "share: commit failed; nothing disclosed");
-            return (0..n)
-                .map(|_| ShareReply::unavailable("the access log could not be written; retry"))
-                .collect();
+            return all("the access log could not be written; retry");
         }
-        out
+        Some(out)
     }
 
     fn one(
@@ -243,7 +275,8 @@ impl ShareEngine {
         vault: &Vault,
         tx: &Transaction<'_>,
         log: &mut LogAppender<'_, '_>,
-        req: ShareRequest,
+        memo: &mut BatchMemo,
+        req: &ShareRequest,
         now: DateTime<Utc>,
     ) -> ShareReply {
         let mark = log.mark();
@@ -253,7 +286,7 @@ impl ShareEngine {
         let undo = || {
             let _ = tx.execute_batch("ROLLBACK TO share_req; RELEASE share_req");
         };
-        let decided = self.decide(vault, tx, &req, now);
+        let decided = self.decide(vault, tx, memo, req, now);
         let (reply, entry) = match decided {
             Ok(d) => d,
             Err(e) => {
@@ -295,6 +328,7 @@ impl ShareEngine {
         &self,
         vault: &Vault,
         tx: &Transaction<'_>,
+        memo: &mut BatchMemo,
         req: &ShareRequest,
         now: DateTime<Utc>,
     ) -> Result<(ShareReply, NewLogEntry)> {
@@ -358,7 +392,9 @@ impl ShareEngine {
             }
             Credential::Token(t) => t,
         };
-        let Some(g) = grant::find_by_token(tx, &self.token_key, token, now)? else {
+        let Some(g) =
+            grant::find_by_token_cached(tx, &self.token_key, token, now, &mut memo.scopes)?
+        else {
             return Ok(unauth(entry, "unknown_token", "the token is not valid"));
         };
         entry.grant_id = Some(g.id.clone());
@@ -394,7 +430,7 @@ impl ShareEngine {
                 Ok(ok(entry, 200, ReplyBody::Revoked))
             }
             ShareOp::Records { record_type } => {
-                let types = match record_type {
+                match record_type {
                     Some(t) if g.scope.fields_for(t).is_none() => {
                         return Ok(deny(
                             entry,
@@ -406,18 +442,13 @@ impl ShareEngine {
                             ),
                         ))
                     }
-                    Some(t) => vec![t.clone()],
-                    None => g.scope.types(),
+                    _ => {}
                 };
-                let mut records = Vec::new();
-                for t in types {
-                    let all = records_of_type(tx, &t, g.scope.only_tag.as_deref())?;
-                    records.extend(all.iter().filter_map(|r| project(r, &g.scope)));
-                }
-                records.sort_by(|a, b| b.id.cmp(&a.id));
-                disclose(&mut entry, &records);
+                let listing = memo.listing(tx, &g, record_type.as_deref())?;
+                entry.record_ids = listing.record_ids.clone();
+                entry.fields = listing.fields.clone();
                 grant::count_use(tx, &g.id)?;
-                Ok(ok(entry, 200, ReplyBody::Records(records)))
+                Ok(ok(entry, 200, ReplyBody::Records(listing.records.clone())))
             }
             ShareOp::Record { id } => {
                 let found = get_record(tx, id)?;
@@ -441,6 +472,88 @@ impl ShareEngine {
             }
             ShareOp::Refused { .. } => unreachable!("handled above"),
         }
+    }
+}
+
+/// WAL frames after which the gate's own connection checkpoints (SQLite's default is
+/// 1,000). A checkpoint on the gate's connection stalls every request of the batch
+/// behind it (it copies pages and waits for two fsyncs), so servers run
+/// [`checkpoint_wal`] on another connection instead and this is only the backstop.
+pub const GATE_AUTOCHECKPOINT_FRAMES: u32 = 10_000;
+
+/// Prepares the connection that [`ShareEngine::handle_batch`] runs on: room for every
+/// statement of the hot path in the prepared-statement cache, and a higher
+/// auto-checkpoint threshold (see [`GATE_AUTOCHECKPOINT_FRAMES`]). Durability is
+/// unchanged: `synchronous` stays `FULL`, every commit is fsync'd.
+pub fn tune_gate_connection(vault: &Vault) -> Result<()> {
+    let conn = vault.conn();
+    conn.set_prepared_statement_cache_capacity(128);
+    conn.pragma_update(None, "wal_autocheckpoint", GATE_AUTOCHECKPOINT_FRAMES)?;
+    Ok(())
+}
+
+/// Copies committed WAL frames into the database without blocking the writer
+/// (`PRAGMA wal_checkpoint(PASSIVE)`), on `vault`'s own connection. A server calls it
+/// periodically from a thread other than the gate's, so that the gate never pays for
+/// checkpoints. Returns the WAL's size and how many of its frames are checkpointed.
+pub fn checkpoint_wal(vault: &Vault) -> Result<(i64, i64)> {
+    Ok(vault
+        .conn()
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        })?)
+}
+
+/// One `GET /v1/records` answer: the projected records and what the log row names.
+struct Listing {
+    records: Arc<[Record]>,
+    record_ids: Vec<String>,
+    fields: Vec<String>,
+}
+
+/// What one batch has already read inside its transaction. Only record data lives
+/// here, never a grant's status: the batch's write transaction holds the database's
+/// write lock and the engine never writes records, so a second read in the same
+/// transaction would return exactly the same rows. Dropped when the batch ends.
+#[derive(Default)]
+struct BatchMemo {
+    /// Keyed by grant id (a grant's scope never changes) and the requested type.
+    listings: HashMap<(String, Option<String>), Arc<Listing>>,
+    /// Parsed scope texts (never a grant's status: that is read on every request).
+    scopes: grant::ScopeCache,
+}
+
+impl BatchMemo {
+    /// The projected records of `g`'s scope (of one type, or all its types).
+    fn listing(
+        &mut self,
+        tx: &Transaction<'_>,
+        g: &Grant,
+        record_type: Option<&str>,
+    ) -> Result<Arc<Listing>> {
+        let key = (g.id.clone(), record_type.map(str::to_string));
+        if let Some(l) = self.listings.get(&key) {
+            return Ok(l.clone());
+        }
+        let types = match record_type {
+            Some(t) => vec![t.to_string()],
+            None => g.scope.types(),
+        };
+        let mut records = Vec::new();
+        for t in types {
+            let all = records_of_type(tx, &t, g.scope.only_tag.as_deref())?;
+            records.extend(all.iter().filter_map(|r| project(r, &g.scope)));
+        }
+        records.sort_by(|a, b| b.id.cmp(&a.id));
+        let mut entry = NewLogEntry::new(LogKind::Share);
+        disclose(&mut entry, &records);
+        let l = Arc::new(Listing {
+            records: records.into(),
+            record_ids: entry.record_ids,
+            fields: entry.fields,
+        });
+        self.listings.insert(key, l.clone());
+        Ok(l)
     }
 }
 
@@ -725,7 +838,7 @@ mod tests {
             panic!("{r:?}")
         };
         assert!(!rs.is_empty());
-        for rec in rs {
+        for rec in rs.iter() {
             for f in rec.fields.keys() {
                 let tf = format!("{}.{f}", rec.record_type);
                 assert!(tf == "contact.email" || tf == "address.city", "{tf} leaked");
@@ -927,6 +1040,134 @@ mod tests {
         assert!(hidden > 5, "the fixture has out-of-scope records");
     }
 
+    /// Each request of a batch gets exactly what it would get alone, although the batch
+    /// reads and projects a grant's records once: two grants with different scopes,
+    /// with and without a type filter, interleaved.
+    #[test]
+    fn a_batch_answers_each_request_as_if_alone() {
+        let (_d, v, t1, _) = setup(&["contact.email", "address.city"], None);
+        let (_, t2) = v
+            .create_grant(&NewGrant {
+                org: "Other".into(),
+                purpose: "test".into(),
+                scope: vec!["contact".into(), "note".into()],
+                ..Default::default()
+            })
+            .unwrap();
+        let e = ShareEngine::new(&v);
+        let ops = || {
+            [
+                ShareOp::Records { record_type: None },
+                ShareOp::Records {
+                    record_type: Some("contact".into()),
+                },
+            ]
+        };
+        let mut alone = Vec::new();
+        for t in [&t1, &t2] {
+            for op in ops() {
+                alone.push(e.handle(&v, req(t, op)));
+            }
+        }
+        let before = v.log_len().unwrap();
+        let mut reqs = Vec::new();
+        for _ in 0..3 {
+            for t in [&t1, &t2] {
+                for op in ops() {
+                    reqs.push(req(t, op));
+                }
+            }
+        }
+        let batched = e.handle_batch(&v, reqs);
+        for (i, r) in batched.iter().enumerate() {
+            assert_eq!(
+                r,
+                &alone[i % 4],
+                "request {i} differs from its answer alone"
+            );
+        }
+        assert_ne!(
+            alone[0].body, alone[2].body,
+            "the two grants see different data"
+        );
+        let log = v.log_entries(&Default::default()).unwrap();
+        assert_eq!(v.log_len().unwrap(), before + 12);
+        // Newest first: the last request of the batch was t2's contact-only listing.
+        assert_eq!(
+            log[0].fields,
+            ["contact.email", "contact.label", "contact.phone"]
+        );
+        assert_eq!(log[3].fields, ["address.city", "contact.email"]);
+        assert!(v.verify_log().unwrap().ok);
+    }
+
+    /// What a batch has read is forgotten when it ends: the next batch sees new records.
+    #[test]
+    fn the_next_batch_sees_records_added_meanwhile() {
+        let (_d, v, t, _) = setup(&["note"], None);
+        let e = ShareEngine::new(&v);
+        let count = |r: &ShareReply| match &r.body {
+            ReplyBody::Records(rs) => rs.len(),
+            other => panic!("{other:?}"),
+        };
+        let op = || ShareOp::Records { record_type: None };
+        let first = e.handle_batch(&v, vec![req(&t, op()), req(&t, op())]);
+        v.add(NewRecord::new(
+            "note",
+            [("title".to_string(), "added between batches".to_string())],
+        ))
+        .unwrap();
+        let second = e.handle_batch(&v, vec![req(&t, op())]);
+        assert_eq!(count(&second[0]), count(&first[0]) + 1);
+    }
+
+    /// Grant state is read for every request, also inside one batch: a revocation or
+    /// the last allowed use takes effect for the very next request of the same batch.
+    #[test]
+    fn revocation_and_max_uses_apply_within_a_batch() {
+        let (_d, v, t, _) = setup(&["note"], Some(2));
+        let e = ShareEngine::new(&v);
+        let op = || ShareOp::Records { record_type: None };
+        let out: Vec<u16> = e
+            .handle_batch(&v, vec![req(&t, op()), req(&t, op()), req(&t, op())])
+            .iter()
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(out, [200, 200, 401], "the third use is refused");
+        let (_d, v, t, _) = setup(&["note"], None);
+        let e = ShareEngine::new(&v);
+        let out: Vec<u16> = e
+            .handle_batch(
+                &v,
+                vec![req(&t, op()), req(&t, ShareOp::Revoke), req(&t, op())],
+            )
+            .iter()
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(out, [200, 200, 401], "refused right after the revocation");
+    }
+
+    /// The gate's connection tuning keeps every commit durable.
+    #[test]
+    fn gate_tuning_keeps_synchronous_full_and_checkpoints_run_beside_it() {
+        let (_d, v, t, _) = setup(&["note"], None);
+        tune_gate_connection(&v).unwrap();
+        let sync: i64 = v
+            .conn()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let e = ShareEngine::new(&v);
+        assert_eq!(
+            e.handle(&v, req(&t, ShareOp::Records { record_type: None }))
+                .status,
+            200
+        );
+        let other = v.try_clone().unwrap();
+        let (frames, done) = checkpoint_wal(&other).unwrap();
+        assert!(frames > 0 && done == frames, "{done} of {frames} frames");
+    }
+
     #[test]
     fn batch_commits_every_row_once() {
         let (_d, v, t, _) = setup(&["note"], None);
@@ -982,6 +1223,44 @@ mod tests {
             2,
             "the failed request's use rolled back"
         );
+        let r = v.verify_log().unwrap();
+        assert!(r.ok, "{r:?}");
+    }
+
+    /// The batch falls back to one savepoint per request whichever request fails, also
+    /// the first and the last, and a later batch takes the fast path again.
+    #[test]
+    fn failures_at_either_end_of_a_batch_stay_with_their_request() {
+        struct FailSome;
+        impl LogFault for FailSome {
+            fn before_write(&self, e: &NewLogEntry) -> Result<()> {
+                match e.path.as_deref() {
+                    Some("/fail") => Err(Error::LogWriteFailed("injected".into())),
+                    _ => Ok(()),
+                }
+            }
+        }
+        let (_d, v, t, _) = setup(&["note"], None);
+        let e = ShareEngine::new(&v).with_log_fault(Arc::new(FailSome));
+        let batch = |paths: &[&str]| -> Vec<u16> {
+            let reqs = paths
+                .iter()
+                .map(|p| {
+                    let mut r = req(&t, ShareOp::Records { record_type: None });
+                    r.meta.path = p.to_string();
+                    r
+                })
+                .collect();
+            e.handle_batch(&v, reqs).iter().map(|r| r.status).collect()
+        };
+        let before = v.log_len().unwrap();
+        assert_eq!(
+            batch(&["/fail", "/ok", "/ok", "/fail"]),
+            [503, 200, 200, 503]
+        );
+        assert_eq!(batch(&["/ok", "/ok"]), [200, 200]);
+        assert_eq!(v.log_len().unwrap(), before + 4);
+        assert_eq!(v.list_grants().unwrap()[0].uses, 4);
         let r = v.verify_log().unwrap();
         assert!(r.ok, "{r:?}");
     }

@@ -2,8 +2,9 @@
 //! requests/replies and trove-core's share types. No decisions about data live here.
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -204,10 +205,10 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
             op,
         })
         .await;
-    let reply = match reply {
-        Ok(r) => r,
-        Err(GateError::Locked) => ShareReply::unavailable("the vault is locked"),
-        Err(GateError::Closed) => ShareReply::unavailable("the server is shutting down"),
+    let (reply, body) = match reply {
+        Ok(d) => (d.reply, d.body),
+        Err(GateError::Locked) => (ShareReply::unavailable("the vault is locked"), None),
+        Err(GateError::Closed) => (ShareReply::unavailable("the server is shutting down"), None),
     };
     if reply.auth_failed {
         s.inner.limiter.failed(&remote);
@@ -220,11 +221,15 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
         remote = %remote,
         "share request"
     );
-    to_response(reply, retry_after)
+    to_response(reply, body.as_deref(), retry_after)
 }
 
 fn json_response(status: u16, value: &impl serde::Serialize) -> Response {
     let body = serde_json::to_vec(value).expect("wire types serialize");
+    json_bytes_response(status, Bytes::from(body))
+}
+
+fn json_bytes_response(status: u16, body: Bytes) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(
@@ -234,7 +239,13 @@ fn json_response(status: u16, value: &impl serde::Serialize) -> Response {
     r
 }
 
-fn to_response(reply: ShareReply, retry_after: Option<u64>) -> Response {
+/// The HTTP response for `reply`; `shared` is where the batch's replies carrying the
+/// same record list keep that list's JSON, written once.
+fn to_response(
+    reply: ShareReply,
+    shared: Option<&OnceLock<Bytes>>,
+    retry_after: Option<u64>,
+) -> Response {
     let www = reply.www_authenticate();
     let mut r = match reply.body {
         ReplyBody::Grant(g) => json_response(
@@ -251,12 +262,18 @@ fn to_response(reply: ShareReply, retry_after: Option<u64>) -> Response {
                 status: g.status.to_string(),
             },
         ),
-        ReplyBody::Records(rs) => json_response(
-            reply.status,
-            &trove_wire::Records {
-                records: rs.into_iter().map(wire_record).collect(),
-            },
-        ),
+        ReplyBody::Records(rs) => {
+            let write = || {
+                Bytes::from(
+                    serde_json::to_vec(&RecordsOut { records: &rs }).expect("records serialize"),
+                )
+            };
+            let body = match shared {
+                Some(cell) => cell.get_or_init(write).clone(),
+                None => write(),
+            };
+            json_bytes_response(reply.status, body)
+        }
         ReplyBody::Record(r) => json_response(reply.status, &wire_record(r)),
         ReplyBody::Revoked => json_response(reply.status, &trove_wire::Revoked { revoked: true }),
         ReplyBody::Error { error, description } => json_response(
@@ -282,6 +299,14 @@ fn to_response(reply: ShareReply, retry_after: Option<u64>) -> Response {
     r
 }
 
+/// `{"records": [...]}` written straight from the shared list: the same JSON as
+/// [`trove_wire::Records`] (core and wire records have the same fields, in the same
+/// order, under the same names; a test checks it).
+#[derive(serde::Serialize)]
+struct RecordsOut<'a> {
+    records: &'a [trove_core::Record],
+}
+
 fn wire_record(r: trove_core::Record) -> trove_wire::Record {
     trove_wire::Record {
         id: r.id,
@@ -297,6 +322,28 @@ fn wire_record(r: trove_core::Record) -> trove_wire::Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_written_exactly_as_the_wire_type() {
+        let r = trove_core::Record {
+            id: "01J".into(),
+            record_type: "contact".into(),
+            fields: [("email".to_string(), "a\"b@example.org".to_string())].into(),
+            tags: vec!["work".into()],
+            source: "manual".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            updated_at: "2026-01-02T00:00:00Z".into(),
+        };
+        let ours = serde_json::to_string(&RecordsOut {
+            records: std::slice::from_ref(&r),
+        })
+        .unwrap();
+        let wire = serde_json::to_string(&trove_wire::Records {
+            records: vec![wire_record(r)],
+        })
+        .unwrap();
+        assert_eq!(ours, wire);
+    }
 
     #[test]
     fn type_query_is_strict() {

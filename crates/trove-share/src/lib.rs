@@ -111,6 +111,12 @@ impl ShareState {
         self.inner.gate.unlock(vault, engine);
     }
 
+    /// How many write transactions (batches) the server has committed and how many
+    /// requests they decided, since it started: their ratio is the mean batch size.
+    pub fn batch_counts(&self) -> (u64, u64) {
+        self.inner.gate.counts()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &ShareConfig {
         &self.inner.config

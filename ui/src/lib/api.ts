@@ -1,6 +1,6 @@
 // Typed calls to the Rust shell. Every failure becomes an ApiError with a stable `code`;
 // screens switch on codes, never on message text.
-import { invoke } from "@tauri-apps/api/core";
+import { Channel, invoke } from "@tauri-apps/api/core";
 import type { ApiError } from "../bindings/ApiError";
 import type { Counts } from "../bindings/Counts";
 import type { CreatedVault } from "../bindings/CreatedVault";
@@ -18,6 +18,13 @@ import type { OrgSummaryDto } from "../bindings/OrgSummaryDto";
 import type { Receipts } from "../bindings/Receipts";
 import type { SharingStatus } from "../bindings/SharingStatus";
 import type { VerifyReportDto } from "../bindings/VerifyReportDto";
+import type { ExportRequestDto } from "../bindings/ExportRequestDto";
+import type { ExportSummaryDto } from "../bindings/ExportSummaryDto";
+import type { ImportFileDto } from "../bindings/ImportFileDto";
+import type { ImportReportDto } from "../bindings/ImportReportDto";
+import type { ImportRequestDto } from "../bindings/ImportRequestDto";
+import type { ProgressDto } from "../bindings/ProgressDto";
+import type { ProtectionDto } from "../bindings/ProtectionDto";
 
 export type {
   ApiError,
@@ -32,7 +39,21 @@ export type {
   SharingStatus,
   VaultStatus,
   VerifyReportDto,
+  ExportRequestDto,
+  ExportSummaryDto,
+  ImportFileDto,
+  ImportReportDto,
+  ImportRequestDto,
+  ProgressDto,
+  ProtectionDto,
 };
+
+/** A channel that hands every progress report of a long command to `onProgress`. */
+function progressChannel(onProgress: (p: ProgressDto) => void): Channel<ProgressDto> {
+  const ch = new Channel<ProgressDto>();
+  ch.onmessage = onProgress;
+  return ch;
+}
 
 /** True when `e` has the shape of an error from the shell. */
 export function isApiError(e: unknown): e is ApiError {
@@ -89,4 +110,9 @@ export const api = {
   accessLogLen: () => call<number>("access_log_len"),
   accessSummary: () => call<OrgSummaryDto[]>("access_summary"),
   verifyAccessLog: () => call<VerifyReportDto>("verify_access_log"),
+  inspectImport: (path: string) => call<ImportFileDto>("inspect_import", { path }),
+  exportBundle: (request: ExportRequestDto, passphrase: string | null, onProgress: (p: ProgressDto) => void) =>
+    call<ExportSummaryDto>("export_bundle", { request, passphrase, onProgress: progressChannel(onProgress) }),
+  importFile: (request: ImportRequestDto, passphrase: string | null, onProgress: (p: ProgressDto) => void) =>
+    call<ImportReportDto>("import_file", { request, passphrase, onProgress: progressChannel(onProgress) }),
 };

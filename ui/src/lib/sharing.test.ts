@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { LogEntryDto } from "../bindings/LogEntryDto";
 import type { RecordTypeDto } from "../bindings/RecordTypeDto";
-import { accessesPerDay, checkGrant, describeEntry, disclosure, scopeFromTicks, usesLabel } from "./sharing";
+import { accessesPerDay, checkGrant, describeEntry, disclosure, entryActor, scopeFromTicks, usesLabel } from "./sharing";
 
 const f = (name: string, title: string) => ({ name, title, description: null, format: null, max_length: 64, required: false, widget: null });
 const types: RecordTypeDto[] = [
@@ -80,5 +80,16 @@ describe("describeEntry", () => {
     expect(describeEntry(entry({}))).toBe("read 1 record: contact.email");
     expect(describeEntry(entry({ outcome: "denied:revoked", record_ids: [], fields: [] }))).toBe("was refused (revoked)");
     expect(describeEntry(entry({ kind: "grant_revoke" }))).toBe("had its access revoked");
+  });
+
+  it("describes your own exports and imports, with what left", () => {
+    const full = entry({ kind: "export", org: "passphrase", path: "bundle:full", fields: ["contact.email", "note.title"] });
+    expect(entryActor(full)).toBe("You");
+    expect(describeEntry(full)).toBe("exported everything (protected by a passphrase)");
+    const scoped = entry({ kind: "export", org: "age1aaa age1bbb", path: "bundle:scoped contact.email", fields: ["contact.email"] });
+    expect(describeEntry(scoped)).toBe("exported a bundle for an organization (to 2 age recipients): contact.email");
+    expect(describeEntry(entry({ kind: "export", org: "plain", path: "bundle:full" }))).toMatch(/not encrypted/);
+    expect(describeEntry(entry({ kind: "import", org: null, path: "import:vcard", fields: ["contact.email"] }))).toBe("imported a vCard file: contact.email");
+    expect(entryActor(entry({}))).toBe("GLS Bank");
   });
 });

@@ -100,6 +100,11 @@ export function accessesPerDay(entries: LogEntryDto[], today: Date, days = 14): 
   return { days: dayList, orgs, counts, max };
 }
 
+/** Who a log row is about: the organization, or "You" for your own exports and imports. */
+export function entryActor(e: LogEntryDto): string {
+  return e.kind === "export" || e.kind === "import" ? "You" : (e.org ?? "You");
+}
+
 /** A one-line description of a log row, without values. */
 export function describeEntry(e: LogEntryDto): string {
   switch (e.kind) {
@@ -113,10 +118,19 @@ export function describeEntry(e: LogEntryDto): string {
       return "was granted access";
     case "grant_revoke":
       return "had its access revoked";
-    case "export":
-      return "export";
+    case "export": {
+      // `org` names who can open the bundle: the age recipients, or passphrase / plain.
+      const scoped = (e.path ?? "").startsWith("bundle:scoped");
+      const who =
+        e.org === "passphrase" ? "protected by a passphrase" : e.org === "plain" ? "not encrypted" : `to ${(e.org ?? "").split(" ").length} age ${(e.org ?? "").split(" ").length === 1 ? "recipient" : "recipients"}`;
+      return `exported ${scoped ? "a bundle for an organization" : "everything"} (${who})${scoped ? `: ${e.fields.join(", ") || "no fields"}` : ""}`;
+    }
     case "import":
-      return "import";
+    {
+      const names: Record<string, string> = { bundle: "bundle", vcard: "vCard file", csv: "CSV file", json: "JSON file" };
+      const format = (e.path ?? "").replace(/^import:/, "");
+      return `imported a ${names[format] ?? "file"}${e.fields.length ? `: ${e.fields.join(", ")}` : ""}`;
+    }
     default:
       return e.kind;
   }

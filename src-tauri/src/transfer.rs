@@ -1,0 +1,304 @@
+//! Export and import for the app: the same trove_core::bundle and ::importers calls as
+//! `trove export` / `trove import`, with the screen's choices turned into their options.
+//!
+//! These functions take a vault handle of their own (`Vault::try_clone`), so a long export
+//! or import does not hold the app's vault lock and the other screens stay usable.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use trove_core::bundle::{
+    self, BundleKey, BundleKind, Encryption, ExportOptions, ImportOptions, Progress,
+};
+use trove_core::importers::{self, Format};
+use trove_core::{Error, Passphrase, Scope, Vault};
+
+use crate::dto::{
+    ApiError, ExportRequestDto, ExportSummaryDto, ImportFileDto, ImportReportDto, ImportRequestDto,
+    LineProblemDto, ProgressDto, ProtectionDto,
+};
+
+type Res<T> = Result<T, ApiError>;
+
+/// Turns what was typed into the path field into an absolute path (`~/` is the home dir).
+pub fn resolve_path(typed: &str) -> Res<PathBuf> {
+    let typed = typed.trim();
+    let bad = |m: &str| ApiError::shell("invalid_path", m.into(), None, Some("path"));
+    if typed.is_empty() {
+        return Err(bad("Choose a file, or type its full path."));
+    }
+    let path = match typed.strip_prefix("~/") {
+        Some(rest) => dirs::home_dir()
+            .ok_or_else(|| bad("There is no home directory to expand ~ in."))?
+            .join(rest),
+        None => PathBuf::from(typed),
+    };
+    if !path.is_absolute() {
+        return Err(bad(
+            "Type the full path, starting with / (or ~/ for your home).",
+        ));
+    }
+    Ok(path)
+}
+
+/// Sends progress to the UI at most about once per percent (and on every phase change).
+pub struct Throttle<F: FnMut(ProgressDto)> {
+    send: F,
+    last: Option<(&'static str, u64)>,
+}
+
+impl<F: FnMut(ProgressDto)> Throttle<F> {
+    /// Progress reports go to `send`.
+    pub fn new(send: F) -> Self {
+        Throttle { send, last: None }
+    }
+
+    /// Reports `p` when it is worth a repaint.
+    pub fn report(&mut self, p: Progress) {
+        // Percent of a known total; otherwise steps of 1,000 units.
+        let step = match p.total {
+            Some(t) if t > 0 => p.done.min(t) * 100 / t,
+            _ => p.done / 1000,
+        };
+        if self.last != Some((p.phase, step)) {
+            self.last = Some((p.phase, step));
+            (self.send)(p.into());
+        }
+    }
+}
+
+/// Writes a bundle as the export screen asked. `passphrase` is needed for
+/// [`ProtectionDto::Passphrase`] only.
+pub fn export(
+    vault: &Vault,
+    req: &ExportRequestDto,
+    passphrase: Option<&Passphrase>,
+    progress: &mut dyn FnMut(Progress),
+) -> Res<ExportSummaryDto> {
+    let path = resolve_path(&req.path)?;
+    let scope = if req.scope.is_empty() {
+        None
+    } else {
+        let tag = req
+            .only_tag
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        Some(Scope::parse(&req.scope, tag).map_err(|e| ApiError::from(e).at("scope"))?)
+    };
+    let encryption = match req.protection {
+        ProtectionDto::Plain => Encryption::Plain,
+        ProtectionDto::Passphrase => match passphrase {
+            Some(p) if !p.is_empty() => Encryption::Passphrase(p),
+            _ => return Err(ApiError::from(Error::EmptyPassphrase).at("passphrase")),
+        },
+        ProtectionDto::Recipients => {
+            let listed: Vec<&String> = req
+                .recipients
+                .iter()
+                .filter(|r| !r.trim().is_empty())
+                .collect();
+            if listed.is_empty() {
+                return Err(
+                    ApiError::from(Error::InvalidInput("no age recipient given".into()))
+                        .at("recipients"),
+                );
+            }
+            let parsed = listed
+                .into_iter()
+                .map(|r| bundle::parse_recipient(r))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::from(e).at("recipients"))?;
+            Encryption::Recipients(parsed)
+        }
+    };
+    if !req.overwrite && path.exists() {
+        return Err(ApiError::shell(
+            "file_exists",
+            format!("{} already exists", path.display()),
+            Some("choose another name, or confirm that it should be replaced"),
+            Some("path"),
+        ));
+    }
+    let opts = ExportOptions { encryption, scope };
+    let summary =
+        bundle::export(vault, &path, &opts, progress).map_err(|e| ApiError::from(e).at("path"))?;
+    Ok(ExportSummaryDto::new(&path, summary))
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Bundle => "bundle",
+        Format::Vcard => "vcard",
+        Format::Csv => "csv",
+        Format::Json => "json",
+    }
+}
+
+fn open(path: &Path) -> Res<std::fs::File> {
+    std::fs::File::open(path).map_err(|e| {
+        ApiError::from(Error::io(format!("can't read {}", path.display()), e)).at("path")
+    })
+}
+
+fn detect(path: &Path, format: &str) -> Res<Format> {
+    if let Some(f) = Format::parse(format).map_err(|e| ApiError::from(e).at("format"))? {
+        return Ok(f);
+    }
+    let mut head = Vec::new();
+    open(path)?
+        .take(512)
+        .read_to_end(&mut head)
+        .map_err(|e| ApiError::from(Error::io(format!("can't read {}", path.display()), e)))?;
+    Ok(Format::detect(path, &head))
+}
+
+/// What a file to import is: its format and, for a bundle, what opens it.
+pub fn inspect(typed: &str) -> Res<ImportFileDto> {
+    let path = resolve_path(typed)?;
+    let format = detect(&path, "auto")?;
+    let bundle_kind = if format == Format::Bundle {
+        Some(match bundle::inspect(open(&path)?)? {
+            BundleKind::Passphrase { .. } => "passphrase",
+            BundleKind::Recipients => "recipients",
+            BundleKind::Plain => "plain",
+        })
+    } else {
+        None
+    };
+    Ok(ImportFileDto {
+        bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+        path: path.display().to_string(),
+        format: format_name(format).into(),
+        bundle_kind: bundle_kind.map(Into::into),
+    })
+}
+
+/// Imports (or, with `dry_run`, previews) a file as the import screen asked. Malformed
+/// lines of a vCard/CSV/JSON file come back as `problems`, all of them.
+pub fn import(
+    vault: &Vault,
+    req: &ImportRequestDto,
+    passphrase: Option<&Passphrase>,
+    progress: &mut dyn FnMut(Progress),
+) -> Res<ImportReportDto> {
+    let path = resolve_path(&req.path)?;
+    let format = detect(&path, &req.format)?;
+    if format != Format::Bundle {
+        let bytes = importers::read_capped(open(&path)?, &path.display().to_string())?;
+        let record_type = req.record_type.as_deref().filter(|t| !t.trim().is_empty());
+        return match importers::import_file(
+            vault,
+            format,
+            &bytes,
+            record_type,
+            &path.display().to_string(),
+            req.dry_run,
+        ) {
+            Ok(r) => Ok(ImportReportDto::new(&path, r)),
+            Err(Error::ImportMalformed { problems, .. }) => {
+                let mut r = ImportReportDto::new(
+                    &path,
+                    bundle::ImportReport {
+                        format: format_name(format).into(),
+                        dry_run: req.dry_run,
+                        ..Default::default()
+                    },
+                );
+                r.problems = problems
+                    .into_iter()
+                    .map(|(line, reason)| LineProblemDto { line, reason })
+                    .collect();
+                Ok(r)
+            }
+            Err(e @ Error::UnknownType { .. }) => Err(ApiError::from(e).at("record_type")),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let identities;
+    let key = match bundle::inspect(open(&path)?)? {
+        BundleKind::Plain => BundleKey::None,
+        BundleKind::Passphrase { .. } => match passphrase {
+            Some(p) if !p.is_empty() => BundleKey::Passphrase(p),
+            _ => return Err(ApiError::from(Error::BundleNeedsPassphrase).at("passphrase")),
+        },
+        BundleKind::Recipients => {
+            match req
+                .identity_path
+                .as_deref()
+                .filter(|p| !p.trim().is_empty())
+            {
+                Some(id) => {
+                    let id_path = resolve_path(id).map_err(|e| ApiError {
+                        field: Some("identity".into()),
+                        ..e
+                    })?;
+                    identities = bundle::read_identity_file(&id_path)
+                        .map_err(|e| ApiError::from(e).at("identity"))?;
+                    BundleKey::Identities(&identities)
+                }
+                None => return Err(ApiError::from(Error::BundleNeedsIdentity).at("identity")),
+            }
+        }
+    };
+    let opts = ImportOptions {
+        dry_run: req.dry_run,
+        input_bytes: std::fs::metadata(&path).map(|m| m.len()).ok(),
+        ..Default::default()
+    };
+    let input = std::io::BufReader::with_capacity(256 << 10, open(&path)?);
+    let report = bundle::import_bundle(vault, input, key, &opts, progress).map_err(|e| {
+        let field = match e {
+            Error::BundleWrongPassphrase | Error::BundleWorkFactor { .. } => Some("passphrase"),
+            Error::BundleWrongIdentity => Some("identity"),
+            _ => None,
+        };
+        let api = ApiError::from(e);
+        match field {
+            Some(f) => api.at(f),
+            None => api,
+        }
+    })?;
+    Ok(ImportReportDto::new(&path, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_paths_are_absolute_or_start_at_home() {
+        assert_eq!(
+            resolve_path(" /tmp/a.trove ").unwrap(),
+            PathBuf::from("/tmp/a.trove")
+        );
+        if let Some(home) = dirs::home_dir() {
+            assert_eq!(resolve_path("~/b.trove").unwrap(), home.join("b.trove"));
+        }
+        for bad in ["", "  ", "b.trove", "./b.trove", "~b.trove"] {
+            let e = resolve_path(bad).unwrap_err();
+            assert_eq!(
+                (e.code.as_str(), e.field.as_deref()),
+                ("invalid_path", Some("path")),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn inspect_names_the_format_and_a_missing_file() {
+        let t = tempfile::tempdir().unwrap();
+        let csv = t.path().join("rows.txt");
+        std::fs::write(&csv, "title,body\nhi,there\n").unwrap();
+        let f = inspect(&csv.display().to_string()).unwrap();
+        assert_eq!(
+            (f.format.as_str(), f.bundle_kind, f.bytes),
+            ("csv", None, 20)
+        );
+        let json = t.path().join("r.json");
+        std::fs::write(&json, "[]").unwrap();
+        assert_eq!(inspect(&json.display().to_string()).unwrap().format, "json");
+        let e = inspect(&t.path().join("nope.vcf").display().to_string()).unwrap_err();
+        assert_eq!((e.code.as_str(), e.field.as_deref()), ("io", Some("path")));
+    }
+}
