@@ -166,9 +166,13 @@ fn check_record(r: &Record, visible: &FieldSet) -> Result<Record> {
         })?;
     }
     Ok(Record {
+        id: r.id.clone(),
+        record_type: r.record_type.clone(),
         fields,
         tags: clean_tags(&r.tags)?,
-        ..r.clone()
+        source: r.source.clone(),
+        created_at: r.created_at.clone(),
+        updated_at: r.updated_at.clone(),
     })
 }
 
@@ -193,13 +197,14 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Record> {
 
 /// The text the full-text index holds for a record: every field value and tag.
 fn fts_body(r: &Record) -> String {
-    let mut s = String::new();
-    for v in r
-        .fields
-        .values()
-        .map(String::as_str)
-        .chain(r.tags.iter().map(String::as_str))
-    {
+    let values = || {
+        r.fields
+            .values()
+            .map(String::as_str)
+            .chain(r.tags.iter().map(String::as_str))
+    };
+    let mut s = String::with_capacity(values().map(|v| v.len() + 1).sum());
+    for v in values() {
         s.push_str(v);
         s.push('\n');
     }
@@ -232,6 +237,33 @@ pub fn insert_record(tx: &Transaction<'_>, r: &Record) -> Result<()> {
     })?;
     let rowid = tx.last_insert_rowid();
     index_record(tx, rowid, r)
+}
+
+/// Inserts a complete, already validated record inside `tx` unless a record with its id
+/// exists: `Ok(false)` then, and nothing changed. One index lookup for a new id.
+pub fn insert_record_if_new(tx: &Transaction<'_>, r: &Record) -> Result<bool> {
+    let fields = serde_json::to_string(&r.fields).expect("map serializes");
+    let tags = serde_json::to_string(&r.tags).expect("list serializes");
+    // No RETURNING: it would need a statement journal, and every statement that opens
+    // one makes FTS5 flush its pending terms (a savepoint on the virtual table).
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO records (id, type, fields, tags, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            r.id,
+            r.record_type,
+            fields,
+            tags,
+            r.source,
+            r.created_at,
+            r.updated_at
+        ])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    index_record(tx, tx.last_insert_rowid(), r)?;
+    Ok(true)
 }
 
 fn index_record(tx: &Transaction<'_>, rowid: i64, r: &Record) -> Result<()> {

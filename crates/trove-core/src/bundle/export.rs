@@ -5,10 +5,12 @@ use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use rusqlite::types::ValueRef;
 use rusqlite::Transaction;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::log_hook::FieldNames;
 use super::manifest::{Counts, Manifest, MemberDigest, FORMAT};
 use super::tar::{self, Member};
 use super::{Progress, SCRYPT_WORK_FACTOR};
@@ -110,7 +112,8 @@ pub fn export(
 }
 
 /// Exports the vault as a bundle into `out` and returns it (flushed by age, not synced).
-pub fn export_to_writer<W: Write>(
+/// `out` is written from a second thread while this one reads the database, hence `Send`.
+pub fn export_to_writer<W: Write + Send>(
     vault: &Vault,
     out: W,
     opts: &ExportOptions<'_>,
@@ -119,7 +122,9 @@ pub fn export_to_writer<W: Write>(
     let io_err = |e: std::io::Error| Error::io("can't write the bundle", e);
     let mut counter = CountingWriter { inner: out, n: 0 };
     let (manifest, disclosed) = match &opts.encryption {
-        Encryption::Plain => vault.read(|tx| write_bundle(tx, &mut counter, opts, progress))?,
+        Encryption::Plain => with_scan_cache(vault, || {
+            vault.read(|tx| write_bundle(tx, &mut counter, opts, progress))
+        })?,
         enc => {
             let encryptor = match enc {
                 Encryption::Passphrase(p) => {
@@ -142,7 +147,9 @@ pub fn export_to_writer<W: Write>(
             }
             .map_err(|e| Error::InvalidInput(format!("can't encrypt: {e}")))?;
             let mut sw = encryptor.wrap_output(&mut counter).map_err(io_err)?;
-            let r = vault.read(|tx| write_bundle(tx, &mut sw, opts, progress))?;
+            let r = with_scan_cache(vault, || {
+                vault.read(|tx| write_bundle(tx, &mut sw, opts, progress))
+            })?;
             sw.finish().map_err(io_err)?;
             r
         }
@@ -159,6 +166,24 @@ pub fn export_to_writer<W: Write>(
         disclosed: disclosed.into_iter().collect(),
     };
     Ok((counter.inner, summary))
+}
+
+/// The page cache (KiB) an export runs with. Export reads every page once per pass in
+/// rowid order, so cached pages are never read again before they are evicted (a vault
+/// larger than the cache) and a large cache would only make the export's memory grow
+/// with the vault up to the connection's normal cache size.
+const EXPORT_CACHE_KIB: i64 = 2 * 1024;
+
+/// Runs `f` with the connection's page cache at [`EXPORT_CACHE_KIB`], then restores it.
+fn with_scan_cache<T>(vault: &Vault, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let conn = vault.conn();
+    let before: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+    conn.execute_batch(&format!("PRAGMA cache_size = -{EXPORT_CACHE_KIB}"))?;
+    let out = f();
+    let restored = conn.execute_batch(&format!("PRAGMA cache_size = {before}"));
+    let out = out?;
+    restored?;
+    Ok(out)
 }
 
 struct CountingWriter<W> {
@@ -193,7 +218,19 @@ fn members_for(scope: Option<&Scope>) -> &'static [Member] {
 
 fn write_bundle(
     tx: &Transaction<'_>,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
+    opts: &ExportOptions<'_>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Manifest, BTreeSet<String>)> {
+    std::thread::scope(|s| write_bundle_in(s, tx, out, opts, progress))
+}
+
+/// [`write_bundle`]: the database is read on this thread (SQLite stays here); hashing in
+/// the first pass and encryption plus file writes in the second run on a thread of `s`.
+fn write_bundle_in<'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    tx: &Transaction<'_>,
+    out: &'scope mut (dyn Write + Send),
     opts: &ExportOptions<'_>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Manifest, BTreeSet<String>)> {
@@ -203,20 +240,15 @@ fn write_bundle(
         tx.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))? as u64;
     let mut counts = Counts::default();
     let mut members = std::collections::BTreeMap::new();
-    let mut disclosed = BTreeSet::new();
+    let mut disclosed = FieldNames::default();
     let mut digests = Vec::new();
-    let mut name_buf = String::new();
     // Pass 1: sizes and hashes, so the manifest can be the first member.
     for &m in members_for(scope) {
-        let mut h = Sha256::new();
-        let (mut size, mut n) = (0u64, 0u64);
-        for_each_line(tx, m, scope, &mut |line, rec| {
-            h.update(line);
-            size += line.len() as u64;
+        let mut hw = Offload::new(s, HashWriter::default());
+        let mut n = 0u64;
+        let read = for_each_line(tx, m, scope, Some(&mut disclosed), &mut |line| {
+            hw.write_all(line).map_err(io_err)?;
             n += 1;
-            if let Some(r) = rec {
-                super::log_hook::note_fields(&mut disclosed, r, &mut name_buf);
-            }
             if m == Member::Records && n % 4096 == 0 {
                 progress(Progress {
                     phase: "hashing",
@@ -225,8 +257,9 @@ fn write_bundle(
                 });
             }
             Ok(())
-        })?;
-        let digest: [u8; 32] = h.finalize().into();
+        });
+        let HashWriter { size, hasher } = hw.finish_after(read)?;
+        let digest: [u8; 32] = hasher.finalize().into();
         counts.set(m, n);
         members.insert(
             m.name().to_string(),
@@ -248,21 +281,45 @@ fn write_bundle(
     };
     let mtime = chrono::Utc::now().timestamp().max(0) as u64;
     let mbytes = super::manifest::manifest_json(&manifest);
+    let mut w = Offload::new(s, out);
+    let written = write_members(tx, &mut w, &mbytes, &digests, mtime, scope, total, progress);
+    w.finish_after(written)?;
+    progress(Progress {
+        phase: "writing",
+        done: total,
+        total: Some(total),
+    });
+    Ok((manifest, disclosed.into_set()))
+}
+
+/// Pass 2: the manifest, then each member's data, re-hashed; the read snapshot makes it
+/// identical to pass 1.
+#[allow(clippy::too_many_arguments)]
+fn write_members(
+    tx: &Transaction<'_>,
+    out: &mut dyn Write,
+    mbytes: &[u8],
+    digests: &[(Member, u64, [u8; 32])],
+    mtime: u64,
+    scope: Option<&Scope>,
+    total: u64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
+    let io_err = |e: std::io::Error| Error::io("can't write the bundle", e);
     out.write_all(&tar::file_header(
         Member::Manifest.name(),
         mbytes.len() as u64,
         mtime,
     ))
     .map_err(io_err)?;
-    out.write_all(&mbytes).map_err(io_err)?;
+    out.write_all(mbytes).map_err(io_err)?;
     tar::write_padding(out, mbytes.len() as u64).map_err(io_err)?;
-    // Pass 2: the data, re-hashed; the read snapshot makes it identical to pass 1.
-    for (m, size, digest) in digests {
+    for &(m, size, digest) in digests {
         out.write_all(&tar::file_header(m.name(), size, mtime))
             .map_err(io_err)?;
         let mut h = Sha256::new();
         let (mut written, mut n) = (0u64, 0u64);
-        for_each_line(tx, m, scope, &mut |line, _| {
+        for_each_line(tx, m, scope, None, &mut |line| {
             written += line.len() as u64;
             if written > size {
                 return Err(Error::Database("the vault changed during export".into()));
@@ -285,22 +342,118 @@ fn write_bundle(
         tar::write_padding(out, size).map_err(io_err)?;
     }
     tar::write_end(out).map_err(io_err)?;
-    progress(Progress {
-        phase: "writing",
-        done: total,
-        total: Some(total),
-    });
-    Ok((manifest, disclosed))
+    Ok(())
 }
 
-/// Receives each line of a member and, for records, the record it shows.
-type LineSink<'a> = dyn FnMut(&[u8], Option<&Record>) -> Result<()> + 'a;
+/// Counts and hashes what is written to it.
+#[derive(Default)]
+struct HashWriter {
+    size: u64,
+    hasher: Sha256,
+}
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Bytes collected per hand-over to the [`Offload`] thread.
+const OFFLOAD_CHUNK: usize = 256 << 10;
+
+/// A writer that hands its bytes, in large chunks, to a thread that writes them into `W`,
+/// so hashing or encrypting overlaps with reading the database. Chunk buffers are reused.
+struct Offload<'scope, W> {
+    buf: Vec<u8>,
+    to_thread: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    thread: std::thread::ScopedJoinHandle<'scope, std::io::Result<W>>,
+}
+
+impl<'scope, W: Write + Send + 'scope> Offload<'scope, W> {
+    fn new(s: &'scope std::thread::Scope<'scope, '_>, mut inner: W) -> Self {
+        let (to_thread, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (give_back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let thread = s.spawn(move || {
+            for mut chunk in chunks {
+                inner.write_all(&chunk)?;
+                chunk.clear();
+                let _ = give_back.try_send(chunk);
+            }
+            inner.flush()?;
+            Ok(inner)
+        });
+        Offload {
+            buf: Vec::with_capacity(OFFLOAD_CHUNK),
+            to_thread: Some(to_thread),
+            spare,
+            thread,
+        }
+    }
+
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(OFFLOAD_CHUNK));
+        let chunk = std::mem::replace(&mut self.buf, next);
+        match &self.to_thread {
+            Some(t) if t.send(chunk).is_ok() => Ok(()),
+            // The thread ended early: its own error comes out of `finish_after`.
+            _ => Err(std::io::Error::other("the writer thread stopped")),
+        }
+    }
+
+    /// Hands over what is left, waits for the thread and returns its writer. A writer
+    /// error wins over `result` (an error of the producer that the writer may have
+    /// caused by stopping); otherwise `result`'s error.
+    fn finish_after(mut self, result: Result<()>) -> Result<W> {
+        let handed = if result.is_ok() && !self.buf.is_empty() {
+            self.hand_over()
+        } else {
+            Ok(())
+        };
+        drop(self.to_thread.take());
+        let inner = self
+            .thread
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let io_err = |e: std::io::Error| Error::io("can't write the bundle", e);
+        let inner = inner.map_err(io_err)?;
+        handed.map_err(io_err)?;
+        result?;
+        Ok(inner)
+    }
+}
+
+impl<'scope, W: Write + Send + 'scope> Write for Offload<'scope, W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= OFFLOAD_CHUNK {
+            self.hand_over()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Receives each line of a member.
+type LineSink<'a> = dyn FnMut(&[u8]) -> Result<()> + 'a;
 
 /// Calls `f` with each line (JSON + `\n`) of member `m`, streaming from the database.
+/// With `disclosed`, also adds the `type.field` name of every field a line shows.
 fn for_each_line(
     tx: &Transaction<'_>,
     m: Member,
     scope: Option<&Scope>,
+    mut disclosed: Option<&mut FieldNames>,
     f: &mut LineSink<'_>,
 ) -> Result<()> {
     let mut buf = Vec::with_capacity(1024);
@@ -311,18 +464,22 @@ fn for_each_line(
             )?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
-                let rec = record_from_row(row)?;
-                let rec = match scope {
-                    Some(s) => match project(&rec, s) {
-                        Some(p) => p,
-                        None => continue,
-                    },
-                    None => rec,
-                };
                 buf.clear();
-                serde_json::to_writer(&mut buf, &rec).expect("record serializes");
-                buf.push(b'\n');
-                f(&buf, Some(&rec))?;
+                match scope {
+                    // A full export writes each line straight from the stored columns.
+                    None => write_stored_line(&mut buf, row, disclosed.as_deref_mut())?,
+                    Some(s) => {
+                        let Some(rec) = project(&record_from_row(row)?, s) else {
+                            continue;
+                        };
+                        serde_json::to_writer(&mut buf, &rec).expect("record serializes");
+                        buf.push(b'\n');
+                        if let Some(d) = disclosed.as_deref_mut() {
+                            d.note_record(&rec);
+                        }
+                    }
+                }
+                f(&buf)?;
             }
         }
         Member::Grants | Member::Receipts | Member::Log => {
@@ -333,12 +490,130 @@ fn for_each_line(
                 buf.clear();
                 serde_json::to_writer(&mut buf, obj).expect("JSON value serializes");
                 buf.push(b'\n');
-                f(&buf, None)
+                f(&buf)
             })?;
         }
         Member::Manifest => {}
     }
     Ok(())
+}
+
+/// Appends the bundle line of the stored record in `row` (`id, type, fields, tags, source,
+/// created_at, updated_at`) to `buf`, byte for byte what serializing its [`Record`] writes.
+///
+/// `fields` and `tags` are stored as the compact JSON `serde_json` writes for a
+/// `BTreeMap<String, String>` and a `Vec<String>`, which is exactly how a serialized
+/// `Record` shows them, so they are copied as they are. With `disclosed` (the hashing
+/// pass) both are first checked to be JSON of that shape, and the field names noted; the
+/// writing pass copies the same snapshot's bytes, which the manifest's hashes then pin.
+fn write_stored_line(
+    buf: &mut Vec<u8>,
+    row: &rusqlite::Row<'_>,
+    disclosed: Option<&mut FieldNames>,
+) -> Result<()> {
+    let bytes = |i: usize| -> Result<&[u8]> {
+        match row.get_ref(i)? {
+            ValueRef::Text(t) => Ok(t),
+            _ => Err(damaged_row(row, "a column")),
+        }
+    };
+    let text = |i: usize| -> Result<&str> {
+        std::str::from_utf8(bytes(i)?).map_err(|_| damaged_row(row, "text"))
+    };
+    let (id, record_type, fields, tags) = (text(0)?, text(1)?, bytes(2)?, bytes(3)?);
+    if let Some(d) = disclosed {
+        // Parsing checks UTF-8 as well; the writing pass copies the bytes unchecked.
+        check_stored_fields(fields, &mut |k| d.note(record_type, k))
+            .map_err(|_| damaged_row(row, "fields"))?;
+        serde_json::from_slice::<Vec<Str<'_>>>(tags).map_err(|_| damaged_row(row, "tags"))?;
+    }
+    buf.extend_from_slice(b"{\"id\":");
+    json_str(buf, id);
+    buf.extend_from_slice(b",\"type\":");
+    json_str(buf, record_type);
+    buf.extend_from_slice(b",\"fields\":");
+    buf.extend_from_slice(fields);
+    buf.extend_from_slice(b",\"tags\":");
+    buf.extend_from_slice(tags);
+    buf.extend_from_slice(b",\"source\":");
+    json_str(buf, text(4)?);
+    buf.extend_from_slice(b",\"created_at\":");
+    json_str(buf, text(5)?);
+    buf.extend_from_slice(b",\"updated_at\":");
+    json_str(buf, text(6)?);
+    buf.extend_from_slice(b"}\n");
+    Ok(())
+}
+
+/// Appends `s` as a JSON string, escaped exactly as `serde_json` escapes it.
+fn json_str(buf: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *buf, s).expect("a string serializes");
+}
+
+/// A string, borrowed when it has no escapes; anything else is an error.
+struct Str<'a>(std::borrow::Cow<'a, str>);
+impl<'de> serde::Deserialize<'de> for Str<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Str<'de>, E> {
+                Ok(Str(s.into()))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<Str<'de>, E> {
+                Ok(Str(s.to_string().into()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Checks that `json` is an object of strings, calling `key` with each name.
+fn check_stored_fields(json: &[u8], key: &mut dyn FnMut(&str)) -> serde_json::Result<()> {
+    use serde::de::{DeserializeSeed, MapAccess, Visitor};
+
+    struct Fields<'k>(&'k mut dyn FnMut(&str));
+    impl<'de> DeserializeSeed<'de> for Fields<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(
+            self,
+            d: D,
+        ) -> std::result::Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Fields<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of strings")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+            while let Some(k) = map.next_key::<Str<'de>>()? {
+                map.next_value::<Str<'de>>()?;
+                (self.0)(&k.0);
+            }
+            Ok(())
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_slice(json);
+    Fields(key).deserialize(&mut de)?;
+    de.end()
+}
+
+fn damaged_row(row: &rusqlite::Row<'_>, what: &str) -> Error {
+    let id = row
+        .get_ref(0)
+        .ok()
+        .and_then(|v| v.as_str().ok())
+        .unwrap_or("?")
+        .chars()
+        .take(64)
+        .collect::<String>();
+    Error::VaultDamaged(format!("record {id}: {what} is not valid"))
 }
 
 fn record_from_row(row: &rusqlite::Row<'_>) -> Result<Record> {

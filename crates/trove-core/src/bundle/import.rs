@@ -9,13 +9,15 @@ use rusqlite::{Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::log_hook::FieldNames;
 use super::manifest::{parse_manifest, ValidManifest, MAX_MANIFEST_BYTES};
 use super::tar::{self, check_member_name, parse_header, read_block, show_name, Block, Member};
 use super::{check_json_depth, Progress, MAX_SCRYPT_WORK_FACTOR};
 use crate::error::{Error, Result};
 use crate::grant::Scope;
 use crate::record::{
-    get_record, insert_record, replace_record, validate_projected_record, validate_record, Record,
+    get_record, insert_record_if_new, replace_record, validate_projected_record, validate_record,
+    Record,
 };
 use crate::secret::Passphrase;
 use crate::vault::Vault;
@@ -378,9 +380,9 @@ fn import_tar(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
     let tx = Transaction::new_unchecked(vault.conn(), TransactionBehavior::Immediate)?;
-    let mut fields = BTreeSet::new();
+    let mut fields = FieldNames::default();
     let report = read_tar(&tx, &mut r, opts, progress, &mut fields)?;
-    super::log_hook::log_import(&tx, "bundle", &fields)?;
+    super::log_hook::log_import(&tx, "bundle", &fields.into_set())?;
     if opts.dry_run {
         tx.rollback()?;
     } else {
@@ -394,7 +396,7 @@ fn read_tar(
     r: &mut dyn Read,
     opts: &ImportOptions,
     progress: &mut dyn FnMut(Progress),
-    fields: &mut BTreeSet<String>,
+    fields: &mut FieldNames,
 ) -> Result<ImportReport> {
     let limits = &opts.limits;
     let mut block = [0u8; tar::BLOCK];
@@ -659,65 +661,194 @@ struct WireRecord {
     updated_at: String,
 }
 
+/// Record lines handed to the validating thread at a time.
+const BATCH_LINES: usize = 256;
+
+/// Consecutive lines of `records.jsonl`, in one buffer.
+struct LineBatch {
+    /// The number of the first line (1-based).
+    first_line: u64,
+    data: Vec<u8>,
+    /// Where each line ends in `data`.
+    ends: Vec<usize>,
+}
+
+/// A batch's records, parsed and validated in line order, up to the first bad line.
+struct Validated {
+    records: Vec<Record>,
+    error: Option<Error>,
+}
+
+fn bad_record_line(line: u64, reason: String) -> Error {
+    Error::BadLine {
+        file: "records.jsonl".into(),
+        line,
+        reason,
+    }
+}
+
+/// Parses and validates one record line: the wire form exactly, then the record against
+/// its schema (or, for a scoped bundle, against the manifest's scope).
+fn validate_line(bytes: &[u8], line: u64, scope: Option<&Scope>) -> Result<Record> {
+    if bytes.is_empty() {
+        return Err(bad_record_line(line, "empty line".into()));
+    }
+    check_json_depth(bytes, 3).map_err(|e| bad_record_line(line, reason(e)))?;
+    let w: WireRecord =
+        serde_json::from_slice(bytes).map_err(|e| bad_record_line(line, e.to_string()))?;
+    let rec = Record {
+        id: w.id,
+        record_type: w.record_type,
+        fields: w.fields,
+        tags: w.tags,
+        source: w.source,
+        created_at: w.created_at,
+        updated_at: w.updated_at,
+    };
+    match scope {
+        None => validate_record(&rec),
+        Some(s) => validate_projected_record(&rec, s),
+    }
+    .map_err(|e| bad_record_line(line, reason(e)))
+}
+
+fn validate_batch(b: &LineBatch, scope: Option<&Scope>) -> Validated {
+    let mut records = Vec::with_capacity(b.ends.len());
+    let mut start = 0;
+    for (i, &end) in b.ends.iter().enumerate() {
+        match validate_line(&b.data[start..end], b.first_line + i as u64, scope) {
+            Ok(r) => records.push(r),
+            Err(e) => {
+                return Validated {
+                    records,
+                    error: Some(e),
+                }
+            }
+        }
+        start = end;
+    }
+    Validated {
+        records,
+        error: None,
+    }
+}
+
+/// Reads, validates and merges `records.jsonl`. Parsing and validation run on a second
+/// thread, a batch ahead of the merging (SQLite stays on this thread, in `tx`); results
+/// come back in line order, so the outcome and the first error reported are exactly
+/// those of handling the lines one by one.
 fn read_records(
     tx: &Transaction<'_>,
     r: &mut dyn BufRead,
     limits: &ImportLimits,
     scope: Option<&Scope>,
     report: &mut ImportReport,
-    fields: &mut BTreeSet<String>,
+    fields: &mut FieldNames,
     on_bytes: &mut dyn FnMut(u64),
 ) -> Result<u64> {
-    let mut name_buf = String::new();
-    let mut buf = Vec::new();
-    let mut line = 0u64;
-    let mut bytes = 0u64;
-    let bad = |line: u64, reason: String| Error::BadLine {
-        file: "records.jsonl".into(),
-        line,
-        reason,
-    };
-    while next_line(
-        r,
-        &mut buf,
-        "records.jsonl",
-        line + 1,
-        limits.max_line_bytes,
-    )? {
-        line += 1;
-        bytes += buf.len() as u64 + 1;
-        if buf.is_empty() {
-            return Err(bad(line, "empty line".into()));
+    std::thread::scope(|s| {
+        let (to_worker, batches) = std::sync::mpsc::sync_channel::<LineBatch>(2);
+        let (results, from_worker) = std::sync::mpsc::sync_channel::<Validated>(2);
+        // Merged records go back to be freed there, off the merging thread.
+        let (done_with, merged) = std::sync::mpsc::sync_channel::<Vec<Record>>(4);
+        let worker = s.spawn(move || {
+            let mut names = FieldNames::default();
+            for b in batches {
+                while let Ok(old) = merged.try_recv() {
+                    drop(old);
+                }
+                let v = validate_batch(&b, scope);
+                for r in &v.records {
+                    names.note_record(r);
+                }
+                if results.send(v).is_err() {
+                    break;
+                }
+            }
+            names
+        });
+        let mut buf = Vec::new();
+        let mut line = 0u64;
+        let mut bytes = 0u64;
+        let mut pending = 0usize;
+        let mut read_error = None;
+        loop {
+            let mut batch = LineBatch {
+                first_line: line + 1,
+                data: Vec::with_capacity(BATCH_LINES * 320),
+                ends: Vec::with_capacity(BATCH_LINES),
+            };
+            let mut at_end = false;
+            while batch.ends.len() < BATCH_LINES {
+                match next_line(
+                    r,
+                    &mut buf,
+                    "records.jsonl",
+                    line + 1,
+                    limits.max_line_bytes,
+                ) {
+                    Ok(true) => {
+                        line += 1;
+                        bytes += buf.len() as u64 + 1;
+                        batch.data.extend_from_slice(&buf);
+                        batch.ends.push(batch.data.len());
+                    }
+                    Ok(false) => {
+                        at_end = true;
+                        break;
+                    }
+                    Err(e) => {
+                        // Lines before it are still checked first, as one by one would.
+                        read_error = Some(e);
+                        at_end = true;
+                        break;
+                    }
+                }
+            }
+            if !batch.ends.is_empty() {
+                to_worker
+                    .send(batch)
+                    .map_err(|_| Error::Database("the record validator stopped".into()))?;
+                pending += 1;
+            }
+            // Merge the previous batch while the validator works on this one.
+            while pending > usize::from(!at_end) {
+                let v = from_worker
+                    .recv()
+                    .map_err(|_| Error::Database("the record validator stopped".into()))?;
+                pending -= 1;
+                for rec in &v.records {
+                    report.records += 1;
+                    match merge_record(tx, rec, MergeMode::ByUpdatedAt)? {
+                        Merged::New => report.new += 1,
+                        Merged::Updated => report.updated += 1,
+                        Merged::Unchanged => report.unchanged += 1,
+                    }
+                }
+                if let Some(e) = v.error {
+                    return Err(e);
+                }
+                let _ = done_with.try_send(v.records);
+            }
+            if at_end {
+                break;
+            }
+            if line % 4096 < BATCH_LINES as u64 {
+                on_bytes(bytes);
+            }
         }
-        check_json_depth(&buf, 3).map_err(|e| bad(line, reason(e)))?;
-        let w: WireRecord = serde_json::from_slice(&buf).map_err(|e| bad(line, e.to_string()))?;
-        let rec = Record {
-            id: w.id,
-            record_type: w.record_type,
-            fields: w.fields,
-            tags: w.tags,
-            source: w.source,
-            created_at: w.created_at,
-            updated_at: w.updated_at,
-        };
-        let rec = match scope {
-            None => validate_record(&rec),
-            Some(s) => validate_projected_record(&rec, s),
+        if let Some(e) = read_error {
+            return Err(e);
         }
-        .map_err(|e| bad(line, reason(e)))?;
-        report.records += 1;
-        super::log_hook::note_fields(fields, &rec, &mut name_buf);
-        match merge_record(tx, &rec, MergeMode::ByUpdatedAt)? {
-            Merged::New => report.new += 1,
-            Merged::Updated => report.updated += 1,
-            Merged::Unchanged => report.unchanged += 1,
-        }
-        if line % 4096 == 0 {
-            on_bytes(bytes);
-        }
-    }
-    on_bytes(bytes);
-    Ok(line)
+        drop(to_worker);
+        // Every merged record was validated there; the worker noted their field names.
+        let names = worker
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        fields.extend(names);
+        on_bytes(bytes);
+        Ok(line)
+    })
 }
 
 fn count_json_lines(r: &mut dyn BufRead, name: &str, limits: &ImportLimits) -> Result<u64> {
@@ -749,11 +880,14 @@ pub enum Merged {
 
 /// Merges one validated record into the vault inside `tx`, by id.
 pub fn merge_record(tx: &Transaction<'_>, rec: &Record, mode: MergeMode) -> Result<Merged> {
+    if insert_record_if_new(tx, rec)? {
+        return Ok(Merged::New);
+    }
     match get_record(tx, &rec.id)? {
-        None => {
-            insert_record(tx, rec)?;
-            Ok(Merged::New)
-        }
+        None => Err(Error::Database(format!(
+            "record {} neither inserted nor found",
+            rec.id
+        ))),
         Some(existing) if existing == *rec || mode == MergeMode::InsertOnly => {
             Ok(Merged::Unchanged)
         }
@@ -790,18 +924,17 @@ pub fn merge_records(
         dry_run,
         ..Default::default()
     };
-    let mut fields = BTreeSet::new();
-    let mut name_buf = String::new();
+    let mut fields = FieldNames::default();
     for r in records {
         report.records += 1;
-        super::log_hook::note_fields(&mut fields, &r, &mut name_buf);
+        fields.note_record(&r);
         match merge_record(&tx, &r, mode)? {
             Merged::New => report.new += 1,
             Merged::Updated => report.updated += 1,
             Merged::Unchanged => report.unchanged += 1,
         }
     }
-    super::log_hook::log_import(&tx, format, &fields)?;
+    super::log_hook::log_import(&tx, format, &fields.into_set())?;
     if dry_run {
         tx.rollback()?;
     } else {

@@ -111,15 +111,50 @@ pub(super) fn log_import(
     Ok(())
 }
 
-/// Adds `type.field` for each field of `r` to `set`, allocating only for new names.
-pub(super) fn note_fields(set: &mut BTreeSet<String>, r: &crate::record::Record, buf: &mut String) {
-    for f in r.fields.keys() {
-        buf.clear();
-        buf.push_str(&r.record_type);
-        buf.push('.');
-        buf.push_str(f);
-        if !set.contains(buf.as_str()) {
-            set.insert(buf.clone());
+/// The `type.field` names a bundle discloses or an import brings in, grouped by type so
+/// that noting a name seen before allocates nothing (there are few types and fields).
+#[derive(Debug, Default)]
+pub(super) struct FieldNames {
+    by_type: Vec<(String, Vec<String>)>,
+}
+
+impl FieldNames {
+    /// Notes `record_type.field`.
+    pub(super) fn note(&mut self, record_type: &str, field: &str) {
+        let i = match self.by_type.iter().position(|(t, _)| t == record_type) {
+            Some(i) => i,
+            None => {
+                self.by_type.push((record_type.to_string(), Vec::new()));
+                self.by_type.len() - 1
+            }
+        };
+        let fields = &mut self.by_type[i].1;
+        if !fields.iter().any(|f| f == field) {
+            fields.push(field.to_string());
         }
+    }
+
+    /// Notes every field of `r`.
+    pub(super) fn note_record(&mut self, r: &crate::record::Record) {
+        for f in r.fields.keys() {
+            self.note(&r.record_type, f);
+        }
+    }
+
+    /// Notes every name `other` holds.
+    pub(super) fn extend(&mut self, other: FieldNames) {
+        for (t, fs) in &other.by_type {
+            for f in fs {
+                self.note(t, f);
+            }
+        }
+    }
+
+    /// The names as `type.field`, sorted.
+    pub(super) fn into_set(self) -> BTreeSet<String> {
+        self.by_type
+            .into_iter()
+            .flat_map(|(t, fs)| fs.into_iter().map(move |f| format!("{t}.{f}")))
+            .collect()
     }
 }

@@ -282,6 +282,84 @@ fn member(bytes: &[u8], name: &str) -> Vec<u8> {
     }
 }
 
+/// A full export writes each record line from the stored columns; it must be byte for
+/// byte what serializing the record writes, for every escape serde_json knows.
+#[test]
+fn full_export_lines_are_byte_identical_to_the_serializer() {
+    let tricky = [
+        "plain",
+        "quote \" and backslash \\ and slash /",
+        "controls \u{0}\u{1}\u{8}\u{9}\u{a}\u{c}\u{d}\u{1f} and del \u{7f}",
+        "line sep \u{2028} para sep \u{2029} bom \u{feff}",
+        "é e\u{301} ß ﬁ 中文 العربية",
+        "astral 😀 𝄞 \u{10ffff}",
+        "</script><!-- & ' `",
+        "",
+    ];
+    let (_d, v) = new_vault();
+    let mut want = Vec::new();
+    v.write(|tx| {
+        for (i, t) in tricky.iter().enumerate() {
+            // insert_record stores what it is given: every column gets tricky text.
+            let r = Record {
+                id: format!("id-{i}-{t}"),
+                record_type: format!("type {t}"),
+                fields: BTreeMap::from([
+                    (format!("key {t}"), t.to_string()),
+                    ("b".to_string(), format!("{t}{t}")),
+                    (String::new(), t.to_string()),
+                ]),
+                tags: vec![t.to_string(), format!("tag\\{t}")],
+                source: format!("src {t}"),
+                created_at: format!("2026-01-01T00:00:00.000Z{t}"),
+                updated_at: t.to_string(),
+            };
+            insert_record(tx, &r)?;
+            want.extend(serde_json::to_vec(&r).unwrap());
+            want.push(b'\n');
+        }
+        Ok(())
+    })
+    .unwrap();
+    let got = member(&plain(&v), "records.jsonl");
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        String::from_utf8(want).unwrap(),
+        "records.jsonl must match serde_json's serialization of each record"
+    );
+}
+
+/// Stored `fields`/`tags` are copied into the bundle as they are, so the hashing pass
+/// checks their shape: a damaged row fails the export instead of writing a bad line.
+#[test]
+fn full_export_refuses_stored_fields_or_tags_of_the_wrong_shape() {
+    for (column, value) in [
+        ("fields", "not json"),
+        ("fields", r#"{"title":1}"#),
+        ("fields", r#"["title"]"#),
+        ("fields", r#"{"title":"x"} trailing"#),
+        ("tags", r#"[1]"#),
+        ("tags", r#"{"a":"b"}"#),
+    ] {
+        let (_d, v) = filled(3, 9);
+        v.write(|tx| {
+            tx.execute(
+                &format!("UPDATE records SET {column} = ?1 WHERE rowid = 2"),
+                [value],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let opts = ExportOptions {
+            encryption: Encryption::Plain,
+            scope: None,
+        };
+        let err = export_to_writer(&v, Vec::new(), &opts, &mut |_| {}).unwrap_err();
+        assert_eq!(err.code(), "vault_damaged", "{column} = {value}: {err}");
+        assert!(err.to_string().contains(column), "{err}");
+    }
+}
+
 #[test]
 fn export_to_file_is_atomic_and_leaves_no_temp_file() {
     let (d, src) = filled(10, 3);
@@ -877,6 +955,47 @@ fn a_hundred_thousand_members_are_refused_early() {
     );
 }
 
+/// Records are validated on a second thread, batches ahead of the merge: the error
+/// reported must still be the first one in line order, whatever the batch boundaries.
+#[test]
+fn the_first_bad_line_is_reported_across_validation_batches() {
+    for bad in [1usize, 255, 256, 257, 600, 1000] {
+        let mut r = sample_records(1000);
+        r[bad - 1].record_type = "pet".into();
+        let t = tar_with(&records_jsonl(&r), 1000, &[]);
+        assert_rejected(
+            &t,
+            BundleKey::None,
+            "bad_line",
+            &format!("line {bad}: unknown record type `pet`"),
+        );
+    }
+    // A bad line before an over-long one: the bad line is named, as one by one would.
+    let mut r = sample_records(700);
+    r[9].record_type = "pet".into();
+    r[600].fields.insert("title".into(), "x".repeat(3000));
+    let t = tar_with(&records_jsonl(&r), 700, &[]);
+    let mut opts = ImportOptions::default();
+    opts.limits.max_line_bytes = 2000;
+    assert_rejected_with(
+        &t,
+        BundleKey::None,
+        opts,
+        "bad_line",
+        "line 10: unknown record type",
+    );
+    // The over-long line alone is named by its number.
+    r[9].record_type = "note".into();
+    let t = tar_with(&records_jsonl(&r), 700, &[]);
+    assert_rejected_with(
+        &t,
+        BundleKey::None,
+        opts,
+        "bundle_too_large",
+        "line 601 is longer than 2000 bytes",
+    );
+}
+
 #[test]
 fn bad_lines_are_named_with_their_line_number() {
     let mut recs = records_jsonl(&sample_records(2));
@@ -1134,6 +1253,12 @@ mod roundtrip {
             let (_id, rcp) = keypair();
             let _ = rcp;
             let bytes = plain(&src);
+            let mut lines = Vec::new();
+            for r in &recs {
+                serde_json::to_writer(&mut lines, &crate::record::validate_record(r).unwrap()).unwrap();
+                lines.push(b'\n');
+            }
+            prop_assert_eq!(member(&bytes, "records.jsonl"), lines, "lines are what the serializer writes");
             let (_d2, dst) = new_vault();
             let rep = import_plain(&dst, &bytes).unwrap();
             prop_assert_eq!(rep.new as usize, recs.len());
