@@ -34,6 +34,17 @@ pub fn vault_dir(args: &[String]) -> Option<PathBuf> {
     }
 }
 
+/// WebKitGTK's switch for its DMA-BUF renderer.
+pub const DMABUF_ENV: &str = "WEBKIT_DISABLE_DMABUF_RENDERER";
+
+/// The renderer setting to apply at start, if any. Without a GPU (no `/dev/dri`, e.g. a
+/// VM or Xvfb) WebKitGTK's DMA-BUF renderer draws through software GL, which costs
+/// seconds at start and ~100 MB (docs/benchmarks.md, `app`); the shared-memory path is
+/// then faster. With a GPU, or when the person set the variable, nothing changes.
+pub fn renderer_env(already_set: bool, has_gpu: bool) -> Option<(&'static str, &'static str)> {
+    (cfg!(target_os = "linux") && !already_set && !has_gpu).then_some((DMABUF_ENV, "1"))
+}
+
 /// Builds and runs the app until its window closes.
 pub fn run() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -111,6 +122,17 @@ pub fn run() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dmabuf_renderer_is_switched_off_only_without_a_gpu_and_without_a_choice() {
+        assert_eq!(renderer_env(false, false), Some((DMABUF_ENV, "1")));
+        assert_eq!(
+            renderer_env(false, true),
+            None,
+            "a GPU keeps WebKit's default"
+        );
+        assert_eq!(renderer_env(true, false), None, "the person's setting wins");
+    }
 
     #[test]
     fn vault_flag_wins_over_the_environment() {

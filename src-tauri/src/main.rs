@@ -3,5 +3,12 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
+    // Before any thread exists: the environment is only safe to change here.
+    if let Some((key, value)) = trove_desktop::renderer_env(
+        std::env::var_os(trove_desktop::DMABUF_ENV).is_some(),
+        std::path::Path::new("/dev/dri").exists(),
+    ) {
+        std::env::set_var(key, value);
+    }
     trove_desktop::run();
 }
