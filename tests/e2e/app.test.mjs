@@ -8,7 +8,7 @@
 // exported bundle independently of the app).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -71,7 +71,13 @@ async function shot(b, name) {
   if (!SHOTS) return;
   await b.executeAsync((done) => requestAnimationFrame(() => requestAnimationFrame(() => done())));
   fs.mkdirSync(SHOTS, { recursive: true });
-  await b.saveScreenshot(path.join(SHOTS, `${name}.png`));
+  // The X server's copy of the window, not WebDriver's snapshot: WebKitWebDriver's
+  // screenshot never answers once WebKit's DMA-BUF renderer is off, which the app does
+  // itself on machines without a GPU (like this Xvfb).
+  const win = execFileSync("xdotool", ["search", "--onlyvisible", "--name", "^Trove$"], { encoding: "utf8" })
+    .trim()
+    .split("\n")[0];
+  execFileSync("import", ["-window", win, path.join(SHOTS, `${name}.png`)]);
 }
 
 async function el(b, selector, timeout = 15000) {
