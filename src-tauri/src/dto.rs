@@ -407,7 +407,7 @@ pub struct ExportRequestDto {
 /// Where a long export or import is (mirrors `trove_core::bundle::Progress`).
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct ProgressDto {
-    /// `hashing` or `writing` (export, in records), `reading` (import, in bytes).
+    /// `writing` (export, in records), `finishing` (export) or `reading` (import), in bytes.
     pub phase: String,
     pub done: u64,
     pub total: Option<u64>,

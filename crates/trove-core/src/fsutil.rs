@@ -46,6 +46,11 @@ impl AtomicFile {
         })
     }
 
+    /// The directory the file is written in.
+    pub fn dir(&self) -> &Path {
+        self.tmp.parent().unwrap_or(Path::new("."))
+    }
+
     /// The open temp file.
     pub fn file(&mut self) -> &mut File {
         self.file.as_mut().expect("file present until commit")

@@ -195,34 +195,48 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Record> {
     })
 }
 
-/// The text the full-text index holds for a record: every field value and tag.
-fn fts_body(r: &Record) -> String {
-    let values = || {
-        r.fields
-            .values()
-            .map(String::as_str)
-            .chain(r.tags.iter().map(String::as_str))
-    };
-    let mut s = String::with_capacity(values().map(|v| v.len() + 1).sum());
-    for v in values() {
-        s.push_str(v);
-        s.push('\n');
+/// The columns a stored record derives from its content: `fields` and `tags` as JSON,
+/// and the full-text body. Building them touches no database, so a bulk import builds
+/// them on the thread that validates while another one writes.
+pub struct DerivedColumns {
+    fields: String,
+    tags: String,
+    /// What the full-text index holds: every field value and tag, one per line.
+    fts_body: String,
+}
+
+impl DerivedColumns {
+    pub fn of(r: &Record) -> Self {
+        let values = || {
+            r.fields
+                .values()
+                .map(String::as_str)
+                .chain(r.tags.iter().map(String::as_str))
+        };
+        let mut fts_body = String::with_capacity(values().map(|v| v.len() + 1).sum());
+        for v in values() {
+            fts_body.push_str(v);
+            fts_body.push('\n');
+        }
+        DerivedColumns {
+            fields: serde_json::to_string(&r.fields).expect("map serializes"),
+            tags: serde_json::to_string(&r.tags).expect("list serializes"),
+            fts_body,
+        }
     }
-    s
 }
 
 /// Inserts a complete, already validated record inside `tx`.
 pub fn insert_record(tx: &Transaction<'_>, r: &Record) -> Result<()> {
-    let fields = serde_json::to_string(&r.fields).expect("map serializes");
-    let tags = serde_json::to_string(&r.tags).expect("list serializes");
+    let cols = DerivedColumns::of(r);
     let mut ins = tx.prepare_cached(
         "INSERT INTO records (id, type, fields, tags, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     ins.execute(params![
         r.id,
         r.record_type,
-        fields,
-        tags,
+        cols.fields,
+        cols.tags,
         r.source,
         r.created_at,
         r.updated_at
@@ -236,14 +250,17 @@ pub fn insert_record(tx: &Transaction<'_>, r: &Record) -> Result<()> {
         e => e.into(),
     })?;
     let rowid = tx.last_insert_rowid();
-    index_record(tx, rowid, r)
+    index_record(tx, rowid, r, &cols)
 }
 
-/// Inserts a complete, already validated record inside `tx` unless a record with its id
-/// exists: `Ok(false)` then, and nothing changed. One index lookup for a new id.
-pub fn insert_record_if_new(tx: &Transaction<'_>, r: &Record) -> Result<bool> {
-    let fields = serde_json::to_string(&r.fields).expect("map serializes");
-    let tags = serde_json::to_string(&r.tags).expect("list serializes");
+/// Inserts a complete, already validated record (with `cols` built from it) inside `tx`
+/// unless a record with its id exists: `Ok(false)` then, and nothing changed. One index
+/// lookup for a new id.
+pub fn insert_record_if_new(
+    tx: &Transaction<'_>,
+    r: &Record,
+    cols: &DerivedColumns,
+) -> Result<bool> {
     // No RETURNING: it would need a statement journal, and every statement that opens
     // one makes FTS5 flush its pending terms (a savepoint on the virtual table).
     let inserted = tx
@@ -253,8 +270,8 @@ pub fn insert_record_if_new(tx: &Transaction<'_>, r: &Record) -> Result<bool> {
         .execute(params![
             r.id,
             r.record_type,
-            fields,
-            tags,
+            cols.fields,
+            cols.tags,
             r.source,
             r.created_at,
             r.updated_at
@@ -262,18 +279,18 @@ pub fn insert_record_if_new(tx: &Transaction<'_>, r: &Record) -> Result<bool> {
     if inserted == 0 {
         return Ok(false);
     }
-    index_record(tx, tx.last_insert_rowid(), r)?;
+    index_record(tx, tx.last_insert_rowid(), r, cols)?;
     Ok(true)
 }
 
-fn index_record(tx: &Transaction<'_>, rowid: i64, r: &Record) -> Result<()> {
+fn index_record(tx: &Transaction<'_>, rowid: i64, r: &Record, cols: &DerivedColumns) -> Result<()> {
     let mut tag =
         tx.prepare_cached("INSERT OR IGNORE INTO record_tags (tag, rec) VALUES (?1, ?2)")?;
     for t in &r.tags {
         tag.execute(params![t, rowid])?;
     }
     tx.prepare_cached("INSERT INTO records_fts (rowid, body) VALUES (?1, ?2)")?
-        .execute(params![rowid, fts_body(r)])?;
+        .execute(params![rowid, cols.fts_body])?;
     Ok(())
 }
 
@@ -287,7 +304,7 @@ fn unindex_record(tx: &Transaction<'_>, rowid: i64) -> Result<()> {
 
 /// Replaces a stored record (same id) with `r` inside `tx`: fields, tags, source and
 /// times all come from `r`.
-pub fn replace_record(tx: &Transaction<'_>, r: &Record) -> Result<()> {
+pub fn replace_record(tx: &Transaction<'_>, r: &Record, cols: &DerivedColumns) -> Result<()> {
     let rowid: i64 = tx
         .query_row("SELECT rowid FROM records WHERE id = ?1", [&r.id], |row| {
             row.get(0)
@@ -301,13 +318,13 @@ pub fn replace_record(tx: &Transaction<'_>, r: &Record) -> Result<()> {
     .execute(params![
         rowid,
         r.record_type,
-        serde_json::to_string(&r.fields).expect("map serializes"),
-        serde_json::to_string(&r.tags).expect("list serializes"),
+        cols.fields,
+        cols.tags,
         r.source,
         r.created_at,
         r.updated_at
     ])?;
-    index_record(tx, rowid, r)
+    index_record(tx, rowid, r, cols)
 }
 
 /// [`Vault::add_batch`] on any connection with the vault schema.
@@ -671,7 +688,7 @@ impl Vault {
             tags.retain(|t| !changes.remove_tags.contains(t));
             r.tags = clean_tags(&tags)?;
             r.updated_at = crate::now_rfc3339();
-            replace_record(tx, &r)?;
+            replace_record(tx, &r, &DerivedColumns::of(&r))?;
             Ok(r)
         })
     }

@@ -5,6 +5,6 @@
  */
 export type ProgressDto = { 
 /**
- * `hashing` or `writing` (export, in records), `reading` (import, in bytes).
+ * `writing` (export, in records), `finishing` (export) or `reading` (import), in bytes.
  */
 phase: string, done: number, total: number | null, };

@@ -93,7 +93,8 @@ describe("progress and sizes", () => {
     expect(progressLabel(null)).toBe("Starting…");
     expect(progressLabel({ phase: "writing", done: 40, total: 100 })).toBe("Writing records: 40 of 100 (40%)");
     expect(progressLabel({ phase: "reading", done: 1_200_000, total: 3_400_000 })).toBe("Reading: 1.2 MB of 3.4 MB (35%)");
-    expect(progressLabel({ phase: "hashing", done: 7, total: null })).toBe("Checking records: 7");
+    expect(progressLabel({ phase: "finishing", done: 2_500_000, total: 5_000_000 })).toBe("Finishing: 2.5 MB of 5.0 MB (50%)");
+    expect(progressLabel({ phase: "writing", done: 7, total: null })).toBe("Writing records: 7");
     expect(progressFraction({ phase: "writing", done: 150, total: 100 })).toBe(1);
     expect(progressFraction({ phase: "writing", done: 1, total: 0 })).toBeNull();
   });

@@ -74,10 +74,13 @@ export function formatBytes(n: number): string {
 }
 
 const PHASES: Record<string, string> = {
-  hashing: "Checking records",
   writing: "Writing records",
+  finishing: "Finishing",
   reading: "Reading",
 };
+
+/** Phases whose `done`/`total` count bytes (the others count records). */
+const BYTE_PHASES = new Set(["reading", "finishing"]);
 
 /** The fraction done (0..1), or null when the total is not known. */
 export function progressFraction(p: ProgressDto | null): number | null {
@@ -89,7 +92,7 @@ export function progressFraction(p: ProgressDto | null): number | null {
 export function progressLabel(p: ProgressDto | null): string {
   if (!p) return "Starting…";
   const phase = PHASES[p.phase] ?? p.phase;
-  const bytes = p.phase === "reading";
+  const bytes = BYTE_PHASES.has(p.phase);
   const n = (x: number) => (bytes ? formatBytes(x) : String(x));
   const f = progressFraction(p);
   if (f === null) return `${phase}: ${n(p.done)}`;

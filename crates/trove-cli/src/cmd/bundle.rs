@@ -62,29 +62,41 @@ pub struct ImportArgs {
 }
 
 /// A progress bar on stderr when it is a terminal; nothing otherwise.
-fn progress_bar(len: Option<u64>, bytes: bool) -> Option<indicatif::ProgressBar> {
+fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
-    let pb = indicatif::ProgressBar::new(len.unwrap_or(0));
-    let style = if bytes {
-        "{msg:>8} [{bar:30}] {bytes}/{total_bytes} ({eta})"
-    } else {
-        "{msg:>8} [{bar:30}] {pos}/{len} records ({eta})"
-    };
-    if let Ok(s) = indicatif::ProgressStyle::with_template(style) {
-        pb.set_style(s.progress_chars("=> "));
-    }
-    Some(pb)
+    Some(indicatif::ProgressBar::new(len.unwrap_or(0)))
 }
 
+/// The bar's look for a count of bytes or of records.
+fn bar_style(bytes: bool) -> Option<indicatif::ProgressStyle> {
+    let template = if bytes {
+        "{msg:>9} [{bar:30}] {bytes}/{total_bytes} ({eta})"
+    } else {
+        "{msg:>9} [{bar:30}] {pos}/{len} records ({eta})"
+    };
+    indicatif::ProgressStyle::with_template(template)
+        .ok()
+        .map(|s| s.progress_chars("=> "))
+}
+
+/// Moves the bar; its units follow the phase (an export counts records, then bytes).
 fn on_progress(pb: &Option<indicatif::ProgressBar>) -> impl FnMut(Progress) + '_ {
+    let mut phase = "";
     move |p: Progress| {
         if let Some(pb) = pb {
+            if p.phase != phase {
+                phase = p.phase;
+                if let Some(style) = bar_style(p.in_bytes()) {
+                    pb.set_style(style);
+                }
+                pb.set_message(p.phase);
+                pb.reset_eta();
+            }
             if let Some(t) = p.total {
                 pb.set_length(t);
             }
-            pb.set_message(p.phase);
             pb.set_position(p.done);
         }
     }
@@ -111,7 +123,7 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
         Encryption::Passphrase(&pass)
     };
     let opts = ExportOptions { encryption, scope };
-    let pb = progress_bar(None, false);
+    let pb = progress_bar(None);
     let summary = bundle::export(&vault, &a.file, &opts, &mut on_progress(&pb))?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
@@ -182,7 +194,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
             input_bytes: size,
             ..Default::default()
         };
-        let pb = progress_bar(size, true);
+        let pb = progress_bar(size);
         let input = std::io::BufReader::with_capacity(256 << 10, open()?);
         let r = bundle::import_bundle(&vault, input, key, &opts, &mut on_progress(&pb));
         if let Some(pb) = pb {

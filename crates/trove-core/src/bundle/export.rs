@@ -1,8 +1,9 @@
-//! Export: two streaming passes over one read snapshot (hash, then write), a tar with the
-//! manifest first, age encryption (passphrase at work factor 18, or recipients), atomic file.
+//! Export: one streaming read of the vault into an encrypted temporary file while hashing,
+//! then a tar with the manifest first, age encryption (passphrase at work factor 18, or
+//! recipients), atomic file.
 
 use std::collections::BTreeSet;
-use std::io::{BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use rusqlite::types::ValueRef;
@@ -100,9 +101,10 @@ pub fn export(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ExportSummary> {
     let mut file = AtomicFile::create(dest)?;
+    let spill_dir = file.dir().to_path_buf();
     let (_, summary) = {
         let w = BufWriter::with_capacity(256 << 10, file.file());
-        let (mut w, s) = export_to_writer(vault, w, opts, progress)?;
+        let (mut w, s) = export_via(vault, w, opts, progress, &spill_dir)?;
         w.flush()
             .map_err(|e| Error::io(format!("can't write {}", dest.display()), e))?;
         ((), s)
@@ -112,18 +114,30 @@ pub fn export(
 }
 
 /// Exports the vault as a bundle into `out` and returns it (flushed by age, not synced).
-/// `out` is written from a second thread while this one reads the database, hence `Send`.
+/// `out` is written from a second thread, hence `Send`. The members wait, encrypted, in
+/// an anonymous file in the system's temporary directory until the manifest is written.
 pub fn export_to_writer<W: Write + Send>(
     vault: &Vault,
     out: W,
     opts: &ExportOptions<'_>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(W, ExportSummary)> {
+    export_via(vault, out, opts, progress, &std::env::temp_dir())
+}
+
+/// [`export_to_writer`], with the members' temporary file (a [`Spill`]) in `spill_dir`.
+pub(super) fn export_via<W: Write + Send>(
+    vault: &Vault,
+    out: W,
+    opts: &ExportOptions<'_>,
+    progress: &mut dyn FnMut(Progress),
+    spill_dir: &Path,
+) -> Result<(W, ExportSummary)> {
     let io_err = |e: std::io::Error| Error::io("can't write the bundle", e);
     let mut counter = CountingWriter { inner: out, n: 0 };
     let (manifest, disclosed) = match &opts.encryption {
         Encryption::Plain => with_scan_cache(vault, || {
-            vault.read(|tx| write_bundle(tx, &mut counter, opts, progress))
+            vault.read(|tx| write_bundle(tx, &mut counter, opts, progress, spill_dir))
         })?,
         enc => {
             let encryptor = match enc {
@@ -148,7 +162,7 @@ pub fn export_to_writer<W: Write + Send>(
             .map_err(|e| Error::InvalidInput(format!("can't encrypt: {e}")))?;
             let mut sw = encryptor.wrap_output(&mut counter).map_err(io_err)?;
             let r = with_scan_cache(vault, || {
-                vault.read(|tx| write_bundle(tx, &mut sw, opts, progress))
+                vault.read(|tx| write_bundle(tx, &mut sw, opts, progress, spill_dir))
             })?;
             sw.finish().map_err(io_err)?;
             r
@@ -221,18 +235,22 @@ fn write_bundle(
     out: &mut (dyn Write + Send),
     opts: &ExportOptions<'_>,
     progress: &mut dyn FnMut(Progress),
+    spill_dir: &Path,
 ) -> Result<(Manifest, BTreeSet<String>)> {
-    std::thread::scope(|s| write_bundle_in(s, tx, out, opts, progress))
+    std::thread::scope(|s| write_bundle_in(s, tx, out, opts, progress, spill_dir))
 }
 
-/// [`write_bundle`]: the database is read on this thread (SQLite stays here); hashing in
-/// the first pass and encryption plus file writes in the second run on a thread of `s`.
+/// [`write_bundle`]: the vault is read once, on this thread (SQLite stays here), and each
+/// member's lines go to a thread of `s` that hashes them and encrypts them into a
+/// [`Spill`]. With every size and hash known, the manifest is written first, then the
+/// members are copied from the spill, decrypted here and encrypted into `out` there.
 fn write_bundle_in<'scope>(
     s: &'scope std::thread::Scope<'scope, '_>,
     tx: &Transaction<'_>,
     out: &'scope mut (dyn Write + Send),
     opts: &ExportOptions<'_>,
     progress: &mut dyn FnMut(Progress),
+    spill_dir: &Path,
 ) -> Result<(Manifest, BTreeSet<String>)> {
     let io_err = |e: std::io::Error| Error::io("can't write the bundle", e);
     let scope = opts.scope.as_ref();
@@ -241,25 +259,33 @@ fn write_bundle_in<'scope>(
     let mut counts = Counts::default();
     let mut members = std::collections::BTreeMap::new();
     let mut disclosed = FieldNames::default();
-    let mut digests = Vec::new();
-    // Pass 1: sizes and hashes, so the manifest can be the first member.
+    let mut sizes = Vec::new();
+    let mut sink = HashWriter::new(Spill::create(spill_dir)?);
     for &m in members_for(scope) {
-        let mut hw = Offload::new(s, HashWriter::default());
+        let mut w = Offload::new(s, sink);
         let mut n = 0u64;
         let read = for_each_line(tx, m, scope, Some(&mut disclosed), &mut |line| {
-            hw.write_all(line).map_err(io_err)?;
+            w.write_all(line).map_err(io_err)?;
             n += 1;
             if m == Member::Records && n % 4096 == 0 {
                 progress(Progress {
-                    phase: "hashing",
+                    phase: "writing",
                     done: n,
                     total: Some(total),
                 });
             }
             Ok(())
         });
-        let HashWriter { size, hasher } = hw.finish_after(read)?;
-        let digest: [u8; 32] = hasher.finalize().into();
+        sink = w.finish_after(read)?;
+        if m == Member::Records {
+            // Every record was read (a scoped export writes only some of them).
+            progress(Progress {
+                phase: "writing",
+                done: total,
+                total: Some(total),
+            });
+        }
+        let (size, digest) = sink.take_digest();
         counts.set(m, n);
         members.insert(
             m.name().to_string(),
@@ -268,8 +294,9 @@ fn write_bundle_in<'scope>(
                 sha256: hex::encode(digest),
             },
         );
-        digests.push((m, size, digest));
+        sizes.push((m, size));
     }
+    let mut spilled = sink.inner.read_back()?;
     let manifest = Manifest {
         format: FORMAT.into(),
         created_at: crate::now_rfc3339(),
@@ -281,31 +308,31 @@ fn write_bundle_in<'scope>(
     };
     let mtime = chrono::Utc::now().timestamp().max(0) as u64;
     let mbytes = super::manifest::manifest_json(&manifest);
+    let spilled_bytes = sizes.iter().map(|&(_, size)| size).sum();
     let mut w = Offload::new(s, out);
-    let written = write_members(tx, &mut w, &mbytes, &digests, mtime, scope, total, progress);
-    w.finish_after(written)?;
-    progress(Progress {
-        phase: "writing",
-        done: total,
-        total: Some(total),
+    let written = write_members(&mut w, &mut spilled, &mbytes, &sizes, mtime, &mut |done| {
+        progress(Progress {
+            phase: "finishing",
+            done,
+            total: Some(spilled_bytes),
+        })
     });
+    w.finish_after(written)?;
     Ok((manifest, disclosed.into_set()))
 }
 
-/// Pass 2: the manifest, then each member's data, re-hashed; the read snapshot makes it
-/// identical to pass 1.
-#[allow(clippy::too_many_arguments)]
+/// The bundle: the manifest, then each member's bytes copied from the spill, which must
+/// hold exactly the sizes the manifest names. Reports the member bytes copied so far.
 fn write_members(
-    tx: &Transaction<'_>,
     out: &mut dyn Write,
+    spilled: &mut dyn Read,
     mbytes: &[u8],
-    digests: &[(Member, u64, [u8; 32])],
+    sizes: &[(Member, u64)],
     mtime: u64,
-    scope: Option<&Scope>,
-    total: u64,
-    progress: &mut dyn FnMut(Progress),
+    copied: &mut dyn FnMut(u64),
 ) -> Result<()> {
     let io_err = |e: std::io::Error| Error::io("can't write the bundle", e);
+    let short = || Error::io(SPILL_READ, std::io::ErrorKind::UnexpectedEof.into());
     out.write_all(&tar::file_header(
         Member::Manifest.name(),
         mbytes.len() as u64,
@@ -314,52 +341,128 @@ fn write_members(
     .map_err(io_err)?;
     out.write_all(mbytes).map_err(io_err)?;
     tar::write_padding(out, mbytes.len() as u64).map_err(io_err)?;
-    for &(m, size, digest) in digests {
+    let mut buf = vec![0u8; OFFLOAD_CHUNK];
+    let mut done = 0u64;
+    for &(m, size) in sizes {
         out.write_all(&tar::file_header(m.name(), size, mtime))
             .map_err(io_err)?;
-        let mut h = Sha256::new();
-        let (mut written, mut n) = (0u64, 0u64);
-        for_each_line(tx, m, scope, None, &mut |line| {
-            written += line.len() as u64;
-            if written > size {
-                return Err(Error::Database("the vault changed during export".into()));
+        let mut left = size;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let got = spilled
+                .read(&mut buf[..want])
+                .map_err(|e| Error::io(SPILL_READ, e))?;
+            if got == 0 {
+                return Err(short());
             }
-            h.update(line);
-            out.write_all(line).map_err(io_err)?;
-            n += 1;
-            if m == Member::Records && n % 4096 == 0 {
-                progress(Progress {
-                    phase: "writing",
-                    done: n,
-                    total: Some(total),
-                });
-            }
-            Ok(())
-        })?;
-        if written != size || <[u8; 32]>::from(h.finalize()) != digest {
-            return Err(Error::Database("the vault changed during export".into()));
+            out.write_all(&buf[..got]).map_err(io_err)?;
+            left -= got as u64;
+            done += got as u64;
+            copied(done);
         }
         tar::write_padding(out, size).map_err(io_err)?;
+    }
+    if spilled
+        .read(&mut buf[..1])
+        .map_err(|e| Error::io(SPILL_READ, e))?
+        != 0
+    {
+        return Err(Error::io(
+            SPILL_READ,
+            std::io::Error::other("it holds more than the export wrote"),
+        ));
     }
     tar::write_end(out).map_err(io_err)?;
     Ok(())
 }
 
-/// Counts and hashes what is written to it.
-#[derive(Default)]
-struct HashWriter {
+const SPILL_WRITE: &str = "can't write the export's temporary file";
+const SPILL_READ: &str = "can't read back the export's temporary file";
+
+/// Where an export keeps its members between reading the vault and writing the bundle:
+/// an anonymous temporary file (unlinked from the start, so nothing is left behind, even
+/// after a crash) holding them age-encrypted to a key that exists only in this process's
+/// memory. Plaintext never touches the disk, and what is read back is authenticated.
+struct Spill {
+    key: age::x25519::Identity,
+    writer: age::stream::StreamWriter<BufWriter<std::fs::File>>,
+}
+
+impl Spill {
+    fn create(dir: &Path) -> Result<Spill> {
+        let at = |e: std::io::Error| Error::io(format!("{SPILL_WRITE} in {}", dir.display()), e);
+        Spill::new(tempfile::tempfile_in(dir).map_err(at)?).map_err(at)
+    }
+
+    /// A spill into `file`, which must be empty.
+    fn new(file: std::fs::File) -> std::io::Result<Spill> {
+        let key = age::x25519::Identity::generate();
+        let to = key.to_public();
+        let writer = age::Encryptor::with_recipients(std::iter::once(&to as &dyn age::Recipient))
+            .expect("one recipient")
+            .wrap_output(BufWriter::with_capacity(OFFLOAD_CHUNK, file))?;
+        Ok(Spill { key, writer })
+    }
+
+    /// Finishes writing and returns a reader of what was written, from the start.
+    fn read_back(self) -> Result<impl Read> {
+        let io_err = |e: std::io::Error| Error::io(SPILL_WRITE, e);
+        let mut file = self
+            .writer
+            .finish()
+            .map_err(io_err)?
+            .into_inner()
+            .map_err(|e| io_err(e.into_error()))?;
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        let read_err = |e: age::DecryptError| Error::io(SPILL_READ, std::io::Error::other(e));
+        age::Decryptor::new_buffered(BufReader::with_capacity(OFFLOAD_CHUNK, file))
+            .map_err(read_err)?
+            .decrypt(std::iter::once(&self.key as &dyn age::Identity))
+            .map_err(read_err)
+    }
+}
+
+impl Write for Spill {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// Counts and hashes what is written through it into `inner`.
+struct HashWriter<W> {
+    inner: W,
     size: u64,
     hasher: Sha256,
 }
 
-impl Write for HashWriter {
+impl<W> HashWriter<W> {
+    fn new(inner: W) -> Self {
+        HashWriter {
+            inner,
+            size: 0,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// The size and SHA-256 of what went through since the last call.
+    fn take_digest(&mut self) -> (u64, [u8; 32]) {
+        let size = std::mem::take(&mut self.size);
+        (size, std::mem::take(&mut self.hasher).finalize().into())
+    }
+}
+
+impl<W: Write> Write for HashWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.hasher.update(buf);
-        self.size += buf.len() as u64;
-        Ok(buf.len())
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        self.inner.flush()
     }
 }
 
@@ -631,4 +734,47 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> Result<Record> {
         updated_at: row.get(6)?,
         id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spill_holds_only_ciphertext_and_reads_back_what_was_written() {
+        let named = tempfile::NamedTempFile::new().unwrap();
+        let mut spill = Spill::new(named.reopen().unwrap()).unwrap();
+        let line = b"{\"id\":\"r1\",\"fields\":{\"iban\":\"DE89370400440532013000\"}}\n";
+        for _ in 0..10_000 {
+            spill.write_all(line).unwrap();
+        }
+        let mut back = Vec::new();
+        spill.read_back().unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back, line.repeat(10_000));
+        let raw = std::fs::read(named.path()).unwrap();
+        assert!(raw.starts_with(b"age-encryption.org/v1\n"));
+        assert!(raw.len() > back.len(), "the whole stream went to the file");
+        assert!(
+            !raw.windows(10).any(|w| w == b"DE89370400"),
+            "plaintext on disk"
+        );
+    }
+
+    #[test]
+    fn members_are_copied_only_at_exactly_the_sizes_the_manifest_names() {
+        let data = b"{\"a\":1}\n{\"b\":2}\n";
+        let copy = |spilled: &[u8]| {
+            let mut out = Vec::new();
+            let sizes = [(Member::Records, data.len() as u64)];
+            let r = write_members(&mut out, &mut &spilled[..], b"{}", &sizes, 0, &mut |_| {});
+            (r, out)
+        };
+        let (ok, out) = copy(data);
+        ok.unwrap();
+        assert!(out.windows(data.len()).any(|w| w == data));
+        for bad in [&data[..data.len() - 1], &[data.as_slice(), b"x"].concat()] {
+            let err = copy(bad).0.unwrap_err();
+            assert!(err.to_string().contains("temporary file"), "{err}");
+        }
+    }
 }

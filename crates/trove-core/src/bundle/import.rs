@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::grant::Scope;
 use crate::record::{
     get_record, insert_record_if_new, replace_record, validate_projected_record, validate_record,
-    Record,
+    DerivedColumns, Record,
 };
 use crate::secret::Passphrase;
 use crate::vault::Vault;
@@ -673,9 +673,10 @@ struct LineBatch {
     ends: Vec<usize>,
 }
 
-/// A batch's records, parsed and validated in line order, up to the first bad line.
+/// A batch's records, parsed and validated in line order, up to the first bad line, each
+/// with the columns it will be stored with.
 struct Validated {
-    records: Vec<Record>,
+    records: Vec<(Record, DerivedColumns)>,
     error: Option<Error>,
 }
 
@@ -717,7 +718,10 @@ fn validate_batch(b: &LineBatch, scope: Option<&Scope>) -> Validated {
     let mut start = 0;
     for (i, &end) in b.ends.iter().enumerate() {
         match validate_line(&b.data[start..end], b.first_line + i as u64, scope) {
-            Ok(r) => records.push(r),
+            Ok(r) => {
+                let cols = DerivedColumns::of(&r);
+                records.push((r, cols));
+            }
             Err(e) => {
                 return Validated {
                     records,
@@ -750,7 +754,7 @@ fn read_records(
         let (to_worker, batches) = std::sync::mpsc::sync_channel::<LineBatch>(2);
         let (results, from_worker) = std::sync::mpsc::sync_channel::<Validated>(2);
         // Merged records go back to be freed there, off the merging thread.
-        let (done_with, merged) = std::sync::mpsc::sync_channel::<Vec<Record>>(4);
+        let (done_with, merged) = std::sync::mpsc::sync_channel::<Vec<(Record, DerivedColumns)>>(4);
         let worker = s.spawn(move || {
             let mut names = FieldNames::default();
             for b in batches {
@@ -758,7 +762,7 @@ fn read_records(
                     drop(old);
                 }
                 let v = validate_batch(&b, scope);
-                for r in &v.records {
+                for (r, _) in &v.records {
                     names.note_record(r);
                 }
                 if results.send(v).is_err() {
@@ -817,9 +821,9 @@ fn read_records(
                     .recv()
                     .map_err(|_| Error::Database("the record validator stopped".into()))?;
                 pending -= 1;
-                for rec in &v.records {
+                for (rec, cols) in &v.records {
                     report.records += 1;
-                    match merge_record(tx, rec, MergeMode::ByUpdatedAt)? {
+                    match merge_record(tx, rec, cols, MergeMode::ByUpdatedAt)? {
                         Merged::New => report.new += 1,
                         Merged::Updated => report.updated += 1,
                         Merged::Unchanged => report.unchanged += 1,
@@ -878,9 +882,15 @@ pub enum Merged {
     Unchanged,
 }
 
-/// Merges one validated record into the vault inside `tx`, by id.
-pub fn merge_record(tx: &Transaction<'_>, rec: &Record, mode: MergeMode) -> Result<Merged> {
-    if insert_record_if_new(tx, rec)? {
+/// Merges one validated record (with `cols` built from it) into the vault inside `tx`,
+/// by id.
+pub fn merge_record(
+    tx: &Transaction<'_>,
+    rec: &Record,
+    cols: &DerivedColumns,
+    mode: MergeMode,
+) -> Result<Merged> {
+    if insert_record_if_new(tx, rec, cols)? {
         return Ok(Merged::New);
     }
     match get_record(tx, &rec.id)? {
@@ -900,7 +910,7 @@ pub fn merge_record(tx: &Transaction<'_>, rec: &Record, mode: MergeMode) -> Resu
                 _ => false,
             };
             if newer {
-                replace_record(tx, rec)?;
+                replace_record(tx, rec, cols)?;
                 Ok(Merged::Updated)
             } else {
                 Ok(Merged::Unchanged)
@@ -928,7 +938,7 @@ pub fn merge_records(
     for r in records {
         report.records += 1;
         fields.note_record(&r);
-        match merge_record(&tx, &r, mode)? {
+        match merge_record(&tx, &r, &DerivedColumns::of(&r), mode)? {
             Merged::New => report.new += 1,
             Merged::Updated => report.updated += 1,
             Merged::Unchanged => report.unchanged += 1,

@@ -34,12 +34,20 @@ pub const MAX_SCRYPT_WORK_FACTOR: u8 = 20;
 /// Where a long export or import is, for a progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
-    /// `hashing` (export's first pass), `writing`, or `reading` (import, in bytes).
+    /// Export: `writing` (records read from the vault and written out encrypted), then
+    /// `finishing` (the bundle assembled, in bytes). Import: `reading` (in bytes).
     pub phase: &'static str,
-    /// Units done so far (records, or bytes for `reading`).
+    /// Units done so far: records, or bytes when [`Progress::in_bytes`].
     pub done: u64,
     /// Units in total, when known.
     pub total: Option<u64>,
+}
+
+impl Progress {
+    /// Whether `done` and `total` count bytes (otherwise records).
+    pub fn in_bytes(&self) -> bool {
+        matches!(self.phase, "reading" | "finishing")
+    }
 }
 
 /// Rejects JSON nested deeper than `max` arrays/objects, before any parser recurses.

@@ -362,28 +362,33 @@ fn full_export_refuses_stored_fields_or_tags_of_the_wrong_shape() {
 
 #[test]
 fn export_to_file_is_atomic_and_leaves_no_temp_file() {
-    let (d, src) = filled(10, 3);
-    let dest = d.path().join("out.trove");
+    let (_d, src) = filled(10, 3);
+    let out_dir = tempfile::tempdir().unwrap();
+    let dest = out_dir.path().join("out.trove");
     std::fs::write(&dest, b"old").unwrap();
     let (_id, rcp) = keypair();
     let opts = ExportOptions {
         encryption: Encryption::Recipients(vec![rcp]),
         scope: None,
     };
-    let mut calls = 0;
-    let s = export(&src, &dest, &opts, &mut |_| calls += 1).unwrap();
-    assert!(calls > 0, "progress reported");
+    let mut seen = Vec::new();
+    let s = export(&src, &dest, &opts, &mut |p| seen.push(p)).unwrap();
     assert_eq!(s.records, 10);
     assert_eq!(s.bytes, std::fs::metadata(&dest).unwrap().len());
     assert!(std::fs::read(&dest)
         .unwrap()
         .starts_with(b"age-encryption.org/v1\n"));
-    let leftovers: Vec<_> = std::fs::read_dir(d.path())
+    // Progress: the members copied into the bundle, in bytes, up to all of them.
+    let last = seen.last().expect("progress reported");
+    assert_eq!(last.phase, "finishing");
+    assert_eq!(Some(last.done), last.total);
+    assert!(last.done > 0);
+    // Only the bundle is left: neither the temp file nor the members' spill.
+    let left: Vec<_> = std::fs::read_dir(out_dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp"))
         .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(left, ["out.trove"]);
     // An export that fails (empty passphrase) leaves the old file alone.
     let empty = Passphrase::new(String::new());
     let bad = ExportOptions {
@@ -394,6 +399,34 @@ fn export_to_file_is_atomic_and_leaves_no_temp_file() {
     assert!(std::fs::read(&dest)
         .unwrap()
         .starts_with(b"age-encryption.org/v1\n"));
+}
+
+#[test]
+fn export_names_the_temporary_directory_it_cannot_write() {
+    let (d, src) = filled(3, 3);
+    let missing = d.path().join("no such dir");
+    let opts = ExportOptions {
+        encryption: Encryption::Plain,
+        scope: None,
+    };
+    let err =
+        super::export::export_via(&src, Vec::new(), &opts, &mut |_| {}, &missing).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("temporary file") && msg.contains("no such dir"),
+        "{msg}"
+    );
+    // Nothing was logged for an export that did not happen.
+    let exports = src
+        .read(|tx| {
+            Ok(tx.query_row(
+                "SELECT count(*) FROM access_log WHERE kind = 'export'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(exports, 0);
 }
 
 #[test]
