@@ -20,7 +20,7 @@ use trove_core::bundle::{self, BundleKey, Encryption, ExportOptions, ImportOptio
 use trove_core::demo::random_records;
 use trove_core::{KdfParams, Passphrase, Vault};
 
-use crate::common::{round, Args, Progress};
+use crate::common::{round, thread_cpu_time, Args, Progress};
 
 const PASS: &str = "correct horse battery staple";
 /// Set (to a JSON object) in the child processes that measure one export or import.
@@ -147,6 +147,11 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         "import_s": round(import_s, 3),
         "import_rec_per_s": round(n as f64 / import_s, 0),
         "import_peak_rss_mb": imp["peak_rss_mb"],
+        "export_main_cpu_s": exp["main_thread_cpu_s"],
+        "import_main_cpu_s": imp["main_thread_cpu_s"],
+        "import_rec_per_main_cpu_s": imp["main_thread_cpu_s"]
+            .as_f64()
+            .map(|c| round(n as f64 / c, 0)),
     }))
 }
 
@@ -190,6 +195,7 @@ fn run_child(spec: &Value) -> anyhow::Result<Value> {
     // Forget Argon2's 64 MiB peak: measure only what follows.
     std::fs::write("/proc/self/clear_refs", "5").context("resetting VmHWM")?;
     let t = Instant::now();
+    let cpu0 = thread_cpu_time();
     let result = match spec["what"].as_str() {
         Some("export") => {
             let rcp = bundle::parse_recipient(spec["to"].as_str().context("to")?)?;
@@ -217,6 +223,11 @@ fn run_child(spec: &Value) -> anyhow::Result<Value> {
     let secs = t.elapsed().as_secs_f64();
     let mut v = result;
     v["secs"] = json!(round(secs, 3));
+    // The thread that reads the vault (export) or writes it (import): the one that sets
+    // the pace, and what it costs with a core to itself.
+    if let (Some(a), Some(b)) = (cpu0, thread_cpu_time()) {
+        v["main_thread_cpu_s"] = json!(round((b - a).as_secs_f64(), 3));
+    }
     v["peak_rss_mb"] = json!(peak_rss_mb()?);
     Ok(v)
 }

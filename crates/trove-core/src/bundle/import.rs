@@ -318,7 +318,7 @@ fn map_decrypt_error(e: age::DecryptError, passphrase: bool) -> Error {
 /// all records in one transaction. On any error the vault is unchanged.
 pub fn import_bundle(
     vault: &Vault,
-    input: impl Read,
+    input: impl Read + Send,
     key: BundleKey<'_>,
     opts: &ImportOptions,
     progress: &mut dyn FnMut(Progress),
@@ -327,7 +327,7 @@ pub fn import_bundle(
     let prefix = read_prefix(&mut r)?;
     let kind = sniff(&prefix)?;
     let r = Cursor::new(prefix).chain(r);
-    let plaintext: Box<dyn Read + '_> = match kind {
+    let plaintext: Box<dyn Read + Send + '_> = match kind {
         Sniffed::Tar => Box::new(r),
         Sniffed::Age => {
             let mut r = BufReader::with_capacity(64 << 10, r);
@@ -375,13 +375,43 @@ pub fn import_bundle_bytes(
 
 fn import_tar(
     vault: &Vault,
-    mut r: impl Read,
+    mut r: impl Read + Send,
     opts: &ImportOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
     let tx = Transaction::new_unchecked(vault.conn(), TransactionBehavior::Immediate)?;
-    let mut fields = FieldNames::default();
-    let report = read_tar(&tx, &mut r, opts, progress, &mut fields)?;
+    let (report, fields) = std::thread::scope(|s| {
+        let (to_merge, from_reader) = std::sync::mpsc::sync_channel::<FromReader>(2);
+        // Merged batches go back to be freed there, off the merging thread.
+        let (give_back, merged) = std::sync::mpsc::sync_channel::<RecordBatch>(4);
+        let reader = s.spawn(move || {
+            let mut out = ToMerger {
+                to_merge,
+                merged,
+                fields: FieldNames::default(),
+            };
+            let report = read_tar(&mut r, opts, &mut out)?;
+            Ok::<_, Error>((report, out.fields))
+        });
+        let mut counts = MergeCounts::default();
+        let merging = merge_batches(&tx, from_reader, &give_back, &mut counts, &mut |done| {
+            progress(Progress {
+                phase: "reading",
+                done,
+                total: opts.input_bytes,
+            })
+        });
+        // On a merge error the channel closes and the reader stops at its next batch.
+        let read = reader
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        merging?;
+        let (mut report, fields) = read?;
+        report.new = counts.new;
+        report.updated = counts.updated;
+        report.unchanged = counts.unchanged;
+        Ok::<_, Error>((report, fields))
+    })?;
     super::log_hook::log_import(&tx, "bundle", &fields.into_set())?;
     if opts.dry_run {
         tx.rollback()?;
@@ -391,13 +421,71 @@ fn import_tar(
     Ok(report)
 }
 
-fn read_tar(
+/// Validated records, each with the columns it will be stored with, in line order.
+type RecordBatch = Vec<(Record, DerivedColumns)>;
+
+/// What the reading thread hands to the merging one.
+enum FromReader {
+    Records(RecordBatch),
+    /// Bytes of the bundle read so far, for progress.
+    Read(u64),
+}
+
+/// The reading thread's end of the channels to the merging thread.
+struct ToMerger {
+    to_merge: std::sync::mpsc::SyncSender<FromReader>,
+    merged: std::sync::mpsc::Receiver<RecordBatch>,
+    /// The `type.field` names of every record handed over.
+    fields: FieldNames,
+}
+
+impl ToMerger {
+    fn send(&mut self, msg: FromReader) -> Result<()> {
+        // Free what was merged here, not on the merging thread.
+        while self.merged.try_recv().is_ok() {}
+        self.to_merge
+            .send(msg)
+            .map_err(|_| Error::Database("the import stopped merging".into()))
+    }
+}
+
+#[derive(Default)]
+struct MergeCounts {
+    new: u64,
+    updated: u64,
+    unchanged: u64,
+}
+
+/// Merges the batches the reading thread sends, in order, until it hangs up. Only SQLite
+/// work happens here (the records arrive validated, their columns built).
+fn merge_batches(
     tx: &Transaction<'_>,
-    r: &mut dyn Read,
-    opts: &ImportOptions,
-    progress: &mut dyn FnMut(Progress),
-    fields: &mut FieldNames,
-) -> Result<ImportReport> {
+    from_reader: std::sync::mpsc::Receiver<FromReader>,
+    give_back: &std::sync::mpsc::SyncSender<RecordBatch>,
+    counts: &mut MergeCounts,
+    on_read: &mut dyn FnMut(u64),
+) -> Result<()> {
+    for msg in from_reader {
+        match msg {
+            FromReader::Records(batch) => {
+                for (rec, cols) in &batch {
+                    match merge_record(tx, rec, cols, MergeMode::ByUpdatedAt)? {
+                        Merged::New => counts.new += 1,
+                        Merged::Updated => counts.updated += 1,
+                        Merged::Unchanged => counts.unchanged += 1,
+                    }
+                }
+                let _ = give_back.try_send(batch);
+            }
+            FromReader::Read(n) => on_read(n),
+        }
+    }
+    Ok(())
+}
+
+/// Reads and verifies the whole archive, handing validated records to `out` as it goes.
+/// The report it returns has everything but the merge counts.
+fn read_tar(r: &mut dyn Read, opts: &ImportOptions, out: &mut ToMerger) -> Result<ImportReport> {
     let limits = &opts.limits;
     let mut block = [0u8; tar::BLOCK];
     read_block(r, &mut block)?;
@@ -482,26 +570,14 @@ fn read_tar(
         };
         let lines = {
             let mut lr = BufReader::with_capacity(64 << 10, &mut member);
-            let mut on_bytes = |n: u64| {
-                progress(Progress {
-                    phase: "reading",
-                    done: bytes_done + n,
-                    total: opts.input_bytes,
-                })
-            };
             match m {
-                Member::Records => read_records(
-                    tx,
-                    &mut lr,
-                    limits,
-                    scope.as_ref(),
-                    &mut report,
-                    fields,
-                    &mut on_bytes,
-                )?,
+                Member::Records => read_records(&mut lr, limits, scope.as_ref(), bytes_done, out)?,
                 _ => count_json_lines(&mut lr, name, limits)?,
             }
         };
+        if m == Member::Records {
+            report.records = lines;
+        }
         // Everything the header declared must have been consumed as lines.
         if member.remaining != 0 {
             return Err(Error::BundleDamaged(format!("{name} ends early")));
@@ -661,24 +737,8 @@ struct WireRecord {
     updated_at: String,
 }
 
-/// Record lines handed to the validating thread at a time.
+/// Records handed to the merging thread at a time.
 const BATCH_LINES: usize = 256;
-
-/// Consecutive lines of `records.jsonl`, in one buffer.
-struct LineBatch {
-    /// The number of the first line (1-based).
-    first_line: u64,
-    data: Vec<u8>,
-    /// Where each line ends in `data`.
-    ends: Vec<usize>,
-}
-
-/// A batch's records, parsed and validated in line order, up to the first bad line, each
-/// with the columns it will be stored with.
-struct Validated {
-    records: Vec<(Record, DerivedColumns)>,
-    error: Option<Error>,
-}
 
 fn bad_record_line(line: u64, reason: String) -> Error {
     Error::BadLine {
@@ -713,146 +773,46 @@ fn validate_line(bytes: &[u8], line: u64, scope: Option<&Scope>) -> Result<Recor
     .map_err(|e| bad_record_line(line, reason(e)))
 }
 
-fn validate_batch(b: &LineBatch, scope: Option<&Scope>) -> Validated {
-    let mut records = Vec::with_capacity(b.ends.len());
-    let mut start = 0;
-    for (i, &end) in b.ends.iter().enumerate() {
-        match validate_line(&b.data[start..end], b.first_line + i as u64, scope) {
-            Ok(r) => {
-                let cols = DerivedColumns::of(&r);
-                records.push((r, cols));
-            }
-            Err(e) => {
-                return Validated {
-                    records,
-                    error: Some(e),
-                }
-            }
-        }
-        start = end;
-    }
-    Validated {
-        records,
-        error: None,
-    }
-}
-
-/// Reads, validates and merges `records.jsonl`. Parsing and validation run on a second
-/// thread, a batch ahead of the merging (SQLite stays on this thread, in `tx`); results
-/// come back in line order, so the outcome and the first error reported are exactly
-/// those of handling the lines one by one.
+/// Reads and validates `records.jsonl`, handing the records to the merging thread a batch
+/// at a time, in line order; stops at the first bad line, so the merging thread has seen
+/// exactly the records before it. `offset` is where the member starts in the archive.
 fn read_records(
-    tx: &Transaction<'_>,
     r: &mut dyn BufRead,
     limits: &ImportLimits,
     scope: Option<&Scope>,
-    report: &mut ImportReport,
-    fields: &mut FieldNames,
-    on_bytes: &mut dyn FnMut(u64),
+    offset: u64,
+    out: &mut ToMerger,
 ) -> Result<u64> {
-    std::thread::scope(|s| {
-        let (to_worker, batches) = std::sync::mpsc::sync_channel::<LineBatch>(2);
-        let (results, from_worker) = std::sync::mpsc::sync_channel::<Validated>(2);
-        // Merged records go back to be freed there, off the merging thread.
-        let (done_with, merged) = std::sync::mpsc::sync_channel::<Vec<(Record, DerivedColumns)>>(4);
-        let worker = s.spawn(move || {
-            let mut names = FieldNames::default();
-            for b in batches {
-                while let Ok(old) = merged.try_recv() {
-                    drop(old);
-                }
-                let v = validate_batch(&b, scope);
-                for (r, _) in &v.records {
-                    names.note_record(r);
-                }
-                if results.send(v).is_err() {
-                    break;
-                }
-            }
-            names
-        });
-        let mut buf = Vec::new();
-        let mut line = 0u64;
-        let mut bytes = 0u64;
-        let mut pending = 0usize;
-        let mut read_error = None;
-        loop {
-            let mut batch = LineBatch {
-                first_line: line + 1,
-                data: Vec::with_capacity(BATCH_LINES * 320),
-                ends: Vec::with_capacity(BATCH_LINES),
-            };
-            let mut at_end = false;
-            while batch.ends.len() < BATCH_LINES {
-                match next_line(
-                    r,
-                    &mut buf,
-                    "records.jsonl",
-                    line + 1,
-                    limits.max_line_bytes,
-                ) {
-                    Ok(true) => {
-                        line += 1;
-                        bytes += buf.len() as u64 + 1;
-                        batch.data.extend_from_slice(&buf);
-                        batch.ends.push(batch.data.len());
-                    }
-                    Ok(false) => {
-                        at_end = true;
-                        break;
-                    }
-                    Err(e) => {
-                        // Lines before it are still checked first, as one by one would.
-                        read_error = Some(e);
-                        at_end = true;
-                        break;
-                    }
-                }
-            }
-            if !batch.ends.is_empty() {
-                to_worker
-                    .send(batch)
-                    .map_err(|_| Error::Database("the record validator stopped".into()))?;
-                pending += 1;
-            }
-            // Merge the previous batch while the validator works on this one.
-            while pending > usize::from(!at_end) {
-                let v = from_worker
-                    .recv()
-                    .map_err(|_| Error::Database("the record validator stopped".into()))?;
-                pending -= 1;
-                for (rec, cols) in &v.records {
-                    report.records += 1;
-                    match merge_record(tx, rec, cols, MergeMode::ByUpdatedAt)? {
-                        Merged::New => report.new += 1,
-                        Merged::Updated => report.updated += 1,
-                        Merged::Unchanged => report.unchanged += 1,
-                    }
-                }
-                if let Some(e) = v.error {
-                    return Err(e);
-                }
-                let _ = done_with.try_send(v.records);
-            }
-            if at_end {
-                break;
-            }
-            if line % 4096 < BATCH_LINES as u64 {
-                on_bytes(bytes);
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    let mut bytes = 0u64;
+    let mut batch = Vec::with_capacity(BATCH_LINES);
+    while next_line(
+        r,
+        &mut buf,
+        "records.jsonl",
+        line + 1,
+        limits.max_line_bytes,
+    )? {
+        line += 1;
+        bytes += buf.len() as u64 + 1;
+        let rec = validate_line(&buf, line, scope)?;
+        out.fields.note_record(&rec);
+        let cols = DerivedColumns::of(&rec);
+        batch.push((rec, cols));
+        if batch.len() == BATCH_LINES {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LINES));
+            out.send(FromReader::Records(full))?;
+            if line % 4096 == 0 {
+                out.send(FromReader::Read(offset + bytes))?;
             }
         }
-        if let Some(e) = read_error {
-            return Err(e);
-        }
-        drop(to_worker);
-        // Every merged record was validated there; the worker noted their field names.
-        let names = worker
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        fields.extend(names);
-        on_bytes(bytes);
-        Ok(line)
-    })
+    }
+    if !batch.is_empty() {
+        out.send(FromReader::Records(batch))?;
+    }
+    out.send(FromReader::Read(offset + bytes))?;
+    Ok(line)
 }
 
 fn count_json_lines(r: &mut dyn BufRead, name: &str, limits: &ImportLimits) -> Result<u64> {

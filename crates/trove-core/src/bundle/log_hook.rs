@@ -141,15 +141,6 @@ impl FieldNames {
         }
     }
 
-    /// Notes every name `other` holds.
-    pub(super) fn extend(&mut self, other: FieldNames) {
-        for (t, fs) in &other.by_type {
-            for f in fs {
-                self.note(t, f);
-            }
-        }
-    }
-
     /// The names as `type.field`, sorted.
     pub(super) fn into_set(self) -> BTreeSet<String> {
         self.by_type

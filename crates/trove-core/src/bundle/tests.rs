@@ -990,6 +990,39 @@ fn a_hundred_thousand_members_are_refused_early() {
 
 /// Records are validated on a second thread, batches ahead of the merge: the error
 /// reported must still be the first one in line order, whatever the batch boundaries.
+/// Merging runs on this thread while another reads ahead: a database error part-way
+/// through must stop the reader (not hang it), be the error reported, and change nothing.
+#[test]
+fn a_failing_merge_stops_the_reader_and_leaves_the_vault_unchanged() {
+    let r = sample_records(2000);
+    let t = tar_with(&records_jsonl(&r), 2000, &[]);
+    let (_d, target) = filled(5, 99);
+    let before = snapshot(&target);
+    target
+        .conn()
+        .execute_batch(&format!(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON records WHEN NEW.id = '{}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            r[700].id
+        ))
+        .unwrap();
+    let e = import_bundle_bytes(&target, &t, BundleKey::None, &ImportOptions::default())
+        .expect_err("the merge fails");
+    assert!(e.to_string().contains("refused by the test"), "{e}");
+    target
+        .conn()
+        .execute_batch("DROP TRIGGER temp.refuse")
+        .unwrap();
+    assert_eq!(
+        snapshot(&target),
+        before,
+        "vault changed by a failed import"
+    );
+    // The same bundle imports once the database accepts it.
+    let ok = import_bundle_bytes(&target, &t, BundleKey::None, &ImportOptions::default()).unwrap();
+    assert_eq!((ok.records, ok.new), (2000, 2000));
+}
+
 #[test]
 fn the_first_bad_line_is_reported_across_validation_batches() {
     for bad in [1usize, 255, 256, 257, 600, 1000] {
