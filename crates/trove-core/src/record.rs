@@ -253,21 +253,33 @@ pub fn insert_record(tx: &Transaction<'_>, r: &Record) -> Result<()> {
     index_record(tx, rowid, r, &cols)
 }
 
-/// Inserts a complete, already validated record (with `cols` built from it) inside `tx`
-/// unless a record with its id exists: `Ok(false)` then, and nothing changed. One index
-/// lookup for a new id.
-pub fn insert_record_if_new(
-    tx: &Transaction<'_>,
-    r: &Record,
-    cols: &DerivedColumns,
-) -> Result<bool> {
-    // No RETURNING: it would need a statement journal, and every statement that opens
-    // one makes FTS5 flush its pending terms (a savepoint on the virtual table).
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO records (id, type, fields, tags, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
-        )?
-        .execute(params![
+/// Inserts many validated records in one transaction, with its statements prepared once
+/// (bulk imports: no statement-cache round trip per row).
+pub struct RecordInserter<'c> {
+    conn: &'c rusqlite::Connection,
+    insert: rusqlite::Statement<'c>,
+    tag: rusqlite::Statement<'c>,
+    fts: rusqlite::Statement<'c>,
+}
+
+impl<'c> RecordInserter<'c> {
+    pub fn new(tx: &'c Transaction<'_>) -> Result<Self> {
+        Ok(RecordInserter {
+            conn: tx,
+            // No RETURNING: it would need a statement journal, and every statement that
+            // opens one makes FTS5 flush its pending terms (a savepoint on the virtual table).
+            insert: tx.prepare(
+                "INSERT INTO records (id, type, fields, tags, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+            )?,
+            tag: tx.prepare(INSERT_TAG)?,
+            fts: tx.prepare(INSERT_FTS)?,
+        })
+    }
+
+    /// Inserts `r` (with `cols` built from it) unless a record with its id exists:
+    /// `Ok(false)` then, and nothing changed. One index lookup for a new id.
+    pub fn insert_if_new(&mut self, r: &Record, cols: &DerivedColumns) -> Result<bool> {
+        let inserted = self.insert.execute(params![
             r.id,
             r.record_type,
             cols.fields,
@@ -276,20 +288,27 @@ pub fn insert_record_if_new(
             r.created_at,
             r.updated_at
         ])?;
-    if inserted == 0 {
-        return Ok(false);
+        if inserted == 0 {
+            return Ok(false);
+        }
+        let rowid = self.conn.last_insert_rowid();
+        for t in &r.tags {
+            self.tag.execute(params![t, rowid])?;
+        }
+        self.fts.execute(params![rowid, cols.fts_body])?;
+        Ok(true)
     }
-    index_record(tx, tx.last_insert_rowid(), r, cols)?;
-    Ok(true)
 }
 
+const INSERT_TAG: &str = "INSERT OR IGNORE INTO record_tags (tag, rec) VALUES (?1, ?2)";
+const INSERT_FTS: &str = "INSERT INTO records_fts (rowid, body) VALUES (?1, ?2)";
+
 fn index_record(tx: &Transaction<'_>, rowid: i64, r: &Record, cols: &DerivedColumns) -> Result<()> {
-    let mut tag =
-        tx.prepare_cached("INSERT OR IGNORE INTO record_tags (tag, rec) VALUES (?1, ?2)")?;
+    let mut tag = tx.prepare_cached(INSERT_TAG)?;
     for t in &r.tags {
         tag.execute(params![t, rowid])?;
     }
-    tx.prepare_cached("INSERT INTO records_fts (rowid, body) VALUES (?1, ?2)")?
+    tx.prepare_cached(INSERT_FTS)?
         .execute(params![rowid, cols.fts_body])?;
     Ok(())
 }

@@ -16,8 +16,8 @@ use super::{check_json_depth, Progress, MAX_SCRYPT_WORK_FACTOR};
 use crate::error::{Error, Result};
 use crate::grant::Scope;
 use crate::record::{
-    get_record, insert_record_if_new, replace_record, validate_projected_record, validate_record,
-    DerivedColumns, Record,
+    get_record, replace_record, validate_projected_record, validate_record, DerivedColumns, Record,
+    RecordInserter,
 };
 use crate::secret::Passphrase;
 use crate::vault::Vault;
@@ -465,11 +465,12 @@ fn merge_batches(
     counts: &mut MergeCounts,
     on_read: &mut dyn FnMut(u64),
 ) -> Result<()> {
+    let mut ins = RecordInserter::new(tx)?;
     for msg in from_reader {
         match msg {
             FromReader::Records(batch) => {
                 for (rec, cols) in &batch {
-                    match merge_record(tx, rec, cols, MergeMode::ByUpdatedAt)? {
+                    match merge_record(tx, &mut ins, rec, cols, MergeMode::ByUpdatedAt)? {
                         Merged::New => counts.new += 1,
                         Merged::Updated => counts.updated += 1,
                         Merged::Unchanged => counts.unchanged += 1,
@@ -846,11 +847,12 @@ pub enum Merged {
 /// by id.
 pub fn merge_record(
     tx: &Transaction<'_>,
+    ins: &mut RecordInserter<'_>,
     rec: &Record,
     cols: &DerivedColumns,
     mode: MergeMode,
 ) -> Result<Merged> {
-    if insert_record_if_new(tx, rec, cols)? {
+    if ins.insert_if_new(rec, cols)? {
         return Ok(Merged::New);
     }
     match get_record(tx, &rec.id)? {
@@ -895,15 +897,17 @@ pub fn merge_records(
         ..Default::default()
     };
     let mut fields = FieldNames::default();
+    let mut ins = RecordInserter::new(&tx)?;
     for r in records {
         report.records += 1;
         fields.note_record(&r);
-        match merge_record(&tx, &r, &DerivedColumns::of(&r), mode)? {
+        match merge_record(&tx, &mut ins, &r, &DerivedColumns::of(&r), mode)? {
             Merged::New => report.new += 1,
             Merged::Updated => report.updated += 1,
             Merged::Unchanged => report.unchanged += 1,
         }
     }
+    drop(ins);
     super::log_hook::log_import(&tx, format, &fields.into_set())?;
     if dry_run {
         tx.rollback()?;
