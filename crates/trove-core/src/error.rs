@@ -265,6 +265,18 @@ impl Error {
             Error::BadLine { .. } | Error::ImportMalformed { .. } => "fix the named lines and import \
                 again (use --dry-run to see every problem); nothing was imported"
                 .into(),
+            Error::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                    "free some disk space and try again (an export needs room for about \
+                    twice the bundle while it runs)"
+                        .into()
+                }
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    "check that you may write there, or choose another place".into()
+                }
+                std::io::ErrorKind::NotFound => "check that the path exists".into(),
+                _ => return None,
+            },
             _ => return None,
         })
     }
@@ -295,5 +307,23 @@ impl Error {
             context: context.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+
+    #[test]
+    fn io_errors_say_what_to_do_when_the_cause_is_known() {
+        let hint = |kind: ErrorKind| Error::io("can't write x", kind.into()).hint();
+        assert!(hint(ErrorKind::StorageFull).unwrap().contains("disk space"));
+        assert!(hint(ErrorKind::PermissionDenied).unwrap().contains("another place"));
+        assert!(hint(ErrorKind::NotFound).unwrap().contains("path exists"));
+        assert_eq!(hint(ErrorKind::Interrupted), None);
+        let e = Error::io("can't write x", ErrorKind::StorageFull.into());
+        assert_eq!(e.code(), "io");
+        assert!(e.to_string().starts_with("can't write x: "), "{e}");
     }
 }
