@@ -319,7 +319,9 @@ mod tests {
     fn io_errors_say_what_to_do_when_the_cause_is_known() {
         let hint = |kind: ErrorKind| Error::io("can't write x", kind.into()).hint();
         assert!(hint(ErrorKind::StorageFull).unwrap().contains("disk space"));
-        assert!(hint(ErrorKind::PermissionDenied).unwrap().contains("another place"));
+        assert!(hint(ErrorKind::PermissionDenied)
+            .unwrap()
+            .contains("another place"));
         assert!(hint(ErrorKind::NotFound).unwrap().contains("path exists"));
         assert_eq!(hint(ErrorKind::Interrupted), None);
         let e = Error::io("can't write x", ErrorKind::StorageFull.into());
