@@ -226,35 +226,13 @@ impl DerivedColumns {
     }
 }
 
-/// Inserts a complete, already validated record inside `tx`.
+/// Inserts a complete, already validated record with a new id inside `tx`.
 pub fn insert_record(tx: &Transaction<'_>, r: &Record) -> Result<()> {
-    let cols = DerivedColumns::of(r);
-    let mut ins = tx.prepare_cached(
-        "INSERT INTO records (id, type, fields, tags, source, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    ins.execute(params![
-        r.id,
-        r.record_type,
-        cols.fields,
-        cols.tags,
-        r.source,
-        r.created_at,
-        r.updated_at
-    ])
-    .map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Error::InvalidInput(format!("a record with id {} already exists", r.id))
-        }
-        e => e.into(),
-    })?;
-    let rowid = tx.last_insert_rowid();
-    index_record(tx, rowid, r, &cols)
+    RecordInserter::new(tx)?.insert(r)
 }
 
-/// Inserts many validated records in one transaction, with its statements prepared once
-/// (bulk imports: no statement-cache round trip per row).
+/// Inserts validated records in one transaction, with its statements prepared once
+/// (batches and imports: no statement-cache round trip per row).
 pub struct RecordInserter<'c> {
     conn: &'c rusqlite::Connection,
     insert: rusqlite::Statement<'c>,
@@ -297,6 +275,18 @@ impl<'c> RecordInserter<'c> {
         }
         self.fts.execute(params![rowid, cols.fts_body])?;
         Ok(true)
+    }
+
+    /// Inserts `r`, whose id must be new.
+    pub fn insert(&mut self, r: &Record) -> Result<()> {
+        if self.insert_if_new(r, &DerivedColumns::of(r))? {
+            Ok(())
+        } else {
+            Err(Error::InvalidInput(format!(
+                "a record with id {} already exists",
+                r.id
+            )))
+        }
     }
 }
 
@@ -357,8 +347,9 @@ pub(crate) fn add_batch_on(
         .map(|n| prepare_new(n, &now))
         .collect::<Result<Vec<_>>>()?;
     crate::vault::in_transaction(conn, rusqlite::TransactionBehavior::Immediate, |tx| {
+        let mut ins = RecordInserter::new(tx)?;
         for r in &records {
-            insert_record(tx, r)?;
+            ins.insert(r)?;
         }
         Ok(())
     })?;
@@ -785,6 +776,26 @@ mod tests {
             ty,
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
         )
+    }
+
+    #[test]
+    fn inserting_an_existing_id_is_refused_and_changes_nothing() {
+        let (_d, v) = new_vault();
+        let first = v
+            .add(rec("contact", &[("email", "ana@example.org")]))
+            .unwrap();
+        let mut again = first.clone();
+        again
+            .fields
+            .insert("email".into(), "someone@else.example".into());
+        let e = v.write(|tx| insert_record(tx, &again)).unwrap_err();
+        assert!(e.to_string().contains("already exists"), "{e}");
+        assert_eq!(v.get(&first.id).unwrap(), first);
+        assert_eq!(
+            v.search("someone", 10).unwrap().len(),
+            0,
+            "not indexed either"
+        );
     }
 
     #[test]
