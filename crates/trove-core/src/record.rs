@@ -257,23 +257,12 @@ impl<'c> RecordInserter<'c> {
     /// Inserts `r` (with `cols` built from it) unless a record with its id exists:
     /// `Ok(false)` then, and nothing changed. One index lookup for a new id.
     pub fn insert_if_new(&mut self, r: &Record, cols: &DerivedColumns) -> Result<bool> {
-        let inserted = self.insert.execute(params![
-            r.id,
-            r.record_type,
-            cols.fields,
-            cols.tags,
-            r.source,
-            r.created_at,
-            r.updated_at
-        ])?;
+        let inserted = self.insert.execute(stored_columns(r, cols))?;
         if inserted == 0 {
             return Ok(false);
         }
         let rowid = self.conn.last_insert_rowid();
-        for t in &r.tags {
-            self.tag.execute(params![t, rowid])?;
-        }
-        self.fts.execute(params![rowid, cols.fts_body])?;
+        index_with(&mut self.tag, &mut self.fts, rowid, r, cols)?;
         Ok(true)
     }
 
@@ -293,13 +282,39 @@ impl<'c> RecordInserter<'c> {
 const INSERT_TAG: &str = "INSERT OR IGNORE INTO record_tags (tag, rec) VALUES (?1, ?2)";
 const INSERT_FTS: &str = "INSERT INTO records_fts (rowid, body) VALUES (?1, ?2)";
 
+/// The values of a stored record's columns, in the order `id, type, fields, tags, source,
+/// created_at, updated_at` (`?1`–`?7` of the insert and the update).
+fn stored_columns<'a>(r: &'a Record, cols: &'a DerivedColumns) -> [&'a dyn rusqlite::ToSql; 7] {
+    [
+        &r.id,
+        &r.record_type,
+        &cols.fields,
+        &cols.tags,
+        &r.source,
+        &r.created_at,
+        &r.updated_at,
+    ]
+}
+
 fn index_record(tx: &Transaction<'_>, rowid: i64, r: &Record, cols: &DerivedColumns) -> Result<()> {
     let mut tag = tx.prepare_cached(INSERT_TAG)?;
+    let mut fts = tx.prepare_cached(INSERT_FTS)?;
+    index_with(&mut tag, &mut fts, rowid, r, cols)
+}
+
+/// Adds the tag rows and the full-text row of the record stored at `rowid`, with the
+/// [`INSERT_TAG`] and [`INSERT_FTS`] statements.
+fn index_with(
+    tag: &mut rusqlite::Statement<'_>,
+    fts: &mut rusqlite::Statement<'_>,
+    rowid: i64,
+    r: &Record,
+    cols: &DerivedColumns,
+) -> Result<()> {
     for t in &r.tags {
         tag.execute(params![t, rowid])?;
     }
-    tx.prepare_cached(INSERT_FTS)?
-        .execute(params![rowid, cols.fts_body])?;
+    fts.execute(params![rowid, cols.fts_body])?;
     Ok(())
 }
 
@@ -321,18 +336,13 @@ pub fn replace_record(tx: &Transaction<'_>, r: &Record, cols: &DerivedColumns) -
         .optional()?
         .ok_or_else(|| Error::NotFound(r.id.clone()))?;
     unindex_record(tx, rowid)?;
+    // ?1 is the id, unchanged: the row was found by it.
     tx.prepare_cached(
-        "UPDATE records SET type = ?2, fields = ?3, tags = ?4, source = ?5, created_at = ?6, updated_at = ?7 WHERE rowid = ?1",
+        "UPDATE records SET type = ?2, fields = ?3, tags = ?4, source = ?5, created_at = ?6, updated_at = ?7 WHERE rowid = ?8 AND id = ?1",
     )?
-    .execute(params![
-        rowid,
-        r.record_type,
-        cols.fields,
-        cols.tags,
-        r.source,
-        r.created_at,
-        r.updated_at
-    ])?;
+    .execute(rusqlite::params_from_iter(
+        stored_columns(r, cols).into_iter().chain([&rowid as &dyn rusqlite::ToSql]),
+    ))?;
     index_record(tx, rowid, r, cols)
 }
 
