@@ -1,5 +1,5 @@
 //! The JSON shapes of Trove's share API, shared by the server (trove-share) and the
-//! organization-side client (trove-client). Serde types only: no logic, no I/O.
+//! organization-side client (trove-client), and the share link format ([`link`]). No I/O.
 //!
 //! ```
 //! let body = r#"{"error":"invalid_token","error_description":"the grant was revoked"}"#;
@@ -8,7 +8,18 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod link;
+
 use std::collections::BTreeMap;
+
+/// The ALPN of the share API over iroh. Each bidirectional QUIC stream on such a
+/// connection carries one HTTP/1.1 connection (one or more requests in turn), answered
+/// by the very same router as on loopback.
+pub const SHARE_ALPN: &[u8] = b"trove/share/1";
+
+/// The `Host` header a client sends over iroh (there is no DNS name; the endpoint id
+/// already authenticated the server).
+pub const REMOTE_HOST: &str = "trove.invalid";
 
 use serde::{Deserialize, Serialize};
 
