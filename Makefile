@@ -5,7 +5,7 @@
 CARGO_TARGET_DIR ?= $(HOME)/.cache/trove-target
 export CARGO_TARGET_DIR
 
-.PHONY: app test lint deps bench-vault bench-share bench-bundle bench-app
+.PHONY: app test lint deps screenshots bench-vault bench-share bench-bundle bench-app
 
 ## Install what is missing, build, and launch the desktop app (demo vault the first time).
 app:
@@ -18,6 +18,10 @@ test:
 ## Formatting and clippy with warnings as errors.
 lint:
 	scripts/test.sh lint
+
+## Run the end-to-end tests and update the committed screenshots in docs/screenshots/.
+screenshots:
+	SCREENSHOT_DIR=docs/screenshots scripts/e2e.sh
 
 ## Debian packages and tools for building and testing.
 deps:

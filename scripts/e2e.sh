@@ -2,11 +2,13 @@
 # End-to-end tests of the real desktop app: builds the UI and the debug app, then runs
 # tests/e2e/app.test.mjs through tauri-driver + WebKitWebDriver under Xvfb with a private
 # session bus, in a throwaway HOME. Saves screenshots of the main screens into
-# docs/screenshots/. The organization in the story is trove-client's example `org`; the
+# $CARGO_TARGET_DIR/screenshots/ (never into the repository: `make screenshots` runs this
+# with SCREENSHOT_DIR=docs/screenshots to update the committed ones). The organization in the story is trove-client's example `org`; the
 # `trove` CLI and the reference `age` check exported bundles independently of the app.
 # Exits non-zero when anything fails; always stops what it started.
 #
-#   scripts/e2e.sh            # uses $CARGO_TARGET_DIR (default: target/)
+#   scripts/e2e.sh                                  # screenshots under the target dir
+#   SCREENSHOT_DIR=docs/screenshots scripts/e2e.sh  # what `make screenshots` does
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +27,10 @@ cargo build -p trove-desktop
 cargo build -p trove-client --example org
 cargo build -p trove-cli
 app="$target/debug/trove-desktop"
+# Relative SCREENSHOT_DIR values are taken from the repository root.
+shots=${SCREENSHOT_DIR:-$target/screenshots}
+case $shots in /*) ;; *) shots="$root/$shots" ;; esac
+mkdir -p "$shots"
 driver=$(command -v tauri-driver)
 
 tmp=$(mktemp -d /tmp/trove-e2e.XXXXXX)
@@ -38,7 +44,7 @@ export HOME="$tmp/home" XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" 
   XDG_CACHE_HOME="$tmp/cache" XDG_RUNTIME_DIR="$tmp/rt" NO_AT_BRIDGE=1 \
   TROVE_VAULT="$tmp/vaults/default" TROVE_APP="$app" E2E_TMP="$tmp/vaults" \
   TROVE_ORG="$target/debug/examples/org" TROVE_CLI="$target/debug/trove" \
-  SCREENSHOT_DIR="${SCREENSHOT_DIR:-$root/docs/screenshots}" TROVE_E2E_DRIVER="$driver"
+  SCREENSHOT_DIR="$shots" TROVE_E2E_DRIVER="$driver"
 # Free ports, so several checkouts can run this at once.
 E2E_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 E2E_NATIVE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
