@@ -3,7 +3,7 @@
 
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
-use trove_core::{Passphrase, RecoveryKey};
+use trove_core::{passphrase_policy, Passphrase, RecoveryKey};
 
 use crate::dto::{
     ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
@@ -43,10 +43,16 @@ async fn blocking<T: Send + 'static>(
     background(move || f(&app.state::<AppState>())).await
 }
 
-/// Creates the vault; returns the recovery key to show once.
+/// Creates the vault; returns the recovery key to show once. A weak passphrase is refused
+/// unless the person ticked the override (`allow_weak`).
 #[tauri::command]
-pub async fn create_vault(app: AppHandle, passphrase: String) -> Res<CreatedVault> {
+pub async fn create_vault(
+    app: AppHandle,
+    passphrase: String,
+    allow_weak: bool,
+) -> Res<CreatedVault> {
     let passphrase = Passphrase::new(passphrase);
+    passphrase_policy::check_new(&passphrase, allow_weak)?;
     blocking(app, move |s| s.create(&passphrase).map_err(Into::into)).await
 }
 
@@ -74,11 +80,17 @@ pub async fn unlock_remembered(app: AppHandle) -> Res<()> {
 
 /// Sets a new passphrase with the recovery key.
 #[tauri::command]
-pub async fn recover(app: AppHandle, recovery_key: String, new_passphrase: String) -> Res<()> {
+pub async fn recover(
+    app: AppHandle,
+    recovery_key: String,
+    new_passphrase: String,
+    allow_weak: bool,
+) -> Res<()> {
     let (key, new) = (
         RecoveryKey::new(recovery_key),
         Passphrase::new(new_passphrase),
     );
+    passphrase_policy::check_new(&new, allow_weak)?;
     blocking(app, move |s| s.recover(&key, &new).map_err(Into::into)).await
 }
 
@@ -90,8 +102,14 @@ pub fn lock(state: State<'_, AppState>) {
 
 /// Changes the passphrase (the current one is checked first).
 #[tauri::command]
-pub async fn change_passphrase(app: AppHandle, current: String, new: String) -> Res<()> {
+pub async fn change_passphrase(
+    app: AppHandle,
+    current: String,
+    new: String,
+    allow_weak: bool,
+) -> Res<()> {
     let (current, new) = (Passphrase::new(current), Passphrase::new(new));
+    passphrase_policy::check_new(&new, allow_weak)?;
     blocking(app, move |s| {
         s.change_passphrase(&current, &new).map_err(Into::into)
     })

@@ -134,6 +134,15 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     assert.equal(await (await b.$("#create-vault")).isEnabled(), false, "create needs the passphrase twice");
     await typeInto(b, "#create-pass", "abc");
     assert.match(await text(b, "#create-strength"), /weak/i);
+    // A weak vault passphrase says which rule it breaks and needs a deliberate override.
+    await typeInto(b, "#create-pass", "password1");
+    await typeInto(b, "#create-confirm", "password1");
+    assert.match(await text(b, "#create-weak"), /Too weak for a vault: it has 9 characters; at least 10/);
+    assert.equal(await (await b.$("#create-vault")).isEnabled(), false, "a weak passphrase is not accepted as is");
+    await (await el(b, "#create-allow-weak")).click();
+    assert.equal(await (await b.$("#create-vault")).isEnabled(), true, "the override makes it possible");
+    await (await el(b, "#create-allow-weak")).click();
+    await typeInto(b, "#create-confirm", "");
     await typeInto(b, "#create-pass", PASS);
     await typeInto(b, "#create-confirm", PASS + "x");
     assert.match(await text(b, "#create-confirm-err"), /differ/);

@@ -41,13 +41,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Create a new vault and print its recovery key (once)
-    Init,
+    Init(cmd::vault::NewPassphraseArgs),
     /// Show the vault's path, record counts and whether this device remembers it
     Status(cmd::vault::StatusArgs),
     /// Change the passphrase (new one from TROVE_NEW_PASSPHRASE or a prompt)
-    Passwd,
+    Passwd(cmd::vault::NewPassphraseArgs),
     /// Set a new passphrase using the recovery key
-    Recover,
+    Recover(cmd::vault::NewPassphraseArgs),
     /// Keep the vault key in the OS keyring so this device unlocks without a passphrase
     Remember,
     /// Remove the vault key from the OS keyring
@@ -95,10 +95,10 @@ fn main() -> ExitCode {
         Err(e) => return output::report_error(cli.json, &e),
     };
     let result = match cli.command {
-        Command::Init => cmd::vault::init(&ctx),
+        Command::Init(a) => cmd::vault::init(&ctx, a),
         Command::Status(a) => cmd::vault::status(&ctx, a),
-        Command::Passwd => cmd::vault::passwd(&ctx),
-        Command::Recover => cmd::vault::recover(&ctx),
+        Command::Passwd(a) => cmd::vault::passwd(&ctx, a),
+        Command::Recover(a) => cmd::vault::recover(&ctx, a),
         Command::Remember => cmd::vault::remember(&ctx),
         Command::Forget => cmd::vault::forget(&ctx),
         Command::Demo => cmd::vault::demo(&ctx),

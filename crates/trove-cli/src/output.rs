@@ -108,6 +108,18 @@ pub fn summary(r: &Record) -> String {
     s
 }
 
+/// Hints worded for the command line, where the core's hint names no flag.
+fn cli_hint(e: &Error) -> Option<String> {
+    match e {
+        Error::WeakPassphrase(_) => Some(
+            "four or more unrelated words are easy to remember and hard to guess; to keep \
+             this one anyway, repeat the command with --allow-weak-passphrase"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 #[derive(Serialize)]
 struct JsonError<'a> {
     code: &'a str,
@@ -119,12 +131,13 @@ struct JsonError<'a> {
 /// Prints an error (and what to do next) and returns the exit code: 3 when the vault
 /// could not be unlocked, 1 otherwise.
 pub fn report_error(as_json: bool, e: &Error) -> ExitCode {
+    let hint = cli_hint(e).or_else(|| e.hint());
     if as_json {
-        let body = serde_json::json!({ "error": JsonError { code: e.code(), message: e.to_string(), hint: e.hint() } });
+        let body = serde_json::json!({ "error": JsonError { code: e.code(), message: e.to_string(), hint } });
         eprintln!("{body}");
     } else {
         eprintln!("error: {e}");
-        if let Some(h) = e.hint() {
+        if let Some(h) = hint {
             eprintln!("hint: {h}");
         }
     }

@@ -115,7 +115,7 @@ fn recover_with_the_recovery_key_sets_a_new_passphrase() {
     let wrong = t
         .cmd(&["recover"])
         .env("TROVE_RECOVERY_KEY", "AGE-SECRET-KEY-1NOTREALLY")
-        .env("TROVE_NEW_PASSPHRASE", "x")
+        .env("TROVE_NEW_PASSPHRASE", "a strong new passphrase")
         .output()
         .unwrap();
     assert_eq!(wrong.status.code(), Some(3), "{}", stderr(&wrong));
@@ -139,6 +139,72 @@ fn recover_with_the_recovery_key_sets_a_new_passphrase() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&list.stdout).contains("kept"));
+}
+
+#[test]
+fn weak_passphrases_are_refused_naming_the_rule_unless_allowed_deliberately() {
+    let t = TestVault::empty();
+    let out = t
+        .cmd(&["init"])
+        .env("TROVE_PASSPHRASE", "password1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("too weak") && err.contains("at least 10"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--allow-weak-passphrase"),
+        "the way out is named: {err}"
+    );
+    assert!(
+        !err.contains("password1"),
+        "the passphrase is never echoed: {err}"
+    );
+    assert!(!t.vault.join("trove.key").exists(), "no vault was created");
+
+    let out = t
+        .cmd(&["--json", "init"])
+        .env("TROVE_PASSPHRASE", "Qwerty2024!")
+        .output()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(stderr(&out).trim()).unwrap();
+    assert_eq!(body["error"]["code"], "weak_passphrase");
+
+    let out = t
+        .cmd(&["init", "--allow-weak-passphrase"])
+        .env("TROVE_PASSPHRASE", "password1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // passwd and recover apply the same rule; the old passphrase keeps working.
+    let key_before = std::fs::read(t.vault.join("trove.key")).unwrap();
+    let out = t
+        .cmd(&["passwd"])
+        .env("TROVE_PASSPHRASE", "password1")
+        .env("TROVE_NEW_PASSPHRASE", "aaaaaaaaaaaa")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("easy to guess"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(t.vault.join("trove.key")).unwrap(),
+        key_before
+    );
+    let out = t
+        .cmd(&["recover"])
+        .env("TROVE_RECOVERY_KEY", "AGE-SECRET-KEY-1NOTREALLY")
+        .env("TROVE_NEW_PASSPHRASE", "123456789012")
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("common"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(t.vault.join("trove.key")).unwrap(),
+        key_before
+    );
 }
 
 #[test]

@@ -15,6 +15,8 @@ pub enum Error {
     NoPassphrase,
     #[error("the passphrase is empty")]
     EmptyPassphrase,
+    #[error("that passphrase is too weak: {0}")]
+    WeakPassphrase(crate::passphrase_policy::Weakness),
     #[error("no vault at {}", .0.display())]
     NoVault(PathBuf),
     #[error("a vault already exists at {}", .0.display())]
@@ -135,6 +137,7 @@ impl Error {
             Error::WrongRecoveryKey => "wrong_recovery_key",
             Error::NoPassphrase => "no_passphrase",
             Error::EmptyPassphrase => "empty_passphrase",
+            Error::WeakPassphrase(_) => "weak_passphrase",
             Error::NoVault(_) => "no_vault",
             Error::VaultExists(_) => "vault_exists",
             Error::Locked => "locked",
@@ -200,6 +203,9 @@ impl Error {
                 or run in a terminal to be asked"
                 .into(),
             Error::EmptyPassphrase => "choose a non-empty passphrase".into(),
+            Error::WeakPassphrase(_) => "four or more unrelated words are easy to remember and \
+                hard to guess; a weak one can be kept only by choosing it deliberately"
+                .into(),
             Error::NoVault(_) => "create one with `trove init` (or `trove demo`), or point \
                 --vault / TROVE_VAULT at an existing vault"
                 .into(),

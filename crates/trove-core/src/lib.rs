@@ -22,6 +22,7 @@ pub mod grant;
 pub mod importers;
 pub mod keyfile;
 pub mod keystore;
+pub mod passphrase_policy;
 pub mod paths;
 pub mod receipt;
 pub mod record;

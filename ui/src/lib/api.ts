@@ -77,16 +77,17 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 
 export const api = {
   status: () => call<VaultStatus>("vault_status"),
-  createVault: (passphrase: string) => call<CreatedVault>("create_vault", { passphrase }),
+  createVault: (passphrase: string, allowWeak = false) =>
+    call<CreatedVault>("create_vault", { passphrase, allowWeak }),
   createDemoVault: () => call<void>("create_demo_vault"),
   unlock: (passphrase: string, remember: boolean) =>
     call<UnlockOutcome>("unlock", { passphrase, remember }),
   unlockRemembered: () => call<void>("unlock_remembered"),
-  recover: (recoveryKey: string, newPassphrase: string) =>
-    call<void>("recover", { recoveryKey, newPassphrase }),
+  recover: (recoveryKey: string, newPassphrase: string, allowWeak = false) =>
+    call<void>("recover", { recoveryKey, newPassphrase, allowWeak }),
   lock: () => call<void>("lock"),
-  changePassphrase: (current: string, next: string) =>
-    call<void>("change_passphrase", { current, new: next }),
+  changePassphrase: (current: string, next: string, allowWeak = false) =>
+    call<void>("change_passphrase", { current, new: next, allowWeak }),
   rememberDevice: () => call<void>("remember_device"),
   forgetDevice: () => call<void>("forget_device"),
   recordTypes: () => call<RecordTypeDto[]>("record_types"),

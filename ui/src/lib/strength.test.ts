@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { passphrasesMatch, strength } from "./strength";
+import { passphrasesMatch, strength, weakRule } from "./strength";
 
 describe("strength", () => {
   it("rates the empty passphrase as very weak and asks for one", () => {
@@ -35,5 +35,21 @@ describe("passphrasesMatch", () => {
     expect(passphrasesMatch("a b", "a b")).toBe(true);
     expect(passphrasesMatch("a b", "a b ")).toBe(false);
     expect(passphrasesMatch("", "")).toBe(false);
+  });
+});
+
+describe("weakRule (the vault's rule, as trove-core applies it)", () => {
+  it("names the rule a weak passphrase breaks", () => {
+    expect(weakRule("password1")).toMatch(/9 characters; at least 10/);
+    expect(weakRule("password123")).toMatch(/common/);
+    expect(weakRule("Qwerty2024!")).toMatch(/common/);
+    expect(weakRule("aaaaaaaaaaaa")).toMatch(/easy to guess/);
+  });
+
+  it("accepts what trove-core accepts", () => {
+    for (const p of ["correct horse battery staple", "snapshot passphrase", "Tr0ub4dor&3xyz", "violet tram Oslo cedar 49"]) {
+      expect(weakRule(p)).toBeNull();
+    }
+    expect(weakRule("")).toBeNull();
   });
 });

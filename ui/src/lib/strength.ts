@@ -1,6 +1,8 @@
 // A passphrase strength hint: a rough estimate of guessing entropy from length and
 // character variety, with penalties for repeats, sequences and very common choices.
-// It advises; it never blocks (the vault's KDF is what slows guessing down).
+// The same estimate and the same rule live in trove-core (passphrase_policy.rs), which
+// refuses a weak new vault passphrase unless the person keeps it deliberately: change
+// both together. `weakRule` lets a form say why before anything is sent.
 
 export type StrengthLevel = 0 | 1 | 2 | 3 | 4;
 
@@ -64,4 +66,24 @@ export function strength(passphrase: string): Strength {
 /** The two passphrase fields of a form agree and are not empty. */
 export function passphrasesMatch(a: string, b: string): boolean {
   return a.length > 0 && a === b;
+}
+
+/** The shortest vault passphrase accepted without an override (trove-core: MIN_CHARS). */
+export const MIN_CHARS = 10;
+/** The least estimated entropy accepted without an override (trove-core: MIN_BITS). */
+export const MIN_BITS = 40;
+
+/** Why trove-core would refuse `passphrase` as a new vault passphrase, or null. */
+export function weakRule(passphrase: string): string | null {
+  const chars = [...passphrase].length;
+  if (chars === 0) return null;
+  if (chars < MIN_CHARS) return `it has ${chars} characters; at least ${MIN_CHARS} are needed`;
+  const lower = passphrase.toLowerCase();
+  const bits = strength(passphrase).bits;
+  const common = COMMON.filter((w) => lower.includes(w));
+  if (common.some((w) => [...lower].length - w.length < MIN_CHARS) || (common.length > 0 && bits < MIN_BITS)) {
+    return "it contains a very common password";
+  }
+  if (bits < MIN_BITS) return `it is easy to guess (about ${bits} bits; at least ${MIN_BITS} are needed)`;
+  return null;
 }

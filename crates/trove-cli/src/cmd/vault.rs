@@ -1,7 +1,7 @@
 //! Vault commands: init, status, passwd, recover, remember, forget, demo.
 
 use serde_json::json;
-use trove_core::{demo, Error, OsKeyring, RecoveryKey, Result, Vault};
+use trove_core::{demo, Error, OsKeyring, Passphrase, RecoveryKey, Result, Vault};
 
 use crate::ctx::{env_or_prompt_new, interactive, Ctx};
 use crate::{outln, output};
@@ -23,8 +23,24 @@ fn print_recovery_key(ctx: &Ctx, vault: &Vault, key: &RecoveryKey, extra: serde_
     }
 }
 
-pub fn init(ctx: &Ctx) -> Result<()> {
+/// The strength rule for a new passphrase, and the deliberate way around it.
+#[derive(clap::Args)]
+pub struct NewPassphraseArgs {
+    /// Keep a passphrase that fails the strength rule (at least 10 characters, not
+    /// common, not easily guessed). A weak passphrase makes a stolen vault easier to open.
+    #[arg(long)]
+    allow_weak_passphrase: bool,
+}
+
+impl NewPassphraseArgs {
+    fn check(&self, pass: &Passphrase) -> Result<()> {
+        trove_core::passphrase_policy::check_new(pass, self.allow_weak_passphrase)
+    }
+}
+
+pub fn init(ctx: &Ctx, a: NewPassphraseArgs) -> Result<()> {
     let pass = ctx.new_vault_passphrase()?;
+    a.check(&pass)?;
     let (vault, key) = Vault::create(&ctx.vault_dir, &pass)?;
     print_recovery_key(ctx, &vault, &key, json!({}));
     Ok(())
@@ -102,9 +118,10 @@ pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn passwd(ctx: &Ctx) -> Result<()> {
+pub fn passwd(ctx: &Ctx, a: NewPassphraseArgs) -> Result<()> {
     let vault = ctx.unlock()?;
     let new = env_or_prompt_new("TROVE_NEW_PASSPHRASE", "New passphrase: ")?;
+    a.check(&new)?;
     vault.change_passphrase(&new)?;
     done(
         ctx,
@@ -112,7 +129,7 @@ pub fn passwd(ctx: &Ctx) -> Result<()> {
     )
 }
 
-pub fn recover(ctx: &Ctx) -> Result<()> {
+pub fn recover(ctx: &Ctx, a: NewPassphraseArgs) -> Result<()> {
     Vault::info(&ctx.vault_dir)?;
     let key = match std::env::var("TROVE_RECOVERY_KEY") {
         Ok(k) => RecoveryKey::new(k),
@@ -124,6 +141,7 @@ pub fn recover(ctx: &Ctx) -> Result<()> {
         Err(_) => return Err(Error::NoPassphrase),
     };
     let new = env_or_prompt_new("TROVE_NEW_PASSPHRASE", "New passphrase: ")?;
+    a.check(&new)?;
     Vault::recover(&ctx.vault_dir, &key, &new)?;
     done(
         ctx,
