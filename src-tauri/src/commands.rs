@@ -94,6 +94,19 @@ pub async fn recover(
     blocking(app, move |s| s.recover(&key, &new).map_err(Into::into)).await
 }
 
+/// Saves the recovery kit (the grouped key, the vault, the date, how to use it) to a
+/// file the person chose, readable only by them.
+#[tauri::command]
+pub async fn save_recovery_kit(app: AppHandle, path: String, recovery_key: String) -> Res<()> {
+    let key = RecoveryKey::new(recovery_key);
+    let path = transfer::resolve_path(&path)?;
+    blocking(app, move |s| {
+        let info = trove_core::Vault::info(s.dir())?;
+        trove_core::recovery_kit::write(&path, &key, &info).map_err(Into::into)
+    })
+    .await
+}
+
 /// Locks the vault (closes it and zeroizes the key).
 #[tauri::command]
 pub fn lock(state: State<'_, AppState>) {

@@ -81,6 +81,7 @@ pub fn run() {
             bench::bench_painted,
             commands::vault_status,
             commands::create_vault,
+            commands::save_recovery_kit,
             commands::create_demo_vault,
             commands::unlock,
             commands::unlock_remembered,

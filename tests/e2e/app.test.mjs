@@ -153,16 +153,26 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
 
   it("creates the vault and shows the recovery key once, behind an explicit step", async () => {
     await (await el(b, "#create-vault")).click();
-    recoveryKey = await text(b, "#recovery-key");
-    assert.match(recoveryKey, /^AGE-SECRET-KEY-1[0-9A-Z]+$/);
+    const shown = await text(b, "#recovery-key");
+    assert.match(shown, /^AGE-SECRET-KEY-1( [0-9A-Z]{1,4})+$/, "the key is shown in groups of four");
+    recoveryKey = shown.replace(/ /g, "");
+    const groups = shown.split(" ").slice(1);
     const cont = await b.$("#recovery-continue");
     assert.equal(await cont.isEnabled(), false, "continue needs 'I have saved it'");
     // The committed screenshot must not carry anything secret scanners flag as a key.
     await b.execute(() => {
-      document.getElementById("recovery-key").textContent = "AGE-SECRET-KEY-1" + "•".repeat(58);
+      document.getElementById("recovery-key").textContent =
+        "AGE-SECRET-KEY-1" + " ••••".repeat(14) + " ••";
     });
     await shot(b, "02-recovery-key");
     await (await el(b, "#saved-recovery")).click();
+    assert.equal(await cont.isEnabled(), false, "ticking the box is not enough: a group of the key is asked for");
+    const n = Number(await text(b, "#recovery-group"));
+    await typeInto(b, "#recovery-check", groups[n - 1] === "XXXX" ? "YYYY" : "XXXX");
+    assert.match(await text(b, "#recovery-check-err"), /not that group/);
+    assert.equal(await cont.isEnabled(), false);
+    await typeInto(b, "#recovery-check", groups[n - 1].toLowerCase());
+    assert.equal(await cont.isEnabled(), true, "the right group, typed in any case, confirms");
     await cont.click();
     await el(b, "#new-record");
     assert.ok(fs.existsSync(path.join(vault, "trove.key")), "the vault is on disk");

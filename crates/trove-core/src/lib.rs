@@ -26,6 +26,7 @@ pub mod passphrase_policy;
 pub mod paths;
 pub mod receipt;
 pub mod record;
+pub mod recovery_kit;
 pub mod schema;
 pub mod secret;
 pub mod share;

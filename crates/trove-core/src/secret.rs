@@ -105,10 +105,16 @@ impl RecoveryKey {
         ))
     }
 
-    /// Parses a recovery key typed or pasted by the person (surrounding space ignored).
+    /// Parses a recovery key typed or pasted by the person: letter case and every space
+    /// or line break are ignored (the kit shows the key in groups; mail wraps it).
     pub fn new(s: String) -> Self {
         let s = Zeroizing::new(s);
-        RecoveryKey(Zeroizing::new(s.trim().to_uppercase()))
+        RecoveryKey(Zeroizing::new(
+            s.chars()
+                .filter(|c| !c.is_whitespace())
+                .flat_map(char::to_uppercase)
+                .collect(),
+        ))
     }
 
     /// The key text, to show the person once.

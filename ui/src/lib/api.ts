@@ -80,6 +80,8 @@ export const api = {
   createVault: (passphrase: string, allowWeak = false) =>
     call<CreatedVault>("create_vault", { passphrase, allowWeak }),
   createDemoVault: () => call<void>("create_demo_vault"),
+  saveRecoveryKit: (path: string, recoveryKey: string) =>
+    call<void>("save_recovery_kit", { path, recoveryKey }),
   unlock: (passphrase: string, remember: boolean) =>
     call<UnlockOutcome>("unlock", { passphrase, remember }),
   unlockRemembered: () => call<void>("unlock_remembered"),
