@@ -52,7 +52,14 @@ pub fn run() {
         eprintln!("trove-desktop: no data directory on this platform; pass --vault DIR or set TROVE_VAULT");
         std::process::exit(1);
     };
-    let state = state::AppState::new(dir, KdfParams::DEFAULT, Box::new(OsKeyring));
+    // A new vault's Argon2id cost is calibrated on this machine (~0.5 s); an existing
+    // vault keeps the parameters in its key file, so nothing is measured then.
+    let kdf = if dir.join(trove_core::vault::KEY_FILE).exists() {
+        KdfParams::DEFAULT
+    } else {
+        KdfParams::for_new_key()
+    };
+    let state = state::AppState::new(dir, kdf, Box::new(OsKeyring));
     if args.iter().any(|a| a == "--create-demo-if-missing") {
         // For `make app`: set up the demo vault once, without opening a window.
         std::process::exit(match state.create_demo_if_missing() {

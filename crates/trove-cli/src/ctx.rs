@@ -64,14 +64,39 @@ impl Ctx {
 
     fn given_passphrase(&self) -> Result<Option<Passphrase>> {
         if let Some(f) = &self.passphrase_file {
-            let text = zeroize::Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
-                Error::io(format!("can't read passphrase file {}", f.display()), e)
-            })?);
-            let first = text.lines().next().unwrap_or("").to_string();
-            return Ok(Some(Passphrase::new(first)));
+            return read_passphrase_file(f).map(Some);
         }
         Ok(std::env::var("TROVE_PASSPHRASE").ok().map(Passphrase::new))
     }
+}
+
+/// The largest `--passphrase-file` read: a passphrase is a line, not a file's worth.
+pub const MAX_PASSPHRASE_FILE_BYTES: u64 = 4096;
+
+/// The first line of a passphrase file, read with a cap (a device or a huge file given
+/// by mistake is refused, not read into memory).
+fn read_passphrase_file(f: &std::path::Path) -> Result<Passphrase> {
+    use std::io::Read;
+    let err = |e| Error::io(format!("can't read passphrase file {}", f.display()), e);
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    std::fs::File::open(f)
+        .map_err(err)?
+        .take(MAX_PASSPHRASE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(err)?;
+    if bytes.len() as u64 > MAX_PASSPHRASE_FILE_BYTES {
+        return Err(Error::InvalidInput(format!(
+            "passphrase file {} is larger than {MAX_PASSPHRASE_FILE_BYTES} bytes; it should \
+             hold the passphrase on its first line",
+            f.display()
+        )));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        Error::InvalidInput(format!("passphrase file {} is not UTF-8 text", f.display()))
+    })?;
+    Ok(Passphrase::new(
+        text.lines().next().unwrap_or("").to_string(),
+    ))
 }
 
 /// True when a person can be asked: a terminal on stdin and stderr.

@@ -26,6 +26,39 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// A value from the vault, a bundle or an organization, made safe to print on a
+/// terminal: control characters (C0 such as `\r` and ESC, DEL, C1) and the Unicode
+/// bidirectional controls (and the line/paragraph separators) are written as `\u{..}`
+/// escapes, so no stored text can move the cursor, rewrite a line or reorder what is shown. Every
+/// field value the CLI prints as text goes through here; `--json` output is escaped by
+/// JSON itself.
+pub fn safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if needs_escape(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
 /// Prints one JSON value on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) {
     outln!(
@@ -60,21 +93,26 @@ pub fn record(r: &Record) {
         .max()
         .unwrap_or(7)
         + 1;
-    outln!("{:width$} {}", "id:", r.id);
-    outln!("{:width$} {}", "type:", r.record_type);
+    outln!("{:width$} {}", "id:", safe(&r.id));
+    outln!("{:width$} {}", "type:", safe(&r.record_type));
     for (k, v) in fields {
-        let mut lines = v.lines();
-        outln!("{:width$} {}", format!("{k}:"), lines.next().unwrap_or(""));
+        // Multi-line values (notes) keep their lines; each line is escaped.
+        let mut lines = v.split('\n');
+        outln!(
+            "{:width$} {}",
+            format!("{}:", safe(k)),
+            safe(lines.next().unwrap_or(""))
+        );
         for more in lines {
-            outln!("{:width$} {more}", "");
+            outln!("{:width$} {}", "", safe(more));
         }
     }
     if !r.tags.is_empty() {
-        outln!("{:width$} {}", "tags:", r.tags.join(", "));
+        outln!("{:width$} {}", "tags:", safe(&r.tags.join(", ")));
     }
-    outln!("{:width$} {}", "source:", r.source);
-    outln!("{:width$} {}", "created:", r.created_at);
-    outln!("{:width$} {}", "updated:", r.updated_at);
+    outln!("{:width$} {}", "source:", safe(&r.source));
+    outln!("{:width$} {}", "created:", safe(&r.created_at));
+    outln!("{:width$} {}", "updated:", safe(&r.updated_at));
 }
 
 /// One line per record: id, type, summary, tags.
@@ -84,11 +122,17 @@ pub fn record_lines(records: &[Record]) {
         return;
     }
     for r in records {
-        outln!("{}  {:<12}  {}", r.id, r.record_type, summary(r));
+        outln!(
+            "{}  {:<12}  {}",
+            safe(&r.id),
+            safe(&r.record_type),
+            summary(r)
+        );
     }
 }
 
-/// A short one-line summary of a record from its type's summary fields.
+/// A short one-line summary of a record from its type's summary fields, escaped for
+/// the terminal ([`safe`]).
 pub fn summary(r: &Record) -> String {
     let fields: Vec<&str> = match record_type(&r.record_type) {
         Ok(t) => t
@@ -105,7 +149,7 @@ pub fn summary(r: &Record) -> String {
     if !r.tags.is_empty() {
         s.push_str(&format!("  [{}]", r.tags.join(", ")));
     }
-    s
+    safe(&s).into_owned()
 }
 
 /// Hints worded for the command line, where the core's hint names no flag.
@@ -136,14 +180,31 @@ pub fn report_error(as_json: bool, e: &Error) -> ExitCode {
         let body = serde_json::json!({ "error": JsonError { code: e.code(), message: e.to_string(), hint } });
         eprintln!("{body}");
     } else {
-        eprintln!("error: {e}");
+        // Messages can quote input (a bad line of an imported file): escaped too.
+        eprintln!("error: {}", safe(&e.to_string()));
         if let Some(h) = hint {
-            eprintln!("hint: {h}");
+            eprintln!("hint: {}", safe(&h));
         }
     }
     if e.is_unlock_failure() {
         ExitCode::from(3)
     } else {
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe;
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped() {
+        assert_eq!(safe("Ana Müller · 😀"), "Ana Müller · 😀");
+        assert_eq!(safe("paid\rREFUND"), "paid\\u{d}REFUND");
+        assert_eq!(safe("\u{1b}[2J"), "\\u{1b}[2J");
+        assert_eq!(safe("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(safe("\u{2066}x\u{2069}"), "\\u{2066}x\\u{2069}");
+        assert_eq!(safe("tab\there"), "tab\\u{9}here");
+        assert_eq!(safe("\u{85}\u{7f}"), "\\u{85}\\u{7f}");
     }
 }

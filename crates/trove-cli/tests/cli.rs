@@ -6,6 +6,7 @@ mod support;
 mod bundle;
 mod crash;
 mod damage;
+mod hardening;
 mod keys;
 mod plaintext;
 mod records;

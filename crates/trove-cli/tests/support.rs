@@ -38,6 +38,8 @@ impl TestVault {
             .env("XDG_DATA_HOME", self.home.path().join("data"))
             .env("TROVE_VAULT", &self.vault)
             .env("TROVE_PASSPHRASE", PW)
+            // Debug builds only: the weakest accepted KDF, no calibration (tests stay fast).
+            .env("TROVE_INSECURE_FAST_KDF_FOR_TESTS", "1")
             .stdin(Stdio::null());
         c
     }

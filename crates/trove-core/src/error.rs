@@ -21,6 +21,10 @@ pub enum Error {
     NoVault(PathBuf),
     #[error("a vault already exists at {}", .0.display())]
     VaultExists(PathBuf),
+    #[error("{} already holds other files; a new vault needs a new or empty directory", .0.display())]
+    VaultDirNotEmpty(PathBuf),
+    #[error("can't make {} private: {reason}", .path.display())]
+    VaultPermissions { path: PathBuf, reason: String },
     #[error("the vault is locked")]
     Locked,
     #[error("the vault is damaged: {0}")]
@@ -140,6 +144,8 @@ impl Error {
             Error::WeakPassphrase(_) => "weak_passphrase",
             Error::NoVault(_) => "no_vault",
             Error::VaultExists(_) => "vault_exists",
+            Error::VaultDirNotEmpty(_) => "vault_dir_not_empty",
+            Error::VaultPermissions { .. } => "vault_permissions",
             Error::Locked => "locked",
             Error::VaultDamaged(_) => "vault_damaged",
             Error::KeyFileDamaged(_) => "key_file_damaged",
@@ -212,6 +218,13 @@ impl Error {
             Error::VaultExists(_) => {
                 "use that vault, or choose another directory with --vault".into()
             }
+            Error::VaultDirNotEmpty(_) => "choose a directory that does not exist yet (or is \
+                empty): the vault directory is made private to you (mode 0700), which must \
+                never happen to a directory others use"
+                .into(),
+            Error::VaultPermissions { .. } => "the vault's files must be readable by you \
+                alone; run Trove as the user who owns the vault directory, or fix its owner"
+                .into(),
             Error::Locked => "unlock the vault first".into(),
             Error::VaultDamaged(_) => "the encrypted database failed its integrity check; \
                 restore the vault directory from a backup or import your last bundle \

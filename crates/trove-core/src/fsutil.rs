@@ -1,7 +1,12 @@
-//! Atomic file writes: temp file in the same directory, fsync, rename, fsync the directory.
-//! A crash leaves either the old file or the new one, never a half-written one.
+//! Atomic file writes: a temp file in the same directory, fsync, rename, fsync the
+//! directory. A crash leaves either the old file or the new one, never a half-written one.
+//!
+//! The temp file comes from `tempfile`: a random name opened with `O_CREAT|O_EXCL` and
+//! mode 0600, so another local user can neither pre-create it (and read what is
+//! written), nor redirect it through a symlink (an existing name, a link included, makes
+//! the open fail and a fresh name is drawn).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -10,9 +15,8 @@ use crate::error::{Error, Result};
 /// A file being written next to its final path; `commit` renames it into place.
 /// Dropped without `commit`, the temp file is removed.
 pub struct AtomicFile {
-    tmp: PathBuf,
+    tmp: tempfile::NamedTempFile,
     dest: PathBuf,
-    file: Option<File>,
 }
 
 impl AtomicFile {
@@ -25,55 +29,50 @@ impl AtomicFile {
         let name = dest
             .file_name()
             .ok_or_else(|| Error::InvalidInput(format!("{} is not a file path", dest.display())))?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".tmp{}", std::process::id()));
-        let tmp = dir.join(tmp_name);
-        let mut opts = OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(name);
+        prefix.push(".");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
         #[cfg(unix)]
         {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(fs::Permissions::from_mode(0o600));
         }
-        let file = opts
-            .open(&tmp)
-            .map_err(|e| Error::io(format!("can't write {}", tmp.display()), e))?;
+        let tmp = builder.tempfile_in(dir).map_err(|e| {
+            Error::io(
+                format!("can't write a temporary file in {}", dir.display()),
+                e,
+            )
+        })?;
         Ok(AtomicFile {
             tmp,
             dest: dest.to_path_buf(),
-            file: Some(file),
         })
     }
 
     /// The directory the file is written in.
     pub fn dir(&self) -> &Path {
-        self.tmp.parent().unwrap_or(Path::new("."))
+        self.tmp.path().parent().unwrap_or(Path::new("."))
     }
 
     /// The open temp file.
     pub fn file(&mut self) -> &mut File {
-        self.file.as_mut().expect("file present until commit")
+        self.tmp.as_file_mut()
     }
 
-    /// fsyncs the data, renames it over `dest`, then fsyncs the directory.
-    pub fn commit(mut self) -> Result<()> {
-        let file = self.file.take().expect("file present until commit");
-        file.sync_all()
-            .map_err(|e| Error::io(format!("can't sync {}", self.tmp.display()), e))?;
-        drop(file);
-        fs::rename(&self.tmp, &self.dest)
-            .map_err(|e| Error::io(format!("can't write {}", self.dest.display()), e))?;
+    /// fsyncs the data, renames it over `dest` (a symlink there is replaced, never
+    /// followed), then fsyncs the directory.
+    pub fn commit(self) -> Result<()> {
+        self.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io(format!("can't sync {}", self.tmp.path().display()), e))?;
+        self.tmp
+            .persist(&self.dest)
+            .map_err(|e| Error::io(format!("can't write {}", self.dest.display()), e.error))?;
         sync_dir(self.dest.parent().unwrap_or(Path::new(".")))?;
         Ok(())
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.tmp);
-        }
     }
 }
 
@@ -107,6 +106,55 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// M5: the temp name was `.NAME.tmpPID`, opened without O_EXCL: another local user
+    /// who created that name first (mode 0666) got the data, and a symlink there sent
+    /// it elsewhere. Now the name is random, the open exclusive and the mode 0600.
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_temp_file_or_symlink_never_receives_the_data_m5() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("export.trove");
+        let elsewhere = dir.path().join("elsewhere");
+        let planted = dir
+            .path()
+            .join(format!(".export.trove.tmp{}", std::process::id()));
+        std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
+        let umask_free = {
+            use std::os::unix::fs::PermissionsExt;
+            let q = dir.path().join(".export.trove.tmp");
+            fs::write(&q, b"").unwrap();
+            fs::set_permissions(&q, fs::Permissions::from_mode(0o666)).unwrap();
+            q
+        };
+        write_atomic(&p, b"secret export").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"secret export");
+        assert!(!elsewhere.exists(), "the write followed a planted symlink");
+        assert_eq!(
+            fs::read(&umask_free).unwrap(),
+            b"",
+            "a planted file got the data"
+        );
+        assert_eq!(mode(&p), 0o600);
+        // A symlink at the destination is replaced, not followed.
+        let target = dir.path().join("target");
+        fs::write(&target, b"keep").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+        assert!(!fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(mode(&link), 0o600);
+    }
 
     #[test]
     fn write_atomic_replaces_whole_file_and_leaves_no_temp() {

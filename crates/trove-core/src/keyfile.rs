@@ -1,5 +1,12 @@
 //! The vault's key file (`trove.key`): the data key wrapped by the passphrase
 //! (Argon2id → XChaCha20-Poly1305) and by the recovery key (age X25519).
+//!
+//! Format 2 binds the Argon2id parameters into the wrapped key's associated data, so
+//! they are authenticated with it; format 1 files (no parameters in the associated data)
+//! still open and become format 2 at the next passphrase change. Parameters outside
+//! tight bounds are refused before anything is derived: the worst file Trove accepts
+//! unlocks in seconds (docs/benchmarks.md), and a crafted one is named as such, not as a
+//! wrong passphrase.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -17,8 +24,10 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::secret::{DataKey, Passphrase, RecoveryKey};
 
-/// The key file's format tag; a different tag is refused.
-pub const KEYFILE_FORMAT: &str = "trove-key/1";
+/// The key file's format tag, written by this version.
+pub const KEYFILE_FORMAT: &str = "trove-key/2";
+/// The previous format (KDF parameters not in the associated data); still read.
+pub const KEYFILE_FORMAT_V1: &str = "trove-key/1";
 
 /// Argon2id parameters, stored in the key file so they can be raised later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,29 +43,112 @@ pub struct KdfParams {
 impl KdfParams {
     /// The minimum accepted memory cost: 64 MiB.
     pub const MIN_M_COST_KIB: u32 = 64 * 1024;
+    /// The largest accepted memory cost: 256 MiB.
+    pub const MAX_M_COST_KIB: u32 = 256 * 1024;
+    /// The most accepted passes.
+    pub const MAX_T_COST: u32 = 20;
+    /// The most accepted lanes (the derivation runs them on one thread).
+    pub const MAX_P_COST: u32 = 4;
 
-    /// Parameters for new vaults and passphrase changes: 64 MiB, 6 passes, ~0.4 s on an
-    /// idle 2-core EPYC, up to ~1.1 s when it is busy (docs/benchmarks.md). Four passes
-    /// took 0.26 s idle: below the 0.3 s floor.
+    /// The floor of new parameters: 64 MiB, 6 passes (~0.25–0.45 s on the build
+    /// machines). New vaults and passphrase changes use [`KdfParams::for_new_key`],
+    /// which calibrates upwards from here.
     pub const DEFAULT: KdfParams = KdfParams {
         m_cost_kib: 64 * 1024,
         t_cost: 6,
         p_cost: 1,
     };
 
+    /// What a derivation for a new key should cost on this machine.
+    pub const CALIBRATION_TARGET: std::time::Duration = std::time::Duration::from_millis(500);
+
+    /// The parameters for a new passphrase slot (`init`, passphrase change, recovery):
+    /// [`KdfParams::calibrate`] to [`KdfParams::CALIBRATION_TARGET`].
+    ///
+    /// Debug builds only: with `TROVE_INSECURE_FAST_KDF_FOR_TESTS` set, the weakest
+    /// accepted parameters (64 MiB, one pass) and no calibration, so test suites that
+    /// run `trove init` stay fast. Release builds never read that variable.
+    pub fn for_new_key() -> KdfParams {
+        #[cfg(debug_assertions)]
+        if std::env::var_os("TROVE_INSECURE_FAST_KDF_FOR_TESTS").is_some() {
+            return KdfParams {
+                m_cost_kib: Self::MIN_M_COST_KIB,
+                t_cost: 1,
+                p_cost: 1,
+            };
+        }
+        Self::calibrate(Self::CALIBRATION_TARGET).params
+    }
+
+    /// Finds the passes for one derivation to take at least `target` here: memory fixed
+    /// at 64 MiB and one lane; times one and two passes, estimates, then raises the
+    /// passes until a derivation takes `target` (never below [`KdfParams::DEFAULT`],
+    /// never above [`KdfParams::MAX_T_COST`]).
+    pub fn calibrate(target: std::time::Duration) -> Calibration {
+        let time = |t_cost: u32| {
+            let p = KdfParams {
+                t_cost,
+                ..Self::DEFAULT
+            };
+            let start = std::time::Instant::now();
+            let _ = derive_kek(&Passphrase::new("calibration".into()), &[0u8; 16], p);
+            start.elapsed()
+        };
+        let one = time(1);
+        let two = time(2);
+        let per_pass = two
+            .saturating_sub(one)
+            .max(std::time::Duration::from_millis(1));
+        let fixed = one.saturating_sub(per_pass);
+        let est = (target.saturating_sub(fixed).as_secs_f64() / per_pass.as_secs_f64()).ceil();
+        let mut t_cost = (est as u32).clamp(Self::DEFAULT.t_cost, Self::MAX_T_COST);
+        let mut took = time(t_cost);
+        while took < target && t_cost < Self::MAX_T_COST {
+            t_cost += 1;
+            took = time(t_cost);
+        }
+        Calibration {
+            params: KdfParams {
+                t_cost,
+                ..Self::DEFAULT
+            },
+            took,
+            one_pass: one,
+        }
+    }
+
     fn validate(&self) -> Result<()> {
-        // Upper caps stop a crafted key file from making unlock take hours or all memory.
-        let ok = (Self::MIN_M_COST_KIB..=4 * 1024 * 1024).contains(&self.m_cost_kib)
-            && (1..=64).contains(&self.t_cost)
-            && (1..=16).contains(&self.p_cost);
+        // Caps stop a crafted key file from making unlock take minutes or all memory.
+        let ok = (Self::MIN_M_COST_KIB..=Self::MAX_M_COST_KIB).contains(&self.m_cost_kib)
+            && (1..=Self::MAX_T_COST).contains(&self.t_cost)
+            && (1..=Self::MAX_P_COST).contains(&self.p_cost);
         if ok {
             Ok(())
         } else {
             Err(Error::KeyFileDamaged(format!(
-                "unacceptable key derivation parameters {self:?}"
+                "damaged or crafted: its key derivation parameters (memory {} KiB, {} passes, \
+                 {} lanes) are outside what Trove accepts ({}–{} KiB, 1–{} passes, 1–{} \
+                 lanes); nothing was derived",
+                self.m_cost_kib,
+                self.t_cost,
+                self.p_cost,
+                Self::MIN_M_COST_KIB,
+                Self::MAX_M_COST_KIB,
+                Self::MAX_T_COST,
+                Self::MAX_P_COST
             )))
         }
     }
+}
+
+/// What [`KdfParams::calibrate`] chose and measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Calibration {
+    pub params: KdfParams,
+    /// One derivation with `params`.
+    pub took: std::time::Duration,
+    /// One derivation with one pass.
+    pub one_pass: std::time::Duration,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -105,7 +197,7 @@ impl KeyFile {
             recipient: recipient.to_string(),
             wrapped_key: B64.encode(age_wrap(key, &recipient)?),
         };
-        let passphrase = wrap_with_passphrase(key, passphrase, params, &vault_id)?;
+        let passphrase = wrap_with_passphrase(key, passphrase, params, &vault_id, KEYFILE_FORMAT)?;
         Ok((
             KeyFile {
                 format: KEYFILE_FORMAT.into(),
@@ -126,7 +218,7 @@ impl KeyFile {
         let kf: KeyFile = serde_json::from_slice(&bytes).map_err(|e| {
             Error::KeyFileDamaged(format!("{} is not a Trove key file ({e})", path.display()))
         })?;
-        if kf.format != KEYFILE_FORMAT {
+        if kf.format != KEYFILE_FORMAT && kf.format != KEYFILE_FORMAT_V1 {
             return Err(Error::UnsupportedVersion(format!(
                 "key file format {:?}",
                 kf.format
@@ -153,6 +245,11 @@ impl KeyFile {
         self.passphrase.params
     }
 
+    /// The format tag of this file (`trove-key/1` until its passphrase slot is rewrapped).
+    pub fn format(&self) -> &str {
+        &self.format
+    }
+
     /// Unwraps the data key with the passphrase. A wrong passphrase fails the AEAD tag.
     pub fn unwrap_with_passphrase(&self, passphrase: &Passphrase) -> Result<DataKey> {
         let slot = &self.passphrase;
@@ -170,7 +267,7 @@ impl KeyFile {
                     XNonce::from_slice(&nonce),
                     Payload {
                         msg: &ct,
-                        aad: self.aad().as_bytes(),
+                        aad: aad(&self.format, &self.vault_id, slot.params).as_bytes(),
                     },
                 )
                 .map_err(|_| Error::WrongPassphrase)?,
@@ -202,25 +299,32 @@ impl KeyFile {
             .ok_or_else(|| Error::KeyFileDamaged("wrapped key has the wrong length".into()))
     }
 
-    /// Rewraps the data key under a new passphrase (fresh salt and nonce). The database is
-    /// not touched: changing the passphrase is instant apart from the KDF.
+    /// Rewraps the data key under a new passphrase (fresh salt and nonce), in the current
+    /// format (a format 1 file is upgraded here). The database is not touched: changing
+    /// the passphrase is instant apart from the KDF.
     pub fn rewrap_passphrase(
         &mut self,
         key: &DataKey,
         new: &Passphrase,
         params: KdfParams,
     ) -> Result<()> {
-        self.passphrase = wrap_with_passphrase(key, new, params, &self.vault_id)?;
+        self.passphrase = wrap_with_passphrase(key, new, params, &self.vault_id, KEYFILE_FORMAT)?;
+        self.format = KEYFILE_FORMAT.into();
         Ok(())
-    }
-
-    fn aad(&self) -> String {
-        aad(&self.vault_id)
     }
 }
 
-fn aad(vault_id: &str) -> String {
-    format!("{KEYFILE_FORMAT} passphrase {vault_id}")
+/// The associated data of the passphrase slot: format 2 authenticates the KDF and its
+/// parameters along with the vault id; format 1 had only the id.
+fn aad(format: &str, vault_id: &str, p: KdfParams) -> String {
+    if format == KEYFILE_FORMAT_V1 {
+        format!("{KEYFILE_FORMAT_V1} passphrase {vault_id}")
+    } else {
+        format!(
+            "{format} passphrase {vault_id} argon2id m={} t={} p={}",
+            p.m_cost_kib, p.t_cost, p.p_cost
+        )
+    }
 }
 
 fn wrap_with_passphrase(
@@ -228,6 +332,7 @@ fn wrap_with_passphrase(
     passphrase: &Passphrase,
     params: KdfParams,
     vault_id: &str,
+    format: &str,
 ) -> Result<PassphraseSlot> {
     if passphrase.is_empty() {
         return Err(Error::EmptyPassphrase);
@@ -244,7 +349,7 @@ fn wrap_with_passphrase(
             XNonce::from_slice(&nonce),
             Payload {
                 msg: key.expose_secret(),
-                aad: aad(vault_id).as_bytes(),
+                aad: aad(format, vault_id, params).as_bytes(),
             },
         )
         .map_err(|_| Error::InvalidInput("key wrapping failed".into()))?;
@@ -356,6 +461,118 @@ mod tests {
         let p = dir.path().join("trove.key");
         std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
         assert!(matches!(KeyFile::read(&p), Err(Error::KeyFileDamaged(_))));
+    }
+
+    /// L4: parameters inside the old bounds (up to 4 GiB, 64 passes) made one unlock
+    /// take minutes and gigabytes, and the failure read "wrong passphrase". Now the
+    /// bounds are tight and a file outside them is named damaged or crafted, before
+    /// anything is derived.
+    #[test]
+    fn kdf_parameters_beyond_the_bounds_are_refused_as_crafted_l4() {
+        let key = DataKey::generate();
+        let (kf, _) = KeyFile::new(&key, &Passphrase::new("pw".into()), FAST).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("trove.key");
+        for (field, value) in [
+            ("m_cost_kib", 1024 * 1024),
+            ("m_cost_kib", KdfParams::MAX_M_COST_KIB + 1),
+            ("t_cost", 64),
+            ("t_cost", KdfParams::MAX_T_COST + 1),
+            ("p_cost", 16),
+        ] {
+            let mut v: serde_json::Value = serde_json::to_value(&kf).unwrap();
+            v["passphrase"]["params"][field] = value.into();
+            std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+            let start = std::time::Instant::now();
+            let e = KeyFile::read(&p)
+                .err()
+                .unwrap_or_else(|| panic!("{field} = {value} was accepted"));
+            assert!(start.elapsed() < std::time::Duration::from_secs(1));
+            assert_eq!(e.code(), "key_file_damaged", "{e}");
+            assert!(e.to_string().contains("damaged or crafted"), "{e}");
+        }
+        // The largest accepted file is still read.
+        let mut v: serde_json::Value = serde_json::to_value(&kf).unwrap();
+        v["passphrase"]["params"] = serde_json::json!({
+            "m_cost_kib": KdfParams::MAX_M_COST_KIB,
+            "t_cost": KdfParams::MAX_T_COST,
+            "p_cost": KdfParams::MAX_P_COST,
+        });
+        std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+        assert!(KeyFile::read(&p).is_ok());
+    }
+
+    /// Format 2 authenticates the KDF parameters: the wrapped key opens only with the
+    /// associated data that names them.
+    #[test]
+    fn format_2_binds_the_kdf_parameters_into_the_associated_data() {
+        let key = DataKey::generate();
+        let pw = Passphrase::new("pw".into());
+        let (kf, _) = KeyFile::new(&key, &pw, FAST).unwrap();
+        assert_eq!(kf.format(), KEYFILE_FORMAT);
+        let slot = &kf.passphrase;
+        let kek = derive_kek(&pw, &decode(&slot.salt).unwrap(), slot.params).unwrap();
+        let cipher = XChaCha20Poly1305::new((&*kek).into());
+        let open = |aad: String| {
+            cipher
+                .decrypt(
+                    XNonce::from_slice(&decode(&slot.nonce).unwrap()),
+                    Payload {
+                        msg: &decode(&slot.wrapped_key).unwrap(),
+                        aad: aad.as_bytes(),
+                    },
+                )
+                .is_ok()
+        };
+        assert!(open(aad(KEYFILE_FORMAT, &kf.vault_id, FAST)));
+        assert!(!open(aad(KEYFILE_FORMAT_V1, &kf.vault_id, FAST)));
+        let other = KdfParams { t_cost: 2, ..FAST };
+        assert!(!open(aad(KEYFILE_FORMAT, &kf.vault_id, other)));
+    }
+
+    #[test]
+    fn format_1_files_still_open_and_upgrade_at_the_next_passphrase_change() {
+        let key = DataKey::generate();
+        let pw = Passphrase::new("old".into());
+        let (mut kf, rk) = KeyFile::new(&key, &pw, FAST).unwrap();
+        kf.passphrase =
+            wrap_with_passphrase(&key, &pw, FAST, &kf.vault_id, KEYFILE_FORMAT_V1).unwrap();
+        kf.format = KEYFILE_FORMAT_V1.into();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("trove.key");
+        kf.write(&p).unwrap();
+        let mut kf = KeyFile::read(&p).unwrap();
+        assert_eq!(kf.format(), KEYFILE_FORMAT_V1);
+        let got = kf.unwrap_with_passphrase(&pw).unwrap();
+        assert_eq!(got.expose_secret(), key.expose_secret());
+        kf.rewrap_passphrase(&got, &Passphrase::new("new".into()), FAST)
+            .unwrap();
+        kf.write(&p).unwrap();
+        let kf = KeyFile::read(&p).unwrap();
+        assert_eq!(kf.format(), KEYFILE_FORMAT, "upgraded at the change");
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        assert_eq!(v["format"], KEYFILE_FORMAT);
+        assert_eq!(
+            kf.unwrap_with_passphrase(&Passphrase::new("new".into()))
+                .unwrap()
+                .expose_secret(),
+            key.expose_secret()
+        );
+        assert!(kf.unwrap_with_recovery(&rk).is_ok());
+    }
+
+    #[test]
+    fn calibration_reaches_its_target_within_the_bounds() {
+        let target = std::time::Duration::from_millis(200);
+        let c = KdfParams::calibrate(target);
+        eprintln!(
+            "calibration to {target:?}: {:?} took {:?} (one pass {:?})",
+            c.params, c.took, c.one_pass
+        );
+        c.params.validate().unwrap();
+        assert_eq!(c.params.m_cost_kib, KdfParams::DEFAULT.m_cost_kib);
+        assert!(c.params.t_cost >= KdfParams::DEFAULT.t_cost);
+        assert!(c.took >= target || c.params.t_cost == KdfParams::MAX_T_COST);
     }
 
     #[test]

@@ -326,6 +326,37 @@ fn unindex_record(tx: &Transaction<'_>, rowid: i64) -> Result<()> {
     Ok(())
 }
 
+/// A record from a scoped (partial) bundle laid over the stored one: the bundle's fields
+/// set or overwrite, its tags are added, and nothing it does not carry is removed (type,
+/// source and `created_at` stay the stored ones; `updated_at` becomes the later of the
+/// two). Pure; the caller checks the types match.
+pub fn overlay_partial(stored: &Record, partial: &Record) -> Record {
+    let mut out = stored.clone();
+    for (k, v) in &partial.fields {
+        out.fields.insert(k.clone(), v.clone());
+    }
+    for t in &partial.tags {
+        if !out.tags.contains(t) {
+            out.tags.push(t.clone());
+        }
+    }
+    if later(&partial.updated_at, &stored.updated_at) {
+        out.updated_at = partial.updated_at.clone();
+    }
+    out
+}
+
+/// True when RFC 3339 time `a` is after `b` (false when either does not parse).
+pub(crate) fn later(a: &str, b: &str) -> bool {
+    match (
+        chrono::DateTime::parse_from_rfc3339(a),
+        chrono::DateTime::parse_from_rfc3339(b),
+    ) {
+        (Ok(a), Ok(b)) => a > b,
+        _ => false,
+    }
+}
+
 /// Replaces a stored record (same id) with `r` inside `tx`: fields, tags, source and
 /// times all come from `r`.
 pub fn replace_record(tx: &Transaction<'_>, r: &Record, cols: &DerivedColumns) -> Result<()> {

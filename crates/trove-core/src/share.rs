@@ -598,47 +598,62 @@ pub fn not_found() -> ShareReply {
 fn base_entry(meta: &RequestMeta) -> NewLogEntry {
     NewLogEntry {
         remote_addr: Some(meta.remote_addr.clone()),
-        method: Some(meta.method.clone()),
+        method: Some(loggable_method(&meta.method).into()),
         path: Some(loggable_path(&meta.path)),
         ..NewLogEntry::new(LogKind::Share)
     }
 }
 
-/// The form of a request path that may be logged: anything that looks like a token
-/// (`trove_…`) is masked, a query is kept only when it is `type=TYPE`, and the result
-/// is cut to 512 characters. Clients sometimes put tokens in URLs; logs must not keep
-/// them.
+/// The form of a request method that may be logged: a standard method, or `(other)`
+/// (a method is client text too, and may be anything).
+pub fn loggable_method(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap_or("(other)")
+}
+
+/// The form of a request path that may be logged: the route it matched, from a fixed
+/// list, never the text the client sent. `/v1/records/{id}` keeps no id (which record
+/// was disclosed is in the row's `record_ids`, only when one was); a query is kept only
+/// when it is a valid `type=TYPE` on `/v1/records`; any other path is `(unknown path)`.
+/// Clients put tokens in URLs, in any case and percent-encoding (`TROVE_…`,
+/// `trove%5F…`, the bare body): none of that text can reach a log row, `log.jsonl` or a
+/// trace, because nothing of the raw path is copied.
 pub fn loggable_path(path_and_query: &str) -> String {
     let (path, query) = match path_and_query.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (path_and_query, None),
     };
-    let mut out = String::with_capacity(path.len());
-    let mut rest = path;
-    while let Some(i) = rest.find(crate::token::TOKEN_PREFIX) {
-        out.push_str(&rest[..i]);
-        out.push_str("trove_***");
-        let after = &rest[i + crate::token::TOKEN_PREFIX.len()..];
-        let end = after
-            .find(|c: char| !c.is_ascii_alphanumeric())
-            .unwrap_or(after.len());
-        rest = &after[end..];
-    }
-    out.push_str(rest);
+    let route = match path {
+        "/healthz" | "/v1/grant" | "/v1/records" | "/v1/revoke" => path,
+        p if p
+            .strip_prefix("/v1/records/")
+            .is_some_and(|id| !id.is_empty() && !id.contains('/')) =>
+        {
+            "/v1/records/{id}"
+        }
+        _ => return "(unknown path)".into(),
+    };
+    let mut out = route.to_string();
     match query {
         None => {}
         Some(q)
-            if q.strip_prefix("type=").is_some_and(|t| {
-                (1..=64).contains(&t.len())
-                    && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-            }) =>
+            if route == "/v1/records"
+                && q.strip_prefix("type=").is_some_and(|t| {
+                    (1..=64).contains(&t.len())
+                        && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                }) =>
         {
             out.push('?');
             out.push_str(q);
         }
         Some(_) => out.push_str("?(query omitted)"),
     }
-    out.chars().take(512).collect()
+    out
 }
 
 fn disclose(entry: &mut NewLogEntry, records: &[Record]) {
@@ -1199,7 +1214,7 @@ mod tests {
         struct FailOne;
         impl LogFault for FailOne {
             fn before_write(&self, e: &NewLogEntry) -> Result<()> {
-                if e.path.as_deref() == Some("/fail") {
+                if e.path.as_deref() == Some("/v1/grant") {
                     Err(Error::LogWriteFailed("injected".into()))
                 } else {
                     Ok(())
@@ -1210,7 +1225,7 @@ mod tests {
         let e = ShareEngine::new(&v).with_log_fault(Arc::new(FailOne));
         let before = v.log_len().unwrap();
         let mut reqs = Vec::new();
-        for path in ["/ok", "/fail", "/ok"] {
+        for path in ["/v1/records", "/v1/grant", "/v1/records"] {
             let mut r = req(&t, ShareOp::Records { record_type: None });
             r.meta.path = path.into();
             reqs.push(r);
@@ -1235,7 +1250,7 @@ mod tests {
         impl LogFault for FailSome {
             fn before_write(&self, e: &NewLogEntry) -> Result<()> {
                 match e.path.as_deref() {
-                    Some("/fail") => Err(Error::LogWriteFailed("injected".into())),
+                    Some("/v1/grant") => Err(Error::LogWriteFailed("injected".into())),
                     _ => Ok(()),
                 }
             }
@@ -1255,10 +1270,10 @@ mod tests {
         };
         let before = v.log_len().unwrap();
         assert_eq!(
-            batch(&["/fail", "/ok", "/ok", "/fail"]),
+            batch(&["/v1/grant", "/v1/records", "/v1/records", "/v1/grant"]),
             [503, 200, 200, 503]
         );
-        assert_eq!(batch(&["/ok", "/ok"]), [200, 200]);
+        assert_eq!(batch(&["/v1/records", "/v1/records"]), [200, 200]);
         assert_eq!(v.log_len().unwrap(), before + 4);
         assert_eq!(v.list_grants().unwrap()[0].uses, 4);
         let r = v.verify_log().unwrap();
@@ -1279,9 +1294,51 @@ mod tests {
         );
         assert_eq!(
             loggable_path(&format!("/v1/records/{tok}/x")),
-            "/v1/records/trove_***/x"
+            "(unknown path)"
         );
-        assert_eq!(loggable_path(&"a".repeat(2000)).len(), 512);
+        assert_eq!(loggable_path(&"a".repeat(2000)), "(unknown path)");
+    }
+
+    /// L2: only a literal lowercase `trove_` was masked; `TROVE_…`, `trove%5F…` and the
+    /// bare body were logged verbatim. Now no text of the raw path is logged at all.
+    #[test]
+    fn token_shapes_in_a_path_never_reach_the_logged_path_l2() {
+        let t = ShareToken::generate();
+        let tok = t.expose_secret();
+        let body = &tok[crate::token::TOKEN_PREFIX.len()..];
+        let shapes = [
+            tok.to_string(),
+            format!("TROVE_{body}"),
+            format!("Trove_{body}"),
+            format!("trove%5F{body}"),
+            format!("trove%5f{body}"),
+            body.to_string(),
+        ];
+        for shape in &shapes {
+            for path in [
+                format!("/v1/records/{shape}"),
+                format!("/v1/{shape}"),
+                format!("/{shape}"),
+                format!("/v1/records?type={shape}"),
+                format!("/v1/records?access_token={shape}"),
+                format!("/v1/records/{shape}?type=contact"),
+                format!("/v1/grant/{shape}"),
+            ] {
+                let logged = loggable_path(&path);
+                assert!(
+                    !logged.contains(&body[..12]) && !logged.contains(&body[body.len() - 12..]),
+                    "token text reached the log via {path:?}: {logged}"
+                );
+            }
+        }
+        assert_eq!(
+            loggable_path(&format!("/v1/records/{body}")),
+            "/v1/records/{id}"
+        );
+        assert_eq!(loggable_path("/v1/records/01JDX"), "/v1/records/{id}");
+        assert_eq!(loggable_path("/v1/records/"), "(unknown path)");
+        assert_eq!(loggable_method(&format!("TROVE_{body}")), "(other)");
+        assert_eq!(loggable_method("GET"), "GET");
     }
 
     #[test]

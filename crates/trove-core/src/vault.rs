@@ -131,8 +131,13 @@ pub struct VaultInfo {
 impl Vault {
     /// Creates a vault in `dir` (which may exist but must not hold a vault) and returns it
     /// unlocked, with the recovery key to show the person once.
+    /// The passphrase slot's Argon2id parameters are calibrated on this machine
+    /// ([`KdfParams::for_new_key`]).
     pub fn create(dir: &Path, passphrase: &Passphrase) -> Result<(Vault, RecoveryKey)> {
-        Self::create_with(dir, passphrase, KdfParams::DEFAULT)
+        if dir.join(KEY_FILE).exists() || dir.join(DB_FILE).exists() {
+            return Err(Error::VaultExists(dir.to_path_buf()));
+        }
+        Self::create_with(dir, passphrase, KdfParams::for_new_key())
     }
 
     /// [`Vault::create`] with explicit KDF parameters.
@@ -192,7 +197,7 @@ impl Vault {
         let key = kf.unwrap_with_recovery(recovery)?;
         // Open first: a recovery key for a damaged database should not rewrap anything.
         let vault = Self::open_with_key(dir, key)?;
-        kf.rewrap_passphrase(&vault.key, new, kf.kdf_params().max(KdfParams::DEFAULT))?;
+        kf.rewrap_passphrase(&vault.key, new, KdfParams::for_new_key())?;
         kf.write(&path)?;
         Ok(vault)
     }
@@ -200,6 +205,8 @@ impl Vault {
     /// Opens the database with the raw data key.
     pub fn open_with_key(dir: &Path, key: DataKey) -> Result<Vault> {
         let kf = read_keyfile(dir)?;
+        tighten_vault(dir)?;
+        create_db_file(&dir.join(DB_FILE))?;
         let conn = open_connection(&dir.join(DB_FILE), &key)?;
         migrate(&conn)?;
         Ok(Vault {
@@ -223,12 +230,13 @@ impl Vault {
         })
     }
 
-    /// Changes the passphrase: rewraps the data key under the new one. The database is
-    /// not re-encrypted; the old passphrase stops working at once.
+    /// Changes the passphrase: rewraps the data key under the new one, with Argon2id
+    /// parameters calibrated on this machine (and in the current key-file format). The
+    /// database is not re-encrypted; the old passphrase stops working at once.
     pub fn change_passphrase(&self, new: &Passphrase) -> Result<()> {
         let path = self.dir.join(KEY_FILE);
         let mut kf = KeyFile::read(&path)?;
-        kf.rewrap_passphrase(&self.key, new, kf.kdf_params().max(KdfParams::DEFAULT))?;
+        kf.rewrap_passphrase(&self.key, new, KdfParams::for_new_key())?;
         kf.write(&path)
     }
 
@@ -314,16 +322,6 @@ impl Vault {
     }
 }
 
-impl KdfParams {
-    fn max(self, other: KdfParams) -> KdfParams {
-        KdfParams {
-            m_cost_kib: self.m_cost_kib.max(other.m_cost_kib),
-            t_cost: self.t_cost.max(other.t_cost),
-            p_cost: self.p_cost.max(other.p_cost),
-        }
-    }
-}
-
 fn read_keyfile(dir: &Path) -> Result<KeyFile> {
     let path = dir.join(KEY_FILE);
     if !path.exists() {
@@ -332,16 +330,111 @@ fn read_keyfile(dir: &Path) -> Result<KeyFile> {
     KeyFile::read(&path)
 }
 
+/// Creates the vault directory, private (0700). An existing directory is used only when
+/// it is empty (then made 0700); one that holds anything is refused and left exactly as
+/// it was: `TROVE_VAULT=/tmp trove init` must never lock everyone else out of `/tmp`.
 fn create_private_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("can't create {}", dir.display()), e))?;
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(Error::VaultDirNotEmpty(dir.to_path_buf()));
+            }
+            set_mode(dir, 0o700)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(dir)
+                .map_err(|e| Error::io(format!("can't create {}", dir.display()), e))?;
+            // The mode given to mkdir is cut by the umask; 0700 is the floor we want.
+            set_mode(dir, 0o700)
+        }
+        Err(e) => Err(Error::io(format!("can't use {}", dir.display()), e)),
+    }
+}
+
+/// The names a vault directory holds: the key file, the database and SQLite's side
+/// files, and the hidden temp files of atomic writes.
+fn is_vault_file(name: &std::ffi::OsStr) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    matches!(
+        name,
+        KEY_FILE | DB_FILE | "trove.db-wal" | "trove.db-shm" | "trove.db-journal"
+    ) || (name.starts_with(".trove.key.") && name.ends_with(".tmp"))
+}
+
+/// Makes an opened vault private again if something loosened it: every vault file
+/// 0600, and the directory 0700 when it holds nothing but vault files (a directory that
+/// also holds other files is left as it is; the files themselves are what keep the data
+/// private). A mode that cannot be tightened (the files belong to someone else) is an
+/// error, before anything is read.
+fn tighten_vault(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| Error::io(format!("can't set permissions on {}", dir.display()), e))?;
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(format!("can't read {}", dir.display()), e))?;
+        let mut only_vault_files = true;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(format!("can't read {}", dir.display()), e))?;
+            if !is_vault_file(&entry.file_name()) {
+                only_vault_files = false;
+                continue;
+            }
+            let meta = entry
+                .metadata()
+                .map_err(|e| Error::io(format!("can't read {}", entry.path().display()), e))?;
+            if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+                set_mode(&entry.path(), 0o600)?;
+            }
+        }
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| Error::io(format!("can't read {}", dir.display()), e))?
+            .permissions()
+            .mode();
+        if only_vault_files && mode & 0o077 != 0 {
+            set_mode(dir, 0o700)?;
+        }
     }
+    #[cfg(not(unix))]
+    let _ = dir;
     Ok(())
+}
+
+/// Sets a Unix mode (no-op elsewhere); failing names the path and why.
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+            Error::VaultPermissions {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        })?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Creates the (empty) database file with mode 0600 before SQLite opens it, so that it
+/// and the WAL and shared-memory files SQLite derives from it (they copy its mode) are
+/// never readable by others, whatever the umask.
+fn create_db_file(path: &Path) -> Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    match o.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::io(format!("can't create {}", path.display()), e)),
+    }
 }
 
 /// Opens one SQLCipher connection: key first, then the key check, then the pragmas.
@@ -514,6 +607,84 @@ pub(crate) mod tests {
         let (v, _) =
             Vault::create_with(&dir.path().join("v"), &Passphrase::new("pw".into()), FAST).unwrap();
         (dir, v)
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    fn chmod(p: &Path, m: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    }
+
+    /// L5: the database, its WAL and shared-memory files were created with the umask's
+    /// mode (0644): readable by every local user. All vault files are 0600, the
+    /// directory 0700, and a vault opened looser is tightened.
+    #[cfg(unix)]
+    #[test]
+    fn vault_files_are_private_and_tightened_when_opened_looser_l5() {
+        let (dir, v) = new_vault();
+        let vd = dir.path().join("v");
+        v.add(crate::NewRecord::new(
+            "note",
+            [("title".into(), "x".into())],
+        ))
+        .unwrap();
+        let files = ["trove.key", "trove.db", "trove.db-wal", "trove.db-shm"];
+        assert_eq!(mode(&vd), 0o700);
+        for f in files {
+            assert_eq!(mode(&vd.join(f)), 0o600, "{f} is readable by others");
+        }
+        // Loosened while closed (SQLite removes the WAL and shm files on close; an
+        // extra handle keeps them).
+        let keep = v.try_clone().unwrap();
+        drop(v);
+        chmod(&vd, 0o755);
+        for f in files {
+            chmod(&vd.join(f), 0o644);
+        }
+        let v = Vault::unlock(&vd, &Passphrase::new("pw".into())).unwrap();
+        v.count_records().unwrap();
+        assert_eq!(mode(&vd), 0o700, "the directory was not tightened");
+        for f in files {
+            assert_eq!(mode(&vd.join(f)), 0o600, "{f} was not tightened");
+        }
+        drop(keep);
+        // A directory that also holds other files keeps its mode; the vault files are
+        // still tightened.
+        drop(v);
+        std::fs::write(vd.join("notes.txt"), b"mine").unwrap();
+        chmod(&vd, 0o755);
+        chmod(&vd.join("trove.key"), 0o644);
+        Vault::unlock(&vd, &Passphrase::new("pw".into())).unwrap();
+        assert_eq!(mode(&vd), 0o755);
+        assert_eq!(mode(&vd.join("trove.key")), 0o600);
+    }
+
+    /// `TROVE_VAULT=/tmp trove init` made /tmp 0700. A directory holding anything is
+    /// refused and left exactly as it was; an empty one is used and made private.
+    #[cfg(unix)]
+    #[test]
+    fn create_never_changes_the_mode_of_a_non_empty_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared-tmp");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::write(shared.join("someone-elses-file"), b"x").unwrap();
+        chmod(&shared, 0o1777);
+        let e = Vault::create_with(&shared, &Passphrase::new("pw".into()), FAST).unwrap_err();
+        assert_eq!(e.code(), "vault_dir_not_empty", "{e}");
+        assert!(e.hint().is_some());
+        assert_eq!(mode(&shared), 0o1777, "the shared directory's mode changed");
+        assert!(!shared.join(KEY_FILE).exists() && !shared.join(DB_FILE).exists());
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        chmod(&empty, 0o755);
+        Vault::create_with(&empty, &Passphrase::new("pw".into()), FAST).unwrap();
+        assert_eq!(mode(&empty), 0o700);
     }
 
     #[test]

@@ -10,7 +10,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::limit::RequestBodyLimitLayer;
 use trove_core::{Credential, ReplyBody, RequestMeta, ShareOp, ShareReply, ShareRequest};
 
 use crate::gate::GateError;
@@ -19,7 +18,6 @@ use crate::ShareState;
 /// The share API's routes over `state`; call it with tower's `oneshot` in tests, or
 /// serve it with [`crate::serve`].
 pub fn router(state: ShareState) -> Router {
-    let max_body = state.config().max_body_bytes;
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/grant", get(grant))
@@ -28,7 +26,6 @@ pub fn router(state: ShareState) -> Router {
         .route("/v1/revoke", post(revoke))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
-        .layer(RequestBodyLimitLayer::new(max_body))
         .with_state(state)
 }
 
@@ -127,14 +124,32 @@ fn remote_of(req: &Request) -> String {
 }
 
 /// DNS-rebinding defence: only our own loopback names (with our port) or the
-/// configured name are accepted as `Host`.
+/// configured name are accepted as `Host`, and as the authority of an absolute-form
+/// request target (`GET http://host/...`), which HTTP/1.1 says overrides `Host`: both
+/// must name us. More than one `Host` header is never accepted.
 fn host_allowed(s: &ShareState, headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| uri.authority().map(|a| a.to_string()));
-    let Some(host) = host else { return false };
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let header_host = hosts.next();
+    if hosts.next().is_some() {
+        return false;
+    }
+    let header_host = match header_host.map(|h| h.to_str()) {
+        Some(Ok(h)) => Some(h),
+        Some(Err(_)) => return false,
+        None => None,
+    };
+    let authority = uri.authority().map(|a| a.as_str());
+    if header_host.is_none() && authority.is_none() {
+        return false;
+    }
+    header_host
+        .into_iter()
+        .chain(authority)
+        .all(|h| names_us(s, h))
+}
+
+/// Whether one `Host` value (or request-target authority) names this server.
+fn names_us(s: &ShareState, host: &str) -> bool {
     let host = host.to_ascii_lowercase();
     let port = s.port();
     let ours = [
@@ -154,8 +169,45 @@ fn host_allowed(s: &ShareState, headers: &HeaderMap, uri: &axum::http::Uri) -> b
     }
 }
 
+/// Why a request's body was refused.
+enum BodyProblem {
+    TooLarge,
+    Unreadable,
+}
+
+/// Reads (and drops) the request body, refusing one over `max` bytes whether its
+/// length was declared (`Content-Length`) or not (chunked): the API takes no body that
+/// matters, but a large one must not be accepted.
+async fn drain_body(headers: &HeaderMap, body: Body, max: usize) -> Result<(), BodyProblem> {
+    use axum::body::HttpBody;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(BodyProblem::TooLarge);
+    }
+    let mut body = body;
+    let mut seen = 0usize;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|_| BodyProblem::Unreadable)?;
+        if let Some(data) = frame.data_ref() {
+            seen = seen.saturating_add(data.len());
+            if seen > max {
+                return Err(BodyProblem::TooLarge);
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> ShareOp) -> Response {
     let remote = remote_of(&req);
+    let (parts, body) = req.into_parts();
+    let body = drain_body(&parts.headers, body, s.config().max_body_bytes).await;
+    let req = Request::from_parts(parts, Body::empty());
     let path = match req.uri().path_and_query() {
         Some(pq) => pq.as_str().to_string(),
         None => req.uri().path().to_string(),
@@ -166,12 +218,45 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
         path,
     };
     let mut retry_after = None;
-    let op = if !host_allowed(&s, req.headers(), req.uri()) {
+    let op = if req.headers().get_all(header::HOST).iter().count() > 1 {
+        ShareOp::Refused {
+            status: 400,
+            reason: "duplicate_host",
+            error: "invalid_request",
+            description: "more than one Host header".into(),
+        }
+    } else if !host_allowed(&s, req.headers(), req.uri()) {
         ShareOp::Refused {
             status: 421,
             reason: "foreign_host",
             error: "invalid_request",
             description: "this server does not answer for that Host".into(),
+        }
+    } else if let Err(p) = body {
+        match p {
+            BodyProblem::TooLarge => ShareOp::Refused {
+                status: 413,
+                reason: "body_too_large",
+                error: "invalid_request",
+                description: format!(
+                    "the request body is larger than {} bytes",
+                    s.config().max_body_bytes
+                ),
+            },
+            BodyProblem::Unreadable => ShareOp::Refused {
+                status: 400,
+                reason: "bad_request",
+                error: "invalid_request",
+                description: "the request body could not be read".into(),
+            },
+        }
+    } else if req.method() == axum::http::Method::HEAD {
+        // A HEAD would run the GET (disclosing, counting a use) only to drop the body.
+        ShareOp::Refused {
+            status: 405,
+            reason: "method_not_allowed",
+            error: "invalid_request",
+            description: "HEAD is not supported; use GET".into(),
         }
     } else if let Some(wait) = s.inner.limiter.blocked(&remote) {
         retry_after = Some(wait);
@@ -193,7 +278,7 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
                 .and_then(|h| h.to_str().ok()),
         ),
     };
-    let method = meta.method.clone();
+    let method = trove_core::share::loggable_method(&meta.method);
     let logged_path = trove_core::share::loggable_path(&meta.path);
     drop(req);
     let reply = s

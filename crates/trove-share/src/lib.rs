@@ -18,7 +18,7 @@ mod limit;
 mod server;
 
 pub use http::router;
-pub use server::{check_bind, serve, tls_acceptor, ServeError};
+pub use server::{check_bind, check_host_name, serve, tls_acceptor, ServeError};
 
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;

@@ -22,6 +22,8 @@ use crate::ShareState;
 pub enum ServeError {
     #[error("refusing to listen on {0} without TLS: only loopback addresses (127.0.0.1, [::1]) may serve plain HTTP; pass --tls-cert FILE --tls-key FILE")]
     TlsRequired(SocketAddr),
+    #[error("refusing --host-name {0} without TLS: a name other than loopback is for clients on other machines, and they must reach the API over TLS; pass --tls-cert FILE --tls-key FILE")]
+    HostNameNeedsTls(String),
     #[error("can't load the TLS certificate or key: {0}")]
     Tls(String),
     #[error("{0}")]
@@ -32,7 +34,7 @@ impl ServeError {
     /// A stable code, like trove-core's.
     pub fn code(&self) -> &'static str {
         match self {
-            ServeError::TlsRequired(_) => "tls_required",
+            ServeError::TlsRequired(_) | ServeError::HostNameNeedsTls(_) => "tls_required",
             ServeError::Tls(_) => "tls",
             ServeError::Io(_) => "io",
         }
@@ -45,6 +47,16 @@ pub fn check_bind(addr: &SocketAddr, tls: bool) -> Result<(), ServeError> {
         Ok(())
     } else {
         Err(ServeError::TlsRequired(*addr))
+    }
+}
+
+/// An extra accepted `Host` name (anything but our loopback names) is only for TLS.
+pub fn check_host_name(host_name: Option<&str>, tls: bool) -> Result<(), ServeError> {
+    match host_name {
+        Some(name) if !tls => Err(ServeError::HostNameNeedsTls(
+            name.chars().take(253).collect(),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -87,6 +99,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let local = listener.local_addr()?;
     check_bind(&local, tls.is_some())?;
+    check_host_name(state.config().host_name.as_deref(), tls.is_some())?;
     state.set_port(local.port());
     let app = crate::router(state);
     let graceful = GracefulShutdown::new();

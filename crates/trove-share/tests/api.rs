@@ -597,3 +597,171 @@ async fn tls_listener_serves_the_api() {
     let _ = tx.send(());
     server.await.unwrap();
 }
+
+// ---- hardening (issue 11, item 8) ----
+
+fn get_with(uri: &str, token: &str) -> axum::http::request::Builder {
+    axum::http::Request::builder()
+        .method("GET")
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+}
+
+#[tokio::test]
+async fn two_host_headers_are_a_bad_request() {
+    let f = fixture();
+    let (_, t) = f.grant(new_grant(&["contact"]));
+    let s = f.state(ShareConfig::default());
+    for second in ["evil.example", HOST] {
+        let req = get_with("/v1/records", t.expose_secret())
+            .header("host", HOST)
+            .header("host", second)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let a = send(&s, req).await;
+        assert_eq!(a.status, 400, "Host {HOST} + {second} accepted");
+        assert!(!a.body.contains("records"), "{}", a.body);
+    }
+    assert_eq!(f.vault.list_grants().unwrap()[0].uses, 0, "no use counted");
+    let rows = f.vault.log_entries(&Default::default()).unwrap();
+    assert!(rows.iter().all(|r| r.record_ids.is_empty()));
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.outcome == "denied:duplicate_host")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn an_absolute_form_request_naming_another_host_is_refused() {
+    let f = fixture();
+    let (_, t) = f.grant(new_grant(&["contact"]));
+    let s = f.state(ShareConfig::default());
+    // HTTP/1.1: the authority of an absolute-form target overrides Host.
+    for uri in [
+        "http://evil.example/v1/records",
+        "http://evil.example:7878/v1/records",
+        "http://127.0.0.1:9999/v1/records",
+    ] {
+        let req = get_with(uri, t.expose_secret())
+            .header("host", HOST)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let a = send(&s, req).await;
+        assert_eq!(a.status, 421, "{uri} accepted");
+    }
+    let req = get_with("http://127.0.0.1:7878/v1/records", t.expose_secret())
+        .header("host", HOST)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(
+        send(&s, req).await.status,
+        200,
+        "an absolute form naming us"
+    );
+    assert_eq!(f.vault.list_grants().unwrap()[0].uses, 1);
+}
+
+/// A body with no declared length, sent in chunks (like `Transfer-Encoding: chunked`).
+struct Chunked {
+    left: usize,
+}
+
+impl hyper::body::Body for Chunked {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(axum::body::Bytes::from(
+            vec![b'x'; 4096],
+        )))))
+    }
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_refused_with_413() {
+    let f = fixture();
+    let (_, t) = f.grant(new_grant(&["contact"]));
+    let s = f.state(ShareConfig::default());
+    let post = |chunks: usize| {
+        axum::http::Request::builder()
+            .method("POST")
+            .uri("/v1/revoke")
+            .header("host", HOST)
+            .header("authorization", format!("Bearer {}", t.expose_secret()))
+            .body(axum::body::Body::new(Chunked { left: chunks }))
+            .unwrap()
+    };
+    // 5 × 4 KiB > the 16 KiB default: refused, and the grant is not revoked.
+    assert_eq!(send(&s, post(5)).await.status, 413);
+    assert_eq!(
+        f.vault.list_grants().unwrap()[0].status.to_string(),
+        "active"
+    );
+    // Within the limit, the same request works.
+    assert_eq!(send(&s, post(2)).await.status, 200);
+    assert_eq!(
+        f.vault.list_grants().unwrap()[0].status.to_string(),
+        "revoked"
+    );
+}
+
+#[tokio::test]
+async fn head_neither_discloses_nor_counts_a_use() {
+    let f = fixture();
+    let mut n = new_grant(&["contact"]);
+    n.max_uses = Some(1);
+    let (_, t) = f.grant(n);
+    let s = f.state(ShareConfig::default());
+    let before = f.vault.log_entries(&Default::default()).unwrap().len();
+    for path in ["/v1/records", "/v1/grant"] {
+        let req = axum::http::Request::builder()
+            .method("HEAD")
+            .uri(path)
+            .header("host", HOST)
+            .header("authorization", format!("Bearer {}", t.expose_secret()))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(send(&s, req).await.status, 405, "HEAD {path}");
+    }
+    assert_eq!(
+        f.vault.list_grants().unwrap()[0].uses,
+        0,
+        "HEAD counted a use"
+    );
+    let rows = f.vault.log_entries(&Default::default()).unwrap();
+    assert_eq!(rows.len(), before + 2);
+    assert!(
+        rows.iter().all(|r| r.record_ids.is_empty()),
+        "HEAD disclosed"
+    );
+    // The one allowed use is still there for a GET.
+    assert_eq!(
+        call(&s, "GET", "/v1/records", Some(t.expose_secret()), HOST)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_host_name_without_tls_is_refused_at_start() {
+    let f = fixture();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let state = f.state(ShareConfig {
+        host_name: Some("trove.example".into()),
+        ..ShareConfig::default()
+    });
+    let err = trove_share::serve(listener, state, None, async {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "tls_required");
+    assert!(err.to_string().contains("--host-name"), "{err}");
+}

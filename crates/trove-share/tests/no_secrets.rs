@@ -86,6 +86,26 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
             Some(other.expose_secret().into()),
         ),
     ];
+    // L2: a token in the path, in every shape a client might send it; only a literal
+    // lowercase `trove_` used to be masked.
+    let body = tok["trove_".len()..].to_string();
+    let mut calls = calls;
+    for shape in [
+        tok.clone(),
+        format!("TROVE_{body}"),
+        format!("trove%5F{body}"),
+        format!("trove%5f{body}"),
+        body.clone(),
+    ] {
+        calls.push(("GET", format!("/v1/records/{shape}"), Some(tok.clone())));
+        calls.push(("GET", format!("/v1/{shape}"), None));
+        calls.push((
+            "GET",
+            format!("/v1/records?type={shape}"),
+            Some(tok.clone()),
+        ));
+        calls.push(("GET", format!("/v1/records?t={shape}"), None));
+    }
     for (m, path, token) in calls {
         let mut rb = http.request(m.parse().unwrap(), format!("{base}{path}"));
         if let Some(t) = &token {
@@ -100,6 +120,16 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
             error_bodies.push(body);
         }
     }
+    // A token as the method.
+    let r = http
+        .request(
+            reqwest::Method::from_bytes(format!("TROVE_{body}").as_bytes()).unwrap(),
+            format!("{base}/v1/records"),
+        )
+        .send()
+        .await
+        .unwrap();
+    error_bodies.push(r.text().await.unwrap());
     // A foreign Host, too.
     let r = http
         .get(format!("{base}/v1/records"))
@@ -121,13 +151,37 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
     assert!(error_bodies.len() >= 8);
     let log = serde_json::to_string(&f.vault.log_entries(&Default::default()).unwrap()).unwrap();
     let traces = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
+    // The log as a bundle exports it (log.jsonl), read as raw bytes.
+    let (bundle, _) = trove_core::bundle::export_to_writer(
+        &f.vault,
+        Vec::new(),
+        &trove_core::bundle::ExportOptions {
+            encryption: trove_core::bundle::Encryption::Plain,
+            scope: None,
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    // The whole plain bundle (records, grants and log.jsonl), as text.
+    let log_jsonl = String::from_utf8_lossy(&bundle).into_owned();
+    assert!(
+        log_jsonl.contains("(unknown path)"),
+        "log.jsonl was exported"
+    );
     assert!(traces.contains("share request"), "tracing was captured");
     let secrets = [
         tok.as_str(),
         typo.as_str(),
         other.expose_secret(),
         &tok[6..30],
+        &tok[tok.len() - 20..],
     ];
+    for s in secrets {
+        assert!(
+            !log_jsonl.contains(s),
+            "a token leaked into the exported bundle (log.jsonl)"
+        );
+    }
     for (what, text) in [("access log", &log), ("tracing output", &traces)]
         .into_iter()
         .chain(error_bodies.iter().map(|b| ("error body", b)))

@@ -224,7 +224,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
                     output::json(&json!({ "file": file, "problems": list }));
                 } else {
                     for (l, r) in &problems {
-                        eprintln!("{file}:{l}: {r}");
+                        eprintln!("{}:{l}: {}", output::safe(&file), output::safe(r));
                     }
                 }
                 return Err(Error::ImportMalformed { file, problems });
@@ -243,12 +243,16 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
         outln!(
             "{verb} {} records from {} ({}): {} new, {} updated, {} unchanged",
             report.records,
-            file_name,
+            output::safe(&file_name),
             report.format,
             report.new,
             report.updated,
             report.unchanged
         );
+        print_changes(&report);
+        for w in &report.warnings {
+            eprintln!("warning: {}", w.message);
+        }
         if let Some(k) = &report.kept_in_bundle {
             if k.grants + k.receipts + k.log > 0 {
                 eprintln!(
@@ -259,4 +263,39 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A dry run's field-level changes, one block per updated record.
+fn print_changes(report: &bundle::ImportReport) {
+    let show = |v: &Option<String>| match v {
+        Some(v) => format!("\"{}\"", output::safe(v)),
+        None => "(none)".into(),
+    };
+    for c in &report.changes {
+        outln!(
+            "  ~ {} ({})",
+            output::safe(&c.id),
+            output::safe(&c.record_type)
+        );
+        for f in c.fields.iter().chain(&c.properties) {
+            outln!(
+                "      {}: {} -> {}",
+                output::safe(&f.name),
+                show(&f.before),
+                show(&f.after)
+            );
+        }
+        for t in &c.tags_added {
+            outln!("      tag added: {}", output::safe(t));
+        }
+        for t in &c.tags_removed {
+            outln!("      tag removed: {}", output::safe(t));
+        }
+    }
+    if report.changes_not_shown > 0 {
+        outln!(
+            "  … and {} more updated records (not detailed)",
+            report.changes_not_shown
+        );
+    }
 }

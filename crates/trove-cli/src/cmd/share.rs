@@ -91,7 +91,8 @@ fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         eprintln!(
             "The token is shown only this once. Give it to {} over a channel you trust; \
              `trove grant revoke {}` ends access.",
-            g.org, g.id
+            output::safe(&g.org),
+            g.id
         );
     }
     Ok(())
@@ -110,7 +111,7 @@ fn scope_text(g: &Grant) -> String {
     if let Some(t) = &g.scope.only_tag {
         s.push_str(&format!(" [tag {t}]"));
     }
-    s
+    output::safe(&s).into_owned()
 }
 
 fn list(ctx: &Ctx) -> Result<()> {
@@ -128,7 +129,7 @@ fn list(ctx: &Ctx) -> Result<()> {
             "{}  {:<9}  {:<24}  uses {:<6}  {}",
             g.id,
             g.status.as_str(),
-            g.org,
+            output::safe(&g.org),
             uses(g),
             scope_text(g)
         );
@@ -137,9 +138,9 @@ fn list(ctx: &Ctx) -> Result<()> {
 }
 
 fn grant_text(g: &Grant) {
-    outln!("id:         {}", g.id);
-    outln!("org:        {}", g.org);
-    outln!("purpose:    {}", g.purpose);
+    outln!("id:         {}", output::safe(&g.id));
+    outln!("org:        {}", output::safe(&g.org));
+    outln!("purpose:    {}", output::safe(&g.purpose));
     outln!("scope:      {}", scope_text(g));
     outln!("status:     {}", g.status);
     outln!("uses:       {}", uses(g));
@@ -183,7 +184,7 @@ fn revoke(ctx: &Ctx, a: GrantId) -> Result<()> {
         outln!(
             "Revoked grant {} ({}): its token no longer works.",
             g.id,
-            g.org
+            output::safe(&g.org)
         );
     }
     Ok(())
@@ -219,6 +220,7 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
     };
     // Refuse before asking for a passphrase.
     trove_share::check_bind(&a.listen, tls.is_some()).map_err(serve_error)?;
+    trove_share::check_host_name(a.host_name.as_deref(), tls.is_some()).map_err(serve_error)?;
     let vault = ctx.unlock()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -321,7 +323,7 @@ pub fn log(ctx: &Ctx, a: LogArgs) -> Result<()> {
             eprintln!("no organization has made a request yet");
         } else {
             for o in &s {
-                outln!("{}", o.org);
+                outln!("{}", output::safe(&o.org));
                 outln!(
                     "  requests: {} ({} allowed)   records seen: {}",
                     o.requests,
@@ -339,7 +341,7 @@ pub fn log(ctx: &Ctx, a: LogArgs) -> Result<()> {
                     if fields.is_empty() {
                         "none".to_string()
                     } else {
-                        fields.join(", ")
+                        output::safe(&fields.join(", ")).into_owned()
                     }
                 );
             }
@@ -357,7 +359,7 @@ pub fn log(ctx: &Ctx, a: LogArgs) -> Result<()> {
         eprintln!("the access log is empty");
     } else {
         for e in &entries {
-            outln!("{}", entry_line(e));
+            outln!("{}", output::safe(&entry_line(e)));
         }
     }
     Ok(())

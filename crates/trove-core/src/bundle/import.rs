@@ -16,8 +16,8 @@ use super::{check_json_depth, Progress, MAX_SCRYPT_WORK_FACTOR};
 use crate::error::{Error, Result};
 use crate::grant::Scope;
 use crate::record::{
-    get_record, replace_record, validate_projected_record, validate_record, DerivedColumns, Record,
-    RecordInserter,
+    get_record, later, overlay_partial, replace_record, validate_projected_record, validate_record,
+    DerivedColumns, Record, RecordInserter,
 };
 use crate::secret::Passphrase;
 use crate::vault::Vault;
@@ -88,6 +88,103 @@ pub struct ImportReport {
     pub bundle_created_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<Vec<String>>,
+    /// Under `--dry-run`: what would change in each updated record, field by field (the
+    /// first [`MAX_REPORTED_CHANGES`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<RecordChange>,
+    /// Updated records beyond the first [`MAX_REPORTED_CHANGES`], not detailed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub changes_not_shown: u64,
+    /// Things the person should know, e.g. that the bundle was not encrypted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ImportWarning>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Updated records a dry run details at most (the counts stay exact).
+pub const MAX_REPORTED_CHANGES: usize = 1000;
+
+/// How one stored record would change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordChange {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+    /// Fields that change, in name order.
+    pub fields: Vec<ValueChange>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags_added: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags_removed: Vec<String>,
+    /// `type`, `source`, `created_at` and `updated_at`, when they change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<ValueChange>,
+}
+
+/// One value before and after (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValueChange {
+    pub name: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl RecordChange {
+    /// What turns `before` into `after` (same id).
+    pub fn between(before: &Record, after: &Record) -> RecordChange {
+        let keys: BTreeSet<&String> = before.fields.keys().chain(after.fields.keys()).collect();
+        let fields = keys
+            .into_iter()
+            .filter(|k| before.fields.get(*k) != after.fields.get(*k))
+            .map(|k| ValueChange {
+                name: k.clone(),
+                before: before.fields.get(k).cloned(),
+                after: after.fields.get(k).cloned(),
+            })
+            .collect();
+        let props = [
+            ("type", &before.record_type, &after.record_type),
+            ("source", &before.source, &after.source),
+            ("created_at", &before.created_at, &after.created_at),
+            ("updated_at", &before.updated_at, &after.updated_at),
+        ];
+        RecordChange {
+            id: after.id.clone(),
+            record_type: after.record_type.clone(),
+            fields,
+            tags_added: after
+                .tags
+                .iter()
+                .filter(|t| !before.tags.contains(t))
+                .cloned()
+                .collect(),
+            tags_removed: before
+                .tags
+                .iter()
+                .filter(|t| !after.tags.contains(t))
+                .cloned()
+                .collect(),
+            properties: props
+                .into_iter()
+                .filter(|(_, b, a)| b != a)
+                .map(|(n, b, a)| ValueChange {
+                    name: n.into(),
+                    before: Some(b.clone()),
+                    after: Some(a.clone()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A warning in an import report: a stable code and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportWarning {
+    pub code: &'static str,
+    pub message: String,
 }
 
 /// Line counts of the bundle members that are verified but not merged.
@@ -101,8 +198,12 @@ pub struct KeptInBundle {
 /// How records merge into the vault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MergeMode {
-    /// By id: new → insert, newer `updated_at` → replace, otherwise unchanged (bundles).
+    /// By id: new → insert, newer `updated_at` → replace, otherwise unchanged (full
+    /// bundles: each record is the whole record).
     ByUpdatedAt,
+    /// By id: new → insert, newer `updated_at` → the record's fields and tags laid over
+    /// the stored ones, nothing removed (scoped bundles: each record is a projection).
+    PartialByUpdatedAt,
     /// By id: new → insert, otherwise unchanged (ids derived from content: importers).
     InsertOnly,
 }
@@ -327,6 +428,7 @@ pub fn import_bundle(
     let prefix = read_prefix(&mut r)?;
     let kind = sniff(&prefix)?;
     let r = Cursor::new(prefix).chain(r);
+    let plain = matches!(kind, Sniffed::Tar);
     let plaintext: Box<dyn Read + Send + '_> = match kind {
         Sniffed::Tar => Box::new(r),
         Sniffed::Age => {
@@ -360,7 +462,16 @@ pub fn import_bundle(
         read: 0,
         cap: opts.limits.max_total_bytes,
     };
-    import_tar(vault, capped, opts, progress)
+    let mut report = import_tar(vault, capped, opts, progress)?;
+    if plain {
+        report.warnings.push(ImportWarning {
+            code: "plain_bundle",
+            message: "the bundle was not encrypted: anyone who had the file could read or \
+                      alter it; delete it once imported"
+                .into(),
+        });
+    }
+    Ok(report)
 }
 
 /// [`import_bundle`] from bytes in memory (tests, fuzzing, the desktop app's drop zone).
@@ -393,7 +504,10 @@ fn import_tar(
             let report = read_tar(&mut r, opts, &mut out)?;
             Ok::<_, Error>((report, out.fields))
         });
-        let mut counts = MergeCounts::default();
+        let mut counts = MergeCounts {
+            detail_changes: opts.dry_run,
+            ..Default::default()
+        };
         let merging = merge_batches(&tx, from_reader, &give_back, &mut counts, &mut |done| {
             progress(Progress {
                 phase: "reading",
@@ -410,6 +524,8 @@ fn import_tar(
         report.new = counts.new;
         report.updated = counts.updated;
         report.unchanged = counts.unchanged;
+        report.changes = counts.changes;
+        report.changes_not_shown = counts.changes_not_shown;
         Ok::<_, Error>((report, fields))
     })?;
     super::log_hook::log_import(&tx, "bundle", &fields.into_set())?;
@@ -421,12 +537,14 @@ fn import_tar(
     Ok(report)
 }
 
-/// Validated records, each with the columns it will be stored with, in line order.
-type RecordBatch = Vec<(Record, DerivedColumns)>;
+/// Validated records, each with its line number and the columns it will be stored
+/// with, in line order.
+type RecordBatch = Vec<(u64, Record, DerivedColumns)>;
 
 /// What the reading thread hands to the merging one.
 enum FromReader {
-    Records(RecordBatch),
+    /// Records and how they merge (partially, for a scoped bundle).
+    Records(RecordBatch, MergeMode),
     /// Bytes of the bundle read so far, for progress.
     Read(u64),
 }
@@ -454,6 +572,10 @@ struct MergeCounts {
     new: u64,
     updated: u64,
     unchanged: u64,
+    /// Whether to detail the updates (dry runs).
+    detail_changes: bool,
+    changes: Vec<RecordChange>,
+    changes_not_shown: u64,
 }
 
 /// Merges the batches the reading thread sends, in order, until it hangs up. Only SQLite
@@ -468,12 +590,23 @@ fn merge_batches(
     let mut ins = RecordInserter::new(tx)?;
     for msg in from_reader {
         match msg {
-            FromReader::Records(batch) => {
-                for (rec, cols) in &batch {
-                    match merge_record(tx, &mut ins, rec, cols, MergeMode::ByUpdatedAt)? {
+            FromReader::Records(batch, mode) => {
+                for (line, rec, cols) in &batch {
+                    let mut change = None;
+                    let detail = counts.detail_changes.then_some(&mut change);
+                    match merge_one(tx, &mut ins, rec, cols, mode, detail)
+                        .map_err(|e| at_line(e, *line))?
+                    {
                         Merged::New => counts.new += 1,
                         Merged::Updated => counts.updated += 1,
                         Merged::Unchanged => counts.unchanged += 1,
+                    }
+                    if let Some(c) = change {
+                        if counts.changes.len() < MAX_REPORTED_CHANGES {
+                            counts.changes.push(c);
+                        } else {
+                            counts.changes_not_shown += 1;
+                        }
                     }
                 }
                 let _ = give_back.try_send(batch);
@@ -731,6 +864,7 @@ struct WireRecord {
     id: String,
     #[serde(rename = "type")]
     record_type: String,
+    #[serde(deserialize_with = "super::json::unique_map")]
     fields: std::collections::BTreeMap<String, String>,
     tags: Vec<String>,
     source: String,
@@ -749,9 +883,37 @@ fn bad_record_line(line: u64, reason: String) -> Error {
     }
 }
 
+/// Record times further ahead of this computer's clock are refused: a record "updated"
+/// in the far future would win every later merge, pinning it against real backups.
+pub const MAX_FUTURE_SKEW_HOURS: i64 = 24;
+
+/// The latest record time accepted now.
+fn time_horizon() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() + chrono::TimeDelta::hours(MAX_FUTURE_SKEW_HOURS)
+}
+
+/// True when RFC 3339 time `t` is after `horizon`.
+fn beyond(t: &str, horizon: &chrono::DateTime<chrono::Utc>) -> bool {
+    chrono::DateTime::parse_from_rfc3339(t).is_ok_and(|t| t > *horizon)
+}
+
+/// A merge error on a record line, named with its line.
+fn at_line(e: Error, line: u64) -> Error {
+    match e {
+        Error::InvalidInput(reason) => bad_record_line(line, reason),
+        e => e,
+    }
+}
+
 /// Parses and validates one record line: the wire form exactly, then the record against
-/// its schema (or, for a scoped bundle, against the manifest's scope).
-fn validate_line(bytes: &[u8], line: u64, scope: Option<&Scope>) -> Result<Record> {
+/// its schema (or, for a scoped bundle, against the manifest's scope), then its times
+/// (none more than a day ahead of `horizon`'s now).
+fn validate_line(
+    bytes: &[u8],
+    line: u64,
+    scope: Option<&Scope>,
+    horizon: &chrono::DateTime<chrono::Utc>,
+) -> Result<Record> {
     if bytes.is_empty() {
         return Err(bad_record_line(line, "empty line".into()));
     }
@@ -767,11 +929,27 @@ fn validate_line(bytes: &[u8], line: u64, scope: Option<&Scope>) -> Result<Recor
         created_at: w.created_at,
         updated_at: w.updated_at,
     };
-    match scope {
+    let rec = match scope {
         None => validate_record(&rec),
         Some(s) => validate_projected_record(&rec, s),
     }
-    .map_err(|e| bad_record_line(line, reason(e)))
+    .map_err(|e| bad_record_line(line, reason(e)))?;
+    for (name, t) in [
+        ("created_at", &rec.created_at),
+        ("updated_at", &rec.updated_at),
+    ] {
+        if beyond(t, horizon) {
+            return Err(bad_record_line(
+                line,
+                format!(
+                    "record {}: {name} {t} is more than {MAX_FUTURE_SKEW_HOURS} hours in the \
+                     future",
+                    rec.id
+                ),
+            ));
+        }
+    }
+    Ok(rec)
 }
 
 /// Reads and validates `records.jsonl`, handing the records to the merging thread a batch
@@ -788,6 +966,11 @@ fn read_records(
     let mut line = 0u64;
     let mut bytes = 0u64;
     let mut batch = Vec::with_capacity(BATCH_LINES);
+    let mode = match scope {
+        None => MergeMode::ByUpdatedAt,
+        Some(_) => MergeMode::PartialByUpdatedAt,
+    };
+    let horizon = time_horizon();
     while next_line(
         r,
         &mut buf,
@@ -797,20 +980,20 @@ fn read_records(
     )? {
         line += 1;
         bytes += buf.len() as u64 + 1;
-        let rec = validate_line(&buf, line, scope)?;
+        let rec = validate_line(&buf, line, scope, &horizon)?;
         out.fields.note_record(&rec);
         let cols = DerivedColumns::of(&rec);
-        batch.push((rec, cols));
+        batch.push((line, rec, cols));
         if batch.len() == BATCH_LINES {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LINES));
-            out.send(FromReader::Records(full))?;
+            out.send(FromReader::Records(full, mode))?;
             if line % 4096 == 0 {
                 out.send(FromReader::Read(offset + bytes))?;
             }
         }
     }
     if !batch.is_empty() {
-        out.send(FromReader::Records(batch))?;
+        out.send(FromReader::Records(batch, mode))?;
     }
     out.send(FromReader::Read(offset + bytes))?;
     Ok(line)
@@ -827,10 +1010,7 @@ fn count_json_lines(r: &mut dyn BufRead, name: &str, limits: &ImportLimits) -> R
             reason,
         };
         check_json_depth(&buf, 8).map_err(|e| bad(reason(e)))?;
-        let v: serde_json::Value = serde_json::from_slice(&buf).map_err(|e| bad(e.to_string()))?;
-        if !v.is_object() {
-            return Err(bad("is not a JSON object".into()));
-        }
+        super::json::check_object_unique_keys(&buf).map_err(bad)?;
     }
     Ok(line)
 }
@@ -852,33 +1032,64 @@ pub fn merge_record(
     cols: &DerivedColumns,
     mode: MergeMode,
 ) -> Result<Merged> {
+    merge_one(tx, ins, rec, cols, mode, None)
+}
+
+/// [`merge_record`], and with `detail` the field-level change of an update.
+///
+/// A stored `updated_at` more than a day ahead of the clock (left by a bundle before
+/// such times were refused) does not protect the record: any other valid copy wins, so
+/// a real backup restores a record a crafted bundle pinned.
+fn merge_one(
+    tx: &Transaction<'_>,
+    ins: &mut RecordInserter<'_>,
+    rec: &Record,
+    cols: &DerivedColumns,
+    mode: MergeMode,
+    detail: Option<&mut Option<RecordChange>>,
+) -> Result<Merged> {
     if ins.insert_if_new(rec, cols)? {
         return Ok(Merged::New);
     }
-    match get_record(tx, &rec.id)? {
-        None => Err(Error::Database(format!(
+    let Some(existing) = get_record(tx, &rec.id)? else {
+        return Err(Error::Database(format!(
             "record {} neither inserted nor found",
             rec.id
-        ))),
-        Some(existing) if existing == *rec || mode == MergeMode::InsertOnly => {
-            Ok(Merged::Unchanged)
-        }
-        Some(existing) => {
-            let newer = match (
-                chrono::DateTime::parse_from_rfc3339(&rec.updated_at),
-                chrono::DateTime::parse_from_rfc3339(&existing.updated_at),
-            ) {
-                (Ok(a), Ok(b)) => a > b,
-                _ => false,
-            };
-            if newer {
-                replace_record(tx, rec, cols)?;
-                Ok(Merged::Updated)
-            } else {
-                Ok(Merged::Unchanged)
-            }
-        }
+        )));
+    };
+    if existing == *rec || mode == MergeMode::InsertOnly {
+        return Ok(Merged::Unchanged);
     }
+    let newer = later(&rec.updated_at, &existing.updated_at)
+        || beyond(&existing.updated_at, &time_horizon());
+    if !newer {
+        return Ok(Merged::Unchanged);
+    }
+    let merged;
+    let (after, after_cols) = match mode {
+        MergeMode::PartialByUpdatedAt => {
+            if existing.record_type != rec.record_type {
+                return Err(Error::InvalidInput(format!(
+                    "record {} is a {} in the vault but a {} in this scoped bundle; \
+                     nothing was imported",
+                    rec.id, existing.record_type, rec.record_type
+                )));
+            }
+            let over = overlay_partial(&existing, rec);
+            if over == existing {
+                return Ok(Merged::Unchanged);
+            }
+            let c = DerivedColumns::of(&over);
+            merged = (over, c);
+            (&merged.0, &merged.1)
+        }
+        _ => (rec, cols),
+    };
+    replace_record(tx, after, after_cols)?;
+    if let Some(d) = detail {
+        *d = Some(RecordChange::between(&existing, after));
+    }
+    Ok(Merged::Updated)
 }
 
 /// Merges already validated records in one transaction (or, with `dry_run`, reports

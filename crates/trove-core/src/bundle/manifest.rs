@@ -33,6 +33,7 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only_tag: Option<String>,
     /// Every other member: its size in bytes and SHA-256 (lowercase hex).
+    #[serde(deserialize_with = "super::json::unique_map")]
     pub members: BTreeMap<String, MemberDigest>,
 }
 

@@ -10,6 +10,7 @@
 
 mod export;
 mod import;
+pub(crate) mod json;
 mod log_hook;
 pub mod manifest;
 pub mod tar;
@@ -19,8 +20,8 @@ pub use export::{
 };
 pub use import::{
     import_bundle, import_bundle_bytes, inspect, merge_record, merge_records, read_identity_file,
-    BundleKey, BundleKind, ImportLimits, ImportOptions, ImportReport, KeptInBundle, MergeMode,
-    Merged,
+    BundleKey, BundleKind, ImportLimits, ImportOptions, ImportReport, ImportWarning, KeptInBundle,
+    MergeMode, Merged, RecordChange, ValueChange, MAX_FUTURE_SKEW_HOURS, MAX_REPORTED_CHANGES,
 };
 pub use manifest::{manifest_json, parse_manifest, Manifest};
 

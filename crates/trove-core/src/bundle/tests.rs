@@ -1280,7 +1280,8 @@ mod roundtrip {
                 }),
             ],
             proptest::collection::vec("[a-z0-9_:/.-]{1,20}", 0..4),
-            0u64..4_000_000_000_000,
+            // Up to 2026 plus 11 days: times more than a day ahead are refused.
+            0u64..1_767_000_000_000,
             0u64..1_000_000_000,
         )
             .prop_map(|((ty, fields), tags, created, delta)| {
@@ -1420,4 +1421,329 @@ fn scoped_export_log_names_recipient_and_fields() {
     assert_eq!(e.org.as_deref(), Some(rcp.to_string().as_str()));
     assert_eq!(e.fields, ["contact.email", "identity.given_name"]);
     assert!(e.path.as_deref().unwrap().contains("scoped"));
+}
+
+// ---- hardening (issue 11) ----
+
+/// A plain bundle whose manifest declares `scope` (and `tag`), holding `records`.
+fn scoped_tar(records: &[Record], scope: &[&str], tag: Option<&str>) -> Vec<u8> {
+    let data = records_jsonl(records);
+    let counts = manifest::Counts {
+        records: records.len() as u64,
+        ..Default::default()
+    };
+    let mut man: manifest::Manifest =
+        serde_json::from_slice(&manifest_for(&[("records.jsonl", &data)], counts)).unwrap();
+    man.scope = Some(scope.iter().map(|s| s.to_string()).collect());
+    man.only_tag = tag.map(str::to_string);
+    let mut out = Vec::new();
+    push_member(
+        &mut out,
+        b"manifest.json",
+        b'0',
+        &serde_json::to_vec(&man).unwrap(),
+    );
+    push_member(&mut out, b"records.jsonl", b'0', &data);
+    out.extend_from_slice(&[0u8; 2 * BLOCK]);
+    out
+}
+
+/// A vault holding one full contact (email, phone, label, two tags, a source).
+fn vault_with_full_contact() -> (tempfile::TempDir, Vault, Record) {
+    let (d, v) = new_vault();
+    let mut new = crate::NewRecord::new(
+        "contact",
+        [
+            ("email".to_string(), "ana@example.org".to_string()),
+            ("phone".to_string(), "+49 30 1234567".to_string()),
+            ("label".to_string(), "home".to_string()),
+        ],
+    );
+    new.tags = vec!["family".into(), "emergency".into()];
+    new.source = "import:vcard".into();
+    let r = v.add(new).unwrap();
+    (d, v, r)
+}
+
+fn rfc3339_in(hours: i64) -> String {
+    (chrono::Utc::now() + chrono::TimeDelta::hours(hours))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[test]
+fn scoped_bundle_never_removes_fields_tags_or_provenance_m2() {
+    let (_d, v, stored) = vault_with_full_contact();
+    // An organization's scoped bundle: the same id, only the email, newer.
+    let projected = Record {
+        id: stored.id.clone(),
+        record_type: "contact".into(),
+        fields: [("email".to_string(), "ana@new.example".to_string())].into(),
+        tags: vec![],
+        source: "manual".into(),
+        created_at: "2020-01-01T00:00:00.000Z".into(),
+        updated_at: rfc3339_in(1),
+    };
+    let rep = import_plain(
+        &v,
+        &scoped_tar(&[projected.clone()], &["contact.email"], None),
+    )
+    .expect("a scoped bundle within the clock horizon imports");
+    assert_eq!((rep.new, rep.updated, rep.unchanged), (0, 1, 0));
+    let got = v.get(&stored.id).unwrap();
+    assert_eq!(
+        got.fields["email"], "ana@new.example",
+        "the in-scope field updates"
+    );
+    assert_eq!(
+        got.fields["phone"], stored.fields["phone"],
+        "phone was removed"
+    );
+    assert_eq!(
+        got.fields["label"], stored.fields["label"],
+        "label was removed"
+    );
+    assert_eq!(got.tags, stored.tags, "tags outside the scope were removed");
+    assert_eq!(got.source, stored.source, "provenance was replaced");
+    assert_eq!(got.created_at, stored.created_at, "created_at was replaced");
+    assert_eq!(got.updated_at, projected.updated_at);
+    // The same bundle again changes nothing.
+    let again = import_plain(
+        &v,
+        &scoped_tar(&[projected.clone()], &["contact.email"], None),
+    )
+    .unwrap();
+    assert_eq!((again.updated, again.unchanged), (0, 1));
+    // A scoped bundle with a tag adds it and keeps the others.
+    let mut tagged = projected.clone();
+    tagged.tags = vec!["clinic".into()];
+    tagged.updated_at = rfc3339_in(2);
+    import_plain(&v, &scoped_tar(&[tagged], &["contact"], Some("clinic"))).unwrap();
+    let got = v.get(&stored.id).unwrap();
+    assert_eq!(got.tags, ["family", "emergency", "clinic"]);
+    assert_eq!(got.fields.len(), 3);
+    // A scoped bundle calling the record another type is refused, by line.
+    let mut other = projected;
+    other.record_type = "note".into();
+    other.fields = [("title".to_string(), "x".to_string())].into();
+    other.updated_at = rfc3339_in(3);
+    let before = snapshot(&v);
+    let e = import_plain(&v, &scoped_tar(&[other], &["note.title"], None)).unwrap_err();
+    assert_eq!(e.code(), "bad_line", "{e}");
+    assert!(
+        e.to_string().contains("line 1") && e.to_string().contains("a contact in the vault"),
+        "{e}"
+    );
+    assert_eq!(snapshot(&v), before);
+}
+
+#[test]
+fn record_times_more_than_a_day_ahead_are_refused_by_record_and_line_m2() {
+    let (_d, v, stored) = vault_with_full_contact();
+    let before = snapshot(&v);
+    let pinned = Record {
+        id: stored.id.clone(),
+        record_type: "contact".into(),
+        fields: [("email".to_string(), "x@evil.example".to_string())].into(),
+        tags: vec![],
+        source: "manual".into(),
+        created_at: "2026-01-01T00:00:00.000Z".into(),
+        updated_at: "9999-12-31T00:00:00.000Z".into(),
+    };
+    let mut first = sample_records(1);
+    first[0].tags.clear();
+    first[0].record_type = "contact".into();
+    first[0].fields = [("email".to_string(), "ok@example.org".to_string())].into();
+    let bundle = scoped_tar(
+        &[first[0].clone(), pinned.clone()],
+        &["contact.email"],
+        None,
+    );
+    let e = import_plain(&v, &bundle).unwrap_err();
+    assert_eq!(e.code(), "bad_line", "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("line 2"), "names the line: {msg}");
+    assert!(msg.contains(&stored.id), "names the record: {msg}");
+    assert!(
+        msg.contains("updated_at 9999-12-31"),
+        "names the time: {msg}"
+    );
+    assert_eq!(snapshot(&v), before, "nothing imported");
+    // A full bundle too, and created_at too.
+    let mut full = sample_records(1);
+    full[0].created_at = rfc3339_in(25 + 24);
+    let e = import_plain(&v, &tar_with(&records_jsonl(&full), 1, &[])).unwrap_err();
+    assert!(e.to_string().contains("created_at"), "{e}");
+    assert_eq!(snapshot(&v), before);
+    // A few hours ahead (clocks differ) is fine.
+    let mut near = sample_records(1);
+    near[0].updated_at = rfc3339_in(20);
+    assert_eq!(
+        import_plain(&v, &tar_with(&records_jsonl(&near), 1, &[]))
+            .unwrap()
+            .new,
+        1
+    );
+}
+
+#[test]
+fn a_real_backup_restores_a_record_pinned_in_the_future_m2() {
+    let (_d, v, stored) = vault_with_full_contact();
+    let backup = plain(&v);
+    // What a crafted bundle left in vaults before times were checked: the projection,
+    // pinned at 9999.
+    let pinned = Record {
+        fields: [("email".to_string(), "x@evil.example".to_string())].into(),
+        tags: vec![],
+        source: "manual".into(),
+        updated_at: "9999-12-31T00:00:00.000Z".into(),
+        ..stored.clone()
+    };
+    v.write(|tx| {
+        crate::record::replace_record(tx, &pinned, &crate::record::DerivedColumns::of(&pinned))
+    })
+    .unwrap();
+    assert_eq!(v.get(&stored.id).unwrap(), pinned);
+    let rep = import_plain(&v, &backup).unwrap();
+    assert_eq!((rep.updated, rep.unchanged), (1, 0), "the backup must win");
+    assert_eq!(v.get(&stored.id).unwrap(), stored, "restored exactly");
+}
+
+#[test]
+fn dry_run_shows_field_level_changes_of_updated_records() {
+    let (_d, src, stored) = vault_with_full_contact();
+    let (_d2, dst) = new_vault();
+    import_plain(&dst, &plain(&src)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2)); // a later millisecond
+    let changes = crate::RecordChanges {
+        set: [
+            ("email".to_string(), "ana@moved.example".to_string()),
+            ("label".to_string(), String::new()),
+        ]
+        .into(),
+        add_tags: vec!["work".into()],
+        remove_tags: vec!["family".into()],
+    };
+    let edited = src.edit(&stored.id, &changes).unwrap();
+    let bundle = plain(&src);
+    let before = snapshot(&dst);
+    let opts = ImportOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let rep = import_bundle_bytes(&dst, &bundle, BundleKey::None, &opts).unwrap();
+    assert_eq!(snapshot(&dst), before, "a dry run writes nothing");
+    assert_eq!(rep.updated, 1);
+    assert_eq!(rep.changes.len(), 1, "{:?}", rep.changes);
+    let c = &rep.changes[0];
+    assert_eq!(c.id, stored.id);
+    let f = |name: &str| c.fields.iter().find(|f| f.name == name).cloned();
+    assert_eq!(
+        f("email").map(|f| (f.before, f.after)),
+        Some((
+            Some("ana@example.org".to_string()),
+            Some("ana@moved.example".to_string())
+        ))
+    );
+    assert_eq!(
+        f("label").map(|f| (f.before, f.after)),
+        Some((Some("home".to_string()), None))
+    );
+    assert!(f("phone").is_none(), "unchanged fields are not listed");
+    assert_eq!(c.tags_added, ["work"]);
+    assert_eq!(c.tags_removed, ["family"]);
+    assert!(c
+        .properties
+        .iter()
+        .any(|p| p.name == "updated_at" && p.after.as_deref() == Some(&edited.updated_at)));
+    let json = serde_json::to_value(&rep).unwrap();
+    assert_eq!(json["changes"][0]["fields"][0]["name"], "email");
+    // A real import details nothing and applies it.
+    let rep = import_plain(&dst, &bundle).unwrap();
+    assert!(rep.changes.is_empty());
+    assert_eq!(dst.get(&stored.id).unwrap(), edited);
+}
+
+#[test]
+fn duplicate_keys_in_bundle_json_are_refused() {
+    // records.jsonl: a field given twice.
+    let line = br#"{"id":"01JDTEST000000000000000000","type":"note","fields":{"title":"seen by one parser","title":"seen by another"},"tags":[],"source":"manual","created_at":"2026-01-01T00:00:00.000Z","updated_at":"2026-01-01T00:00:00.000Z"}
+"#;
+    let t = tar_with(line, 1, &[]);
+    assert_rejected(&t, BundleKey::None, "bad_line", "duplicate key \"title\"");
+    // A top-level key twice.
+    let line = br#"{"id":"01JDTEST000000000000000000","id":"01JDTEST000000000000000001","type":"note","fields":{"title":"a"},"tags":[],"source":"manual","created_at":"2026-01-01T00:00:00.000Z","updated_at":"2026-01-01T00:00:00.000Z"}
+"#;
+    let t = tar_with(line, 1, &[]);
+    assert_rejected(&t, BundleKey::None, "bad_line", "duplicate field `id`");
+    // manifest.json: a member listed twice (the second hash would win silently).
+    let recs = records_jsonl(&sample_records(1));
+    let man = String::from_utf8(manifest_for(
+        &[("records.jsonl", &recs)],
+        manifest::Counts {
+            records: 1,
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&man).unwrap();
+    let digest = v["members"]["records.jsonl"].to_string();
+    let dup = man.replacen(
+        "\"records.jsonl\":",
+        &format!("\"records.jsonl\":{digest},\"records.jsonl\":"),
+        1,
+    );
+    let mut t = Vec::new();
+    push_member(&mut t, b"manifest.json", b'0', dup.as_bytes());
+    push_member(&mut t, b"records.jsonl", b'0', &recs);
+    t.extend_from_slice(&[0u8; 2 * BLOCK]);
+    assert_rejected(
+        &t,
+        BundleKey::None,
+        "bundle_format",
+        "duplicate key \"records.jsonl\"",
+    );
+    // A grants line with a key twice.
+    let grants = b"{\"id\":\"g1\",\"id\":\"g2\"}\n";
+    let man = manifest_for(
+        &[("records.jsonl", &recs), ("grants.jsonl", grants)],
+        manifest::Counts {
+            records: 1,
+            grants: 1,
+            ..Default::default()
+        },
+    );
+    let mut t = Vec::new();
+    push_member(&mut t, b"manifest.json", b'0', &man);
+    push_member(&mut t, b"records.jsonl", b'0', &recs);
+    push_member(&mut t, b"grants.jsonl", b'0', grants);
+    t.extend_from_slice(&[0u8; 2 * BLOCK]);
+    assert_rejected(
+        &t,
+        BundleKey::None,
+        "bad_line",
+        "grants.jsonl line 1: duplicate key \"id\"",
+    );
+}
+
+#[test]
+fn importing_a_plain_bundle_warns_and_an_encrypted_one_does_not() {
+    let (_d, src) = filled(3, 5);
+    let (_d2, dst) = new_vault();
+    let rep = import_plain(&dst, &plain(&src)).unwrap();
+    assert_eq!(
+        rep.warnings.iter().map(|w| w.code).collect::<Vec<_>>(),
+        ["plain_bundle"]
+    );
+    assert!(rep.warnings[0].message.contains("not encrypted"));
+    let (id, rcp) = keypair();
+    let enc = export_bytes(&src, Encryption::Recipients(vec![rcp]), None);
+    let ids = ids(id);
+    let rep = import_bundle_bytes(
+        &dst,
+        &enc,
+        BundleKey::Identities(&ids),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
 }

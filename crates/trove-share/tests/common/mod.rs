@@ -96,7 +96,11 @@ pub async fn call(
     if let Some(t) = token {
         b = b.header("authorization", format!("Bearer {t}"));
     }
-    let mut req = b.body(Body::empty()).unwrap();
+    send(state, b.body(Body::empty()).unwrap()).await
+}
+
+/// Any request through the router (no network), as if from 127.0.0.1.
+pub async fn send(state: &ShareState, mut req: Request<Body>) -> Answer {
     req.extensions_mut().insert(ConnectInfo(
         "127.0.0.1:50000".parse::<SocketAddr>().unwrap(),
     ));
