@@ -28,6 +28,7 @@ pub mod record;
 pub mod schema;
 pub mod secret;
 pub mod share;
+pub mod staging;
 pub mod token;
 pub mod vault;
 
@@ -43,6 +44,10 @@ pub use schema::{record_type, record_types, FieldDef, RecordType};
 pub use secret::{DataKey, Passphrase, RecoveryKey};
 pub use share::{
     seed_demo, Credential, ReplyBody, RequestMeta, ShareEngine, ShareOp, ShareReply, ShareRequest,
+};
+pub use staging::{
+    NewStorageTarget, OfflineGrant, Publication, SigningKey, StagingInfo, StagingState,
+    StorageInfo, StorageSecret, StorageTarget,
 };
 pub use token::ShareToken;
 pub use vault::{Vault, VaultInfo};
