@@ -11,3 +11,4 @@ mod plaintext;
 mod records;
 mod share;
 mod snapshots;
+mod staged;

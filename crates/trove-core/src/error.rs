@@ -115,6 +115,13 @@ pub enum Error {
     StorageAmbiguous(Vec<String>),
     #[error("this grant cannot be offline: {0}")]
     OfflineNotAllowed(String),
+    /// Talking to a storage target failed; `failure` says why, `message` names the
+    /// target and the step (never a secret or a URL's signature).
+    #[error("{message}")]
+    Storage {
+        failure: crate::staging::StorageFailure,
+        message: String,
+    },
     #[error("{file}: {} malformed line(s): {}", .problems.len(), summarize_problems(.problems))]
     ImportMalformed {
         file: String,
@@ -190,6 +197,7 @@ impl Error {
             Error::NoStorage => "no_storage",
             Error::StorageAmbiguous(_) => "storage_ambiguous",
             Error::OfflineNotAllowed(_) => "offline_not_allowed",
+            Error::Storage { failure, .. } => failure.code(),
         }
     }
 
@@ -297,6 +305,7 @@ impl Error {
             Error::OfflineNotAllowed(_) => "drop --offline to share live only, or change the \
                 grant (no --max-uses; a scope that matches records)"
                 .into(),
+            Error::Storage { failure, .. } => failure.hint().into(),
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
                     "free some disk space and try again (an export needs room for about \

@@ -47,7 +47,7 @@ pub use share::{
 };
 pub use staging::{
     NewStorageTarget, OfflineGrant, Publication, SigningKey, StagingInfo, StagingState,
-    StorageInfo, StorageSecret, StorageTarget,
+    StorageFailure, StorageInfo, StorageSecret, StorageTarget,
 };
 pub use token::ShareToken;
 pub use vault::{Vault, VaultInfo};

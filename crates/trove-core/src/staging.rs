@@ -265,6 +265,73 @@ fn validate_prefix(p: &str) -> Result<String> {
     })
 }
 
+/// Why a request to a storage target failed, as far as it can be told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageFailure {
+    /// The endpoint's host name does not resolve.
+    Dns,
+    /// No connection (refused, unreachable, timed out).
+    Connection,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// The access key id or secret key was refused.
+    Credentials,
+    /// The bucket does not exist.
+    BucketMissing,
+    /// The storage says this computer's clock is off.
+    ClockSkew,
+    /// The key is valid but may not do this.
+    Denied,
+    /// An object that must be new exists already.
+    Exists,
+    /// Anything else the storage answered.
+    Unexpected,
+}
+
+impl StorageFailure {
+    /// A stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            StorageFailure::Dns => "storage_dns",
+            StorageFailure::Connection => "storage_connection",
+            StorageFailure::Tls => "storage_tls",
+            StorageFailure::Credentials => "storage_credentials",
+            StorageFailure::BucketMissing => "storage_bucket_missing",
+            StorageFailure::ClockSkew => "storage_clock_skew",
+            StorageFailure::Denied => "storage_denied",
+            StorageFailure::Exists => "storage_exists_object",
+            StorageFailure::Unexpected => "storage_unexpected",
+        }
+    }
+
+    /// What the person can do about it.
+    pub fn hint(self) -> &'static str {
+        match self {
+            StorageFailure::Dns => "check the endpoint's host name and this computer's network",
+            StorageFailure::Connection => {
+                "check that the endpoint is reachable from this computer (URL, port, network)"
+            }
+            StorageFailure::Tls => {
+                "check that the endpoint URL is right and its certificate is valid"
+            }
+            StorageFailure::Credentials => {
+                "check the access key id and secret key; to change them, remove the target \
+                 and add it again"
+            }
+            StorageFailure::BucketMissing => "create the bucket first, or fix the bucket name",
+            StorageFailure::ClockSkew => "set this computer's clock right, then try again",
+            StorageFailure::Denied => {
+                "give the key permission to write, read and delete objects under the prefix"
+            }
+            StorageFailure::Exists => "try again: Trove picks a new random name",
+            StorageFailure::Unexpected => {
+                "try again later; `trove storage test NAME` checks the target"
+            }
+        }
+    }
+}
+
 /// A staged copy's state as the person sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -440,6 +507,12 @@ impl Publication {
     /// in the link. Taken once: the vault never keeps it.
     pub fn take_bundle_key(&mut self) -> Option<Zeroizing<String>> {
         self.new.as_mut().and_then(|n| n.bundle_key.take())
+    }
+
+    /// The token and bundle key of a new offline grant, once it is committed (both are
+    /// shown once, in the link, and never kept).
+    pub fn into_new_grant(self) -> Option<(ShareToken, Option<Zeroizing<String>>)> {
+        self.new.map(|n| (n.token, n.bundle_key))
     }
 
     /// How many records this version holds.
