@@ -32,9 +32,18 @@ impl Ctx {
         })
     }
 
+    /// Unlocks the vault (see [`Ctx::unlock_only`]), then does the staging work that is
+    /// due (deleting the copies of ended grants, re-publishing changed ones): retried at
+    /// every command until done.
+    pub fn unlock(&self) -> Result<Vault> {
+        let vault = self.unlock_only()?;
+        sync_staging(&vault);
+        Ok(vault)
+    }
+
     /// Unlocks the vault: `--passphrase-file`, `TROVE_PASSPHRASE`, the OS keyring when
     /// this device remembers the vault, then a prompt on a terminal.
-    pub fn unlock(&self) -> Result<Vault> {
+    pub fn unlock_only(&self) -> Result<Vault> {
         if let Some(p) = self.given_passphrase()? {
             return Vault::unlock(&self.vault_dir, &p);
         }
@@ -135,5 +144,33 @@ pub fn env_or_prompt_new(var: &str, label: &str) -> Result<Passphrase> {
         Err(_) => Err(Error::InvalidInput(format!(
             "no new passphrase: set {var} or run in a terminal to be asked"
         ))),
+    }
+}
+
+/// Does the staging work that is due for `vault` and says on stderr what happened. A
+/// vault without staged copies costs one query. Failures stay due (the grant shows them)
+/// and never fail the command.
+pub fn sync_staging(vault: &Vault) {
+    if !matches!(vault.has_staged_copies(), Ok(true)) {
+        return;
+    }
+    let report = match trove_share::staging::block_on(trove_share::staging::sync(vault)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("note: staging: {e}");
+            return;
+        }
+    };
+    for (id, v) in &report.republished {
+        eprintln!("staged copy of grant {id} re-published (version {v})");
+    }
+    for id in &report.deleted {
+        eprintln!("staged copy of grant {id} deleted from storage");
+    }
+    for f in &report.failures {
+        eprintln!(
+            "note: staged copy of grant {}: {}; Trove retries at the next command (`trove grant show {}`)",
+            f.grant_id, f.message, f.grant_id
+        );
     }
 }

@@ -71,6 +71,9 @@ enum Command {
     /// Grants: scoped, revocable read access for an organization
     #[command(subcommand)]
     Grant(cmd::share::GrantCmd),
+    /// Your own S3-compatible storage, for grants available while this computer is off
+    #[command(subcommand)]
+    Storage(cmd::storage::StorageCmd),
     /// Serve the share API (default 127.0.0.1:7878) until interrupted
     Serve(cmd::share::ServeArgs),
     /// The access log: who read what, when (`trove log verify` checks its hash chain)
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         Command::Rm(a) => cmd::records::rm(&ctx, a),
         Command::Types => cmd::records::types(&ctx),
         Command::Grant(c) => cmd::share::grant(&ctx, c),
+        Command::Storage(c) => cmd::storage::storage(&ctx, c),
         Command::Serve(a) => cmd::share::serve(&ctx, a),
         Command::Log(a) => cmd::share::log(&ctx, a),
         Command::Export(a) => cmd::bundle::export(&ctx, a),

@@ -12,3 +12,4 @@ mod plaintext;
 mod records;
 mod share;
 mod snapshots;
+mod staged;

@@ -12,6 +12,10 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod staged;
+
+pub use staged::{fetch_staged, StagedError, StagedFetch, StagedOptions, VersionMemory};
+
 use std::fmt;
 use std::time::Duration;
 

@@ -34,6 +34,9 @@ pub enum LogKind {
     Export,
     /// An import.
     Import,
+    /// A staged grant's copy was published, re-published or deleted on the person's
+    /// storage (`method` says which; `path` names the storage and object, never a URL).
+    Staging,
 }
 
 impl LogKind {
@@ -45,6 +48,7 @@ impl LogKind {
             LogKind::GrantRevoke => "grant_revoke",
             LogKind::Export => "export",
             LogKind::Import => "import",
+            LogKind::Staging => "staging",
         }
     }
 
@@ -55,6 +59,7 @@ impl LogKind {
             LogKind::GrantRevoke,
             LogKind::Export,
             LogKind::Import,
+            LogKind::Staging,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

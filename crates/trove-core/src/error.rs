@@ -109,6 +109,25 @@ pub enum Error {
         line: u64,
         reason: String,
     },
+    #[error("no storage target named {0:?}")]
+    StorageNotFound(String),
+    #[error("a storage target named {0:?} already exists")]
+    StorageExists(String),
+    #[error("storage target {name:?} still holds the staged copy of grant(s) {}", .grants.join(", "))]
+    StorageInUse { name: String, grants: Vec<String> },
+    #[error("no storage target is set up for offline grants")]
+    NoStorage,
+    #[error("several storage targets exist ({}): say which one", .0.join(", "))]
+    StorageAmbiguous(Vec<String>),
+    #[error("this grant cannot be offline: {0}")]
+    OfflineNotAllowed(String),
+    /// Talking to a storage target failed; `failure` says why, `message` names the
+    /// target and the step (never a secret or a URL's signature).
+    #[error("{message}")]
+    Storage {
+        failure: crate::staging::StorageFailure,
+        message: String,
+    },
     #[error("{file}: {} malformed line(s): {}", .problems.len(), summarize_problems(.problems))]
     ImportMalformed {
         file: String,
@@ -181,6 +200,13 @@ impl Error {
             Error::BundleHashMismatch { .. } => "bundle_hash_mismatch",
             Error::BadLine { .. } => "bad_line",
             Error::ImportMalformed { .. } => "import_malformed",
+            Error::StorageNotFound(_) => "storage_not_found",
+            Error::StorageExists(_) => "storage_exists",
+            Error::StorageInUse { .. } => "storage_in_use",
+            Error::NoStorage => "no_storage",
+            Error::StorageAmbiguous(_) => "storage_ambiguous",
+            Error::OfflineNotAllowed(_) => "offline_not_allowed",
+            Error::Storage { failure, .. } => failure.code(),
         }
     }
 
@@ -284,6 +310,21 @@ impl Error {
             Error::BadLine { .. } | Error::ImportMalformed { .. } => "fix the named lines and import \
                 again (use --dry-run to see every problem); nothing was imported"
                 .into(),
+            Error::StorageNotFound(_) => "list storage targets with `trove storage list`".into(),
+            Error::StorageExists(_) => {
+                "choose another name, or remove the old target with `trove storage rm NAME`".into()
+            }
+            Error::StorageInUse { .. } => "revoke those grants first (`trove grant revoke ID`): \
+                their staged copies are deleted, then the target can be removed"
+                .into(),
+            Error::NoStorage => "add your S3-compatible storage with `trove storage add NAME \
+                --endpoint URL --bucket B --access-key-id ID`"
+                .into(),
+            Error::StorageAmbiguous(_) => "pass --storage NAME".into(),
+            Error::OfflineNotAllowed(_) => "drop --offline to share live only, or change the \
+                grant (no --max-uses; a scope that matches records)"
+                .into(),
+            Error::Storage { failure, .. } => failure.hint().into(),
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
                     "free some disk space and try again (an export needs room for about \

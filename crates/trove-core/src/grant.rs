@@ -492,10 +492,26 @@ impl Vault {
         let now = Utc::now();
         let v = new.validate(now)?;
         let token = ShareToken::generate();
-        let hash = token.keyed_hash(&self.token_key());
         let id = crate::record::new_id();
+        let grant = self.write(|tx| self.insert_grant(tx, &v, &id, &token, now))?;
+        tracing::info!(grant = %grant.id, org = %grant.org, "grant created");
+        Ok((grant, token))
+    }
+
+    /// Inserts a validated grant with its id and token inside `tx`, with its consent
+    /// receipt and access-log entry: what [`Vault::create_grant`] commits, for callers
+    /// that must commit more in the same transaction (staged grants).
+    pub(crate) fn insert_grant(
+        &self,
+        tx: &Transaction<'_>,
+        v: &ValidGrant,
+        id: &str,
+        token: &ShareToken,
+        now: DateTime<Utc>,
+    ) -> Result<Grant> {
+        let hash = token.keyed_hash(&self.token_key());
         let created = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let grant = self.write(|tx| {
+        {
             tx.prepare_cached(
                 "INSERT INTO grants (id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, token_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, NULL, ?9)",
             )?
@@ -510,7 +526,7 @@ impl Vault {
                 v.max_uses.map(|n| n as i64),
                 &hash[..],
             ])?;
-            let g = get_grant(tx, &id, now)?;
+            let g = get_grant(tx, id, now)?;
             crate::receipt::store(self, tx, &g, crate::receipt::ReceiptEvent::Created, now)?;
             access_log::append(
                 tx,
@@ -521,9 +537,7 @@ impl Vault {
                 None,
             )?;
             Ok(g)
-        })?;
-        tracing::info!(grant = %grant.id, org = %grant.org, "grant created");
-        Ok((grant, token))
+        }
     }
 
     /// Every grant, newest first, with its status as of now.

@@ -30,6 +30,7 @@ pub mod recovery_kit;
 pub mod schema;
 pub mod secret;
 pub mod share;
+pub mod staging;
 pub mod token;
 pub mod vault;
 
@@ -45,6 +46,10 @@ pub use schema::{record_type, record_types, FieldDef, RecordType};
 pub use secret::{DataKey, Passphrase, RecoveryKey};
 pub use share::{
     seed_demo, Credential, ReplyBody, RequestMeta, ShareEngine, ShareOp, ShareReply, ShareRequest,
+};
+pub use staging::{
+    NewStorageTarget, OfflineGrant, Publication, SigningKey, StagingInfo, StagingState,
+    StorageFailure, StorageInfo, StorageSecret, StorageTarget,
 };
 pub use token::ShareToken;
 pub use vault::{Vault, VaultInfo};

@@ -99,6 +99,38 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER consent_receipts_no_delete BEFORE DELETE ON consent_receipts
         BEGIN SELECT RAISE(ABORT, 'consent receipts are append-only'); END;
     "#,
+    // staged: the person's S3-compatible storage targets (the secret key lives only
+    // here, inside the encrypted database) and the staged copy of each offline grant.
+    r#"
+    CREATE TABLE storage_targets (
+        name          TEXT PRIMARY KEY,
+        endpoint      TEXT NOT NULL,
+        bucket        TEXT NOT NULL,
+        region        TEXT NOT NULL,
+        prefix        TEXT NOT NULL,
+        access_key_id TEXT NOT NULL,
+        secret_key    TEXT NOT NULL,
+        created_at    TEXT NOT NULL
+    );
+    CREATE TABLE staged_grants (
+        grant_id        TEXT PRIMARY KEY REFERENCES grants(id),
+        storage         TEXT NOT NULL,
+        recipient       TEXT NOT NULL,
+        key_in_link     INTEGER NOT NULL,
+        link_id         TEXT NOT NULL,
+        manifest_object TEXT NOT NULL,
+        bundle_object   TEXT NOT NULL,
+        version         INTEGER NOT NULL,
+        state           TEXT NOT NULL,
+        reason          TEXT,
+        projection      TEXT NOT NULL,
+        records         INTEGER NOT NULL,
+        available_until TEXT NOT NULL,
+        staged_at       TEXT NOT NULL,
+        stale_objects   TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX staged_grants_by_storage ON staged_grants(storage);
+    "#,
 ];
 
 /// An unlocked vault. Dropping it (or calling [`Vault::lock`]) closes the database and

@@ -16,6 +16,7 @@ mod gate;
 mod http;
 mod limit;
 mod server;
+pub mod staging;
 
 pub use http::router;
 pub use server::{check_bind, check_host_name, serve, tls_acceptor, ServeError};

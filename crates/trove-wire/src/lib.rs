@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod link;
+pub mod staged;
 
 use std::collections::BTreeMap;
 

@@ -200,7 +200,9 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
         if let Some(pb) = pb {
             pb.finish_and_clear();
         }
-        r?
+        let r = r?;
+        crate::ctx::sync_staging(&vault);
+        r
     } else {
         let bytes =
             importers::read_capped(std::fs::File::open(&a.file).map_err(read_err)?, &file_name)?;
@@ -213,7 +215,10 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
             &file_name,
             a.dry_run,
         ) {
-            Ok(r) => r,
+            Ok(r) => {
+                crate::ctx::sync_staging(&vault);
+                r
+            }
             Err(Error::ImportMalformed { file, problems }) => {
                 // Every problem, not just the first few in the error message.
                 if ctx.json {

@@ -3,4 +3,5 @@
 pub mod bundle;
 pub mod records;
 pub mod share;
+pub mod storage;
 pub mod vault;

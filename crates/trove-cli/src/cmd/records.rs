@@ -102,6 +102,7 @@ pub fn add(ctx: &Ctx, a: AddArgs) -> Result<()> {
         tags: a.tags,
         source: "manual".into(),
     })?;
+    crate::ctx::sync_staging(&vault);
     if ctx.json {
         output::json(&r);
     } else {
@@ -143,13 +144,17 @@ pub fn edit(ctx: &Ctx, a: EditArgs) -> Result<()> {
         add_tags: a.tags,
         remove_tags: a.untags,
     };
-    let r = ctx.unlock()?.edit(&a.id, &changes)?;
+    let vault = ctx.unlock()?;
+    let r = vault.edit(&a.id, &changes)?;
+    crate::ctx::sync_staging(&vault);
     show_record(ctx, &r);
     Ok(())
 }
 
 pub fn rm(ctx: &Ctx, a: IdArg) -> Result<()> {
-    ctx.unlock()?.remove(&a.id)?;
+    let vault = ctx.unlock()?;
+    vault.remove(&a.id)?;
+    crate::ctx::sync_staging(&vault);
     if ctx.json {
         output::json(&json!({ "removed": a.id }));
     } else {

@@ -43,6 +43,17 @@ pub struct CreateArgs {
     /// Only records carrying this tag
     #[arg(long, value_name = "T")]
     only_tag: Option<String>,
+    /// Also available while this computer is off: an encrypted, signed copy on your own
+    /// storage (reads are not counted; at most 7 days; no --max-uses)
+    #[arg(long, conflicts_with = "max_uses")]
+    offline: bool,
+    /// The storage target for --offline (needed when there are several)
+    #[arg(long, value_name = "NAME", requires = "offline")]
+    storage: Option<String>,
+    /// Encrypt the offline copy to the organization's own age key (age1…) instead of a
+    /// key carried in the link
+    #[arg(long, value_name = "RECIPIENT", requires = "offline")]
+    to: Option<String>,
 }
 
 #[derive(Args)]
@@ -71,14 +82,18 @@ pub fn grant(ctx: &Ctx, cmd: GrantCmd) -> Result<()> {
 
 fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     let vault = ctx.unlock()?;
-    let (g, token) = vault.create_grant(&NewGrant {
+    let new = NewGrant {
         org: a.org,
         purpose: a.purpose,
         scope: a.scope,
         only_tag: a.only_tag,
         expires: a.expires,
         max_uses: a.max_uses,
-    })?;
+    };
+    if a.offline {
+        return create_offline(ctx, &vault, new, a.storage, a.to);
+    }
+    let (g, token) = vault.create_grant(&new)?;
     if ctx.json {
         let mut v = serde_json::to_value(&g).expect("grant serializes");
         if let Some(o) = v.as_object_mut() {
@@ -93,6 +108,40 @@ fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
              `trove grant revoke {}` ends access.",
             output::safe(&g.org),
             g.id
+        );
+    }
+    Ok(())
+}
+
+fn create_offline(
+    ctx: &Ctx,
+    vault: &trove_core::Vault,
+    grant: NewGrant,
+    storage: Option<String>,
+    to: Option<String>,
+) -> Result<()> {
+    let req = trove_core::OfflineGrant { grant, storage, to };
+    let mut made =
+        trove_share::staging::block_on(trove_share::staging::create_offline_grant(vault, &req))??;
+    // Live sharing adds its address here (`Some(live)`) so one link carries both paths.
+    let link = made.link(None).encode();
+    let g = &made.grant;
+    if ctx.json {
+        let mut v = serde_json::to_value(g).expect("grant serializes");
+        if let Some(o) = v.as_object_mut() {
+            o.insert("token".into(), json!(made.token().expose_secret()));
+            o.insert("link".into(), json!(link.as_str()));
+            o.insert("staging".into(), json!(made.staging));
+        }
+        output::json(&v);
+    } else {
+        outln!("grant: {}", g.id);
+        outln!("link:  {}", link.as_str());
+        eprintln!(
+            "The link is shown only this once. Give it to {} over a channel you trust. \
+             An encrypted copy is on storage {} until {}: reads from there are not counted \
+             (enforced by your storage). `trove grant revoke {}` deletes it.",
+            g.org, made.staging.storage, made.staging.available_until, g.id
         );
     }
     Ok(())
@@ -151,9 +200,27 @@ fn grant_text(g: &Grant) {
     }
 }
 
+fn staging_text(s: &trove_core::StagingInfo) {
+    outln!(
+        "reach:      available from your storage until {} — reads are not counted (enforced by your storage)",
+        s.available_until
+    );
+    outln!(
+        "staging:    {} (version {}, {} records) on storage {}",
+        s.state,
+        s.version,
+        s.records,
+        s.storage
+    );
+    if let Some(r) = &s.reason {
+        outln!("            {r}");
+    }
+}
+
 fn show(ctx: &Ctx, a: ShowArgs) -> Result<()> {
     let vault = ctx.unlock()?;
     let g = vault.get_grant(&a.id)?;
+    let staging = vault.staging_info(&a.id)?;
     let receipts = if a.receipt {
         Some(vault.grant_receipts(&a.id)?)
     } else {
@@ -161,12 +228,25 @@ fn show(ctx: &Ctx, a: ShowArgs) -> Result<()> {
     };
     if ctx.json {
         let mut v = serde_json::to_value(&g).expect("grant serializes");
-        if let (Some(o), Some(r)) = (v.as_object_mut(), receipts) {
-            o.insert("receipts".into(), json!(r));
+        if let Some(o) = v.as_object_mut() {
+            let by = if staging.is_some() {
+                "your storage"
+            } else {
+                "this computer"
+            };
+            o.insert("enforced_by".into(), json!(by));
+            o.insert("staging".into(), json!(staging));
+            if let Some(r) = receipts {
+                o.insert("receipts".into(), json!(r));
+            }
         }
         output::json(&v);
     } else {
         grant_text(&g);
+        match &staging {
+            Some(s) => staging_text(s),
+            None => outln!("reach:      enforced by this computer"),
+        }
         if let Some(r) = receipts {
             outln!("");
             outln!("consent receipts:");
@@ -177,15 +257,34 @@ fn show(ctx: &Ctx, a: ShowArgs) -> Result<()> {
 }
 
 fn revoke(ctx: &Ctx, a: GrantId) -> Result<()> {
-    let g = ctx.unlock()?.revoke_grant(&a.id)?;
+    let vault = ctx.unlock()?;
+    let g = vault.revoke_grant(&a.id)?;
+    // A staged copy goes at once (or stays "deletion pending" until storage answers).
+    crate::ctx::sync_staging(&vault);
+    let staging = vault.staging_info(&g.id)?;
     if ctx.json {
-        output::json(&g);
+        let mut v = serde_json::to_value(&g).expect("grant serializes");
+        if let Some(o) = v.as_object_mut() {
+            o.insert("staging".into(), json!(staging));
+        }
+        output::json(&v);
     } else {
         outln!(
             "Revoked grant {} ({}): its token no longer works.",
             g.id,
             output::safe(&g.org)
         );
+        if let Some(s) = staging {
+            if s.state.is_final() {
+                outln!("Its staged copy was deleted from storage {}.", s.storage);
+            } else {
+                outln!(
+                    "Its staged copy on storage {} is not deleted yet ({}); Trove retries at the next command.",
+                    s.storage,
+                    s.reason.as_deref().unwrap_or("storage did not answer")
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -222,12 +321,24 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
     trove_share::check_bind(&a.listen, tls.is_some()).map_err(serve_error)?;
     trove_share::check_host_name(a.host_name.as_deref(), tls.is_some()).map_err(serve_error)?;
     let vault = ctx.unlock()?;
+    // Staged copies: re-published when records change, deleted when grants end, checked
+    // every minute while serving (on a thread with its own vault handle).
+    let (stop_sync, stopped) = std::sync::mpsc::channel::<()>();
+    let sync_vault = vault.try_clone()?;
+    let sync = std::thread::spawn(move || loop {
+        match stopped.recv_timeout(STAGING_INTERVAL) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                crate::ctx::sync_staging(&sync_vault)
+            }
+            _ => break,
+        }
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::io("can't start the server runtime", e))?;
-    rt.block_on(async move {
+    let served = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(a.listen)
             .await
             .map_err(|e| Error::io(format!("can't listen on {}", a.listen), e))?;
@@ -247,8 +358,14 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
         trove_share::serve(listener, state, tls, shutdown_signal())
             .await
             .map_err(serve_error)
-    })
+    });
+    drop(stop_sync);
+    let _ = sync.join();
+    served
 }
+
+/// How often `trove serve` checks staged copies.
+const STAGING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn shutdown_signal() {
     #[cfg(unix)]

@@ -133,6 +133,31 @@ pub(super) fn export_via<W: Write + Send>(
     progress: &mut dyn FnMut(Progress),
     spill_dir: &Path,
 ) -> Result<(W, ExportSummary)> {
+    let (out, manifest, disclosed, bytes) = export_unlogged(vault, out, opts, progress, spill_dir)?;
+    super::log_hook::log_export(vault, &opts.encryption, &manifest, &disclosed)?;
+    let summary = ExportSummary {
+        records: manifest.counts.records,
+        grants: manifest.counts.grants,
+        receipts: manifest.counts.receipts,
+        log: manifest.counts.log,
+        bytes,
+        encryption: opts.encryption.label(),
+        scope: manifest.scope.clone(),
+        disclosed: disclosed.into_iter().collect(),
+    };
+    Ok((out, summary))
+}
+
+/// A bundle written into `out` with no access-log row: the bundle's manifest, the
+/// `type.field` names it discloses and its size. Only for callers that log what they
+/// do with the bundle themselves, in their own words (a staged grant's publication).
+pub(crate) fn export_unlogged<W: Write + Send>(
+    vault: &Vault,
+    out: W,
+    opts: &ExportOptions<'_>,
+    progress: &mut dyn FnMut(Progress),
+    spill_dir: &Path,
+) -> Result<(W, Manifest, BTreeSet<String>, u64)> {
     let io_err = |e: std::io::Error| Error::io("can't write the bundle", e);
     let mut counter = CountingWriter { inner: out, n: 0 };
     let (manifest, disclosed) = match &opts.encryption {
@@ -168,18 +193,32 @@ pub(super) fn export_via<W: Write + Send>(
             r
         }
     };
-    super::log_hook::log_export(vault, &opts.encryption, &manifest, &disclosed)?;
-    let summary = ExportSummary {
-        records: manifest.counts.records,
-        grants: manifest.counts.grants,
-        receipts: manifest.counts.receipts,
-        log: manifest.counts.log,
-        bytes: counter.n,
-        encryption: opts.encryption.label(),
-        scope: manifest.scope.clone(),
-        disclosed: disclosed.into_iter().collect(),
-    };
-    Ok((counter.inner, summary))
+    Ok((counter.inner, manifest, disclosed, counter.n))
+}
+
+/// The ids of the records `scope` lets through and the SHA-256 (hex) of their projected
+/// lines: exactly the `records.jsonl` a scoped bundle of `scope` would hold now, read
+/// in one snapshot through the same projection, without writing a bundle. Staged grants
+/// compare it with what they published to see whether in-scope records changed.
+pub(crate) fn projection_digest(vault: &Vault, scope: &Scope) -> Result<(Vec<String>, String)> {
+    vault.read(|tx| {
+        let mut h = Sha256::new();
+        let mut ids = Vec::new();
+        for_each_line(tx, Member::Records, Some(scope), None, &mut |line| {
+            h.update(line);
+            // Each line is a projected record whose first key is its id.
+            let r: IdOnly = serde_json::from_slice(line)
+                .map_err(|_| Error::VaultDamaged("a projected record does not read back".into()))?;
+            ids.push(r.id);
+            Ok(())
+        })?;
+        Ok((ids, hex::encode(h.finalize())))
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    id: String,
 }
 
 /// The page cache (KiB) an export runs with. Export reads every page once per pass in
