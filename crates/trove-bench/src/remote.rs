@@ -366,7 +366,9 @@ async fn cold_fetches(
     })
     .await?
     .map(|s| {
-        p.say(format!("cold trove-org fetch through the relay: {s:.3} s (median)"));
+        p.say(format!(
+            "cold trove-org fetch through the relay: {s:.3} s (median)"
+        ));
         s
     })
 }
@@ -375,7 +377,9 @@ async fn cold_fetches(
 /// features as the benchmark's trove-client, so nothing is compiled twice).
 fn trove_org_binary(p: &Progress) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let dir = exe.parent().context("the benchmark binary has no directory")?;
+    let dir = exe
+        .parent()
+        .context("the benchmark binary has no directory")?;
     let bin = dir.join("trove-org");
     let release = dir.file_name().is_some_and(|n| n == "release");
     p.say("building trove-org (cargo build -p trove-client --bin trove-org)");

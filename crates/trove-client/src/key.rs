@@ -26,7 +26,9 @@ pub enum KeyError {
     },
     #[error("the key file {path} is damaged (expected a line of 64 hex digits). Restore it from a backup; only if there is none, move it away to create a new key (grants bound to the old key will then refuse this organization)")]
     Damaged { path: PathBuf },
-    #[error("the key file {path} can be read by other users (mode {mode:o}): run chmod 600 {path}")]
+    #[error(
+        "the key file {path} can be read by other users (mode {mode:o}): run chmod 600 {path}"
+    )]
     TooOpen { path: PathBuf, mode: u32 },
 }
 

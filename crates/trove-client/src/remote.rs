@@ -73,7 +73,11 @@ pub struct RemoteOptions {
     pub path: PathPolicy,
     /// The largest answer read (default [`DEFAULT_MAX_RESPONSE_BYTES`]).
     pub max_response_bytes: usize,
-    insecure_relay_tls: bool,
+    /// INSECURE, tests only (feature `test-utils`): accept any certificate from relays
+    /// (e.g. iroh's test relay with its self-signed one). The share API itself stays
+    /// authenticated by the endpoint id either way.
+    #[cfg(feature = "test-utils")]
+    pub insecure_skip_relay_cert_verify: bool,
 }
 
 impl Default for RemoteOptions {
@@ -84,7 +88,8 @@ impl Default for RemoteOptions {
             relays: None,
             path: PathPolicy::Any,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            insecure_relay_tls: false,
+            #[cfg(feature = "test-utils")]
+            insecure_skip_relay_cert_verify: false,
         }
     }
 }
@@ -94,15 +99,6 @@ impl RemoteOptions {
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.connect_timeout = limit;
         self.request_timeout = limit;
-        self
-    }
-
-    /// INSECURE, tests only: accept any certificate from relays (e.g. iroh's test relay
-    /// with its self-signed one). The share API itself stays authenticated by the
-    /// endpoint id either way.
-    #[cfg(feature = "test-utils")]
-    pub fn insecure_skip_relay_cert_verify(mut self) -> Self {
-        self.insecure_relay_tls = true;
         self
     }
 }
@@ -196,7 +192,7 @@ impl Remote {
             b = b.clear_ip_transports();
         }
         #[cfg(feature = "test-utils")]
-        if o.insecure_relay_tls {
+        if o.insecure_skip_relay_cert_verify {
             b = b.ca_tls_config(iroh::tls::CaTlsConfig::insecure_skip_verify());
         }
         let endpoint = b.bind().await.map_err(|e| {
@@ -413,7 +409,10 @@ impl Remote {
     fn lost(&self, conn: &Connection, e: &dyn std::error::Error) -> ClientError {
         if let Some(reason) = conn.close_reason() {
             let mut current = self.current.lock().expect("connection");
-            if current.as_ref().is_some_and(|c| c.stable_id() == conn.stable_id()) {
+            if current
+                .as_ref()
+                .is_some_and(|c| c.stable_id() == conn.stable_id())
+            {
                 *current = None;
             }
             self.idle.lock().expect("idle streams").clear();
@@ -427,7 +426,9 @@ impl Remote {
 /// A relay URL from a link or `--relay`: https, or plain http on loopback (tests).
 pub(crate) fn parse_relay(s: &str) -> Result<RelayUrl, ClientError> {
     let url: RelayUrl = s.parse().map_err(|_| {
-        ClientError::Config(format!("{s:?} is not a relay URL (like https://relay.example.org)"))
+        ClientError::Config(format!(
+            "{s:?} is not a relay URL (like https://relay.example.org)"
+        ))
     })?;
     let loopback = url
         .host_str()

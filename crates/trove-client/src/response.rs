@@ -136,7 +136,10 @@ mod tests {
             d(err(403, "insufficient_scope", "no")),
             ClientError::InsufficientScope(_)
         ));
-        assert!(matches!(d(err(404, "not_found", "")), ClientError::NotFound));
+        assert!(matches!(
+            d(err(404, "not_found", "")),
+            ClientError::NotFound
+        ));
         let mut limited = err(429, "rate_limited", "later");
         limited
             .headers
@@ -163,7 +166,10 @@ mod tests {
             matches!(d(err(400, "invalid_request", "bad")), ClientError::Http { status: 400, error, .. } if error == "invalid_request")
         );
         // A body that is not an error body still maps by status.
-        assert!(matches!(d(raw(502, "<html>")), ClientError::Http { status: 502, .. }));
+        assert!(matches!(
+            d(raw(502, "<html>")),
+            ClientError::Http { status: 502, .. }
+        ));
     }
 
     #[test]

@@ -47,7 +47,10 @@ fn text(b: &[u8]) -> String {
 fn failed(out: &Output) -> (i32, String) {
     let err = text(&out.stderr);
     assert!(!err.contains(TOKEN), "the token leaked on stderr: {err}");
-    assert!(!text(&out.stdout).contains(TOKEN), "the token leaked on stdout");
+    assert!(
+        !text(&out.stdout).contains(TOKEN),
+        "the token leaked on stdout"
+    );
     (out.status.code().unwrap(), err)
 }
 
@@ -59,7 +62,10 @@ async fn id_is_created_once_privately_and_stays_the_same() {
     let id = text(&first.stdout).trim().to_string();
     assert_eq!(id.len(), 64, "{id}");
     assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
-    assert!(text(&first.stderr).contains("created"), "says it made a key");
+    assert!(
+        text(&first.stderr).contains("created"),
+        "says it made a key"
+    );
     let second = org(dir.path(), &["id"], None).await;
     assert_eq!(text(&second.stdout).trim(), id, "stable across runs");
     assert!(text(&second.stderr).is_empty());
@@ -120,15 +126,26 @@ async fn bad_links_are_refused_with_the_reason() {
     assert!(failed(&out).1.contains("not a Trove share link"));
     let file = dir.path().join("link.txt");
     std::fs::write(&file, truncated).unwrap();
-    let out = org(dir.path(), &["fetch", &format!("@{}", file.display())], None).await;
+    let out = org(
+        dir.path(),
+        &["fetch", &format!("@{}", file.display())],
+        None,
+    )
+    .await;
     assert_eq!(failed(&out).0, 1);
     let out = org(dir.path(), &["fetch", "@/nonexistent/link.txt"], None).await;
     let (code, err) = failed(&out);
     assert_eq!(code, 1);
     assert!(err.contains("/nonexistent/link.txt"), "{err}");
     // Usage errors exit 2.
-    assert_eq!(org(dir.path(), &["fetch"], None).await.status.code(), Some(2));
-    assert_eq!(org(dir.path(), &["bogus"], None).await.status.code(), Some(2));
+    assert_eq!(
+        org(dir.path(), &["fetch"], None).await.status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        org(dir.path(), &["bogus"], None).await.status.code(),
+        Some(2)
+    );
     let out = org(dir.path(), &["fetch", &good, "--timeout", "soon"], None).await;
     assert_eq!(out.status.code(), Some(2));
 }
@@ -337,7 +354,11 @@ async fn proxy_serves_plain_http_and_passes_refusals_through() {
     drop(seen);
     // Revocation passes through too.
     c.revoke().await.unwrap();
-    let r = http.get(format!("{}/v1/grant", p.base)).send().await.unwrap();
+    let r = http
+        .get(format!("{}/v1/grant", p.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert!(r.headers()["www-authenticate"]
         .to_str()
@@ -350,7 +371,9 @@ async fn proxy_says_when_the_trove_is_unreachable() {
     let dir = tempfile::tempdir().unwrap();
     let link = common::offline_link(None).encode().to_string();
     let p = proxy(dir.path(), &link, &["--timeout", "300ms"]).await;
-    let r = reqwest::get(format!("{}/v1/records", p.base)).await.unwrap();
+    let r = reqwest::get(format!("{}/v1/records", p.base))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "30");
     let body: trove_client::ErrorBody = r.json().await.unwrap();
@@ -366,12 +389,7 @@ async fn proxy_says_when_the_trove_is_unreachable() {
 async fn proxy_refuses_to_listen_beyond_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let link = common::offline_link(None).encode().to_string();
-    let out = org(
-        dir.path(),
-        &["proxy", &link, "--listen", "0.0.0.0:0"],
-        None,
-    )
-    .await;
+    let out = org(dir.path(), &["proxy", &link, "--listen", "0.0.0.0:0"], None).await;
     let (code, err) = failed(&out);
     assert_eq!(code, 1);
     assert!(err.contains("refusing to listen on 0.0.0.0:0"), "{err}");

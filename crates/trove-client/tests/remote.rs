@@ -38,7 +38,10 @@ async fn typed_api_through_a_local_relay() {
         [common::record_r1()]
     );
     assert_eq!(c.record("01JRECORD1").await.unwrap(), common::record_r1());
-    assert!(matches!(c.record("01JOTHER").await, Err(ClientError::NotFound)));
+    assert!(matches!(
+        c.record("01JOTHER").await,
+        Err(ClientError::NotFound)
+    ));
     match c.records(Some("health")).await {
         Err(ClientError::InsufficientScope(d)) => assert!(d.contains("health"), "{d}"),
         other => panic!("expected 403 insufficient_scope, got {other:?}"),
@@ -200,7 +203,11 @@ async fn concurrent_requests_share_one_connection() {
     for t in tasks {
         assert_eq!(t.await.unwrap().unwrap().len(), 1);
     }
-    assert_eq!(trove.peers().len(), 1, "one dial for 16 concurrent requests");
+    assert_eq!(
+        trove.peers().len(),
+        1,
+        "one dial for 16 concurrent requests"
+    );
     c.close().await;
 }
 
@@ -221,8 +228,7 @@ async fn staged_only_links_say_this_version_cannot_fetch_them() {
         .unwrap_err();
     assert_eq!(e.code(), "staged_not_supported");
     assert!(
-        e.to_string()
-            .contains("cannot fetch staged copies yet"),
+        e.to_string().contains("cannot fetch staged copies yet"),
         "{e}"
     );
 }

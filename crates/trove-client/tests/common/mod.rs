@@ -225,12 +225,11 @@ fn check(s: &AppState, method: &str, path: &str, h: &HeaderMap) -> Result<(), Re
             .to_string()
     };
     let (host, auth) = (get(header::HOST), get(header::AUTHORIZATION));
-    s.seen.lock().unwrap().requests.push((
-        method.into(),
-        path.into(),
-        host.clone(),
-        auth.clone(),
-    ));
+    s.seen
+        .lock()
+        .unwrap()
+        .requests
+        .push((method.into(), path.into(), host.clone(), auth.clone()));
     if host != REMOTE_HOST {
         return Err(error(
             StatusCode::MISDIRECTED_REQUEST,
