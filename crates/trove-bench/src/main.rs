@@ -10,7 +10,6 @@ mod app;
 mod bundle;
 mod common;
 mod procs;
-mod remote;
 mod share;
 mod vault;
 mod webdriver;
@@ -28,7 +27,7 @@ const SUITES: &[(&str, Option<SuiteFn>)] = &[
     ("share", Some(share::run)),
     ("bundle", Some(bundle::run)),
     ("app", Some(app::run)),
-    ("remote", Some(remote::run)),
+    ("remote", None),
 ];
 
 const USAGE: &str = "usage: trove-bench SUITE [--records N] [--dir DIR] [--keep] [suite options]

@@ -1,3 +1,7 @@
+//! NOT WIRED YET (not compiled on this branch): to enable, add `mod remote;` in main.rs,
+//! `Some(remote::run)` in SUITES, and to Cargo.toml: hyper, hyper-util, iroh, trove-wire,
+//! zeroize (workspace) and `trove-client = { workspace = true, features = ["test-utils"] }`.
+//!
 //! The `remote` suite: audited `GET /v1/records` read live over iroh, directly and
 //! through a relay on loopback, against the same requests over loopback HTTP in the same
 //! run (the baseline), plus the time a cold `trove-org fetch` process takes to its
