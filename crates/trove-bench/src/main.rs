@@ -27,10 +27,11 @@ const SUITES: &[(&str, Option<SuiteFn>)] = &[
     ("share", Some(share::run)),
     ("bundle", Some(bundle::run)),
     ("app", Some(app::run)),
+    ("remote", None),
 ];
 
 const USAGE: &str = "usage: trove-bench SUITE [--records N] [--dir DIR] [--keep] [suite options]
-suites: vault, share, bundle, app
+suites: vault, share, bundle, app, remote
   --records N   how many records the suite works on (each suite has its own default)
   --dir DIR     work in DIR (must not exist yet) instead of a temporary directory
   --keep        keep the work directory afterwards

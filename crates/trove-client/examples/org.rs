@@ -19,16 +19,16 @@ const USAGE: &str =
     "usage: TROVE_TOKEN=trove_… org BASE_URL (grant | records [TYPE] | record ID | revoke)";
 
 fn code(e: &ClientError) -> (&'static str, u8) {
-    match e {
-        ClientError::Unauthorized(_) => ("unauthorized", 3),
-        ClientError::InsufficientScope(_) => ("insufficient_scope", 4),
-        ClientError::NotFound => ("not_found", 5),
-        ClientError::RateLimited { .. } => ("rate_limited", 6),
-        ClientError::Unavailable(_) => ("unavailable", 7),
-        ClientError::Http { .. } => ("http", 1),
-        ClientError::Transport(_) => ("transport", 1),
-        ClientError::Config(_) => ("config", 2),
-    }
+    let exit = match e {
+        ClientError::Unauthorized(_) => 3,
+        ClientError::InsufficientScope(_) => 4,
+        ClientError::NotFound => 5,
+        ClientError::RateLimited { .. } => 6,
+        ClientError::Unavailable(_) => 7,
+        ClientError::Config(_) => 2,
+        _ => 1,
+    };
+    (e.code(), exit)
 }
 
 async fn run(client: &Client, cmd: &str, arg: Option<&str>) -> Result<Value, ClientError> {
