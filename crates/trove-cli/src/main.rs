@@ -71,8 +71,11 @@ enum Command {
     /// Grants: scoped, revocable read access for an organization
     #[command(subcommand)]
     Grant(cmd::share::GrantCmd),
-    /// Serve the share API (default 127.0.0.1:7878) until interrupted
+    /// Serve the share API (default 127.0.0.1:7878; with --remote also over the internet)
     Serve(cmd::share::ServeArgs),
+    /// Remote sharing: this vault's endpoint id and relay (status), a new endpoint key (rotate)
+    #[command(subcommand)]
+    Remote(cmd::remote::RemoteCmd),
     /// The access log: who read what, when (`trove log verify` checks its hash chain)
     Log(cmd::share::LogArgs),
     /// Write a portable bundle: age-encrypted tar of records, grants and log
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
         Command::Types => cmd::records::types(&ctx),
         Command::Grant(c) => cmd::share::grant(&ctx, c),
         Command::Serve(a) => cmd::share::serve(&ctx, a),
+        Command::Remote(c) => cmd::remote::remote(&ctx, c),
         Command::Log(a) => cmd::share::log(&ctx, a),
         Command::Export(a) => cmd::bundle::export(&ctx, a),
         Command::Import(a) => cmd::bundle::import(&ctx, a),

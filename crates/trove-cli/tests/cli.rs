@@ -9,5 +9,6 @@ mod damage;
 mod keys;
 mod plaintext;
 mod records;
+mod remote;
 mod share;
 mod snapshots;

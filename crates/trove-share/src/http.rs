@@ -6,12 +6,14 @@ use std::sync::OnceLock;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
-use trove_core::{Credential, ReplyBody, RequestMeta, ShareOp, ShareReply, ShareRequest};
+use trove_core::{
+    Credential, RemotePeer, ReplyBody, RequestMeta, ShareOp, ShareReply, ShareRequest, Transport,
+};
 
 use crate::gate::GateError;
 use crate::ShareState;
@@ -33,7 +35,7 @@ pub fn router(state: ShareState) -> Router {
 }
 
 async fn healthz(State(s): State<ShareState>, req: Request) -> Response {
-    if host_allowed(&s, req.headers(), req.uri()) {
+    if host_allowed(&s, &req) {
         return (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -119,16 +121,39 @@ fn parse_type_query(q: Option<&str>) -> Result<Option<String>, String> {
     Ok(ty)
 }
 
+/// Set by [`crate::serve_remote`] on each request of a remote (iroh) stream: who sent
+/// it (the organization's endpoint key, authenticated by the connection) and how.
+#[derive(Debug, Clone)]
+pub(crate) struct RemoteOrigin {
+    pub(crate) peer: RemotePeer,
+    /// What the log shows as the remote address: the peer's IP on a direct path, the
+    /// relay's URL on a relayed one.
+    pub(crate) addr: String,
+}
+
 fn remote_of(req: &Request) -> String {
+    if let Some(o) = req.extensions().get::<RemoteOrigin>() {
+        return o.addr.clone();
+    }
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The key the failure limiter counts under: the endpoint key for remote requests
+/// (their IP may be a relay's, shared by many), the IP otherwise.
+fn source_of(req: &Request, remote: &str) -> String {
+    match req.extensions().get::<RemoteOrigin>() {
+        Some(o) => format!("iroh:{}", o.peer.org_key),
+        None => remote.to_string(),
+    }
+}
+
 /// DNS-rebinding defence: only our own loopback names (with our port) or the
 /// configured name are accepted as `Host`.
-fn host_allowed(s: &ShareState, headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
+fn host_allowed(s: &ShareState, req: &Request) -> bool {
+    let (headers, uri) = (req.headers(), req.uri());
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -136,6 +161,11 @@ fn host_allowed(s: &ShareState, headers: &HeaderMap, uri: &axum::http::Uri) -> b
         .or_else(|| uri.authority().map(|a| a.to_string()));
     let Some(host) = host else { return false };
     let host = host.to_ascii_lowercase();
+    // Over iroh the endpoint key already authenticated the server; clients name it
+    // `trove.invalid`, which no browser can be rebound to.
+    if req.extensions().get::<RemoteOrigin>().is_some() {
+        return host == trove_wire::REMOTE_HOST;
+    }
     let port = s.port();
     let ours = [
         format!("127.0.0.1:{port}"),
@@ -156,6 +186,11 @@ fn host_allowed(s: &ShareState, headers: &HeaderMap, uri: &axum::http::Uri) -> b
 
 async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> ShareOp) -> Response {
     let remote = remote_of(&req);
+    let source = source_of(&req, &remote);
+    let transport = match req.extensions().get::<RemoteOrigin>() {
+        Some(o) => Transport::Remote(o.peer),
+        None => Transport::Http,
+    };
     let path = match req.uri().path_and_query() {
         Some(pq) => pq.as_str().to_string(),
         None => req.uri().path().to_string(),
@@ -164,16 +199,17 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
         remote_addr: remote.clone(),
         method: req.method().as_str().to_string(),
         path,
+        transport,
     };
     let mut retry_after = None;
-    let op = if !host_allowed(&s, req.headers(), req.uri()) {
+    let op = if !host_allowed(&s, &req) {
         ShareOp::Refused {
             status: 421,
             reason: "foreign_host",
             error: "invalid_request",
             description: "this server does not answer for that Host".into(),
         }
-    } else if let Some(wait) = s.inner.limiter.blocked(&remote) {
+    } else if let Some(wait) = s.inner.limiter.blocked(&source) {
         retry_after = Some(wait);
         ShareOp::Refused {
             status: 429,
@@ -211,7 +247,7 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
         Err(GateError::Closed) => (ShareReply::unavailable("the server is shutting down"), None),
     };
     if reply.auth_failed {
-        s.inner.limiter.failed(&remote);
+        s.inner.limiter.failed(&source);
     }
     tracing::info!(
         target: "trove_share::access",

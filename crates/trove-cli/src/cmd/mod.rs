@@ -2,5 +2,6 @@
 
 pub mod bundle;
 pub mod records;
+pub mod remote;
 pub mod share;
 pub mod vault;
