@@ -212,11 +212,14 @@ async fn revocation_takes_effect_on_the_very_next_remote_request_while_64_stream
     let f = fixture();
     let (g, t) = f.grant(new_grant(&["contact.email"]));
     let secret = f.vault.endpoint_secret().unwrap();
+    // Room for 64 streams on one connection, and for every reader's refused request
+    // without the failure limiter (counted per endpoint key) stepping in.
     let config = ShareConfig {
         remote: RemoteLimits {
             max_streams_per_connection: 64,
             ..Default::default()
         },
+        max_failures: 1000,
         ..Default::default()
     };
     let mut opts = options(RelayChoice::Disabled);
