@@ -71,9 +71,9 @@ enum Command {
     /// Grants: scoped, revocable read access for an organization
     #[command(subcommand)]
     Grant(cmd::share::GrantCmd),
-    /// Serve the share API (default 127.0.0.1:7878; with --remote also over the internet)
+    /// Serve the share API (default 127.0.0.1:7878; --remote: also over the internet)
     Serve(cmd::share::ServeArgs),
-    /// Remote sharing: this vault's endpoint id and relay (status), a new endpoint key (rotate)
+    /// This vault's remote endpoint: its id and relay (status), a new key (rotate)
     #[command(subcommand)]
     Remote(cmd::remote::RemoteCmd),
     /// The access log: who read what, when (`trove log verify` checks its hash chain)
