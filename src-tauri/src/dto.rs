@@ -250,6 +250,7 @@ impl From<NewGrantDto> for trove_core::NewGrant {
             only_tag: n.only_tag.filter(|t| !t.trim().is_empty()),
             expires: n.expires.filter(|e| !e.trim().is_empty()),
             max_uses: n.max_uses.map(u64::from),
+            org_key: None,
         }
     }
 }

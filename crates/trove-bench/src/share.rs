@@ -86,6 +86,7 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
                         remote_addr: "127.0.0.1".into(),
                         method: "GET".into(),
                         path: "/v1/records".into(),
+                        transport: trove_core::Transport::Http,
                     },
                     credential: trove_core::Credential::from_authorization(Some(&format!(
                         "Bearer {token}"

@@ -74,8 +74,11 @@ enum Command {
     /// Your own S3-compatible storage, for grants available while this computer is off
     #[command(subcommand)]
     Storage(cmd::storage::StorageCmd),
-    /// Serve the share API (default 127.0.0.1:7878) until interrupted
+    /// Serve the share API (default 127.0.0.1:7878; --remote: also over the internet)
     Serve(cmd::share::ServeArgs),
+    /// This vault's remote endpoint: its id and relay (status), a new key (rotate)
+    #[command(subcommand)]
+    Remote(cmd::remote::RemoteCmd),
     /// The access log: who read what, when (`trove log verify` checks its hash chain)
     Log(cmd::share::LogArgs),
     /// Write a portable bundle: age-encrypted tar of records, grants and log
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Grant(c) => cmd::share::grant(&ctx, c),
         Command::Storage(c) => cmd::storage::storage(&ctx, c),
         Command::Serve(a) => cmd::share::serve(&ctx, a),
+        Command::Remote(c) => cmd::remote::remote(&ctx, c),
         Command::Log(a) => cmd::share::log(&ctx, a),
         Command::Export(a) => cmd::bundle::export(&ctx, a),
         Command::Import(a) => cmd::bundle::import(&ctx, a),

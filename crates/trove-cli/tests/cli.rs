@@ -10,6 +10,7 @@ mod hardening;
 mod keys;
 mod plaintext;
 mod records;
+mod remote;
 mod share;
 mod snapshots;
 mod staged;

@@ -2,7 +2,9 @@
 //! change, export and import; verification of the chain and per-organization summaries.
 //!
 //! Each row's hash is SHA-256 over `"trove-log/1\n"`, the previous row's hash and a
-//! canonical encoding of the row (a JSON array of its fields in a fixed order). The
+//! canonical encoding of the row (a JSON array of its fields in a fixed order; rows of
+//! remote requests append the organization's endpoint key and the route, so rows
+//! written before those columns existed hash exactly as they always did). The
 //! newest seq and hash are also kept in `meta` so that deleting the newest rows shows.
 //! The log holds names and ids only: never tokens, never field values.
 
@@ -14,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::grant::Grant;
+use crate::remote::Route;
 use crate::vault::Vault;
 
 /// The `prev_hash` of the first row.
@@ -37,6 +40,8 @@ pub enum LogKind {
     /// A staged grant's copy was published, re-published or deleted on the person's
     /// storage (`method` says which; `path` names the storage and object, never a URL).
     Staging,
+    /// The vault's remote endpoint key was replaced (links made before stop working).
+    RemoteKeyRotate,
 }
 
 impl LogKind {
@@ -49,6 +54,7 @@ impl LogKind {
             LogKind::Export => "export",
             LogKind::Import => "import",
             LogKind::Staging => "staging",
+            LogKind::RemoteKeyRotate => "remote_key_rotate",
         }
     }
 
@@ -60,6 +66,7 @@ impl LogKind {
             LogKind::Export,
             LogKind::Import,
             LogKind::Staging,
+            LogKind::RemoteKeyRotate,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -82,6 +89,10 @@ pub struct NewLogEntry {
     pub record_ids: Vec<String>,
     /// `type.field` names disclosed (or, for a grant change, the scope items).
     pub fields: Vec<String>,
+    /// For a remote request: the organization's endpoint key (64 hex characters).
+    pub org_key: Option<String>,
+    /// For a remote request: how its packets travelled.
+    pub route: Option<Route>,
 }
 
 impl NewLogEntry {
@@ -98,6 +109,8 @@ impl NewLogEntry {
             outcome: "allowed".into(),
             record_ids: Vec::new(),
             fields: Vec::new(),
+            org_key: None,
+            route: None,
         }
     }
 
@@ -126,6 +139,12 @@ pub struct LogEntry {
     pub outcome: String,
     pub record_ids: Vec<String>,
     pub fields: Vec<String>,
+    /// For a remote request: the organization's endpoint key (64 hex characters).
+    #[serde(default)]
+    pub org_key: Option<String>,
+    /// For a remote request: `direct` or `relayed`.
+    #[serde(default)]
+    pub route: Option<Route>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -139,8 +158,30 @@ pub trait LogFault: Send + Sync {
 }
 
 /// The canonical bytes a row's hash covers: a JSON array of the row's fields in a fixed
-/// order (serde_json writes strings, numbers and nulls one way only).
+/// order (serde_json writes strings, numbers and nulls one way only). A row with an
+/// organization key or a route (a remote request) has both appended, making a longer
+/// array; any other row is encoded exactly as before those fields existed, so old rows
+/// still verify and neither kind can pass for the other.
 fn canonical(seq: i64, time: &str, e: &NewLogEntry) -> Vec<u8> {
+    if e.org_key.is_some() || e.route.is_some() {
+        let row = (
+            seq,
+            time,
+            e.kind.as_str(),
+            &e.grant_id,
+            &e.org,
+            &e.remote_addr,
+            &e.method,
+            &e.path,
+            e.status,
+            &e.outcome,
+            &e.record_ids,
+            &e.fields,
+            &e.org_key,
+            e.route.map(Route::as_str),
+        );
+        return serde_json::to_vec(&row).expect("plain values serialize");
+    }
     let row = (
         seq,
         time,
@@ -254,7 +295,7 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
         let hash = chain_hash(prev, seq, &time, e);
         self.tx
             .prepare_cached(
-                "INSERT INTO access_log (seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                "INSERT INTO access_log (seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash, org_key, route) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(params![
                 seq,
@@ -271,6 +312,8 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
                 serde_json::to_string(&e.fields).expect("list serializes"),
                 prev,
                 hash,
+                e.org_key,
+                e.route.map(Route::as_str),
             ])?;
         self.head = Some((seq, hash));
         self.dirty = true;
@@ -289,7 +332,7 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
     }
 }
 
-const SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash FROM access_log";
+const SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash, org_key, route FROM access_log";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
     let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
@@ -298,6 +341,12 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
     let kind: String = r.get(2)?;
     let ids: String = r.get(10)?;
     let fields: String = r.get(11)?;
+    let route = match r.get::<_, Option<String>>(15)?.as_deref() {
+        None => None,
+        Some("direct") => Some(Route::Direct),
+        Some("relayed") => Some(Route::Relayed),
+        Some(other) => return Err(bad(15, format!("unknown route {other}").into())),
+    };
     Ok(LogEntry {
         seq: r.get(0)?,
         time: r.get(1)?,
@@ -311,6 +360,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
         outcome: r.get(9)?,
         record_ids: serde_json::from_str(&ids).map_err(|e| bad(10, e.into()))?,
         fields: serde_json::from_str(&fields).map_err(|e| bad(11, e.into()))?,
+        org_key: r.get(14)?,
+        route,
         prev_hash: r.get(12)?,
         hash: r.get(13)?,
     })
@@ -385,89 +436,7 @@ impl Vault {
     /// Recomputes the hash chain from the first row and names the first entry that does
     /// not match (an edited field, a deleted or reordered row, a cut-off tail).
     pub fn verify_log(&self) -> Result<VerifyReport> {
-        self.read(|tx| {
-            let mut stmt = tx.prepare(&format!("{SELECT} ORDER BY seq"))?;
-            let mut rows = stmt.query([])?;
-            let mut prev = GENESIS_HASH.to_string();
-            let mut expect_seq = 1i64;
-            let mut n = 0u64;
-            let bad = |n, seq, p: String| VerifyReport {
-                entries: n,
-                ok: false,
-                first_bad_seq: Some(seq),
-                problem: Some(p),
-            };
-            while let Some(r) = rows.next()? {
-                n += 1;
-                let seq: i64 = r.get(0)?;
-                let e = match from_row(r) {
-                    Ok(e) => e,
-                    Err(_) => return Ok(bad(n, seq, format!("entry {seq} does not decode"))),
-                };
-                if seq != expect_seq {
-                    return Ok(bad(
-                        n,
-                        seq,
-                        format!("entry {seq} follows entry {}: entries are missing", expect_seq - 1),
-                    ));
-                }
-                if e.prev_hash != prev {
-                    return Ok(bad(
-                        n,
-                        seq,
-                        format!("entry {seq} does not link to the entry before it"),
-                    ));
-                }
-                let new = NewLogEntry {
-                    kind: e.kind,
-                    grant_id: e.grant_id.clone(),
-                    org: e.org.clone(),
-                    remote_addr: e.remote_addr.clone(),
-                    method: e.method.clone(),
-                    path: e.path.clone(),
-                    status: e.status,
-                    outcome: e.outcome.clone(),
-                    record_ids: e.record_ids.clone(),
-                    fields: e.fields.clone(),
-                };
-                if chain_hash(&prev, seq, &e.time, &new) != e.hash {
-                    return Ok(bad(
-                        n,
-                        seq,
-                        format!("entry {seq} was altered (its hash does not match)"),
-                    ));
-                }
-                prev = e.hash;
-                expect_seq = seq + 1;
-            }
-            let head: Option<String> = tx
-                .query_row("SELECT value FROM meta WHERE key = ?1", [HEAD_KEY], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            let last = expect_seq - 1;
-            let want = (last > 0).then(|| format!("{last}:{prev}"));
-            if head != want {
-                let head_seq = head
-                    .as_deref()
-                    .and_then(|h| h.split(':').next())
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .unwrap_or(0);
-                return Ok(bad(
-                    n,
-                    last + 1,
-                    format!(
-                        "the log ends at entry {last} but its recorded head is entry {head_seq}: entries are missing at the end"
-                    ),
-                ));
-            }
-            Ok(VerifyReport {
-                entries: n,
-                ok: true,
-                first_bad_seq: None,
-                problem: None,
-            })
-        })
+        self.read(|tx| verify_chain(tx))
     }
 
     /// Per organization: what its share API requests disclosed, and when.
@@ -518,6 +487,96 @@ impl Vault {
     }
 }
 
+/// Recomputes the hash chain on `conn` (see [`Vault::verify_log`]).
+pub(crate) fn verify_chain(tx: &rusqlite::Connection) -> Result<VerifyReport> {
+    let mut stmt = tx.prepare(&format!("{SELECT} ORDER BY seq"))?;
+    let mut rows = stmt.query([])?;
+    let mut prev = GENESIS_HASH.to_string();
+    let mut expect_seq = 1i64;
+    let mut n = 0u64;
+    let bad = |n, seq, p: String| VerifyReport {
+        entries: n,
+        ok: false,
+        first_bad_seq: Some(seq),
+        problem: Some(p),
+    };
+    while let Some(r) = rows.next()? {
+        n += 1;
+        let seq: i64 = r.get(0)?;
+        let e = match from_row(r) {
+            Ok(e) => e,
+            Err(_) => return Ok(bad(n, seq, format!("entry {seq} does not decode"))),
+        };
+        if seq != expect_seq {
+            return Ok(bad(
+                n,
+                seq,
+                format!(
+                    "entry {seq} follows entry {}: entries are missing",
+                    expect_seq - 1
+                ),
+            ));
+        }
+        if e.prev_hash != prev {
+            return Ok(bad(
+                n,
+                seq,
+                format!("entry {seq} does not link to the entry before it"),
+            ));
+        }
+        let new = NewLogEntry {
+            kind: e.kind,
+            grant_id: e.grant_id.clone(),
+            org: e.org.clone(),
+            remote_addr: e.remote_addr.clone(),
+            method: e.method.clone(),
+            path: e.path.clone(),
+            status: e.status,
+            outcome: e.outcome.clone(),
+            record_ids: e.record_ids.clone(),
+            fields: e.fields.clone(),
+            org_key: e.org_key.clone(),
+            route: e.route,
+        };
+        if chain_hash(&prev, seq, &e.time, &new) != e.hash {
+            return Ok(bad(
+                n,
+                seq,
+                format!("entry {seq} was altered (its hash does not match)"),
+            ));
+        }
+        prev = e.hash;
+        expect_seq = seq + 1;
+    }
+    let head: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = ?1", [HEAD_KEY], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let last = expect_seq - 1;
+    let want = (last > 0).then(|| format!("{last}:{prev}"));
+    if head != want {
+        let head_seq = head
+            .as_deref()
+            .and_then(|h| h.split(':').next())
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0);
+        return Ok(bad(
+            n,
+            last + 1,
+            format!(
+                "the log ends at entry {last} but its recorded head is entry {head_seq}: entries are missing at the end"
+            ),
+        ));
+    }
+    Ok(VerifyReport {
+        entries: n,
+        ok: true,
+        first_bad_seq: None,
+        problem: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,6 +625,104 @@ mod tests {
             String::from_utf8(canonical(7, "2026-11-23T10:00:00.000Z", &e)).unwrap(),
             r#"[7,"2026-11-23T10:00:00.000Z","share","G1","Acme \"quoted\"","127.0.0.1","GET","/v1/records",200,"allowed",["R1"],["contact.email"]]"#
         );
+    }
+
+    fn remote_row(org: &str, key: &str, route: Route) -> NewLogEntry {
+        NewLogEntry {
+            org_key: Some(key.into()),
+            route: Some(route),
+            ..share_row(org, &["R7"], &["contact.email"])
+        }
+    }
+
+    /// A vault whose log was written before the remote columns existed: its rows (with
+    /// the hashes the old code wrote, computed independently) still verify after the
+    /// migration, new remote rows chain onto them, and both kinds detect tampering.
+    #[test]
+    fn rows_from_before_the_remote_columns_still_verify_and_remote_rows_are_covered() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in &crate::vault::MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 2").unwrap();
+        let h1 = "3a235391cdef0b28c677e06fc9bf0c9ed0f2e467e4af8e5eba6fbbe1317bbb52";
+        let h2 = "549acb043ff4a3a65355fcd3f0d22733afc369b2ac21d033ac82adb48c7ec295";
+        conn.execute_batch(&format!(
+            "INSERT INTO access_log (seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash) VALUES
+             (1, '2026-11-23T10:00:00.000Z', 'share', 'G1', 'Acme', '127.0.0.1', 'GET', '/v1/records', 200, 'allowed', '[\"R1\"]', '[\"contact.email\"]', '{GENESIS_HASH}', '{h1}'),
+             (2, '2026-11-23T10:01:00.000Z', 'grant_revoke', 'G1', 'Acme', NULL, NULL, NULL, NULL, 'allowed', '[]', '[]', '{h1}', '{h2}');
+             INSERT INTO meta (key, value) VALUES ('{HEAD_KEY}', '2:{h2}');"
+        ))
+        .unwrap();
+        crate::vault::migrate(&conn).unwrap();
+        let r = verify_chain(&conn).unwrap();
+        assert!(
+            r.ok && r.entries == 2,
+            "old rows verify after the migration: {r:?}"
+        );
+        let key = "ab".repeat(32);
+        let tx =
+            rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)
+                .unwrap();
+        append(&tx, remote_row("Acme", &key, Route::Relayed), None).unwrap();
+        append(&tx, share_row("Acme", &[], &[]), None).unwrap();
+        tx.commit().unwrap();
+        let r = verify_chain(&conn).unwrap();
+        assert!(r.ok && r.entries == 4, "{r:?}");
+        let tamper = |sql: &str| {
+            conn.execute_batch(&format!(
+                "DROP TRIGGER IF EXISTS access_log_no_update; SAVEPOINT t; {sql}"
+            ))
+            .unwrap();
+            let r = verify_chain(&conn).unwrap();
+            conn.execute_batch("ROLLBACK TO t; RELEASE t").unwrap();
+            r.first_bad_seq
+        };
+        assert_eq!(
+            tamper("UPDATE access_log SET route = 'direct' WHERE seq = 3"),
+            Some(3),
+            "the route is covered"
+        );
+        assert_eq!(
+            tamper(&format!(
+                "UPDATE access_log SET org_key = '{}' WHERE seq = 3",
+                "cd".repeat(32)
+            )),
+            Some(3),
+            "the organization key is covered"
+        );
+        assert_eq!(
+            tamper("UPDATE access_log SET org_key = NULL, route = NULL WHERE seq = 3"),
+            Some(3),
+            "a remote row cannot pass for a local one"
+        );
+        assert_eq!(
+            tamper(&format!(
+                "UPDATE access_log SET org_key = '{key}', route = 'direct' WHERE seq = 1"
+            )),
+            Some(1),
+            "an old row cannot be made remote"
+        );
+        assert_eq!(verify_chain(&conn).unwrap().first_bad_seq, None);
+    }
+
+    #[test]
+    fn remote_rows_read_back_with_their_key_and_route() {
+        let (_d, v) = new_vault();
+        let key = "ef".repeat(32);
+        v.log_event(remote_row("Acme", &key, Route::Direct))
+            .unwrap();
+        let e = &v.log_entries(&LogFilter::default()).unwrap()[0];
+        assert_eq!(
+            (e.org_key.as_deref(), e.route),
+            (Some(key.as_str()), Some(Route::Direct))
+        );
+        let j = serde_json::to_value(e).unwrap();
+        assert_eq!(
+            (j["org_key"].as_str(), j["route"].as_str()),
+            (Some(key.as_str()), Some("direct"))
+        );
+        assert!(v.verify_log().unwrap().ok);
     }
 
     #[test]

@@ -79,6 +79,10 @@ pub enum Error {
     InsufficientScope(String),
     #[error("invalid expiry: {0}")]
     InvalidExpiry(String),
+    #[error("invalid organization key: {0}")]
+    InvalidOrgKey(String),
+    #[error("invalid relay URL: {0}")]
+    InvalidRelayUrl(String),
     #[error("could not write the access log, so nothing was disclosed: {0}")]
     LogWriteFailed(String),
     #[error("the access log does not verify: {0}")]
@@ -186,6 +190,8 @@ impl Error {
             Error::InvalidToken => "invalid_token",
             Error::InsufficientScope(_) => "insufficient_scope",
             Error::InvalidExpiry(_) => "invalid_expiry",
+            Error::InvalidOrgKey(_) => "invalid_org_key",
+            Error::InvalidRelayUrl(_) => "invalid_relay_url",
             Error::LogWriteFailed(_) => "log_write_failed",
             Error::LogTampered(_) => "log_tampered",
             Error::BundleWrongPassphrase => "bundle_wrong_passphrase",
@@ -279,6 +285,12 @@ impl Error {
             Error::InvalidExpiry(_) => {
                 "use a duration like 30d, 12h or 45m, or a future date like 2026-12-31".into()
             }
+            Error::InvalidOrgKey(_) => "ask the organization for its endpoint key (its software \
+                prints it; 64 hexadecimal characters) and paste it whole"
+                .into(),
+            Error::InvalidRelayUrl(_) => "give the URL of an iroh relay, e.g. \
+                https://relay.example.org (plain http:// only for a relay on this computer)"
+                .into(),
             Error::LogWriteFailed(_) => "check free disk space and `trove log verify`; the request \
                 can be retried"
                 .into(),

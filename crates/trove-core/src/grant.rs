@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::access_log::{self, LogKind, NewLogEntry};
 use crate::error::{Error, Result};
 use crate::record::{validate_tag, Record};
+use crate::remote::OrgKey;
 use crate::schema::record_type;
 use crate::token::ShareToken;
 use crate::vault::Vault;
@@ -233,6 +234,11 @@ pub struct Grant {
     pub max_uses: Option<u64>,
     pub uses: u64,
     pub revoked_at: Option<String>,
+    /// The organization endpoint key this grant is bound to (64 hex characters): set at
+    /// creation, or by the first remote request. Requests from any other key, and over
+    /// plain HTTP, are refused.
+    #[serde(default)]
+    pub org_key: Option<String>,
     /// Computed when the grant was read; never stored.
     pub status: GrantStatus,
 }
@@ -274,6 +280,10 @@ pub struct NewGrant {
     pub expires: Option<String>,
     #[serde(default)]
     pub max_uses: Option<u64>,
+    /// Bind the grant to this organization endpoint key (64 hex characters) now,
+    /// rather than to the first key that uses it remotely.
+    #[serde(default)]
+    pub org_key: Option<String>,
 }
 
 /// A [`NewGrant`] that passed validation.
@@ -284,6 +294,7 @@ pub struct ValidGrant {
     pub scope: Scope,
     pub expires_at: Option<String>,
     pub max_uses: Option<u64>,
+    pub org_key: Option<OrgKey>,
 }
 
 fn clean_text(what: &str, s: &str, max: usize) -> Result<String> {
@@ -312,12 +323,14 @@ impl NewGrant {
         if self.max_uses == Some(0) {
             return Err(Error::InvalidInput("--max-uses must be at least 1".into()));
         }
+        let org_key = self.org_key.as_deref().map(OrgKey::parse).transpose()?;
         Ok(ValidGrant {
             org,
             purpose,
             scope,
             expires_at: expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             max_uses: self.max_uses,
+            org_key,
         })
     }
 }
@@ -358,7 +371,7 @@ pub fn parse_expiry(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     Ok(at)
 }
 
-const SELECT: &str = "SELECT id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at FROM grants";
+const SELECT: &str = "SELECT id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, org_key FROM grants";
 
 fn from_row(row: &Row<'_>, now: DateTime<Utc>) -> rusqlite::Result<Grant> {
     from_row_with(row, now, &mut ScopeCache::default())
@@ -403,6 +416,7 @@ fn from_row_with(
         max_uses: row.get::<_, Option<i64>>(7)?.map(|n| n as u64),
         uses: row.get::<_, i64>(8)? as u64,
         revoked_at: row.get(9)?,
+        org_key: row.get(10)?,
         status: GrantStatus::Active,
     };
     g.status = g.status_at(now);
@@ -439,11 +453,11 @@ pub(crate) fn find_by_token_cached(
 ) -> Result<Option<Grant>> {
     let hash = token.keyed_hash(key);
     let mut stmt = tx.prepare_cached(
-        "SELECT id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, token_hash FROM grants WHERE token_hash = ?1",
+        "SELECT id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, org_key, token_hash FROM grants WHERE token_hash = ?1",
     )?;
     let found = stmt
         .query_row([&hash[..]], |r| {
-            let same = constant_time_eq(r.get_ref(10)?.as_blob()?, &hash);
+            let same = constant_time_eq(r.get_ref(11)?.as_blob()?, &hash);
             Ok((from_row_with(r, now, scopes)?, same))
         })
         .optional()?;
@@ -459,6 +473,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn count_use(tx: &Transaction<'_>, id: &str) -> Result<()> {
     tx.prepare_cached("UPDATE grants SET uses = uses + 1 WHERE id = ?1")?
         .execute([id])?;
+    Ok(())
+}
+
+/// Binds a grant to `key` if it is bound to none yet, inside the transaction of the
+/// request that uses it first.
+pub(crate) fn bind_org_key(tx: &Transaction<'_>, id: &str, key: &OrgKey) -> Result<()> {
+    tx.prepare_cached("UPDATE grants SET org_key = ?2 WHERE id = ?1 AND org_key IS NULL")?
+        .execute(params![id, key.to_string()])?;
     Ok(())
 }
 
@@ -513,7 +535,7 @@ impl Vault {
         let created = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         {
             tx.prepare_cached(
-                "INSERT INTO grants (id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, token_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, NULL, ?9)",
+                "INSERT INTO grants (id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, token_hash, org_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, NULL, ?9, ?10)",
             )?
             .execute(params![
                 id,
@@ -525,6 +547,7 @@ impl Vault {
                 v.expires_at,
                 v.max_uses.map(|n| n as i64),
                 &hash[..],
+                v.org_key.map(|k| k.to_string()),
             ])?;
             let g = get_grant(tx, id, now)?;
             crate::receipt::store(self, tx, &g, crate::receipt::ReceiptEvent::Created, now)?;
@@ -672,6 +695,7 @@ mod tests {
             max_uses: max,
             uses,
             revoked_at: revoked.then(|| "2026-02-01T00:00:00Z".into()),
+            org_key: None,
             status: GrantStatus::Active,
         }
     }

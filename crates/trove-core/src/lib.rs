@@ -27,6 +27,7 @@ pub mod paths;
 pub mod receipt;
 pub mod record;
 pub mod recovery_kit;
+pub mod remote;
 pub mod schema;
 pub mod secret;
 pub mod share;
@@ -42,10 +43,12 @@ pub use grant::{project, Grant, GrantStatus, NewGrant, Scope, ScopeItem};
 pub use keyfile::KdfParams;
 pub use keystore::{KeyStore, MemoryKeyStore, OsKeyring};
 pub use record::{ListFilter, NewRecord, Record, RecordChanges};
+pub use remote::{EndpointSecret, OrgKey, RemotePeer, RemoteSettings, Route};
 pub use schema::{record_type, record_types, FieldDef, RecordType};
 pub use secret::{DataKey, Passphrase, RecoveryKey};
 pub use share::{
     seed_demo, Credential, ReplyBody, RequestMeta, ShareEngine, ShareOp, ShareReply, ShareRequest,
+    Transport,
 };
 pub use staging::{
     NewStorageTarget, OfflineGrant, Publication, SigningKey, StagingInfo, StagingState,

@@ -16,6 +16,7 @@ use crate::access_log::{LogAppender, LogFault, LogKind, NewLogEntry};
 use crate::error::{Error, Result};
 use crate::grant::{self, project, Grant, GrantStatus};
 use crate::record::{get_record, Record};
+use crate::remote::RemotePeer;
 use crate::token::{ShareToken, TokenFormatError};
 use crate::vault::Vault;
 
@@ -26,6 +27,19 @@ pub struct RequestMeta {
     pub method: String,
     /// The request path with its query, cut to 512 characters.
     pub path: String,
+    /// How the request reached the server.
+    pub transport: Transport,
+}
+
+/// How a request reached the server. Grants bound to an organization key answer only
+/// remote requests from that key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP on loopback, or HTTPS: the organization's key is not known.
+    Http,
+    /// A stream of an organization endpoint's remote connection: its key was
+    /// authenticated by the connection's handshake.
+    Remote(RemotePeer),
 }
 
 /// The credential a request carried.
@@ -399,6 +413,24 @@ impl ShareEngine {
         };
         entry.grant_id = Some(g.id.clone());
         entry.org = Some(g.org.clone());
+        // Sender-constrained tokens: a bound grant answers only its organization's key.
+        match (&req.meta.transport, g.org_key.as_deref()) {
+            (Transport::Http, Some(_)) => {
+                return Ok(unauth(
+                    entry,
+                    "key_bound",
+                    "this grant is bound to an organization's key: use it over a remote connection from that key",
+                ))
+            }
+            (Transport::Remote(p), Some(bound)) if bound != p.org_key.to_string() => {
+                return Ok(unauth(
+                    entry,
+                    "wrong_key",
+                    "this token is bound to another organization's key",
+                ))
+            }
+            _ => {}
+        }
         match g.status {
             GrantStatus::Active => {}
             GrantStatus::Revoked => return Ok(unauth(entry, "revoked", "the grant was revoked")),
@@ -410,6 +442,10 @@ impl ShareEngine {
                     "the grant has used up its allowed uses",
                 ))
             }
+        }
+        if let (Transport::Remote(p), None) = (&req.meta.transport, &g.org_key) {
+            // The first remote use binds the grant to this organization's key.
+            grant::bind_org_key(tx, &g.id, &p.org_key)?;
         }
         let ok = |mut entry: NewLogEntry, status: u16, body: ReplyBody| {
             entry.status = Some(status);
@@ -596,10 +632,16 @@ pub fn not_found() -> ShareReply {
 }
 
 fn base_entry(meta: &RequestMeta) -> NewLogEntry {
+    let (org_key, route) = match meta.transport {
+        Transport::Http => (None, None),
+        Transport::Remote(p) => (Some(p.org_key.to_string()), Some(p.route)),
+    };
     NewLogEntry {
         remote_addr: Some(meta.remote_addr.clone()),
         method: Some(loggable_method(&meta.method).into()),
         path: Some(loggable_path(&meta.path)),
+        org_key,
+        route,
         ..NewLogEntry::new(LogKind::Share)
     }
 }
@@ -692,6 +734,7 @@ pub fn seed_demo(vault: &Vault) -> Result<DemoSharing> {
         only_tag: tag.map(str::to_string),
         expires: exp.map(str::to_string),
         max_uses: max,
+        org_key: None,
     };
     let grants = [
         g(
@@ -747,6 +790,7 @@ pub fn seed_demo(vault: &Vault) -> Result<DemoSharing> {
             remote_addr: "127.0.0.1".into(),
             method: if op == ShareOp::Revoke { "POST" } else { "GET" }.into(),
             path: path.into(),
+            transport: Transport::Http,
         },
         credential: Credential::Token(
             ShareToken::parse(t.expose_secret().to_string()).expect("fresh token parses"),
@@ -780,6 +824,7 @@ pub fn seed_demo(vault: &Vault) -> Result<DemoSharing> {
             remote_addr: "127.0.0.1".into(),
             method: "GET".into(),
             path: "/v1/records".into(),
+            transport: Transport::Http,
         },
         credential: Credential::from_authorization(Some("Bearer trove_not-a-real-token")),
         op: all(None),
@@ -799,6 +844,7 @@ mod tests {
     use super::*;
     use crate::grant::NewGrant;
     use crate::record::NewRecord;
+    use crate::remote::{OrgKey, Route};
     use crate::vault::tests::new_vault;
     use proptest::prelude::*;
 
@@ -807,7 +853,134 @@ mod tests {
             remote_addr: "127.0.0.1".into(),
             method: "GET".into(),
             path: path.into(),
+            transport: Transport::Http,
         }
+    }
+
+    fn remote(key: u8, route: Route) -> Transport {
+        Transport::Remote(RemotePeer {
+            org_key: OrgKey([key; 32]),
+            route,
+        })
+    }
+
+    fn req_via(token: &ShareToken, op: ShareOp, transport: Transport) -> ShareRequest {
+        let mut r = req(token, op);
+        r.meta.transport = transport;
+        r
+    }
+
+    /// The first remote use binds the grant to the organization's key, in the same
+    /// transaction as the read and its log row; afterwards another key and plain HTTP
+    /// get 401 invalid_token, logged as denied:wrong_key / denied:key_bound, and no
+    /// use is counted.
+    #[test]
+    fn a_grant_binds_to_the_first_remote_key_and_refuses_any_other() {
+        let (_d, v, t, _) = setup(&["contact.email"], None);
+        let e = ShareEngine::new(&v);
+        let op = || ShareOp::Records { record_type: None };
+        let r = e.handle(&v, req(&t, op()));
+        assert_eq!(r.status, 200, "an unbound grant answers plain HTTP");
+        assert_eq!(v.list_grants().unwrap()[0].org_key, None);
+        let out: Vec<(u16, bool)> = e
+            .handle_batch(
+                &v,
+                vec![
+                    req_via(&t, op(), remote(1, Route::Relayed)),
+                    req_via(&t, op(), remote(2, Route::Direct)),
+                    req_via(&t, op(), remote(1, Route::Direct)),
+                    req(&t, op()),
+                    req_via(&t, ShareOp::Revoke, remote(2, Route::Direct)),
+                ],
+            )
+            .iter()
+            .map(|r| (r.status, r.auth_failed))
+            .collect();
+        assert_eq!(
+            out,
+            [
+                (200, false),
+                (401, true),
+                (200, false),
+                (401, true),
+                (200, false)
+            ],
+            "bound by the first request of the batch; the second key is refused at once"
+        );
+        let g = &v.list_grants().unwrap()[0];
+        assert_eq!(g.org_key.as_deref(), Some("01".repeat(32).as_str()));
+        assert_eq!(g.uses, 3, "refused requests count no use");
+        assert_eq!(
+            g.status,
+            GrantStatus::Active,
+            "another key cannot revoke it"
+        );
+        let log = v.log_entries(&Default::default()).unwrap();
+        let outcomes: Vec<(&str, Option<&str>, Option<Route>)> = log[..5]
+            .iter()
+            .rev()
+            .map(|e| (e.outcome.as_str(), e.org_key.as_deref(), e.route))
+            .collect();
+        let (k1, k2) = ("01".repeat(32), "02".repeat(32));
+        assert_eq!(
+            outcomes,
+            [
+                ("allowed", Some(k1.as_str()), Some(Route::Relayed)),
+                ("denied:wrong_key", Some(k2.as_str()), Some(Route::Direct)),
+                ("allowed", Some(k1.as_str()), Some(Route::Direct)),
+                ("denied:key_bound", None, None),
+                ("denied:wrong_key", Some(k2.as_str()), Some(Route::Direct)),
+            ]
+        );
+        assert!(v.verify_log().unwrap().ok);
+        let refused = e.handle(&v, req_via(&t, op(), remote(2, Route::Relayed)));
+        assert_eq!(
+            (refused.status, &refused.body),
+            (
+                401,
+                &ReplyBody::Error {
+                    error: "invalid_token",
+                    description: "this token is bound to another organization's key".into()
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn a_grant_created_with_an_org_key_is_bound_from_the_start() {
+        let (_d, v) = new_vault();
+        let (g, t) = v
+            .create_grant(&NewGrant {
+                org: "Acme".into(),
+                purpose: "test".into(),
+                scope: vec!["note".into()],
+                org_key: Some("07".repeat(32)),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(g.org_key, Some("07".repeat(32)));
+        let e = ShareEngine::new(&v);
+        assert_eq!(e.handle(&v, req(&t, ShareOp::Grant)).status, 401);
+        assert_eq!(
+            e.handle(&v, req_via(&t, ShareOp::Grant, remote(8, Route::Direct)))
+                .status,
+            401
+        );
+        assert_eq!(
+            e.handle(&v, req_via(&t, ShareOp::Grant, remote(7, Route::Direct)))
+                .status,
+            200
+        );
+        let bad = v
+            .create_grant(&NewGrant {
+                org: "Acme".into(),
+                purpose: "test".into(),
+                scope: vec!["note".into()],
+                org_key: Some("not a key".into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(bad.code(), "invalid_org_key");
     }
 
     fn req(token: &ShareToken, op: ShareOp) -> ShareRequest {

@@ -19,7 +19,7 @@ pub const KEY_FILE: &str = "trove.key";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is the number applied.
 /// Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: records, their tags and the full-text index.
     r#"
     CREATE TABLE records (
@@ -99,7 +99,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER consent_receipts_no_delete BEFORE DELETE ON consent_receipts
         BEGIN SELECT RAISE(ABORT, 'consent receipts are append-only'); END;
     "#,
-    // staged: the person's S3-compatible storage targets (the secret key lives only
+    // 3: the person's S3-compatible storage targets (the secret key lives only
     // here, inside the encrypted database) and the staged copy of each offline grant.
     r#"
     CREATE TABLE storage_targets (
@@ -130,6 +130,14 @@ const MIGRATIONS: &[&str] = &[
         stale_objects   TEXT NOT NULL DEFAULT '[]'
     );
     CREATE INDEX staged_grants_by_storage ON staged_grants(storage);
+    "#,
+    // 4: remote sharing. Log rows of remote requests name the organization's
+    // endpoint key and the route (direct or relayed); a grant can be bound to one
+    // organization key. Rows written before keep NULL here and hash as before.
+    r#"
+    ALTER TABLE access_log ADD COLUMN org_key TEXT;
+    ALTER TABLE access_log ADD COLUMN route TEXT;
+    ALTER TABLE grants ADD COLUMN org_key TEXT;
     "#,
 ];
 
@@ -540,7 +548,7 @@ pub(crate) fn in_transaction<T>(
     Ok(out)
 }
 
-fn migrate(conn: &Connection) -> Result<()> {
+pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     let current: usize =
         conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if current > MIGRATIONS.len() {

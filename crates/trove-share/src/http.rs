@@ -6,11 +6,13 @@ use std::sync::OnceLock;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use trove_core::{Credential, ReplyBody, RequestMeta, ShareOp, ShareReply, ShareRequest};
+use trove_core::{
+    Credential, RemotePeer, ReplyBody, RequestMeta, ShareOp, ShareReply, ShareRequest, Transport,
+};
 
 use crate::gate::GateError;
 use crate::ShareState;
@@ -30,7 +32,7 @@ pub fn router(state: ShareState) -> Router {
 }
 
 async fn healthz(State(s): State<ShareState>, req: Request) -> Response {
-    if host_allowed(&s, req.headers(), req.uri()) {
+    if host_allowed(&s, &req) {
         return (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -116,18 +118,42 @@ fn parse_type_query(q: Option<&str>) -> Result<Option<String>, String> {
     Ok(ty)
 }
 
+/// Set by [`crate::serve_remote`] on each request of a remote (iroh) stream: who sent
+/// it (the organization's endpoint key, authenticated by the connection) and how.
+#[derive(Debug, Clone)]
+pub(crate) struct RemoteOrigin {
+    pub(crate) peer: RemotePeer,
+    /// What the log shows as the remote address: the peer's IP on a direct path, the
+    /// relay's URL on a relayed one.
+    pub(crate) addr: String,
+}
+
 fn remote_of(req: &Request) -> String {
+    if let Some(o) = req.extensions().get::<RemoteOrigin>() {
+        return o.addr.clone();
+    }
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The key the failure limiter counts under: the endpoint key for remote requests
+/// (their IP may be a relay's, shared by many), the IP otherwise.
+fn source_of(req: &Request, remote: &str) -> String {
+    match req.extensions().get::<RemoteOrigin>() {
+        Some(o) => format!("iroh:{}", o.peer.org_key),
+        None => remote.to_string(),
+    }
+}
+
 /// DNS-rebinding defence: only our own loopback names (with our port) or the
 /// configured name are accepted as `Host`, and as the authority of an absolute-form
 /// request target (`GET http://host/...`), which HTTP/1.1 says overrides `Host`: both
 /// must name us. More than one `Host` header is never accepted.
-fn host_allowed(s: &ShareState, headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
+fn host_allowed(s: &ShareState, req: &Request) -> bool {
+    let (headers, uri) = (req.headers(), req.uri());
+    let remote = req.extensions().get::<RemoteOrigin>().is_some();
     let mut hosts = headers.get_all(header::HOST).iter();
     let header_host = hosts.next();
     if hosts.next().is_some() {
@@ -145,12 +171,17 @@ fn host_allowed(s: &ShareState, headers: &HeaderMap, uri: &axum::http::Uri) -> b
     header_host
         .into_iter()
         .chain(authority)
-        .all(|h| names_us(s, h))
+        .all(|h| names_us(s, h, remote))
 }
 
 /// Whether one `Host` value (or request-target authority) names this server.
-fn names_us(s: &ShareState, host: &str) -> bool {
+fn names_us(s: &ShareState, host: &str, remote: bool) -> bool {
     let host = host.to_ascii_lowercase();
+    // Over iroh the endpoint key already authenticated the server; clients name it
+    // `trove.invalid`, which no browser can be rebound to.
+    if remote {
+        return host == trove_wire::REMOTE_HOST;
+    }
     let port = s.port();
     let ours = [
         format!("127.0.0.1:{port}"),
@@ -205,6 +236,11 @@ async fn drain_body(headers: &HeaderMap, body: Body, max: usize) -> Result<(), B
 
 async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> ShareOp) -> Response {
     let remote = remote_of(&req);
+    let source = source_of(&req, &remote);
+    let transport = match req.extensions().get::<RemoteOrigin>() {
+        Some(o) => Transport::Remote(o.peer),
+        None => Transport::Http,
+    };
     let (parts, body) = req.into_parts();
     let body = drain_body(&parts.headers, body, s.config().max_body_bytes).await;
     let req = Request::from_parts(parts, Body::empty());
@@ -216,6 +252,7 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
         remote_addr: remote.clone(),
         method: req.method().as_str().to_string(),
         path,
+        transport,
     };
     let mut retry_after = None;
     let op = if req.headers().get_all(header::HOST).iter().count() > 1 {
@@ -225,7 +262,7 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
             error: "invalid_request",
             description: "more than one Host header".into(),
         }
-    } else if !host_allowed(&s, req.headers(), req.uri()) {
+    } else if !host_allowed(&s, &req) {
         ShareOp::Refused {
             status: 421,
             reason: "foreign_host",
@@ -258,7 +295,7 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
             error: "invalid_request",
             description: "HEAD is not supported; use GET".into(),
         }
-    } else if let Some(wait) = s.inner.limiter.blocked(&remote) {
+    } else if let Some(wait) = s.inner.limiter.blocked(&source) {
         retry_after = Some(wait);
         ShareOp::Refused {
             status: 429,
@@ -296,7 +333,7 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
         Err(GateError::Closed) => (ShareReply::unavailable("the server is shutting down"), None),
     };
     if reply.auth_failed {
-        s.inner.limiter.failed(&remote);
+        s.inner.limiter.failed(&source);
     }
     tracing::info!(
         target: "trove_share::access",

@@ -1,7 +1,8 @@
 //! Trove's share API server: axum on tokio over trove-core. The handlers are thin: they
 //! turn an HTTP request into a [`trove_core::ShareRequest`], let the gate decide it
 //! (grant check, projection, use count and access-log row in one transaction), and turn
-//! the [`trove_core::ShareReply`] into JSON.
+//! the [`trove_core::ShareReply`] into JSON. The same router answers on loopback
+//! ([`serve`]) and over iroh ([`serve_remote`], see the `remote` module).
 //!
 //! ```no_run
 //! # async fn run(vault: trove_core::Vault) -> Result<(), trove_share::ServeError> {
@@ -15,10 +16,18 @@
 mod gate;
 mod http;
 mod limit;
+mod remote;
 mod server;
 pub mod staging;
 
 pub use http::router;
+/// The iroh endpoint [`bind_endpoint`] makes and [`serve_remote`] serves.
+pub use iroh::Endpoint as RemoteEndpoint;
+pub use remote::{
+    bind_endpoint, endpoint_id, endpoint_id_text, relay_urls, serve_remote, share_link,
+    vault_share_link, wait_online, RelayChoice, RemoteCounts, RemoteError, RemoteLimits,
+    RemoteOptions,
+};
 pub use server::{check_bind, check_host_name, serve, tls_acceptor, ServeError};
 
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -42,6 +51,8 @@ pub struct ShareConfig {
     pub failure_window: Duration,
     /// The most requests committed in one transaction.
     pub batch_max: usize,
+    /// Bounds of the remote (iroh) side.
+    pub remote: RemoteLimits,
 }
 
 impl Default for ShareConfig {
@@ -53,6 +64,7 @@ impl Default for ShareConfig {
             max_failures: 20,
             failure_window: Duration::from_secs(60),
             batch_max: 256,
+            remote: RemoteLimits::default(),
         }
     }
 }
@@ -68,6 +80,7 @@ struct Inner {
     port: AtomicU16,
     gate: gate::Gate,
     limiter: limit::FailureLimiter,
+    remote: Arc<remote::RemoteStats>,
 }
 
 impl ShareState {
@@ -95,6 +108,7 @@ impl ShareState {
                 port: AtomicU16::new(config.port),
                 gate: gate::Gate::start(open, config.batch_max),
                 limiter: limit::FailureLimiter::new(config.max_failures, config.failure_window),
+                remote: Arc::default(),
                 config,
             }),
         }
@@ -116,6 +130,11 @@ impl ShareState {
     /// requests they decided, since it started: their ratio is the mean batch size.
     pub fn batch_counts(&self) -> (u64, u64) {
         self.inner.gate.counts()
+    }
+
+    /// Connections and streams of the remote side (see [`serve_remote`]).
+    pub fn remote_counts(&self) -> RemoteCounts {
+        self.inner.remote.counts()
     }
 
     /// The configuration.

@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod records;
+pub mod remote;
 pub mod share;
 pub mod storage;
 pub mod vault;

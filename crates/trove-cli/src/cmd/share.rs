@@ -13,7 +13,7 @@ use crate::{outln, output};
 
 #[derive(Subcommand)]
 pub enum GrantCmd {
-    /// Give an organization read access to a scope; prints the token once
+    /// Give an organization read access to a scope; prints the share link once
     Create(CreateArgs),
     /// List grants with their status and uses, newest first
     List,
@@ -54,6 +54,10 @@ pub struct CreateArgs {
     /// key carried in the link
     #[arg(long, value_name = "RECIPIENT", requires = "offline")]
     to: Option<String>,
+    /// Bind the grant to this organization endpoint key (64 hex characters, from
+    /// `trove-org id`); otherwise it binds to the first key that uses it remotely
+    #[arg(long, value_name = "KEY")]
+    org_key: Option<String>,
 }
 
 #[derive(Args)]
@@ -89,22 +93,27 @@ fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         only_tag: a.only_tag,
         expires: a.expires,
         max_uses: a.max_uses,
+        org_key: a.org_key,
     };
     if a.offline {
         return create_offline(ctx, &vault, new, a.storage, a.to);
     }
     let (g, token) = vault.create_grant(&new)?;
+    let link = trove_share::vault_share_link(&vault, &token)?;
     if ctx.json {
         let mut v = serde_json::to_value(&g).expect("grant serializes");
         if let Some(o) = v.as_object_mut() {
             o.insert("token".into(), json!(token.expose_secret()));
+            o.insert("link".into(), json!(link.as_str()));
         }
         output::json(&v);
     } else {
         outln!("grant: {}", g.id);
         outln!("token: {}", token.expose_secret());
+        outln!("link:  {}", link.as_str());
         eprintln!(
-            "The token is shown only this once. Give it to {} over a channel you trust; \
+            "The token and the link are shown only this once. Give the link to {} over a \
+             channel you trust (it reaches this vault while `trove serve --remote` runs); \
              `trove grant revoke {}` ends access.",
             output::safe(&g.org),
             g.id
@@ -195,6 +204,9 @@ fn grant_text(g: &Grant) {
     outln!("uses:       {}", uses(g));
     outln!("created:    {}", g.created_at);
     outln!("expires:    {}", g.expires_at.as_deref().unwrap_or("never"));
+    if let Some(k) = &g.org_key {
+        outln!("org key:    {k}");
+    }
     if let Some(r) = &g.revoked_at {
         outln!("revoked:    {r}");
     }
@@ -303,6 +315,14 @@ pub struct ServeArgs {
     /// Another Host name to answer for (besides 127.0.0.1, localhost and [::1])
     #[arg(long, value_name = "NAME")]
     host_name: Option<String>,
+    /// Also answer organizations over the internet (iroh: dialed by this vault's
+    /// endpoint key, through relays that only forward encrypted packets)
+    #[arg(long)]
+    remote: bool,
+    /// With --remote: use this self-hosted iroh relay (https://…) from now on, or
+    /// `default` for the public relays; remembered in the vault and named in new links
+    #[arg(long, value_name = "URL", requires = "remote")]
+    relay: Option<String>,
 }
 
 fn serve_error(e: trove_share::ServeError) -> Error {
@@ -320,7 +340,16 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
     // Refuse before asking for a passphrase.
     trove_share::check_bind(&a.listen, tls.is_some()).map_err(serve_error)?;
     trove_share::check_host_name(a.host_name.as_deref(), tls.is_some()).map_err(serve_error)?;
+    let relay = match a.relay.as_deref() {
+        None => None,
+        Some("default") => Some(None),
+        Some(url) => Some(Some(trove_core::remote::validate_relay_url(url)?)),
+    };
     let vault = ctx.unlock()?;
+    let remote = match a.remote {
+        false => None,
+        true => Some(crate::cmd::remote::prepare(&vault, relay)?),
+    };
     // Staged copies: re-published when records change, deleted when grants end, checked
     // every minute while serving (on a thread with its own vault handle).
     let (stop_sync, stopped) = std::sync::mpsc::channel::<()>();
@@ -355,9 +384,28 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
         );
         let scheme = if tls.is_some() { "https" } else { "http" };
         outln!("listening on {scheme}://{local}");
-        trove_share::serve(listener, state, tls, shutdown_signal())
-            .await
-            .map_err(serve_error)
+        let Some(remote) = remote else {
+            return trove_share::serve(listener, state, tls, shutdown_signal())
+                .await
+                .map_err(serve_error);
+        };
+        // One shutdown signal for both sides of the same server.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let endpoint = remote.bind().await?;
+        let local_side = trove_share::serve(listener, state.clone(), tls, stopped(stop_rx.clone()));
+        let remote_side =
+            trove_share::serve_remote(endpoint.clone(), state, stopped(stop_rx.clone()));
+        let announce = remote.announce(&endpoint, stop_rx.clone());
+        let signal = async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        };
+        let (l, r, (), ()) = tokio::join!(local_side, remote_side, announce, signal);
+        remote.stopped();
+        l.and(r).map_err(serve_error)
     });
     drop(stop_sync);
     let _ = sync.join();
@@ -497,6 +545,13 @@ fn entry_line(e: &LogEntry) -> String {
         ));
     }
     s.push_str(&format!("  {}", e.outcome));
+    if let Some(k) = &e.org_key {
+        s.push_str(&format!(
+            "  remote key {} {}",
+            trove_core::remote::short_key(k),
+            e.route.map(|r| r.as_str()).unwrap_or("")
+        ));
+    }
     if !e.record_ids.is_empty() {
         s.push_str(&format!(
             "  {} record(s): {}",

@@ -2,6 +2,8 @@
 //! running server on 127.0.0.1:0 and a oneshot helper.
 #![allow(dead_code)]
 
+pub mod remote;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
