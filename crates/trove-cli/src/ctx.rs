@@ -35,6 +35,17 @@ impl Ctx {
     /// Unlocks the vault: `--passphrase-file`, `TROVE_PASSPHRASE`, the OS keyring when
     /// this device remembers the vault, then a prompt on a terminal.
     pub fn unlock(&self) -> Result<Vault> {
+        let vault = self.unlock_only()?;
+        // Said once, after the upgrade that moved an old import's address book.
+        if let Ok(Some(n)) = trove_core::importers::take_person_migration_notice(&vault) {
+            eprintln!(
+                "note: {n} records that an earlier vCard import had stored as your own (identity, contact, address, employment, note) were moved to `person` records: they describe people you know, and no grant can reach them"
+            );
+        }
+        Ok(vault)
+    }
+
+    fn unlock_only(&self) -> Result<Vault> {
         if let Some(p) = self.given_passphrase()? {
             return Vault::unlock(&self.vault_dir, &p);
         }

@@ -71,6 +71,10 @@ pub enum Error {
     InvalidToken,
     #[error("the grant does not cover {0}")]
     InsufficientScope(String),
+    #[error(
+        "`{ty}` records cannot be granted: they hold data about other people, not yours to share"
+    )]
+    NotGrantable { ty: String },
     #[error("invalid expiry: {0}")]
     InvalidExpiry(String),
     #[error("could not write the access log, so nothing was disclosed: {0}")]
@@ -157,6 +161,7 @@ impl Error {
             Error::GrantExhausted => "grant_exhausted",
             Error::InvalidToken => "invalid_token",
             Error::InsufficientScope(_) => "insufficient_scope",
+            Error::NotGrantable { .. } => "not_grantable",
             Error::InvalidExpiry(_) => "invalid_expiry",
             Error::LogWriteFailed(_) => "log_write_failed",
             Error::LogTampered(_) => "log_tampered",

@@ -1,25 +1,25 @@
-//! JSON import: an array of `{"type", "fields", "tags"}` objects. Each item's problems are
-//! reported at the line where the item starts.
+//! JSON import: an array of `{"type", "fields", "tags"}` objects (Trove's own records).
+//! Each item's problems are reported at the line where the item starts.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::Parsed;
-use crate::bundle::check_json_depth;
+use super::report::Problems;
 use crate::record::NewRecord;
 
 #[derive(Deserialize)]
 struct Item {
     #[serde(rename = "type")]
     record_type: String,
-    fields: BTreeMap<String, String>,
+    fields: BTreeMap<String, Value>,
     #[serde(default)]
     tags: Vec<String>,
 }
 
 /// The line on which each top-level array element starts.
-fn item_lines(text: &str) -> Vec<u64> {
+pub fn item_lines(text: &str) -> Vec<u64> {
     let (mut depth, mut in_str, mut esc, mut line) = (0usize, false, false, 1u64);
     let mut out = Vec::new();
     let mut expecting = false;
@@ -57,42 +57,64 @@ fn item_lines(text: &str) -> Vec<u64> {
     out
 }
 
-/// Parses a JSON array of records.
-pub fn parse(text: &str) -> Parsed {
-    let mut out = Parsed::default();
-    if let Err(e) = check_json_depth(text.as_bytes(), 16) {
-        out.problems.push((1, e.to_string()));
-        return out;
-    }
-    let items: Vec<serde_json::Value> = match serde_json::from_str(text) {
-        Ok(serde_json::Value::Array(a)) => a,
-        Ok(_) => {
-            out.problems.push((
+/// Reads the items of a parsed JSON array; `text` gives their line numbers.
+pub fn parse(
+    doc: Value,
+    text: &str,
+    problems: &mut Problems,
+    each: &mut dyn FnMut(u64, NewRecord, &mut Problems),
+) {
+    let items = match doc {
+        Value::Array(a) => a,
+        _ => {
+            problems.skipped(
                 1,
-                "expected a JSON array of {type, fields, tags} objects".into(),
-            ));
-            return out;
-        }
-        Err(e) => {
-            out.problems.push((e.line() as u64, e.to_string()));
-            return out;
+                None,
+                "expected a JSON array of {type, fields, tags} objects, or jCard",
+            );
+            return;
         }
     };
     let lines = item_lines(text);
     for (i, v) in items.into_iter().enumerate() {
         let line = lines.get(i).copied().unwrap_or(1);
         match serde_json::from_value::<Item>(v) {
-            Ok(it) => out.records.push((
+            Ok(it) => {
+                let mut fields = BTreeMap::new();
+                for (k, v) in it.fields {
+                    match v {
+                        Value::String(s) => {
+                            fields.insert(k, s);
+                        }
+                        Value::Number(n) => {
+                            fields.insert(k, n.to_string());
+                        }
+                        Value::Bool(b) => {
+                            fields.insert(k, b.to_string());
+                        }
+                        Value::Null => {}
+                        _ => problems.not_kept(line, &k, "is not a string", false),
+                    }
+                }
+                each(
+                    line,
+                    NewRecord {
+                        record_type: it.record_type,
+                        fields,
+                        tags: it.tags,
+                        source: "import:json".into(),
+                    },
+                    problems,
+                )
+            }
+            Err(e) => problems.skipped(
                 line,
-                NewRecord {
-                    record_type: it.record_type,
-                    fields: it.fields,
-                    tags: it.tags,
-                    source: "import:json".into(),
-                },
-            )),
-            Err(e) => out.problems.push((line, format!("item {}: {e}", i + 1))),
+                None,
+                format!(
+                    "item {}: {e} (expected {{\"type\", \"fields\", \"tags\"}})",
+                    i + 1
+                ),
+            ),
         }
     }
-    out
 }
