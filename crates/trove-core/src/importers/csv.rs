@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 use crate::record::validate_tag;
 use crate::schema::{record_type, RecordType};
 
+/// The longest cell read (the longest field, a note's body, holds 100,000 characters).
+pub const MAX_VALUE_BYTES: usize = 400_000;
+
 /// The field separator: the one of `,` `;` TAB that occurs most in the header line
 /// (outside quotes); `,` when none does.
 pub fn delimiter(text: &str) -> u8 {
@@ -556,6 +559,18 @@ pub fn parse(
                 let mut fields = BTreeMap::new();
                 let mut tags = Vec::new();
                 for (i, v) in rec.iter().enumerate().take(cols.len()) {
+                    if v.len() > MAX_VALUE_BYTES {
+                        problems.not_kept(
+                            line,
+                            header[i].trim(),
+                            format!(
+                                "the value is {} bytes long, longer than any field: not kept",
+                                v.len()
+                            ),
+                            false,
+                        );
+                        continue;
+                    }
                     match &cols[i] {
                         Some(c) if c == "tags" => tags.extend(
                             v.split([' ', ';'])
@@ -627,6 +642,18 @@ fn contact_row(
             continue;
         }
         let h = header[i].trim();
+        if v.len() > MAX_VALUE_BYTES {
+            problems.not_kept(
+                line,
+                h,
+                format!(
+                    "the value is {} bytes long, longer than any field: not kept",
+                    v.len()
+                ),
+                false,
+            );
+            continue;
+        }
         let one = |slot: &mut Option<Single>, extra: &mut Vec<String>| {
             super::person::set(slot, extra, line, h, v)
         };

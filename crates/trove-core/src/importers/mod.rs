@@ -386,21 +386,45 @@ pub fn parse(
         }
         Format::Json => {
             bundle::check_json_depth(text.as_bytes(), 16)?;
-            let doc: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| Error::InvalidInput(format!("line {}: not JSON: {e}", e.line())))?;
-            if jcard::is_jcard(&doc) {
-                jcard::parse(&doc, problems, &mut |e, p| emit(Emit::Entry(e), p));
-            } else {
-                json::parse(doc, text, problems, &mut |line, r, p| {
-                    emit(
-                        Emit::Record(Parsed {
-                            line,
-                            record: r,
-                            key: None,
-                        }),
-                        p,
-                    )
-                });
+            let mut elements = json::Elements::new(text).ok_or_else(|| {
+                Error::InvalidInput(
+                    "expected a JSON array: of {type, fields, tags} records, or jCard".into(),
+                )
+            })?;
+            // Each element is parsed alone (a file is never one tree in memory). A jCard
+            // file is one card, ["vcard", [...]], or an array of such cards.
+            if let Some((line, first)) = elements.next() {
+                if first.trim() == "\"vcard\"" {
+                    let props = elements.next();
+                    if let Some(props) = props.and_then(|(l, t)| json::element(l, t, problems)) {
+                        let card = serde_json::Value::Array(vec!["vcard".into(), props]);
+                        jcard::parse_card(line, &card, problems, &mut |e, p| {
+                            emit(Emit::Entry(e), p)
+                        });
+                    }
+                } else {
+                    for (line, t) in std::iter::once((line, first)).chain(elements) {
+                        let Some(v) = json::element(line, t, problems) else {
+                            continue;
+                        };
+                        if jcard::is_jcard(&v) {
+                            jcard::parse_card(line, &v, problems, &mut |e, p| {
+                                emit(Emit::Entry(e), p)
+                            });
+                        } else {
+                            json::item(line, v, problems, &mut |line, r, p| {
+                                emit(
+                                    Emit::Record(Parsed {
+                                        line,
+                                        record: r,
+                                        key: None,
+                                    }),
+                                    p,
+                                )
+                            });
+                        }
+                    }
+                }
             }
         }
         Format::Bundle => {

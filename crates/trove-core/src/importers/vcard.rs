@@ -46,44 +46,72 @@ impl Prop {
 /// a line starting with a space or tab continues the one before (RFC 6350 3.2); a
 /// quoted-printable value ending in `=` continues on the next line (vCard 2.1); a line
 /// without `:` after a base64 value continues it (vCard 2.1 writes them unindented).
-fn unfold(text: &str, mut each: impl FnMut(u64, &str)) {
+fn unfold(text: &str, mut each: impl FnMut(u64, &str, bool)) {
     let mut cur = String::new();
     let mut cur_no = 0u64;
     let mut qp = false;
     let mut b64 = false;
+    // Past MAX_LINE_BYTES a logical line is no longer kept (a photo, or a hostile file):
+    // its first MiB still names the property.
+    let mut overlong = false;
+    let push = |cur: &mut String, overlong: &mut bool, s: &str| {
+        if cur.len() + s.len() > MAX_LINE_BYTES {
+            *overlong = true;
+        } else {
+            cur.push_str(s);
+        }
+    };
     for (i, raw) in text.split('\n').enumerate() {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let no = i as u64 + 1;
         if !cur.is_empty() {
-            if qp && cur.ends_with('=') {
+            if qp && cur.ends_with('=') && !overlong {
                 cur.pop();
-                cur.push_str(raw);
+                push(&mut cur, &mut overlong, raw);
                 continue;
             }
             if let Some(cont) = raw.strip_prefix([' ', '\t']) {
-                cur.push_str(cont);
+                push(&mut cur, &mut overlong, cont);
                 continue;
             }
             if b64 && !raw.is_empty() && !raw.contains(':') {
-                cur.push_str(raw.trim());
+                push(&mut cur, &mut overlong, raw.trim());
                 continue;
             }
-            each(cur_no, &cur);
+            each(cur_no, &cur, overlong);
             cur.clear();
+            overlong = false;
         }
         if raw.trim().is_empty() {
             continue;
         }
-        cur.push_str(raw);
+        push(&mut cur, &mut overlong, raw);
+        if overlong {
+            // Even its start is too long: keep the start so the property is named.
+            let mut end = MAX_LINE_BYTES.min(raw.len());
+            while !raw.is_char_boundary(end) {
+                end -= 1;
+            }
+            cur.push_str(&raw[..end]);
+        }
         cur_no = no;
-        let head = raw.split(':').next().unwrap_or("").to_ascii_uppercase();
-        qp = head.contains("QUOTED-PRINTABLE");
-        b64 = head.contains("BASE64") || head.contains("ENCODING=B");
+        let head: Vec<u8> = raw
+            .bytes()
+            .take_while(|b| *b != b':')
+            .take(512)
+            .map(|b| b.to_ascii_uppercase())
+            .collect();
+        let has = |w: &[u8]| head.windows(w.len()).any(|x| x == w);
+        qp = has(b"QUOTED-PRINTABLE");
+        b64 = has(b"BASE64") || has(b"ENCODING=B");
     }
     if !cur.is_empty() {
-        each(cur_no, &cur);
+        each(cur_no, &cur, overlong);
     }
 }
+
+/// The longest logical line (a property with its folded continuations) kept.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// Undoes vCard escapes: `\n`/`\N` newline, `\,` `\;` `\:` `\\`.
 pub fn unescape(s: &str) -> String {
@@ -327,7 +355,7 @@ pub fn parse(text: &str, problems: &mut Problems, each: &mut dyn FnMut(Entry, &m
     let mut nested = 0u32;
     let mut cards = 0u64;
     let mut outside_reported = false;
-    unfold(text, |no, raw| {
+    unfold(text, |no, raw, overlong| {
         let p = match parse_line(no, raw) {
             Ok(p) => p,
             Err(e) => {
@@ -346,6 +374,15 @@ pub fn parse(text: &str, problems: &mut Problems, each: &mut dyn FnMut(Entry, &m
                 return;
             }
         };
+        if overlong && !p.binary {
+            problems.not_kept(
+                no,
+                &p.name,
+                format!("the value is longer than {MAX_LINE_BYTES} bytes: not kept"),
+                false,
+            );
+            return;
+        }
         let v = p.value();
         let is_begin = p.name == "BEGIN" && v.trim().eq_ignore_ascii_case("VCARD");
         let is_end = p.name == "END" && v.trim().eq_ignore_ascii_case("VCARD");
