@@ -525,8 +525,8 @@ pub struct KeptInBundleDto {
     pub log: u64,
 }
 
-/// What an import did, or (dry run) would do. With `problems`, nothing can be imported
-/// until the named lines are fixed, and the counts are zero.
+/// What an import did, or (dry run) would do: counts, what was not kept, and each
+/// problem. With `refused`, nothing was imported and `problems` says why.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct ImportReportDto {
     pub path: String,
