@@ -485,13 +485,37 @@ pub struct ImportRequestDto {
     pub identity_path: Option<String>,
     /// Check everything and report what would change; write nothing.
     pub dry_run: bool,
+    /// CSV: `COLUMN=field` items naming what a column holds.
+    #[serde(default)]
+    pub map: Vec<String>,
+    /// The file is the owner's own card (identity/contact/address, not a person).
+    #[serde(default)]
+    pub as_me: bool,
+    /// Refuse the whole file if anything in it cannot be kept.
+    #[serde(default)]
+    pub strict: bool,
 }
 
-/// One malformed line of a vCard/CSV/JSON file.
+/// One problem of a vCard/CSV/JSON file, at its line.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct LineProblemDto {
     pub line: u64,
+    /// The vCard property or CSV column, when the problem is about one.
+    pub property: Option<String>,
+    /// `skipped` (a record not kept), `value_not_kept` (the rest of the record kept) or
+    /// `refused` (the file was not imported).
+    pub kind: String,
     pub reason: String,
+    /// The value was copied into the person's notes.
+    pub kept_in_notes: bool,
+}
+
+/// A property or column no field takes.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct UnmappedDto {
+    pub property: String,
+    pub count: u64,
+    pub first_line: u64,
 }
 
 /// Grants, receipts and log lines a bundle holds; they are verified and stay in the bundle.
@@ -502,8 +526,8 @@ pub struct KeptInBundleDto {
     pub log: u64,
 }
 
-/// What an import did, or (dry run) would do. With `problems`, nothing can be imported
-/// until the named lines are fixed, and the counts are zero.
+/// What an import did, or (dry run) would do: counts, what was not kept, and each
+/// problem. With `refused`, nothing was imported and `problems` says why.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct ImportReportDto {
     pub path: String,
@@ -519,13 +543,23 @@ pub struct ImportReportDto {
     pub bundle_created_at: Option<String>,
     /// The scope of a bundle exported for an organization.
     pub scope: Option<Vec<String>>,
-    /// Every malformed line, in order.
+    /// Records (cards, rows) that could not be kept.
+    pub skipped: u64,
+    /// Values that did not fit their field (their records were kept).
+    pub values_not_kept: u64,
+    /// Properties or columns with no field.
+    pub unmapped: Vec<UnmappedDto>,
+    /// All problems counted; `problems` holds the first 1,000, in line order.
+    pub problems_total: u64,
     pub problems: Vec<LineProblemDto>,
+    /// Nothing was imported: the file was refused (see `problems`).
+    pub refused: bool,
 }
 
 impl ImportReportDto {
     /// The report for the file at `path`.
-    pub fn new(path: &std::path::Path, r: trove_core::bundle::ImportReport) -> Self {
+    pub fn new(path: &std::path::Path, full: trove_core::importers::Report) -> Self {
+        let r = full.merge;
         ImportReportDto {
             path: path.display().to_string(),
             format: r.format,
@@ -541,7 +575,34 @@ impl ImportReportDto {
             }),
             bundle_created_at: r.bundle_created_at,
             scope: r.scope,
-            problems: Vec::new(),
+            skipped: full.skipped,
+            values_not_kept: full.values_not_kept,
+            unmapped: full
+                .unmapped
+                .into_iter()
+                .map(|u| UnmappedDto {
+                    property: u.property,
+                    count: u.count,
+                    first_line: u.first_line,
+                })
+                .collect(),
+            problems_total: full.problems_total,
+            problems: full
+                .problems
+                .into_iter()
+                .map(|p| LineProblemDto {
+                    line: p.line,
+                    property: p.property,
+                    kind: match p.kind {
+                        trove_core::importers::ProblemKind::Skipped => "skipped",
+                        trove_core::importers::ProblemKind::ValueNotKept => "value_not_kept",
+                    }
+                    .into(),
+                    reason: p.reason,
+                    kept_in_notes: p.kept_in_notes,
+                })
+                .collect(),
+            refused: full.refused,
         }
     }
 }

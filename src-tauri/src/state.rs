@@ -542,6 +542,9 @@ mod tests {
             record_type: None,
             identity_path: None,
             dry_run,
+            map: Vec::new(),
+            as_me: false,
+            strict: false,
         }
     }
 
@@ -742,9 +745,20 @@ mod tests {
         std::fs::write(&csv, "title,bogus\nok,1\n").unwrap();
         let mut req = import_req(&csv, true);
         req.record_type = Some("note".into());
+        let kept = s.import(&req, None, &mut |_| {}).unwrap();
+        assert_eq!(
+            (kept.new, kept.unmapped.len(), kept.refused),
+            (1, 1, false),
+            "the row is kept and the unknown column reported: {kept:?}"
+        );
+        assert_eq!(kept.unmapped[0].property, "bogus");
+        req.strict = true;
         let bad = s.import(&req, None, &mut |_| {}).unwrap();
-        assert!(!bad.problems.is_empty(), "unknown column reported");
-        assert!(bad.problems.iter().all(|p| p.line >= 1));
+        assert!(
+            bad.refused && !bad.problems.is_empty(),
+            "strict refuses: {bad:?}"
+        );
+        assert!(bad.problems.iter().all(|p| p.kind == "refused"));
         assert_eq!(bad.new, 0);
     }
 

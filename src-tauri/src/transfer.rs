@@ -4,13 +4,10 @@
 //! These functions take a vault handle of their own (`Vault::try_clone`), so a long export
 //! or import does not hold the app's vault lock and the other screens stay usable.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use trove_core::bundle::{
-    self, BundleKey, BundleKind, Encryption, ExportOptions, ImportOptions, Progress,
-};
-use trove_core::importers::{self, Format};
+use trove_core::bundle::{self, BundleKind, Encryption, ExportOptions, Progress};
+use trove_core::importers::{self, BundleSecret, Format};
 use trove_core::{Error, Passphrase, Scope, Vault};
 
 use crate::dto::{
@@ -126,56 +123,28 @@ pub fn export(
     Ok(ExportSummaryDto::new(&path, summary))
 }
 
-fn format_name(f: Format) -> &'static str {
-    match f {
-        Format::Bundle => "bundle",
-        Format::Vcard => "vcard",
-        Format::Csv => "csv",
-        Format::Json => "json",
-    }
-}
-
-fn open(path: &Path) -> Res<std::fs::File> {
-    std::fs::File::open(path).map_err(|e| {
-        ApiError::from(Error::io(format!("can't read {}", path.display()), e)).at("path")
-    })
-}
-
-fn detect(path: &Path, format: &str) -> Res<Format> {
-    if let Some(f) = Format::parse(format).map_err(|e| ApiError::from(e).at("format"))? {
-        return Ok(f);
-    }
-    let mut head = Vec::new();
-    open(path)?
-        .take(512)
-        .read_to_end(&mut head)
-        .map_err(|e| ApiError::from(Error::io(format!("can't read {}", path.display()), e)))?;
-    Ok(Format::detect(path, &head))
-}
-
 /// What a file to import is: its format and, for a bundle, what opens it.
 pub fn inspect(typed: &str) -> Res<ImportFileDto> {
     let path = resolve_path(typed)?;
-    let format = detect(&path, "auto")?;
-    let bundle_kind = if format == Format::Bundle {
-        Some(match bundle::inspect(open(&path)?)? {
-            BundleKind::Passphrase { .. } => "passphrase",
-            BundleKind::Recipients => "recipients",
-            BundleKind::Plain => "plain",
-        })
-    } else {
-        None
-    };
+    let info = importers::open(&path, None).map_err(|e| ApiError::from(e).at("path"))?;
     Ok(ImportFileDto {
-        bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+        bytes: info.bytes,
         path: path.display().to_string(),
-        format: format_name(format).into(),
-        bundle_kind: bundle_kind.map(Into::into),
+        format: info.format.name().into(),
+        bundle_kind: info.bundle_kind.map(|k| {
+            match k {
+                BundleKind::Passphrase { .. } => "passphrase",
+                BundleKind::Recipients => "recipients",
+                BundleKind::Plain => "plain",
+            }
+            .into()
+        }),
     })
 }
 
-/// Imports (or, with `dry_run`, previews) a file as the import screen asked. Malformed
-/// lines of a vCard/CSV/JSON file come back as `problems`, all of them.
+/// Imports (or, with `dry_run`, previews) a file as the import screen asked: the same
+/// `importers::import_file` as `trove import`. A refused vCard/CSV/JSON file comes back
+/// as a report with `refused` and its problems.
 pub fn import(
     vault: &Vault,
     req: &ImportRequestDto,
@@ -183,85 +152,78 @@ pub fn import(
     progress: &mut dyn FnMut(Progress),
 ) -> Res<ImportReportDto> {
     let path = resolve_path(&req.path)?;
-    let format = detect(&path, &req.format)?;
-    if format != Format::Bundle {
-        let bytes = importers::read_capped(open(&path)?, &path.display().to_string())?;
-        let record_type = req.record_type.as_deref().filter(|t| !t.trim().is_empty());
-        return match importers::import_file(
-            vault,
-            format,
-            &bytes,
-            record_type,
-            &path.display().to_string(),
-            req.dry_run,
-        ) {
-            Ok(r) => Ok(ImportReportDto::new(&path, r)),
-            Err(Error::ImportMalformed { problems, .. }) => {
-                let mut r = ImportReportDto::new(
-                    &path,
-                    bundle::ImportReport {
-                        format: format_name(format).into(),
+    let format = Format::parse(&req.format).map_err(|e| ApiError::from(e).at("format"))?;
+    let identity = match req
+        .identity_path
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+    {
+        Some(id) => Some(resolve_path(id).map_err(|e| ApiError {
+            field: Some("identity".into()),
+            ..e
+        })?),
+        None => None,
+    };
+    let secret = match (&identity, passphrase) {
+        (Some(id), _) => BundleSecret::IdentityFile(id),
+        (None, Some(p)) => BundleSecret::Passphrase(p),
+        (None, None) => BundleSecret::None,
+    };
+    let opts = importers::Options {
+        format,
+        record_type: req.record_type.clone().filter(|t| !t.trim().is_empty()),
+        map: importers::parse_map(&req.map).map_err(|e| ApiError::from(e).at("map"))?,
+        as_me: req.as_me,
+        strict: req.strict,
+        dry_run: req.dry_run,
+        secret,
+    };
+    match importers::import_file(vault, &path, &opts, progress) {
+        Ok(r) => Ok(ImportReportDto::new(&path, r)),
+        Err(Error::ImportMalformed { problems, .. }) => {
+            let mut r = ImportReportDto::new(
+                &path,
+                importers::Report {
+                    merge: bundle::ImportReport {
+                        format: format.unwrap_or(Format::Csv).name().into(),
                         dry_run: req.dry_run,
                         ..Default::default()
                     },
-                );
-                r.problems = problems
-                    .into_iter()
-                    .map(|(line, reason)| LineProblemDto { line, reason })
-                    .collect();
-                Ok(r)
-            }
-            Err(e @ Error::UnknownType { .. }) => Err(ApiError::from(e).at("record_type")),
-            Err(e) => Err(e.into()),
-        };
+                    refused: true,
+                    ..Default::default()
+                },
+            );
+            r.problems_total = problems.len() as u64;
+            r.problems = problems
+                .into_iter()
+                .map(|(line, reason)| LineProblemDto {
+                    line,
+                    property: None,
+                    kind: "refused".into(),
+                    reason,
+                    kept_in_notes: false,
+                })
+                .collect();
+            Ok(r)
+        }
+        Err(e) => {
+            let field = match e {
+                Error::UnknownType { .. } => Some("record_type"),
+                Error::BundleWrongPassphrase
+                | Error::BundleWorkFactor { .. }
+                | Error::BundleNeedsPassphrase => Some("passphrase"),
+                Error::BundleWrongIdentity | Error::BundleNeedsIdentity => Some("identity"),
+                Error::Io { .. } => Some("path"),
+                _ => None,
+            };
+            let api = ApiError::from(e);
+            Err(match field {
+                Some(f) => api.at(f),
+                None => api,
+            })
+        }
     }
-    let identities;
-    let key = match bundle::inspect(open(&path)?)? {
-        BundleKind::Plain => BundleKey::None,
-        BundleKind::Passphrase { .. } => match passphrase {
-            Some(p) if !p.is_empty() => BundleKey::Passphrase(p),
-            _ => return Err(ApiError::from(Error::BundleNeedsPassphrase).at("passphrase")),
-        },
-        BundleKind::Recipients => {
-            match req
-                .identity_path
-                .as_deref()
-                .filter(|p| !p.trim().is_empty())
-            {
-                Some(id) => {
-                    let id_path = resolve_path(id).map_err(|e| ApiError {
-                        field: Some("identity".into()),
-                        ..e
-                    })?;
-                    identities = bundle::read_identity_file(&id_path)
-                        .map_err(|e| ApiError::from(e).at("identity"))?;
-                    BundleKey::Identities(&identities)
-                }
-                None => return Err(ApiError::from(Error::BundleNeedsIdentity).at("identity")),
-            }
-        }
-    };
-    let opts = ImportOptions {
-        dry_run: req.dry_run,
-        input_bytes: std::fs::metadata(&path).map(|m| m.len()).ok(),
-        ..Default::default()
-    };
-    let input = std::io::BufReader::with_capacity(256 << 10, open(&path)?);
-    let report = bundle::import_bundle(vault, input, key, &opts, progress).map_err(|e| {
-        let field = match e {
-            Error::BundleWrongPassphrase | Error::BundleWorkFactor { .. } => Some("passphrase"),
-            Error::BundleWrongIdentity => Some("identity"),
-            _ => None,
-        };
-        let api = ApiError::from(e);
-        match field {
-            Some(f) => api.at(f),
-            None => api,
-        }
-    })?;
-    Ok(ImportReportDto::new(&path, report))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,12 @@ impl Ctx {
     /// every command until done.
     pub fn unlock(&self) -> Result<Vault> {
         let vault = self.unlock_only()?;
+        // Said once, after the upgrade that moved an old import's address book.
+        if let Ok(Some(n)) = trove_core::importers::take_person_migration_notice(&vault) {
+            eprintln!(
+                "note: {n} records that an earlier vCard import had stored as your own (identity, contact, address, employment, note) were moved to `person` records: they describe people you know, and no grant can reach them"
+            );
+        }
         sync_staging(&vault);
         Ok(vault)
     }

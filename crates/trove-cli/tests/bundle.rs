@@ -164,7 +164,7 @@ fn vcard_csv_and_json_files_import_without_duplicates() {
     )
     .unwrap();
     for (file, extra, new) in [
-        ("a.vcf", None, 2),
+        ("a.vcf", None, 1),
         ("n.csv", Some("note"), 1),
         ("r.json", None, 1),
     ] {
@@ -190,10 +190,76 @@ fn vcard_csv_and_json_files_import_without_duplicates() {
     std::fs::write(dir.join("bad.csv"), "title,colour\na,b\n").unwrap();
     let p = dir.join("bad.csv");
     let out = t.run(&["import", p.to_str().unwrap(), "--type", "note", "--dry-run"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the row is kept: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("bad.csv:2: colour has no field (1 times; not imported)"),
+        "the column is reported: {}",
+        stderr(&out)
+    );
+    let out = t.run(&["import", p.to_str().unwrap(), "--type", "note", "--strict"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("bad.csv:1: column 2 \"colour\""),
+        stderr(&out).contains("bad.csv:2: colour: no field takes it"),
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn an_address_book_never_becomes_the_owners_records() {
+    let t = TestVault::new();
+    let book = t.home.path().join("book.vcf");
+    std::fs::write(
+        &book,
+        "BEGIN:VCARD\nVERSION:2.1\nN:Berg;Bo\nTEL;WORK:+46 8 123 456\nTEL;HOME:+46 8 1;ext=2\nEND:VCARD\nBEGIN:VCARD\nVERSION:3.0\nFN:Cleo\nEMAIL:cleo@example.org\nEND:VCARD\n",
+    )
+    .unwrap();
+    let r = t.json(&["import", book.to_str().unwrap()]);
+    assert_eq!(
+        (r["new"].as_u64(), r["values_not_kept"].as_u64()),
+        (Some(2), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["problems"][0]["property"], "TEL");
+    assert_eq!(r["problems"][0]["line"], 5);
+    let recs = t.json(&["list"]);
+    let types: Vec<&str> = recs["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["person", "person"]);
+    let out = t.run(&[
+        "grant",
+        "create",
+        "--org",
+        "Acme",
+        "--purpose",
+        "x",
+        "--scope",
+        "person",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot be granted"),
+        "{}",
+        stderr(&out)
+    );
+    // Your own card, with --as-me.
+    let me = t.home.path().join("me.vcf");
+    std::fs::write(
+        &me,
+        "BEGIN:VCARD\nVERSION:3.0\nN:López;Ana;;;\nEMAIL:ana@example.org\nEND:VCARD\n",
+    )
+    .unwrap();
+    let r = t.json(&["import", me.to_str().unwrap(), "--as-me"]);
+    assert_eq!(r["new"], 2);
+    let out = t.run(&["import", book.to_str().unwrap(), "--as-me"]);
+    assert_eq!(out.status.code(), Some(1), "two cards are not one owner");
 }

@@ -77,6 +77,10 @@ pub enum Error {
     InvalidToken,
     #[error("the grant does not cover {0}")]
     InsufficientScope(String),
+    #[error(
+        "`{ty}` records cannot be granted: they hold data about other people, not yours to share"
+    )]
+    NotGrantable { ty: String },
     #[error("invalid expiry: {0}")]
     InvalidExpiry(String),
     #[error("invalid organization key: {0}")]
@@ -189,6 +193,7 @@ impl Error {
             Error::GrantExhausted => "grant_exhausted",
             Error::InvalidToken => "invalid_token",
             Error::InsufficientScope(_) => "insufficient_scope",
+            Error::NotGrantable { .. } => "not_grantable",
             Error::InvalidExpiry(_) => "invalid_expiry",
             Error::InvalidOrgKey(_) => "invalid_org_key",
             Error::InvalidRelayUrl(_) => "invalid_relay_url",

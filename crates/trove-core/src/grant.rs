@@ -16,6 +16,9 @@ use crate::schema::record_type;
 use crate::token::ShareToken;
 use crate::vault::Vault;
 
+/// Record types no grant may include: `person` (other people's data).
+pub const NOT_GRANTABLE: &[&str] = &["person"];
+
 /// The label of the subkey that keys the share tokens' stored hash.
 pub const TOKEN_SUBKEY: &str = "share-token";
 
@@ -316,6 +319,15 @@ impl NewGrant {
         let org = clean_text("the organization (--org)", &self.org, 200)?;
         let purpose = clean_text("the purpose (--purpose)", &self.purpose, 500)?;
         let scope = Scope::parse(&self.scope, self.only_tag.as_deref())?;
+        // An address book is other people's data: no grant may name it (a scope on the
+        // owner's types never reaches it either, since scopes name types exactly).
+        if let Some(ty) = scope
+            .types()
+            .into_iter()
+            .find(|t| NOT_GRANTABLE.contains(&t.as_str()))
+        {
+            return Err(Error::NotGrantable { ty });
+        }
         let expires_at = match &self.expires {
             Some(e) => Some(parse_expiry(e, now)?),
             None => None,

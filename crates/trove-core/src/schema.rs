@@ -3,8 +3,14 @@
 //!
 //! Trove interprets the subset of JSON Schema its schemas use: `type`, `properties`,
 //! `required`, `minProperties`, `additionalProperties: false`, `title`, `description`,
-//! `maxLength` and `format` (`email`, `date`, `iban`, `bic`, `country`, `phone`), plus
-//! `x-trove-*` hints for the UI. A schema using any other keyword fails the schema test.
+//! `maxLength` and `format` (`email`, `date`, `partial-date`, `iban`, `bic`, `country`,
+//! `phone`), plus `x-trove-*` hints for the UI. A schema using any other keyword fails the
+//! schema test.
+//!
+//! A field with `x-trove-list: true` holds several values in its one string, one per line,
+//! each optionally labelled (`work: ana@example.org`); `format` then applies to each
+//! value. This keeps every record a flat `{name: string}` map (projection, search and
+//! bundles need nothing new) while a person can have three emails and two addresses.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -52,6 +58,10 @@ const SCHEMAS: &[(&str, &str)] = &[
         include_str!("../../../assets/schemas/preference.json"),
     ),
     ("note", include_str!("../../../assets/schemas/note.json")),
+    (
+        "person",
+        include_str!("../../../assets/schemas/person.json"),
+    ),
 ];
 
 /// A record type and its fields, in schema order.
@@ -82,6 +92,9 @@ pub struct FieldDef {
     /// `textarea` for long text; absent for a one-line input.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub widget: Option<String>,
+    /// Several values, one per line, each `[label: ]value` (see the module docs).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub list: bool,
 }
 
 #[derive(Deserialize)]
@@ -119,6 +132,8 @@ struct RawField {
     format: Option<String>,
     #[serde(rename = "x-trove-widget", default)]
     widget: Option<String>,
+    #[serde(rename = "x-trove-list", default)]
+    list: bool,
 }
 
 /// serde_json's map sorts keys; the schema's property order is the form's field order.
@@ -149,7 +164,15 @@ mod indexmap_lite {
     }
 }
 
-const FORMATS: &[&str] = &["email", "date", "iban", "bic", "country", "phone"];
+const FORMATS: &[&str] = &[
+    "email",
+    "date",
+    "partial-date",
+    "iban",
+    "bic",
+    "country",
+    "phone",
+];
 
 fn parse(name: &str, text: &str) -> std::result::Result<RecordType, String> {
     let raw: RawSchema = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
@@ -168,6 +191,11 @@ fn parse(name: &str, text: &str) -> std::result::Result<RecordType, String> {
                 return Err(format!("{name}.{fname}: unknown format {fmt}"));
             }
         }
+        if f.list && f.widget.as_deref() != Some("textarea") {
+            return Err(format!(
+                "{name}.{fname}: a list field needs x-trove-widget textarea"
+            ));
+        }
         fields.push(FieldDef {
             required: raw.required.contains(&fname),
             name: fname,
@@ -176,6 +204,7 @@ fn parse(name: &str, text: &str) -> std::result::Result<RecordType, String> {
             format: f.format,
             max_length: f.max_length,
             widget: f.widget,
+            list: f.list,
         });
     }
     for r in raw.required.iter().chain(&raw.summary) {
@@ -309,7 +338,7 @@ impl RecordType {
 }
 
 impl FieldDef {
-    fn normalize(&self, value: &str) -> std::result::Result<String, String> {
+    pub(crate) fn normalize(&self, value: &str) -> std::result::Result<String, String> {
         let len = value.chars().count();
         if len > self.max_length {
             return Err(format!(
@@ -324,10 +353,39 @@ impl FieldDef {
         {
             return Err("contains control characters".into());
         }
+        if self.list {
+            return self.normalize_list(value);
+        }
+        self.normalize_one(value)
+    }
+
+    /// A list field: each non-empty line `[label: ]value`, the value in the field's
+    /// format; lines trimmed, empty lines dropped.
+    fn normalize_list(&self, value: &str) -> std::result::Result<String, String> {
+        let mut out: Vec<String> = Vec::new();
+        for (i, line) in value.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (label, v) = split_label(line);
+            let v = self
+                .normalize_one(v)
+                .map_err(|e| format!("line {}: {e}", i + 1))?;
+            out.push(match label {
+                Some(l) => format!("{l}: {v}"),
+                None => v,
+            });
+        }
+        Ok(out.join("\n"))
+    }
+
+    pub(crate) fn normalize_one(&self, value: &str) -> std::result::Result<String, String> {
         match self.format.as_deref() {
             None => Ok(value.to_string()),
             Some("email") => check_email(value).map(|_| value.trim().to_string()),
             Some("date") => check_date(value).map(|_| value.to_string()),
+            Some("partial-date") => check_partial_date(value).map(|_| value.trim().to_string()),
             Some("iban") => normalize_iban(value),
             Some("bic") => normalize_bic(value),
             Some("country") => normalize_country(value),
@@ -374,6 +432,49 @@ fn check_date(v: &str) -> std::result::Result<(), String> {
     } else {
         Err(format!("{v:?} is not a date (expected YYYY-MM-DD)"))
     }
+}
+
+/// The largest label a list value carries (`work`, `mobile`, `home fax`, ...).
+pub const MAX_LABEL_CHARS: usize = 32;
+
+/// Splits a list line into its label and value: the text before the first `: ` is a
+/// label when it is 1–32 letters, spaces, `-` or `_`; otherwise the whole line is the
+/// value (so `https://example.org` has no label).
+pub fn split_label(line: &str) -> (Option<&str>, &str) {
+    if let Some((l, v)) = line.split_once(": ") {
+        let l = l.trim();
+        if is_label(l) {
+            return (Some(l), v.trim());
+        }
+    }
+    (None, line.trim())
+}
+
+/// Whether `l` can be a list value's label.
+pub fn is_label(l: &str) -> bool {
+    !l.is_empty()
+        && l.chars().count() <= MAX_LABEL_CHARS
+        && l.chars()
+            .all(|c| c.is_alphabetic() || c == ' ' || c == '-' || c == '_')
+}
+
+/// `YYYY-MM-DD`, or `--MM-DD` for a date whose year is not known (vCard's year-less
+/// birthday).
+fn check_partial_date(v: &str) -> std::result::Result<(), String> {
+    let v = v.trim();
+    if let Some(md) = v.strip_prefix("--") {
+        // 2000 is a leap year, so --02-29 is accepted.
+        if md.len() == 5
+            && chrono::NaiveDate::parse_from_str(&format!("2000-{md}"), "%Y-%m-%d").is_ok()
+        {
+            return Ok(());
+        }
+    } else if check_date(v).is_ok() {
+        return Ok(());
+    }
+    Err(format!(
+        "{v:?} is not a date (expected YYYY-MM-DD, or --MM-DD without a year)"
+    ))
 }
 
 fn normalize_iban(v: &str) -> std::result::Result<String, String> {
@@ -475,7 +576,8 @@ mod tests {
                 "employment",
                 "membership",
                 "preference",
-                "note"
+                "note",
+                "person"
             ]
         );
         let addr: Vec<_> = record_type("address")
@@ -554,6 +656,35 @@ mod tests {
             "{e}"
         );
         assert!(matches!(record_type("pet"), Err(Error::UnknownType { .. })));
+    }
+
+    #[test]
+    fn list_fields_check_each_value_and_keep_labels() {
+        let p = record_type("person").unwrap();
+        let ok = p
+            .validate(&fields(&[
+                ("emails", "work: ana@example.org\n\n  ana@home.example  \n"),
+                ("phones", "mobile: +49 170 5550 987"),
+                ("urls", "https://example.org/ana"),
+                ("birthday", "--04-12"),
+            ]))
+            .unwrap();
+        assert_eq!(ok["emails"], "work: ana@example.org\nana@home.example");
+        assert_eq!(ok["urls"], "https://example.org/ana", "no label in a URL");
+        let e = p
+            .validate(&fields(&[(
+                "emails",
+                "work: ana@example.org\nhome: not-an-email",
+            )]))
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidField { field, reason, .. } if field == "emails" && reason.starts_with("line 2:")),
+            "{e}"
+        );
+        for bad in ["--13-01", "1988-02-30", "circa 1800", "--4-12"] {
+            assert!(p.validate(&fields(&[("birthday", bad)])).is_err(), "{bad}");
+        }
+        assert!(p.validate(&fields(&[("birthday", "--02-29")])).is_ok());
     }
 
     #[test]

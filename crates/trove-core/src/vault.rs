@@ -139,6 +139,63 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE access_log ADD COLUMN route TEXT;
     ALTER TABLE grants ADD COLUMN org_key TEXT;
     "#,
+    // 5: what each import last gave a record (so a newer export updates what an
+    // import made without overwriting fields edited by hand since), and address-book
+    // records that earlier vCard imports stored as the owner's own identity/contact/
+    // address/employment/note moved to `person` (one person per old record: the old
+    // imports kept no link between a card's records, and guessing could merge two people).
+    // The count is left in meta for the next unlock to report once.
+    r#"
+    CREATE TABLE import_origin (id TEXT PRIMARY KEY, fields TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TRIGGER import_origin_forget AFTER DELETE ON records
+        BEGIN DELETE FROM import_origin WHERE id = old.id; END;
+    CREATE TEMP TABLE moved AS SELECT rowid AS r FROM records
+        WHERE source = 'import:vcard'
+          AND type IN ('identity', 'contact', 'address', 'employment', 'note');
+    INSERT INTO meta (key, value)
+        SELECT 'import:person-migration', n FROM (SELECT count(*) AS n FROM moved) WHERE n > 0;
+    DELETE FROM records_fts WHERE rowid IN (SELECT r FROM moved);
+    UPDATE records SET fields = CASE type
+        WHEN 'identity' THEN json_patch('{}', json_object(
+            'full_name', nullif(trim(coalesce(fields ->> 'given_name', '') || ' ' || coalesce(fields ->> 'family_name', '')), ''),
+            'given_name', fields ->> 'given_name',
+            'family_name', fields ->> 'family_name',
+            'birthday', fields ->> 'birth_date'))
+        WHEN 'contact' THEN json_patch('{}', json_object(
+            'emails', CASE WHEN fields ->> 'label' IS NOT NULL AND length(fields ->> 'label') <= 32
+                              AND (fields ->> 'label') NOT GLOB '*[^A-Za-z _-]*'
+                         THEN (fields ->> 'label') || ': ' || (fields ->> 'email')
+                         ELSE fields ->> 'email' END,
+            'phones', CASE WHEN fields ->> 'label' IS NOT NULL AND length(fields ->> 'label') <= 32
+                              AND (fields ->> 'label') NOT GLOB '*[^A-Za-z _-]*'
+                         THEN (fields ->> 'label') || ': ' || (fields ->> 'phone')
+                         ELSE fields ->> 'phone' END))
+        WHEN 'address' THEN json_object('addresses',
+            CASE WHEN fields ->> 'label' IS NOT NULL AND length(fields ->> 'label') <= 32
+                      AND (fields ->> 'label') NOT GLOB '*[^A-Za-z _-]*'
+                 THEN (fields ->> 'label') || ': ' ELSE 'address: ' END
+            || trim(coalesce(replace(fields ->> 'street', char(10), ', ') || ', ', '')
+                 || coalesce(fields ->> 'city' || ', ', '')
+                 || coalesce(fields ->> 'region' || ', ', '')
+                 || coalesce(fields ->> 'postal_code' || ', ', '')
+                 || coalesce(fields ->> 'country', ''), ', '))
+        WHEN 'employment' THEN json_patch('{}', json_object(
+            'organization', fields ->> 'employer',
+            'title', fields ->> 'title'))
+        ELSE json_patch('{}', json_object(
+            'full_name', CASE WHEN fields ->> 'title' LIKE 'Note on %'
+                              THEN substr(fields ->> 'title', 9) END,
+            'notes', fields ->> 'body'))
+        END,
+        type = 'person'
+        WHERE rowid IN (SELECT r FROM moved);
+    INSERT INTO records_fts (rowid, body)
+        SELECT rowid,
+            (SELECT group_concat(value, char(10)) FROM json_each(records.fields)) || char(10)
+            || coalesce((SELECT group_concat(value, char(10)) || char(10) FROM json_each(records.tags)), '')
+        FROM records WHERE rowid IN (SELECT r FROM moved);
+    DROP TABLE moved;
+    "#,
 ];
 
 /// An unlocked vault. Dropping it (or calling [`Vault::lock`]) closes the database and

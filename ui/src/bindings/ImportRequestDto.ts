@@ -23,4 +23,16 @@ identity_path: string | null,
 /**
  * Check everything and report what would change; write nothing.
  */
-dry_run: boolean, };
+dry_run: boolean, 
+/**
+ * CSV: `COLUMN=field` items naming what a column holds.
+ */
+map: Array<string>, 
+/**
+ * The file is the owner's own card (identity/contact/address, not a person).
+ */
+as_me: boolean, 
+/**
+ * Refuse the whole file if anything in it cannot be kept.
+ */
+strict: boolean, };

@@ -10,7 +10,8 @@ import {
   grantChoices,
   joinPath,
   keptInBundle,
-  needsRecordType,
+  problemLine,
+  recordTypeChoice,
   parseRecipients,
   previewLines,
   progressFraction,
@@ -34,7 +35,8 @@ const grant = (over: Partial<GrantDto>): GrantDto => ({
 
 const report = (over: Partial<ImportReportDto>): ImportReportDto => ({
   path: "/x.trove", format: "bundle", dry_run: true, records: 3, new: 2, updated: 0, unchanged: 1,
-  kept_in_bundle: null, bundle_created_at: null, scope: null, problems: [], ...over,
+  kept_in_bundle: null, bundle_created_at: null, scope: null, problems: [],
+  skipped: 0, values_not_kept: 0, unmapped: [], problems_total: 0, refused: false, ...over,
 });
 
 describe("recipients", () => {
@@ -130,9 +132,26 @@ describe("import preview", () => {
     );
   });
 
-  it("asks for a record type for CSV only", () => {
-    expect(needsRecordType("csv")).toBe(true);
-    expect(needsRecordType("vcard")).toBe(false);
+  it("offers people as the default for a CSV, a type filter otherwise", () => {
+    expect(recordTypeChoice("csv").none).toBe("people (a contacts export)");
+    expect(recordTypeChoice("vcard").none).toBe("every type");
+  });
+
+  it("counts what was not kept for files, not for bundles", () => {
+    const lines = previewLines(report({ format: "vcard", skipped: 1, values_not_kept: 2, unmapped: [{ property: "PHOTO", count: 3, first_line: 4 }] }));
+    expect(lines.slice(4).map((l) => `${l.label}=${l.value}`)).toEqual([
+      "Skipped (could not be kept)=1",
+      "Values not kept (rest of the record kept)=2",
+      "Properties with no field=1",
+    ]);
+    expect(previewLines(report({ format: "bundle" })).length).toBe(4);
+  });
+
+  it("says what became of each problem's value", () => {
+    const p = { line: 3, property: "TEL", kind: "value_not_kept", reason: "not a phone", kept_in_notes: true };
+    expect(problemLine(p)).toBe("TEL: not a phone (value kept in the notes)");
+    expect(problemLine({ ...p, property: null, kind: "skipped" })).toBe("not a phone (record skipped)");
+    expect(problemLine({ ...p, kind: "refused" })).toBe("TEL: not a phone");
   });
 });
 

@@ -4,6 +4,7 @@
 import type { ApiError } from "../bindings/ApiError";
 import type { GrantDto } from "../bindings/GrantDto";
 import type { ImportReportDto } from "../bindings/ImportReportDto";
+import type { LineProblemDto } from "../bindings/LineProblemDto";
 import type { ProgressDto } from "../bindings/ProgressDto";
 import type { RecordTypeDto } from "../bindings/RecordTypeDto";
 import type { Ticks } from "./sharing";
@@ -130,6 +131,13 @@ export function previewLines(r: ImportReportDto, time: (t: string) => string = (
     { label: r.dry_run ? "Newer (would be updated)" : "Updated", value: String(r.updated) },
     { label: "Already here, unchanged", value: String(r.unchanged) },
   ];
+  if (r.format !== "bundle") {
+    lines.push(
+      { label: "Skipped (could not be kept)", value: String(r.skipped) },
+      { label: "Values not kept (rest of the record kept)", value: String(r.values_not_kept) },
+      { label: "Properties with no field", value: String(r.unmapped.length) },
+    );
+  }
   if (r.bundle_created_at) lines.push({ label: "Bundle made", value: time(r.bundle_created_at) });
   return lines;
 }
@@ -147,13 +155,21 @@ export const IMPORT_FORMATS = [
   ["auto", "Detect from the file"],
   ["bundle", "Trove bundle (.trove)"],
   ["vcard", "vCard contacts (.vcf)"],
-  ["csv", "CSV with a header row (.csv)"],
-  ["json", "JSON array of records (.json)"],
+  ["csv", "CSV: a contacts export, or rows of one record type (.csv)"],
+  ["json", "JSON records or jCard contacts (.json)"],
 ] as const;
 
-/** Whether the import screen must ask for a record type (CSV rows name no type). */
-export function needsRecordType(format: string): boolean {
-  return format === "csv";
+/** One problem of a preview in words: where, what, and what became of the value. */
+export function problemLine(p: LineProblemDto): string {
+  const what = p.kind === "skipped" ? "record skipped" : p.kind === "refused" ? "" : p.kept_in_notes ? "value kept in the notes" : "value not kept";
+  return `${p.property ? `${p.property}: ` : ""}${p.reason}${what ? ` (${what})` : ""}`;
+}
+
+/** The record-type choice of the import screen: its label and what "none" means. */
+export function recordTypeChoice(format: string): { label: string; none: string } {
+  return format === "csv"
+    ? { label: "Record type of the rows", none: "people (a contacts export)" }
+    : { label: "Only records of type", none: "every type" };
 }
 
 /** Form fields an export or import error can belong to (`ApiError.field`). */

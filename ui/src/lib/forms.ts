@@ -24,6 +24,7 @@ export interface InputSpec {
 const EXAMPLES: Record<string, string> = {
   email: "name@example.org",
   date: "YYYY-MM-DD",
+  "partial-date": "YYYY-MM-DD or --MM-DD",
   iban: "DE89 3704 0044 0532 0130 00",
   bic: "DEUTDEFF",
   country: "DE",

@@ -6,11 +6,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
-use trove_core::bundle::{
-    self, BundleKey, BundleKind, Encryption, ExportOptions, ImportOptions, Progress,
-};
+use trove_core::bundle::{self, BundleKind, Encryption, ExportOptions, Progress};
 use trove_core::grant::Scope;
-use trove_core::importers::{self, Format};
+use trove_core::importers::{self, BundleSecret, Format};
 use trove_core::{Error, Passphrase, Result};
 
 use crate::ctx::{self, Ctx};
@@ -40,7 +38,7 @@ pub struct ExportArgs {
 
 #[derive(Args)]
 pub struct ImportArgs {
-    /// A .trove bundle, a .vcf, a .csv or a .json file
+    /// A .trove bundle, a .vcf (vCard 2.1-4.0), a .csv or a .json (records or jCard) file
     #[arg(value_name = "FILE")]
     file: PathBuf,
     /// The file's format
@@ -50,9 +48,20 @@ pub struct ImportArgs {
         default_value = "auto"
     )]
     format: String,
-    /// The record type of a CSV file's rows (its columns are that type's fields)
+    /// CSV: the record type of the rows (its columns are that type's fields); vCard/JSON:
+    /// only records of this type
     #[arg(long = "type", value_name = "T")]
     record_type: Option<String>,
+    /// CSV: what a column holds, as a person field (or of --type T) (repeatable)
+    #[arg(long = "map", value_name = "COLUMN=FIELD")]
+    map: Vec<String>,
+    /// The file is your own card: import it as your identity, contact and address
+    /// records instead of a person you know
+    #[arg(long)]
+    as_me: bool,
+    /// Refuse the whole file if any value or record cannot be kept
+    #[arg(long)]
+    strict: bool,
     /// An age identity file for a bundle encrypted to a recipient
     #[arg(long, value_name = "AGE_KEY_FILE")]
     identity: Option<PathBuf>,
@@ -151,123 +160,148 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
 }
 
 pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
-    let read_err = |e| Error::io(format!("can't read {}", a.file.display()), e);
-    let mut head = Vec::new();
-    {
-        use std::io::Read;
-        std::fs::File::open(&a.file)
-            .map_err(read_err)?
-            .take(512)
-            .read_to_end(&mut head)
-            .map_err(read_err)?;
-    }
-    let format = match Format::parse(&a.format)? {
-        Some(f) => f,
-        None => Format::detect(&a.file, &head),
+    let info = importers::open(&a.file, Format::parse(&a.format)?)?;
+    let pass: Passphrase;
+    let secret = match (&info.bundle_kind, &a.identity) {
+        (_, Some(id)) => BundleSecret::IdentityFile(id),
+        (Some(BundleKind::Passphrase { .. }), None) => {
+            pass = match std::env::var(EXPORT_PASSPHRASE) {
+                Ok(p) => Passphrase::new(p),
+                Err(_) => ctx::prompt("Bundle passphrase: ")?,
+            };
+            BundleSecret::Passphrase(&pass)
+        }
+        _ => BundleSecret::None,
     };
-    let file_name = a.file.display().to_string();
-    let report = if format == Format::Bundle {
-        let open = || std::fs::File::open(&a.file).map_err(read_err);
-        let kind = bundle::inspect(open()?)?;
-        let identities;
-        let pass;
-        let key = match (&kind, &a.identity) {
-            (BundleKind::Plain, _) => BundleKey::None,
-            (BundleKind::Recipients, Some(path)) => {
-                identities = bundle::read_identity_file(path)?;
-                BundleKey::Identities(&identities)
-            }
-            (BundleKind::Recipients, None) => return Err(Error::BundleNeedsIdentity),
-            (BundleKind::Passphrase { .. }, Some(_)) => return Err(Error::BundleNeedsPassphrase),
-            (BundleKind::Passphrase { .. }, None) => {
-                pass = match std::env::var(EXPORT_PASSPHRASE) {
-                    Ok(p) => Passphrase::new(p),
-                    Err(_) => ctx::prompt("Bundle passphrase: ")?,
-                };
-                BundleKey::Passphrase(&pass)
-            }
-        };
-        let vault = ctx.unlock()?;
-        let size = std::fs::metadata(&a.file).map(|m| m.len()).ok();
-        let opts = ImportOptions {
-            dry_run: a.dry_run,
-            input_bytes: size,
-            ..Default::default()
-        };
-        let pb = progress_bar(size);
-        let input = std::io::BufReader::with_capacity(256 << 10, open()?);
-        let r = bundle::import_bundle(&vault, input, key, &opts, &mut on_progress(&pb));
-        if let Some(pb) = pb {
-            pb.finish_and_clear();
+    let opts = importers::Options {
+        format: Some(info.format),
+        record_type: a.record_type.clone(),
+        map: importers::parse_map(&a.map)?,
+        as_me: a.as_me,
+        strict: a.strict,
+        dry_run: a.dry_run,
+        secret,
+    };
+    let vault = ctx.unlock()?;
+    let pb = progress_bar(Some(info.bytes));
+    let r = importers::import_file(&vault, &a.file, &opts, &mut on_progress(&pb));
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let report = match r {
+        Ok(r) => {
+            crate::ctx::sync_staging(&vault);
+            r
         }
-        let r = r?;
-        crate::ctx::sync_staging(&vault);
-        r
-    } else {
-        let bytes =
-            importers::read_capped(std::fs::File::open(&a.file).map_err(read_err)?, &file_name)?;
-        let vault = ctx.unlock()?;
-        match importers::import_file(
-            &vault,
-            format,
-            &bytes,
-            a.record_type.as_deref(),
-            &file_name,
-            a.dry_run,
-        ) {
-            Ok(r) => {
-                crate::ctx::sync_staging(&vault);
-                r
-            }
-            Err(Error::ImportMalformed { file, problems }) => {
-                // Every problem, not just the first few in the error message.
-                if ctx.json {
-                    let list: Vec<_> = problems
-                        .iter()
-                        .map(|(l, r)| json!({"line": l, "reason": r}))
-                        .collect();
-                    output::json(&json!({ "file": file, "problems": list }));
-                } else {
-                    for (l, r) in &problems {
-                        eprintln!("{}:{l}: {}", output::safe(&file), output::safe(r));
-                    }
+        Err(Error::ImportMalformed { file, problems }) => {
+            // Every problem kept (at most 1,000), not just the first few in the message.
+            if ctx.json {
+                let list: Vec<_> = problems
+                    .iter()
+                    .map(|(l, r)| json!({"line": l, "reason": r}))
+                    .collect();
+                output::json(&json!({ "file": file, "refused": true, "problems": list }));
+            } else {
+                for (l, r) in &problems {
+                    eprintln!("{}:{l}: {}", output::safe(&file), output::safe(r));
                 }
-                return Err(Error::ImportMalformed { file, problems });
             }
-            Err(e) => return Err(e),
+            return Err(Error::ImportMalformed { file, problems });
         }
+        Err(e) => return Err(e),
     };
     if ctx.json {
         output::json(&report);
+        return Ok(());
+    }
+    print_report(&report);
+    Ok(())
+}
+
+/// The report as text: totals on stdout, every kept problem on stderr.
+fn print_report(r: &importers::Report) {
+    let m = &r.merge;
+    let verb = if m.dry_run {
+        "would import"
     } else {
-        let verb = if report.dry_run {
-            "would import"
-        } else {
-            "imported"
-        };
+        "imported"
+    };
+    outln!(
+        "{verb} {} records from {} ({}): {} new, {} updated, {} unchanged",
+        m.records,
+        output::safe(&r.file),
+        m.format,
+        m.new,
+        m.updated,
+        m.unchanged
+    );
+    if r.skipped + r.values_not_kept > 0 || !r.unmapped.is_empty() {
         outln!(
-            "{verb} {} records from {} ({}): {} new, {} updated, {} unchanged",
-            report.records,
-            output::safe(&file_name),
-            report.format,
-            report.new,
-            report.updated,
-            report.unchanged
+            "{} skipped, {} values not kept, {} properties with no field",
+            r.skipped,
+            r.values_not_kept,
+            r.unmapped.len()
         );
-        print_changes(&report);
-        for w in &report.warnings {
-            eprintln!("warning: {}", w.message);
-        }
-        if let Some(k) = &report.kept_in_bundle {
-            if k.grants + k.receipts + k.log > 0 {
-                eprintln!(
-                    "note: the bundle's {} grants, {} receipts and {} log entries were verified and stay in the bundle",
-                    k.grants, k.receipts, k.log
-                );
-            }
+    }
+    print_changes(m);
+    for w in &m.warnings {
+        eprintln!("warning: {}", w.message);
+    }
+    for c in &r.changes {
+        if !c.kept_edited.is_empty() {
+            eprintln!(
+                "{}: kept your edits of {} (the file has other values)",
+                c.id,
+                c.kept_edited.join(", ")
+            );
         }
     }
-    Ok(())
+    for p in &r.problems {
+        let what = match p.kind {
+            importers::ProblemKind::Skipped => "skipped",
+            importers::ProblemKind::ValueNotKept if p.kept_in_notes => "kept in notes",
+            importers::ProblemKind::ValueNotKept => "not kept",
+        };
+        match &p.property {
+            Some(prop) => eprintln!(
+                "{}:{}: {}: {} ({what})",
+                output::safe(&r.file),
+                p.line,
+                output::safe(prop),
+                output::safe(&p.reason)
+            ),
+            None => eprintln!(
+                "{}:{}: {} ({what})",
+                output::safe(&r.file),
+                p.line,
+                output::safe(&p.reason)
+            ),
+        }
+    }
+    if r.problems_total > r.problems.len() as u64 {
+        eprintln!(
+            "… and {} more problems (the first {} are shown)",
+            r.problems_total - r.problems.len() as u64,
+            r.problems.len()
+        );
+    }
+    for u in &r.unmapped {
+        eprintln!(
+            "{}:{}: {} has no field ({} times; not imported)",
+            output::safe(&r.file),
+            u.first_line,
+            output::safe(&u.property),
+            u.count
+        );
+    }
+    if let Some(k) = &m.kept_in_bundle {
+        if k.grants + k.receipts + k.log > 0 {
+            eprintln!(
+                "note: the bundle's {} grants, {} receipts and {} log entries were verified and stay in the bundle",
+                k.grants, k.receipts, k.log
+            );
+        }
+    }
 }
 
 /// A dry run's field-level changes, one block per updated record.

@@ -1,193 +1,759 @@
+//! Importers: one fixture per case class met in real exports (written here, not copied),
+//! the leak (an address book never becomes the owner's records, and no grant or scoped
+//! export reaches it), keeping what can be kept, updates, and bounds on hostile input.
+
 use super::*;
+use crate::bundle::{export_to_writer, import_bundle_bytes, Encryption, ExportOptions};
+use crate::grant::NewGrant;
+use crate::share::{Credential, ReplyBody, RequestMeta, ShareEngine, ShareOp, ShareRequest};
 use crate::vault::tests::new_vault;
-use crate::ListFilter;
+use crate::{ListFilter, Scope};
+
+/// Parses without a vault: every record kept and the problems.
+fn read(format: Format, bytes: &[u8], opts: &Options<'_>) -> Result<(Vec<Parsed>, Problems)> {
+    let mut problems = Problems::default();
+    let mut out = Vec::new();
+    parse(format, bytes.to_vec(), opts, &mut problems, &mut |p, _| {
+        out.push(p)
+    })?;
+    Ok((out, problems))
+}
+
+fn people(format: Format, bytes: &[u8]) -> (Vec<BTreeMap<String, String>>, Problems) {
+    let (recs, problems) = read(format, bytes, &Options::default()).unwrap();
+    for r in &recs {
+        assert_eq!(r.record.record_type, "person", "{:?}", r.record);
+    }
+    (
+        recs.into_iter().map(|r| r.record.fields).collect(),
+        problems,
+    )
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn import(v: &Vault, path: &Path, opts: &Options<'_>) -> Result<Report> {
+    import_file(v, path, opts, &mut |_| {})
+}
+
+fn all(v: &Vault) -> Vec<Record> {
+    v.list(&ListFilter::default()).unwrap()
+}
 
 const VCF: &str = "BEGIN:VCARD\r\n\
 VERSION:4.0\r\n\
-FN:Ana López\r\n\
-N:López;Ana;;;\r\n\
-BDAY:19880412\r\n\
+UID:urn:uuid:4fbe8971-0bc3-424c-9c26-36c3e1eff6b1\r\n\
+FN:Dr. Ana María López Jr.\r\n\
+N:López;Ana;María;Dr.;Jr.\r\n\
+NICKNAME:Anita\r\n\
+BDAY:--0412\r\n\
 EMAIL;TYPE=work:a.lopez@northwind.exa\r\n mple\r\n\
+EMAIL;TYPE=home,pref:ana@example.org\r\n\
 TEL;TYPE=cell:+49 170 5550 987\r\n\
-ADR;TYPE=home:;;Kastanienallee 12;Berlin;Berlin;10435;Germany\r\n\
-ORG:Northwind Traders;Analytics\r\n\
+TEL;VALUE=uri;TYPE=work:tel:+1-555-555-5555;ext=5555\r\n\
+ADR;TYPE=home:;;Kastanienallee 12\\nHinterhaus;Berlin;;10435;Germany\r\n\
+ORG:Northwind Traders;Analytics;Europe\r\n\
 TITLE:Data analyst\r\n\
+URL:https://example.org/ana\r\n\
+CATEGORIES:friends,book club\r\n\
 NOTE:likes oat milk\\, not soy\\nsecond line\r\n\
+X-FAVOURITE-COLOUR:green\r\n\
+PHOTO;ENCODING=b;TYPE=JPEG:/9j/4AAQSkZJRgABAQ\r\n\
 END:VCARD\r\n\
 BEGIN:VCARD\n\
 VERSION:3.0\n\
 FN:Ben Schmidt\n\
 EMAIL;type=INTERNET;type=HOME:ben@example.org\n\
+BDAY;VALUE=text:circa 1800\n\
 END:VCARD\n";
 
-fn by_type(recs: &[Record], ty: &str) -> Vec<Record> {
-    recs.iter()
-        .filter(|r| r.record_type == ty)
-        .cloned()
-        .collect()
-}
-
 #[test]
-fn vcard_maps_properties_to_records() {
-    let parsed = parse(Format::Vcard, VCF.as_bytes(), None).unwrap();
-    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
-    let recs = to_records(Format::Vcard, parsed, "a.vcf").unwrap();
-    let ids = by_type(&recs, "identity");
-    assert_eq!(ids.len(), 2);
-    assert_eq!(ids[0].fields["given_name"], "Ana");
-    assert_eq!(ids[0].fields["family_name"], "López");
-    assert_eq!(ids[0].fields["birth_date"], "1988-04-12");
-    assert_eq!(
-        ids[1].fields["given_name"], "Ben",
-        "FN split when N is missing"
-    );
-    let contacts = by_type(&recs, "contact");
-    assert_eq!(
-        contacts[0].fields["email"], "a.lopez@northwind.example",
-        "unfolded"
-    );
-    assert_eq!(contacts[0].fields["label"], "work");
-    assert_eq!(contacts[1].fields["label"], "mobile");
-    assert_eq!(
-        contacts[2].fields["label"], "home",
-        "3.0 repeated TYPE params"
-    );
-    let addr = &by_type(&recs, "address")[0];
-    assert_eq!(addr.fields["street"], "Kastanienallee 12");
-    assert_eq!(addr.fields["country"], "DE");
-    assert_eq!(addr.fields["postal_code"], "10435");
-    let job = &by_type(&recs, "employment")[0];
+fn vcard_cards_become_person_records_with_every_part_kept() {
+    let (p, problems) = people(Format::Vcard, VCF.as_bytes());
+    assert_eq!(p.len(), 2);
+    let ana = &p[0];
+    assert_eq!(ana["full_name"], "Dr. Ana María López Jr.");
     assert_eq!(
         (
-            job.fields["employer"].as_str(),
-            job.fields["title"].as_str()
+            ana["prefix"].as_str(),
+            ana["given_name"].as_str(),
+            ana["middle_name"].as_str()
         ),
-        ("Northwind Traders", "Data analyst")
+        ("Dr.", "Ana", "María")
     );
-    let note = &by_type(&recs, "note")[0];
     assert_eq!(
-        note.fields["body"], "likes oat milk, not soy\nsecond line",
-        "escapes"
+        (ana["family_name"].as_str(), ana["suffix"].as_str()),
+        ("López", "Jr.")
     );
-    assert!(recs.iter().all(|r| r.source == "import:vcard"));
+    assert_eq!(ana["nickname"], "Anita");
+    assert_eq!(ana["birthday"], "--04-12", "a year-less birthday is kept");
+    assert_eq!(
+        ana["emails"], "work: a.lopez@northwind.example\nhome: ana@example.org",
+        "unfolded, labelled, pref ignored"
+    );
+    assert_eq!(ana["phones"], "mobile: +49 170 5550 987");
+    assert_eq!(
+        ana["addresses"],
+        "home: Kastanienallee 12, Hinterhaus, Berlin, 10435, Germany"
+    );
+    assert_eq!(
+        (ana["organization"].as_str(), ana["department"].as_str()),
+        ("Northwind Traders", "Analytics, Europe")
+    );
+    assert_eq!(ana["title"], "Data analyst");
+    assert_eq!(ana["urls"], "https://example.org/ana");
+    assert!(
+        ana["notes"].starts_with("likes oat milk, not soy\nsecond line"),
+        "{}",
+        ana["notes"]
+    );
+    // The phone with an extension does not fit `phones`: reported and kept in the notes.
+    assert!(
+        ana["notes"].contains("TEL: +1-555-555-5555;ext=5555"),
+        "{}",
+        ana["notes"]
+    );
+    let tel = problems
+        .list()
+        .iter()
+        .find(|p| p.property.as_deref() == Some("TEL"))
+        .expect("TEL reported");
+    assert_eq!(
+        (tel.line, tel.kind, tel.kept_in_notes),
+        (12, ProblemKind::ValueNotKept, true)
+    );
+    // The second card: its text birthday is reported, the rest kept.
+    assert_eq!(p[1]["emails"], "home: ben@example.org");
+    assert!(p[1]["notes"].contains("BDAY: circa 1800"));
+    let bday = problems
+        .list()
+        .iter()
+        .find(|p| p.property.as_deref() == Some("BDAY"))
+        .unwrap();
+    assert_eq!(bday.line, 26);
+    // Properties with no field are listed, never dropped silently.
+    let mut r = Report::default();
+    problems.into_report(&mut r);
+    let names: Vec<&str> = r.unmapped.iter().map(|u| u.property.as_str()).collect();
+    assert_eq!(names, ["PHOTO", "X-FAVOURITE-COLOUR"]);
+    assert_eq!(r.values_not_kept, 2);
 }
 
 #[test]
-fn reimporting_the_same_file_creates_no_duplicates() {
-    let (_d, v) = new_vault();
-    let r1 = import_file(&v, Format::Vcard, VCF.as_bytes(), None, "a.vcf", false).unwrap();
-    assert!(r1.new >= 8, "{r1:?}");
-    let n = v.count_records().unwrap();
-    let r2 = import_file(&v, Format::Vcard, VCF.as_bytes(), None, "a.vcf", false).unwrap();
-    assert_eq!((r2.new, r2.unchanged), (0, r1.new));
-    assert_eq!(v.count_records().unwrap(), n);
+fn vcard_2_1_quoted_printable_charset_and_base64_continuations() {
+    let card = b"BEGIN:VCARD\r\n\
+VERSION:2.1\r\n\
+N;CHARSET=ISO-8859-1;ENCODING=QUOTED-PRINTABLE:M=FCller;J=FCrgen\r\n\
+FN;CHARSET=UTF-8;QUOTED-PRINTABLE:J=C3=BCrgen M=C3=BC=\r\n\
+ller\r\n\
+TEL;WORK;VOICE:+49 30 1234567\r\n\
+ADR;HOME;ENCODING=QUOTED-PRINTABLE:;;Hauptstra=C3=9Fe 1=0D=0AHof;Berlin;;10115;DE\r\n\
+PHOTO;ENCODING=BASE64;TYPE=JPEG:\r\n\
+/9j/4AAQSkZJRgABAQEASABIAAD\r\n\
+AAQSkZJRgABAQEASABIAAD/9j/4\r\n\
+\r\n\
+EMAIL;INTERNET;HOME:juergen@example.org\r\n\
+END:VCARD\r\n";
+    let (p, problems) = people(Format::Vcard, card);
+    assert_eq!(p.len(), 1, "{:?}", problems.list());
+    assert_eq!(
+        (p[0]["family_name"].as_str(), p[0]["given_name"].as_str()),
+        ("Müller", "Jürgen")
+    );
+    assert_eq!(p[0]["full_name"], "Jürgen Müller", "soft line break joined");
+    assert_eq!(p[0]["phones"], "work: +49 30 1234567", "2.1 bare TYPE");
+    assert_eq!(
+        p[0]["addresses"],
+        "home: Hauptstraße 1, Hof, Berlin, 10115, DE"
+    );
+    assert_eq!(
+        p[0]["emails"], "home: juergen@example.org",
+        "base64 lines did not swallow EMAIL"
+    );
+    assert_eq!(problems.total(), 0, "{:?}", problems.list());
 }
 
 #[test]
-fn vcard_problems_are_all_reported_with_line_numbers() {
-    let bad = "BEGIN:VCARD\nVERSION:4.0\nBDAY:yesterday\nEMAIL:not-an-email\nno colon here\nEND:VCARD\nBEGIN:VCARD\nVERSION:2.1\nEND:VCARD\n";
-    let (_d, v) = new_vault();
-    let e = import_file(&v, Format::Vcard, bad.as_bytes(), None, "bad.vcf", true).unwrap_err();
-    let Error::ImportMalformed { problems, .. } = &e else {
-        panic!("{e}")
-    };
-    let lines: Vec<u64> = problems.iter().map(|(l, _)| *l).collect();
-    assert_eq!(lines, [3, 4, 5, 8], "{problems:?}");
-    assert!(problems[1].1.contains("email"), "{problems:?}");
-    assert_eq!(e.code(), "import_malformed");
-    assert_eq!(v.count_records().unwrap(), 0);
+fn grouped_properties_take_their_apple_label() {
+    let card = "BEGIN:VCARD\nVERSION:3.0\nFN:Cleo\nitem1.EMAIL;type=INTERNET:cleo@example.org\nitem1.X-ABLabel:_$!<Other>!$_\nitem2.URL:https://cleo.example\nitem2.X-ABLabel:blog\nitem3.TEL:+33 1 23 45 67 89\nitem3.X-ABLabel:_$!<HomeFAX>!$_\nEND:VCARD\n";
+    let (p, problems) = people(Format::Vcard, card.as_bytes());
+    assert_eq!(p[0]["emails"], "cleo@example.org", "Other is no label");
+    assert_eq!(p[0]["urls"], "blog: https://cleo.example");
+    assert_eq!(p[0]["phones"], "homefax: +33 1 23 45 67 89");
+    assert_eq!(problems.total(), 0);
 }
 
 #[test]
-fn csv_with_bom_quotes_and_newlines() {
-    let text = "\u{feff}title,body,tags\r\n\"Groceries, weekly\",\"oat milk\r\n\"\"the good one\"\"\",home food\r\nplain,,\r\n";
-    let parsed = parse(Format::Csv, text.as_bytes(), Some("note")).unwrap();
-    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
-    let recs = to_records(Format::Csv, parsed, "n.csv").unwrap();
-    assert_eq!(recs.len(), 2);
-    assert_eq!(recs[0].fields["title"], "Groceries, weekly");
-    assert_eq!(recs[0].fields["body"], "oat milk\r\n\"the good one\"");
-    assert_eq!(recs[0].tags, ["home", "food"]);
-    assert_eq!(recs[1].fields.len(), 1);
-    assert_eq!(recs[0].source, "import:csv");
+fn jcard_is_read_like_vcard() {
+    let j = r#"["vcard",[["version",{},"text","4.0"],["fn",{},"text","Simon Perreault"],["n",{},"text",["Perreault","Simon","","",["ing. jr","M.Sc."]]],["bday",{},"date-and-or-time","--02-03"],["tel",{"type":["work","voice"]},"uri","tel:+1-418-656-9254"],["email",{"type":"work"},"text","simon.perreault@viagenie.ca"],["adr",{"type":"work"},"text",["","Suite D2-630","2875 Laurier","Quebec","QC","G1V 2M2","Canada"]],["categories",{},"text","work","test"]]]"#;
+    let (p, problems) = people(Format::Json, j.as_bytes());
+    assert_eq!(p.len(), 1, "{:?}", problems.list());
+    assert_eq!(p[0]["full_name"], "Simon Perreault");
+    assert_eq!(p[0]["suffix"], "ing. jr,M.Sc.".replace(',', " "));
+    assert_eq!(p[0]["birthday"], "--02-03");
+    assert_eq!(p[0]["phones"], "work: +1-418-656-9254");
+    assert_eq!(
+        p[0]["addresses"],
+        "work: Suite D2-630, 2875 Laurier, Quebec, QC, G1V 2M2, Canada"
+    );
 }
 
 #[test]
-fn csv_reports_unknown_columns_and_bad_rows() {
-    let text = "email,fax\na@b.org,1\n";
-    let p = parse(Format::Csv, text.as_bytes(), Some("contact")).unwrap();
-    assert!(p.problems[0].1.contains("\"fax\""), "{:?}", p.problems);
-    let text = "email,label\na@b.org,work\nnope,home\nx@y.org\n\"open,quote\n";
-    let (_d, v) = new_vault();
-    let e = import_file(
-        &v,
+fn utf16_and_windows_1252_files_are_decoded() {
+    let mut le = vec![0xFF, 0xFE];
+    le.extend(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Zoë Brontë\r\nEND:VCARD\r\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes),
+    );
+    let (p, _) = people(Format::Vcard, &le);
+    assert_eq!(p[0]["full_name"], "Zoë Brontë");
+    let (p, _) = people(
         Format::Csv,
-        text.as_bytes(),
-        Some("contact"),
-        "c.csv",
-        true,
+        b"First Name,Last Name,E-mail Address\r\nJos\xe9,M\xfcller,jose@example.org\r\n",
+    );
+    assert_eq!(
+        (p[0]["given_name"].as_str(), p[0]["family_name"].as_str()),
+        ("José", "Müller")
+    );
+}
+
+#[test]
+fn google_outlook_and_thunderbird_csv_headers_are_recognized() {
+    let google = "Name,Given Name,Family Name,Birthday,Notes,Group Membership,E-mail 1 - Type,E-mail 1 - Value,Phone 1 - Type,Phone 1 - Value,Address 1 - Type,Address 1 - Street,Address 1 - City,Address 1 - Country,Organization 1 - Name\n\
+Ana López,Ana,López,1988-04-12,\"line one\nline two\",* myContacts ::: Book club,* Home,ana@example.org ::: ana2@example.org,Mobile,+49 170 5550 987,Home,Kastanienallee 12,Berlin,Germany,Northwind\n";
+    let (p, problems) = people(Format::Csv, google.as_bytes());
+    assert_eq!(problems.total(), 0, "{:?}", problems.list());
+    assert_eq!(
+        p[0]["emails"],
+        "home: ana@example.org\nhome: ana2@example.org"
+    );
+    assert_eq!(p[0]["phones"], "mobile: +49 170 5550 987");
+    assert_eq!(
+        p[0]["addresses"],
+        "home: Kastanienallee 12, Berlin, Germany"
+    );
+    assert_eq!(p[0]["birthday"], "1988-04-12");
+    assert_eq!(p[0]["notes"], "line one\nline two");
+    let (recs, _) = read(Format::Csv, google.as_bytes(), &Options::default()).unwrap();
+    assert_eq!(recs[0].record.tags, ["Book-club"]);
+
+    let outlook = "Title,First Name,Last Name,Company,Business Street,Business City,Business Postal Code,Business Country/Region,Business Phone,Mobile Phone,E-mail Address,Sensitivity,Spouse\n\
+Dr.,Bo,Berg,Acme,1 Main St,Springfield,12345,U.S.A.,+1 555 0100,+1 555 0199,bo@example.org,Normal,Kim\n";
+    let (p, problems) = people(Format::Csv, outlook.as_bytes());
+    assert_eq!(p[0]["prefix"], "Dr.");
+    assert_eq!(
+        p[0]["addresses"], "work: 1 Main St, Springfield, 12345, U.S.A.",
+        "U.S.A. kept as written"
+    );
+    assert_eq!(p[0]["phones"], "work: +1 555 0100\nmobile: +1 555 0199");
+    assert!(
+        p[0]["notes"].contains("Spouse: Kim"),
+        "a column with no field is kept in notes"
+    );
+    let mut r = Report::default();
+    problems.into_report(&mut r);
+    assert_eq!(
+        r.unmapped
+            .iter()
+            .map(|u| u.property.as_str())
+            .collect::<Vec<_>>(),
+        ["Spouse"],
+        "Sensitivity=Normal is Outlook's placeholder"
+    );
+
+    // Thunderbird, German headers, semicolons; year, month and day in three columns.
+    let tb = "Vorname;Nachname;Primäre E-Mail-Adresse;Privat: Adresse;Privat: Ort;Geburtsjahr;Geburtsmonat;Geburtstag\nMax;Mustermann;max@example.org;Privatstr. 88;Dresden;1972;1;31\n";
+    let (p, _) = people(Format::Csv, tb.as_bytes());
+    assert_eq!(p[0]["birthday"], "1972-01-31");
+    assert_eq!(p[0]["addresses"], "home: Privatstr. 88, Dresden");
+    let tabs = "First Name\tLast Name\tE-mail Address\nAna\tLópez\tana@example.org\n";
+    assert_eq!(
+        people(Format::Csv, tabs.as_bytes()).0[0]["emails"],
+        "ana@example.org"
+    );
+}
+
+#[test]
+fn csv_rows_wider_than_the_header_and_unknown_layouts() {
+    let wide = "First Name,E-mail Address\nAna,ana@example.org,surplus\nBen,ben@example.org\n";
+    let (p, problems) = people(Format::Csv, wide.as_bytes());
+    assert_eq!(p.len(), 2);
+    assert!(p[0]["notes"].contains("column 3: surplus"));
+    let w = &problems.list()[0];
+    assert_eq!((w.line, w.kind), (2, ProblemKind::ValueNotKept));
+    let e = read(
+        Format::Csv,
+        b"City,Population\nBerlin,3600000\n",
+        &Options::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("--map COLUMN=field"), "{e}");
+    // --map names what a column holds.
+    let opts = Options {
+        map: parse_map(&["City=full_name", "Population=notes"]).unwrap(),
+        ..Default::default()
+    };
+    let (recs, _) = read(Format::Csv, b"City,Population\nBerlin,3600000\n", &opts).unwrap();
+    assert_eq!(recs[0].record.fields["full_name"], "Berlin");
+    assert!(parse_map(&["nope"]).is_err());
+    // --type T: columns are T's fields, an unknown one reported.
+    let opts = Options {
+        record_type: Some("note".into()),
+        ..Default::default()
+    };
+    let (recs, problems) = read(Format::Csv, b"title,colour\na,b\n", &opts).unwrap();
+    assert_eq!(recs[0].record.record_type, "note");
+    assert_eq!(problems.unmapped_list().next(), Some(("colour", 1, 2)));
+}
+
+#[test]
+fn import_keeps_what_fits_and_strict_refuses_the_whole_file() {
+    let (d, v) = new_vault();
+    let f = write(d.path(), "a.vcf", VCF.as_bytes());
+    let e = import(
+        &v,
+        &f,
+        &Options {
+            strict: true,
+            ..Default::default()
+        },
     )
     .unwrap_err();
-    let Error::ImportMalformed { problems, .. } = e else {
-        panic!()
+    assert!(
+        matches!(&e, Error::ImportMalformed { problems, .. } if problems.iter().any(|(l, r)| *l == 12 && r.starts_with("TEL"))),
+        "{e}"
+    );
+    assert!(all(&v).is_empty(), "strict: nothing written");
+    let r = import(&v, &f, &Options::default()).unwrap();
+    assert_eq!(
+        (r.merge.records, r.merge.new, r.skipped, r.values_not_kept),
+        (2, 2, 0, 2)
+    );
+    assert_eq!(r.unmapped.len(), 2);
+    let recs = all(&v);
+    assert!(recs
+        .iter()
+        .all(|r| r.record_type == "person" && r.source == "import:vcard"));
+    assert_eq!(
+        v.search("Kastanienallee", 10).unwrap().len(),
+        1,
+        "list values are searchable"
+    );
+    assert_eq!(v.search("a.lopez@northwind.example", 10).unwrap().len(), 1);
+    let json = serde_json::to_value(&r).unwrap();
+    for k in [
+        "new",
+        "skipped",
+        "values_not_kept",
+        "unmapped",
+        "problems",
+        "problems_total",
+    ] {
+        assert!(json.get(k).is_some(), "--json has {k}: {json}");
+    }
+    // A file with nothing to keep is refused with its reasons.
+    let bad = write(
+        d.path(),
+        "b.vcf",
+        b"BEGIN:VCARD\nVERSION:3.0\nX-ONLY:1\nEND:VCARD\n",
+    );
+    assert!(matches!(
+        import(&v, &bad, &Options::default()),
+        Err(Error::ImportMalformed { .. })
+    ));
+}
+
+#[test]
+fn as_me_imports_one_card_as_the_owners_records() {
+    let (d, v) = new_vault();
+    let one = "BEGIN:VCARD\nVERSION:3.0\nN:López;Ana;;;\nBDAY:1988-04-12\nEMAIL;TYPE=work:ana@example.org\nADR;TYPE=home:;;Kastanienallee 12;Berlin;;10435;U.S.A.\nORG:Northwind\nEND:VCARD\n";
+    let f = write(d.path(), "me.vcf", one.as_bytes());
+    let r = import(
+        &v,
+        &f,
+        &Options {
+            as_me: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let types: BTreeSet<String> = all(&v).into_iter().map(|r| r.record_type).collect();
+    assert_eq!(
+        types.into_iter().collect::<Vec<_>>(),
+        ["address", "contact", "employment", "identity"]
+    );
+    let addr = &v
+        .list(&ListFilter {
+            record_type: Some("address".into()),
+            ..Default::default()
+        })
+        .unwrap()[0];
+    assert_eq!(addr.fields["country"], "US", "U.S.A. understood");
+    assert_eq!(r.values_not_kept, 0);
+    let two = write(d.path(), "two.vcf", VCF.as_bytes());
+    let e = import(
+        &v,
+        &two,
+        &Options {
+            as_me: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("this file has 2"), "{e}");
+}
+
+#[test]
+fn no_scope_on_the_owners_types_reaches_a_person() {
+    let (d, v) = new_vault();
+    v.add(NewRecord::new(
+        "identity",
+        [("given_name".into(), "Owner".into())],
+    ))
+    .unwrap();
+    v.add(NewRecord::new(
+        "contact",
+        [("email".into(), "owner@example.org".into())],
+    ))
+    .unwrap();
+    let f = write(d.path(), "book.vcf", VCF.as_bytes());
+    import(&v, &f, &Options::default()).unwrap();
+    // The share engine: a grant on every owner type sees the owner only.
+    let owner_types: Vec<String> = crate::record_types()
+        .iter()
+        .map(|t| t.name.clone())
+        .filter(|t| t != "person")
+        .collect();
+    let (_, token) = v
+        .create_grant(&NewGrant {
+            org: "Acme".into(),
+            purpose: "test".into(),
+            scope: owner_types.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    let reply = ShareEngine::new(&v).handle(
+        &v,
+        ShareRequest {
+            meta: RequestMeta {
+                remote_addr: "127.0.0.1".into(),
+                method: "GET".into(),
+                path: "/v1/records".into(),
+            },
+            credential: Credential::from_authorization(Some(&format!(
+                "Bearer {}",
+                token.expose_secret()
+            ))),
+            op: ShareOp::Records { record_type: None },
+        },
+    );
+    let ReplyBody::Records(rs) = &reply.body else {
+        panic!("{reply:?}")
     };
-    let lines: Vec<u64> = problems.iter().map(|(l, _)| *l).collect();
-    assert_eq!(lines, [3, 4, 5], "{problems:?}");
-    assert!(parse(Format::Csv, b"a", None).is_err(), "--type required");
+    assert_eq!(rs.len(), 2, "owner's two records only");
+    assert!(rs.iter().all(|r| r.record_type != "person"));
+    let asked = ShareEngine::new(&v).handle(
+        &v,
+        ShareRequest {
+            meta: RequestMeta {
+                remote_addr: "127.0.0.1".into(),
+                method: "GET".into(),
+                path: "/v1/records?type=person".into(),
+            },
+            credential: Credential::from_authorization(Some(&format!(
+                "Bearer {}",
+                token.expose_secret()
+            ))),
+            op: ShareOp::Records {
+                record_type: Some("person".into()),
+            },
+        },
+    );
+    assert_ne!(asked.status, 200, "asking for person by name is refused");
+    // A grant cannot name person at all.
+    for scope in [
+        vec!["person".to_string()],
+        vec!["identity".into(), "person.emails".into()],
+    ] {
+        let e = v
+            .create_grant(&NewGrant {
+                org: "Acme".into(),
+                purpose: "test".into(),
+                scope,
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(e.code(), "not_grantable");
+    }
+    // A scoped export of the owner's types carries no person.
+    let scope = Scope::parse(&owner_types, None).unwrap();
+    let (bytes, _) = export_to_writer(
+        &v,
+        Vec::new(),
+        &ExportOptions {
+            encryption: Encryption::Plain,
+            scope: Some(scope),
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let (_d2, other) = new_vault();
+    import_bundle_bytes(
+        &other,
+        &bytes,
+        crate::bundle::BundleKey::None,
+        &Default::default(),
+    )
+    .unwrap();
+    let got = all(&other);
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|r| r.record_type != "person"));
 }
 
 #[test]
-fn json_array_import_and_item_lines() {
-    let text = r#"[
-  {"type": "note", "fields": {"title": "a"}, "tags": ["x"]},
-  {"type": "pet", "fields": {"name": "Rex"}},
-  {"type": "contact",
-   "fields": {"email": "bad"}}
-]"#;
-    let (_d, v) = new_vault();
-    let e = import_file(&v, Format::Json, text.as_bytes(), None, "r.json", true).unwrap_err();
-    let Error::ImportMalformed { problems, .. } = e else {
-        panic!()
+fn reimport_updates_by_uid_and_keeps_fields_edited_by_hand() {
+    let (d, v) = new_vault();
+    let old = "BEGIN:VCARD\nVERSION:4.0\nUID:abc-1\nFN:Ana López\nTEL:+49 170 1\nTITLE:Analyst\nEND:VCARD\n";
+    let f = write(d.path(), "a.vcf", old.as_bytes());
+    import(&v, &f, &Options::default()).unwrap();
+    let id = all(&v)[0].id.clone();
+    // The owner fixes the title by hand.
+    let mut ch = crate::RecordChanges::default();
+    ch.set.insert("title".into(), "Senior analyst".into());
+    v.edit(&id, &ch).unwrap();
+    let newer = "BEGIN:VCARD\nVERSION:4.0\nUID:abc-1\nFN:Ana López\nTEL:+49 170 2\nTITLE:Lead\nORG:Northwind\nEND:VCARD\n";
+    std::fs::write(&f, newer).unwrap();
+    let r = import(&v, &f, &Options::default()).unwrap();
+    assert_eq!(
+        (r.merge.new, r.merge.updated),
+        (0, 1),
+        "updated, not duplicated"
+    );
+    assert_eq!(r.changes[0].changed, ["organization", "phones"]);
+    assert_eq!(r.changes[0].kept_edited, ["title"]);
+    let rec = v.get(&id).unwrap();
+    assert_eq!(rec.fields["phones"], "+49 170 2");
+    assert_eq!(
+        rec.fields["title"], "Senior analyst",
+        "the hand edit survives"
+    );
+    assert_eq!(all(&v).len(), 1);
+    let again = import(&v, &f, &Options::default()).unwrap();
+    assert_eq!(
+        (again.merge.new, again.merge.updated, again.merge.unchanged),
+        (0, 0, 1)
+    );
+}
+
+#[test]
+fn hostile_input_is_bounded_and_counted() {
+    // A MiB of quotes (once took GBs with --json), and 5,000 broken lines.
+    let quotes = vec![b'"'; 1 << 20];
+    let _ = read(Format::Csv, &quotes, &Options::default());
+    let mut junk = String::from("BEGIN:VCARD\nVERSION:3.0\nFN:X\n");
+    for i in 0..5000 {
+        junk.push_str(&format!("EMAIL:not-an-email-{i}\n"));
+    }
+    junk.push_str("END:VCARD\n");
+    let (recs, problems) = read(Format::Vcard, junk.as_bytes(), &Options::default()).unwrap();
+    assert_eq!(recs.len(), 1);
+    // 5,000 emails not kept, and the notes that keep them verbatim cut at their limit.
+    assert_eq!(problems.total(), 5001);
+    assert_eq!(problems.list().len(), MAX_PROBLEMS);
+    let (d, v) = new_vault();
+    let f = write(d.path(), "j.vcf", junk.as_bytes());
+    let r = import(&v, &f, &Options::default()).unwrap();
+    assert_eq!((r.problems_total, r.problems.len()), (5001, MAX_PROBLEMS));
+}
+
+#[test]
+fn json_records_keep_what_fits() {
+    let j = r#"[{"type":"preference","fields":{"key":"lang","value":"es"}},
+ {"type":"contact","fields":{"email":"bad","label":"x"}},
+ {"type":"pet","fields":{"name":"Rex"}}]"#;
+    let (d, v) = new_vault();
+    let f = write(d.path(), "r.json", j.as_bytes());
+    let r = import(&v, &f, &Options::default()).unwrap();
+    assert_eq!((r.merge.new, r.skipped, r.values_not_kept), (2, 1, 1));
+    assert!(r
+        .problems
+        .iter()
+        .any(|p| p.line == 2 && p.property.as_deref() == Some("email")));
+    assert!(r
+        .problems
+        .iter()
+        .any(|p| p.line == 3 && p.kind == ProblemKind::Skipped));
+}
+
+#[test]
+fn bundles_need_their_own_key_and_options() {
+    let (d, v) = new_vault();
+    let (bytes, _) = export_to_writer(
+        &v,
+        Vec::new(),
+        &ExportOptions {
+            encryption: Encryption::Passphrase(&Passphrase::new("pw".into())),
+            scope: None,
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let f = write(d.path(), "x.trove", &bytes);
+    let idf = write(
+        d.path(),
+        "key.txt",
+        b"AGE-SECRET-KEY-1AJ4PQMW55Y6E3CLLJ5KCPRAQTC3TLVLEL0949MU32YA3WX38ED6Q08JW6L\n",
+    );
+    let e = import(
+        &v,
+        &f,
+        &Options {
+            secret: BundleSecret::IdentityFile(&idf),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.code(),
+        "bundle_needs_passphrase",
+        "an identity does not open a passphrase bundle"
+    );
+    assert_eq!(
+        import(&v, &f, &Options::default()).unwrap_err().code(),
+        "bundle_needs_passphrase"
+    );
+    let pw = Passphrase::new("pw".into());
+    assert_eq!(
+        import(
+            &v,
+            &f,
+            &Options {
+                as_me: true,
+                secret: BundleSecret::Passphrase(&pw),
+                ..Default::default()
+            }
+        )
+        .unwrap_err()
+        .code(),
+        "invalid_input"
+    );
+    let r = import(
+        &v,
+        &f,
+        &Options {
+            secret: BundleSecret::Passphrase(&pw),
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.merge.format, "bundle");
+    assert_eq!(open(&f, None).unwrap().format, Format::Bundle);
+}
+
+#[test]
+fn migration_moves_old_vcard_imports_to_person_once() {
+    let (d, v) = new_vault();
+    let old = |ty: &str, fields: &[(&str, &str)]| NewRecord {
+        record_type: ty.into(),
+        fields: fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        tags: vec![],
+        source: "import:vcard".into(),
     };
-    let lines: Vec<u64> = problems.iter().map(|(l, _)| *l).collect();
-    assert_eq!(lines, [3, 4], "{problems:?}");
-    let good = r#"[{"type": "note", "fields": {"title": "a"}, "tags": ["x"]}]"#;
-    let r = import_file(&v, Format::Json, good.as_bytes(), None, "r.json", false).unwrap();
-    assert_eq!(r.new, 1);
-    let rec = &v.list(&ListFilter::default()).unwrap()[0];
+    v.add(old(
+        "identity",
+        &[
+            ("given_name", "Ana"),
+            ("family_name", "López"),
+            ("birth_date", "1988-04-12"),
+        ],
+    ))
+    .unwrap();
+    v.add(old(
+        "contact",
+        &[("email", "ana@example.org"), ("label", "work")],
+    ))
+    .unwrap();
+    v.add(old(
+        "address",
+        &[
+            ("street", "Kastanienallee 12"),
+            ("city", "Berlin"),
+            ("country", "DE"),
+            ("label", "home"),
+        ],
+    ))
+    .unwrap();
+    v.add(old(
+        "employment",
+        &[("employer", "Northwind"), ("title", "Analyst")],
+    ))
+    .unwrap();
+    v.add(old(
+        "note",
+        &[("title", "Note on Ana López"), ("body", "likes oat milk")],
+    ))
+    .unwrap();
+    v.add(NewRecord::new(
+        "contact",
+        [("email".into(), "me@example.org".into())],
+    ))
+    .unwrap();
+    // Back to the schema before this migration, as an older Trove left it.
+    v.conn()
+        .execute_batch(
+            "DROP TRIGGER import_origin_forget; DROP TABLE import_origin; PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    let dir = v.dir().to_path_buf();
+    drop(v);
+    let v = Vault::unlock(&dir, &Passphrase::new("pw".into())).unwrap();
+    let recs = all(&v);
+    let person: Vec<&Record> = recs.iter().filter(|r| r.record_type == "person").collect();
+    assert_eq!(person.len(), 5);
     assert_eq!(
-        (rec.source.as_str(), rec.tags.clone()),
-        ("import:json", vec!["x".to_string()])
+        recs.iter().filter(|r| r.record_type == "contact").count(),
+        1,
+        "the owner's own contact stays"
     );
-    let r = import_file(&v, Format::Json, good.as_bytes(), None, "r.json", false).unwrap();
-    assert_eq!((r.new, r.unchanged), (0, 1));
-}
-
-#[test]
-fn content_ids_are_stable_uuids() {
-    let f: BTreeMap<String, String> = [("title".to_string(), "a".to_string())].into();
-    let a = content_id("note", &f);
-    assert_eq!(a, content_id("note", &f));
-    assert_ne!(a, content_id("preference", &f));
-    assert_eq!(a.len(), 36);
-    assert_eq!(&a[14..15], "8", "version 8");
-}
-
-#[test]
-fn format_detection() {
-    use std::path::Path;
-    assert_eq!(Format::detect(Path::new("x.vcf"), b""), Format::Vcard);
+    let by = |f: &str| {
+        person
+            .iter()
+            .find(|r| r.fields.contains_key(f))
+            .unwrap()
+            .fields
+            .clone()
+    };
+    assert_eq!(by("birthday")["full_name"], "Ana López");
+    assert_eq!(by("emails")["emails"], "work: ana@example.org");
     assert_eq!(
-        Format::detect(Path::new("x"), b"\xEF\xBB\xBFBEGIN:VCARD"),
-        Format::Vcard
+        by("addresses")["addresses"],
+        "home: Kastanienallee 12, Berlin, DE"
     );
-    assert_eq!(Format::detect(Path::new("x"), b"  [{}]"), Format::Json);
+    assert_eq!(by("organization")["title"], "Analyst");
+    assert_eq!(by("notes")["full_name"], "Ana López");
+    for r in &person {
+        crate::record::validate_record(r).expect("every moved record is a valid person");
+    }
     assert_eq!(
-        Format::detect(Path::new("x"), b"age-encryption.org/v1\n"),
-        Format::Bundle
+        v.search("Kastanienallee", 10).unwrap()[0].record_type,
+        "person",
+        "re-indexed"
     );
+    assert_eq!(take_person_migration_notice(&v).unwrap(), Some(5));
     assert_eq!(
-        Format::detect(Path::new("x"), b"email,label\n"),
-        Format::Csv
+        take_person_migration_notice(&v).unwrap(),
+        None,
+        "reported once"
     );
+    drop(d);
 }

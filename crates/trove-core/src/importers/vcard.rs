@@ -1,80 +1,123 @@
-//! vCard 3.0 and 4.0 (RFC 2426, RFC 6350): unfolding, escapes, several cards per file.
-//! FN/N/BDAY → identity, EMAIL/TEL → contact, ADR → address, ORG/TITLE → employment, NOTE → note.
+//! vCard 2.1, 3.0 and 4.0 (RFC 2426, RFC 6350) into address-book entries: folded lines,
+//! quoted-printable soft breaks and `CHARSET`, base64 continuation lines, grouped
+//! properties (`item1.EMAIL` with `item1.X-ABLabel`), escapes, several cards per file.
+//! jCard (RFC 7095) arrives here too, as the same properties (see `jcard.rs`).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
-use super::Parsed;
-use crate::record::NewRecord;
+use super::person::{clean_label, label_of, set, AddressParts, Entry, Item};
+use super::report::Problems;
+use super::text::decode_charset;
+use crate::record::validate_tag;
 
-/// One unfolded content line: where it started, its name, parameters and raw value.
-struct Line {
-    no: u64,
-    name: String,
-    params: Vec<(String, String)>,
-    value: String,
+/// One property of a card: where it is, its group, upper-cased name, parameters
+/// (upper-cased names) and its value split into components (structured properties) or
+/// values (`CATEGORIES`, `NICKNAME`), already unescaped and decoded.
+#[derive(Debug, Clone)]
+pub struct Prop {
+    pub line: u64,
+    pub group: Option<String>,
+    pub name: String,
+    pub params: Vec<(String, String)>,
+    pub comps: Vec<String>,
+    /// Binary content (base64): nothing Trove keeps.
+    pub binary: bool,
 }
 
-/// Unfolds lines (CRLF or LF; a line starting with a space or tab continues the one
-/// before) and returns each logical line with the number of its first physical line.
-fn unfold(text: &str) -> Vec<(u64, String)> {
-    let mut out: Vec<(u64, String)> = Vec::new();
+impl Prop {
+    /// The TYPE values (`TYPE=work,voice`, repeated TYPE, 2.1 bare `;WORK`).
+    fn types(&self) -> impl Iterator<Item = &str> {
+        self.params
+            .iter()
+            .filter(|(k, _)| k == "TYPE")
+            .flat_map(|(_, v)| v.split(','))
+    }
+
+    fn value(&self) -> String {
+        self.comps.join(", ")
+    }
+
+    fn comp(&self, i: usize) -> &str {
+        self.comps.get(i).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Unfolds `text` into logical lines (number of the first physical line, content):
+/// a line starting with a space or tab continues the one before (RFC 6350 3.2); a
+/// quoted-printable value ending in `=` continues on the next line (vCard 2.1); a line
+/// without `:` after a base64 value continues it (vCard 2.1 writes them unindented).
+fn unfold(text: &str, mut each: impl FnMut(u64, &str, bool)) {
+    let mut cur = String::new();
+    let mut cur_no = 0u64;
+    let mut qp = false;
+    let mut b64 = false;
+    // Past MAX_LINE_BYTES a logical line is no longer kept (a photo, or a hostile file):
+    // its first MiB still names the property.
+    let mut overlong = false;
+    let push = |cur: &mut String, overlong: &mut bool, s: &str| {
+        if cur.len() + s.len() > MAX_LINE_BYTES {
+            *overlong = true;
+        } else {
+            cur.push_str(s);
+        }
+    };
     for (i, raw) in text.split('\n').enumerate() {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        if let Some(cont) = raw.strip_prefix([' ', '\t']) {
-            if let Some(last) = out.last_mut() {
-                last.1.push_str(cont);
+        let no = i as u64 + 1;
+        if !cur.is_empty() {
+            if qp && cur.ends_with('=') && !overlong {
+                cur.pop();
+                push(&mut cur, &mut overlong, raw);
                 continue;
             }
+            if let Some(cont) = raw.strip_prefix([' ', '\t']) {
+                push(&mut cur, &mut overlong, cont);
+                continue;
+            }
+            if b64 && !raw.is_empty() && !raw.contains(':') {
+                push(&mut cur, &mut overlong, raw.trim());
+                continue;
+            }
+            each(cur_no, &cur, overlong);
+            cur.clear();
+            overlong = false;
         }
-        if !raw.is_empty() {
-            out.push((i as u64 + 1, raw.to_string()));
+        if raw.trim().is_empty() {
+            continue;
         }
+        push(&mut cur, &mut overlong, raw);
+        if overlong {
+            // Even its start is too long: keep the start so the property is named.
+            let mut end = MAX_LINE_BYTES.min(raw.len());
+            while !raw.is_char_boundary(end) {
+                end -= 1;
+            }
+            cur.push_str(&raw[..end]);
+        }
+        cur_no = no;
+        let head: Vec<u8> = raw
+            .bytes()
+            .take_while(|b| *b != b':')
+            .take(512)
+            .map(|b| b.to_ascii_uppercase())
+            .collect();
+        let has = |w: &[u8]| head.windows(w.len()).any(|x| x == w);
+        qp = has(b"QUOTED-PRINTABLE");
+        b64 = has(b"BASE64") || has(b"ENCODING=B");
     }
-    out
+    if !cur.is_empty() {
+        each(cur_no, &cur, overlong);
+    }
 }
 
-/// Splits `[group.]NAME[;PARAM=V[,V]...]:VALUE`; the colon may not be inside quotes.
-fn split_line(no: u64, s: &str) -> Result<Line, String> {
-    let mut in_quotes = false;
-    let mut colon = None;
-    for (i, c) in s.char_indices() {
-        match c {
-            '"' => in_quotes = !in_quotes,
-            ':' if !in_quotes => {
-                colon = Some(i);
-                break;
-            }
-            _ => {}
-        }
-    }
-    let colon = colon.ok_or_else(|| "no `:` between property name and value".to_string())?;
-    let (head, value) = (&s[..colon], &s[colon + 1..]);
-    let mut parts = head.split(';');
-    let name = parts.next().unwrap_or("");
-    let name = name.rsplit('.').next().unwrap_or(name).to_ascii_uppercase();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(format!(
-            "{:?} is not a property name",
-            name.chars().take(40).collect::<String>()
-        ));
-    }
-    let params = parts
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (k.to_ascii_uppercase(), v.trim_matches('"').to_string()),
-            // vCard 2.1 style bare parameter, e.g. `TEL;WORK:`
-            None => ("TYPE".to_string(), p.to_string()),
-        })
-        .collect();
-    Ok(Line {
-        no,
-        name,
-        params,
-        value: value.to_string(),
-    })
-}
+/// The longest logical line (a property with its folded continuations) kept.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// Undoes vCard escapes: `\n`/`\N` newline, `\,` `\;` `\:` `\\`.
-fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
     let mut out = String::with_capacity(s.len());
     let mut it = s.chars();
     while let Some(c) = it.next() {
@@ -91,8 +134,8 @@ fn unescape(s: &str) -> String {
     out
 }
 
-/// Splits a structured value on unescaped `;`, then unescapes each component.
-fn components(s: &str) -> Vec<String> {
+/// Splits on unescaped `sep`, then unescapes each part.
+fn split_unescaped(s: &str, sep: char) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut esc = false;
@@ -103,7 +146,7 @@ fn components(s: &str) -> Vec<String> {
             esc = false;
         } else if c == '\\' {
             esc = true;
-        } else if c == ';' {
+        } else if c == sep {
             out.push(unescape(&cur));
             cur.clear();
         } else {
@@ -114,258 +157,466 @@ fn components(s: &str) -> Vec<String> {
         cur.push('\\');
     }
     out.push(unescape(&cur));
-    out.into_iter().map(|c| c.trim().to_string()).collect()
+    out
 }
 
-/// The label from TYPE parameters: `work`, `home`, `mobile`..., ignoring technical ones.
-fn label(params: &[(String, String)]) -> Option<String> {
-    params
-        .iter()
-        .filter(|(k, _)| k == "TYPE")
-        .flat_map(|(_, v)| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .find(|t| {
-            !matches!(
-                t.as_str(),
-                "internet" | "pref" | "voice" | "x400" | "text" | ""
-            )
-        })
-        .map(|t| if t == "cell" { "mobile".to_string() } else { t })
-}
-
-/// vCard BDAY forms: `1988-04-12`, `19880412`, `1988-04-12T…`; year-less dates are skipped.
-fn bday(v: &str) -> Result<Option<String>, String> {
-    let v = v.trim();
-    let date = v.split('T').next().unwrap_or("");
-    if date.starts_with("--") {
-        return Ok(None);
-    }
-    let iso = if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{}-{}-{}", &date[..4], &date[4..6], &date[6..])
-    } else {
-        date.to_string()
-    };
-    if iso.len() == 10 && chrono::NaiveDate::parse_from_str(&iso, "%Y-%m-%d").is_ok() {
-        Ok(Some(iso))
-    } else {
-        Err(format!("BDAY {v:?} is not a date"))
-    }
-}
-
-/// Country names seen in address books → ISO codes; two-letter codes pass through.
-fn country(v: &str) -> Result<String, String> {
-    let t = v.trim();
-    if t.len() == 2 && t.chars().all(|c| c.is_ascii_alphabetic()) {
-        return Ok(t.to_ascii_uppercase());
-    }
-    let code = match t.to_lowercase().as_str() {
-        "germany" | "deutschland" => "DE",
-        "france" => "FR",
-        "spain" | "españa" => "ES",
-        "portugal" => "PT",
-        "italy" | "italia" => "IT",
-        "netherlands" | "nederland" | "the netherlands" => "NL",
-        "austria" | "österreich" => "AT",
-        "switzerland" | "schweiz" | "suisse" => "CH",
-        "belgium" => "BE",
-        "denmark" | "danmark" => "DK",
-        "sweden" | "sverige" => "SE",
-        "norway" | "norge" => "NO",
-        "finland" | "suomi" => "FI",
-        "poland" | "polska" => "PL",
-        "ireland" => "IE",
-        "united kingdom" | "uk" | "great britain" | "england" => "GB",
-        "united states" | "usa" | "united states of america" | "us" => "US",
-        "canada" => "CA",
-        "japan" => "JP",
-        "australia" => "AU",
-        _ => {
-            return Err(format!(
-                "ADR country {t:?} is not a two-letter country code"
-            ))
-        }
-    };
-    Ok(code.into())
-}
-
-fn record(ty: &str, fields: Vec<(&str, String)>) -> Option<NewRecord> {
-    let fields: BTreeMap<String, String> = fields
-        .into_iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect();
-    if fields.is_empty() {
-        return None;
-    }
-    Some(NewRecord {
-        record_type: ty.into(),
-        fields,
-        tags: Vec::new(),
-        source: "import:vcard".into(),
-    })
-}
-
-/// Parses every card in `text`.
-pub fn parse(text: &str) -> Parsed {
-    let mut out = Parsed::default();
-    let mut card: Option<(u64, Vec<Line>)> = None;
-    let mut cards = 0;
-    for (no, raw) in unfold(text) {
-        let line = match split_line(no, &raw) {
-            Ok(l) => l,
-            Err(e) => {
-                out.problems.push((no, e));
+/// Decodes quoted-printable (`=XX`; a malformed escape stays as written).
+fn quoted_printable(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
                 continue;
             }
-        };
-        let value_upper = line.value.trim().to_ascii_uppercase();
-        match (line.name.as_str(), value_upper.as_str()) {
-            ("BEGIN", "VCARD") => {
-                if let Some((start, _)) = card.take() {
-                    out.problems.push((start, "card has no END:VCARD".into()));
-                }
-                card = Some((no, Vec::new()));
-            }
-            ("END", "VCARD") => match card.take() {
-                Some((start, lines)) => {
-                    cards += 1;
-                    convert(start, &lines, &mut out)
-                }
-                None => out
-                    .problems
-                    .push((no, "END:VCARD without BEGIN:VCARD".into())),
-            },
-            _ => match &mut card {
-                Some((_, lines)) => lines.push(line),
-                None => out
-                    .problems
-                    .push((no, format!("{} outside BEGIN:VCARD … END:VCARD", line.name))),
-            },
         }
-    }
-    if let Some((start, _)) = card {
-        out.problems.push((start, "card has no END:VCARD".into()));
-    }
-    if cards == 0 && out.problems.is_empty() {
-        out.problems.push((1, "no BEGIN:VCARD found".into()));
+        out.push(b[i]);
+        i += 1;
     }
     out
 }
 
-fn convert(start: u64, lines: &[Line], out: &mut Parsed) {
-    match lines.iter().find(|l| l.name == "VERSION") {
-        Some(v) if matches!(v.value.trim(), "3.0" | "4.0") => {}
-        Some(v) => {
-            out.problems.push((
-                v.no,
-                format!(
-                    "vCard version {:?} is not supported (3.0 and 4.0 are)",
-                    v.value.trim()
-                ),
-            ));
-            return;
-        }
-        None => {
-            out.problems
-                .push((start, "card has no VERSION (3.0 or 4.0)".into()));
-            return;
-        }
-    }
-    let (mut given, mut family, mut birth) = (String::new(), String::new(), None);
-    let mut ident_line = start;
-    let mut fn_name = None;
-    let (mut employer, mut title, mut emp_line) = (String::new(), String::new(), start);
-    for l in lines {
-        match l.name.as_str() {
-            "N" => {
-                let c = components(&l.value);
-                family = c.first().cloned().unwrap_or_default();
-                given = c.get(1).cloned().unwrap_or_default();
-                ident_line = l.no;
-            }
-            "FN" => fn_name = Some((l.no, unescape(&l.value).trim().to_string())),
-            "BDAY" => match bday(&unescape(&l.value)) {
-                Ok(d) => birth = d,
-                Err(e) => out.problems.push((l.no, e)),
-            },
-            "EMAIL" => {
-                let mut f = vec![("email", unescape(&l.value))];
-                f.extend(label(&l.params).map(|t| ("label", t)));
-                out.records.extend(record("contact", f).map(|r| (l.no, r)));
-            }
-            "TEL" => {
-                let v = unescape(&l.value);
-                let v = v.strip_prefix("tel:").unwrap_or(&v).to_string();
-                let mut f = vec![("phone", v)];
-                f.extend(label(&l.params).map(|t| ("label", t)));
-                out.records.extend(record("contact", f).map(|r| (l.no, r)));
-            }
-            "ADR" => {
-                let c = components(&l.value);
-                let get = |i: usize| c.get(i).cloned().unwrap_or_default();
-                let street = [get(1), get(2)]
-                    .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let mut f = vec![
-                    ("street", street),
-                    ("city", get(3)),
-                    ("region", get(4)),
-                    ("postal_code", get(5)),
-                ];
-                let ctry = get(6);
-                if !ctry.is_empty() {
-                    match country(&ctry) {
-                        Ok(code) => f.push(("country", code)),
-                        Err(e) => {
-                            out.problems.push((l.no, e));
-                            continue;
-                        }
-                    }
-                }
-                f.extend(label(&l.params).map(|t| ("label", t)));
-                out.records.extend(record("address", f).map(|r| (l.no, r)));
-            }
-            "ORG" => {
-                employer = components(&l.value).into_iter().next().unwrap_or_default();
-                emp_line = l.no;
-            }
-            "TITLE" => {
-                title = unescape(&l.value);
-                emp_line = emp_line.max(l.no);
-            }
-            "NOTE" => {
-                let body = unescape(&l.value);
-                let t = fn_name.as_ref().map(|(_, n)| format!("Note on {n}"));
-                let mut f = vec![("body", body)];
-                f.extend(t.map(|t| ("title", t)));
-                out.records.extend(record("note", f).map(|r| (l.no, r)));
+const STRUCTURED: &[&str] = &["N", "ADR", "ORG", "GENDER"];
+const LISTS: &[&str] = &["CATEGORIES", "NICKNAME"];
+
+/// Parses one logical line `[group.]NAME[;PARAM=V[,V]...]:VALUE`.
+pub fn parse_line(no: u64, s: &str) -> Result<Prop, String> {
+    let mut in_quotes = false;
+    let mut colon = None;
+    for (i, c) in s.char_indices() {
+        match c {
+            '"' => in_quotes = !in_quotes,
+            ':' if !in_quotes => {
+                colon = Some(i);
+                break;
             }
             _ => {}
         }
     }
-    if given.is_empty() && family.is_empty() {
-        if let Some((no, name)) = &fn_name {
-            ident_line = *no;
-            match name.rsplit_once(' ') {
-                Some((g, f)) => {
-                    given = g.trim().into();
-                    family = f.trim().into();
+    let colon = colon.ok_or_else(|| "no `:` between property name and value".to_string())?;
+    let (head, value) = (&s[..colon], &s[colon + 1..]);
+    let mut parts = head.split(';');
+    let full = parts.next().unwrap_or("");
+    let (group, name) = match full.rsplit_once('.') {
+        Some((g, n)) => (Some(g.to_string()), n),
+        None => (None, full),
+    };
+    let name = name.trim().to_ascii_uppercase();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "{:?} is not a property name",
+            name.chars().take(40).collect::<String>()
+        ));
+    }
+    let params: Vec<(String, String)> = parts
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (
+                k.trim().to_ascii_uppercase(),
+                v.trim().trim_matches('"').to_string(),
+            ),
+            None => {
+                let v = p.trim().to_string();
+                match v.to_ascii_uppercase().as_str() {
+                    "QUOTED-PRINTABLE" | "BASE64" | "B" | "8BIT" | "7BIT" => {
+                        ("ENCODING".to_string(), v)
+                    }
+                    _ => ("TYPE".to_string(), v),
                 }
-                None => given = name.clone(),
             }
+        })
+        .collect();
+    let encoding = params
+        .iter()
+        .find(|(k, _)| k == "ENCODING")
+        .map(|(_, v)| v.to_ascii_uppercase());
+    let charset = params
+        .iter()
+        .find(|(k, _)| k == "CHARSET")
+        .map(|(_, v)| v.as_str());
+    let binary = matches!(encoding.as_deref(), Some("B" | "BASE64"))
+        || params
+            .iter()
+            .any(|(k, v)| k == "VALUE" && v.eq_ignore_ascii_case("binary"));
+    let value: String = if binary {
+        String::new()
+    } else if encoding.as_deref() == Some("QUOTED-PRINTABLE") {
+        decode_charset(&quoted_printable(value), charset)
+    } else {
+        value.to_string()
+    };
+    let comps = if STRUCTURED.contains(&name.as_str()) {
+        split_unescaped(&value, ';')
+    } else if LISTS.contains(&name.as_str()) {
+        split_unescaped(&value, ',')
+    } else {
+        vec![unescape(&value)]
+    };
+    Ok(Prop {
+        line: no,
+        group,
+        name,
+        params,
+        comps: comps.into_iter().map(|c| c.trim().to_string()).collect(),
+        binary,
+    })
+}
+
+/// Properties that describe the card rather than the person: nothing to keep.
+const STRUCTURAL: &[&str] = &[
+    "BEGIN",
+    "END",
+    "VERSION",
+    "PRODID",
+    "REV",
+    "UID",
+    "KIND",
+    "SOURCE",
+    "NAME",
+    "PROFILE",
+    "CLIENTPIDMAP",
+    "X-ABLABEL",
+    "X-ABUID",
+    "X-ABSHOWAS",
+    "X-ABADR",
+    "LABEL",
+    "SORT-STRING",
+    "X-MS-OL-DEFAULT-POSTAL-ADDRESS",
+    "X-MS-CARDPICTURE",
+];
+
+/// Properties with meaning but no field: kept verbatim in the notes.
+const TO_NOTES: &[&str] = &[
+    "ROLE",
+    "ANNIVERSARY",
+    "X-ANNIVERSARY",
+    "X-MS-ANNIVERSARY",
+    "X-EVOLUTION-ANNIVERSARY",
+    "GENDER",
+    "X-GENDER",
+    "RELATED",
+    "X-SPOUSE",
+    "X-MS-SPOUSE",
+    "X-EVOLUTION-SPOUSE",
+    "X-ASSISTANT",
+    "X-EVOLUTION-ASSISTANT",
+    "X-MANAGER",
+    "X-EVOLUTION-MANAGER",
+    "TZ",
+    "GEO",
+    "LANG",
+    "MAILER",
+    "EXPERTISE",
+    "HOBBY",
+    "INTEREST",
+    "ORG-DIRECTORY",
+    "X-MAIDENNAME",
+    "X-PHONETIC-FIRST-NAME",
+    "X-PHONETIC-LAST-NAME",
+    "CLASS",
+    "X-ABRELATEDNAMES",
+    "X-ABDATE",
+    "X-KADDRESSBOOK-X-SPOUSENAME",
+    "X-KADDRESSBOOK-X-ANNIVERSARY",
+    "X-KADDRESSBOOK-X-PROFESSION",
+    "X-KADDRESSBOOK-X-OFFICE",
+    "X-KADDRESSBOOK-X-MANAGERSNAME",
+    "X-KADDRESSBOOK-X-ASSISTANTSNAME",
+    "X-KADDRESSBOOK-X-IMADDRESS",
+    "X-MOZILLA-HTML",
+];
+
+/// Messaging and social properties: kept as labelled lines of `urls`.
+fn messaging_label(name: &str) -> Option<String> {
+    let n = name.strip_prefix("X-").unwrap_or(name);
+    let n = n.strip_prefix("KADDRESSBOOK-").unwrap_or(n);
+    match n {
+        "IMPP" | "SOCIALPROFILE" => Some(String::new()),
+        "AIM" | "ICQ" | "JABBER" | "MSN" | "YAHOO" | "SKYPE" | "SKYPE-USERNAME" | "GOOGLE-TALK"
+        | "GTALK" | "GADUGADU" | "QQ" | "TWITTER" | "GROUPWISE" | "SIP" | "MATRIX" | "XMPP" => {
+            Some(n.to_ascii_lowercase())
+        }
+        _ => None,
+    }
+}
+
+/// Reads every card in `text`, handing each entry to `each` as soon as its `END:VCARD`
+/// is read (nothing is collected).
+pub fn parse(text: &str, problems: &mut Problems, each: &mut dyn FnMut(Entry, &mut Problems)) {
+    let mut card: Option<(u64, Vec<Prop>)> = None;
+    let mut nested = 0u32;
+    let mut cards = 0u64;
+    let mut outside_reported = false;
+    unfold(text, |no, raw, overlong| {
+        let p = match parse_line(no, raw) {
+            Ok(p) => p,
+            Err(e) => {
+                match &card {
+                    Some(_) => problems.not_kept(no, "?", format!("line not kept: {e}"), false),
+                    None if !outside_reported => {
+                        outside_reported = true;
+                        problems.skipped(
+                            no,
+                            None,
+                            format!("text outside BEGIN:VCARD … END:VCARD: {e}"),
+                        );
+                    }
+                    None => {}
+                }
+                return;
+            }
+        };
+        if overlong && !p.binary {
+            problems.not_kept(
+                no,
+                &p.name,
+                format!("the value is longer than {MAX_LINE_BYTES} bytes: not kept"),
+                false,
+            );
+            return;
+        }
+        let v = p.value();
+        let is_begin = p.name == "BEGIN" && v.trim().eq_ignore_ascii_case("VCARD");
+        let is_end = p.name == "END" && v.trim().eq_ignore_ascii_case("VCARD");
+        match &mut card {
+            Some(_) if nested > 0 => {
+                if is_begin {
+                    nested += 1;
+                } else if is_end {
+                    nested -= 1;
+                }
+            }
+            Some((_, props)) if is_begin => {
+                // A card inside a card (vCard 2.1 AGENT): not kept, reported.
+                nested = 1;
+                props.push(Prop {
+                    name: "AGENT".into(),
+                    comps: Vec::new(),
+                    binary: true,
+                    ..p
+                });
+            }
+            Some(_) if is_end => {
+                let (start, props) = card.take().expect("a card is open");
+                cards += 1;
+                if let Some(e) = entry(start, props, problems) {
+                    each(e, problems);
+                }
+            }
+            Some((_, props)) => props.push(p),
+            None if is_begin => card = Some((no, Vec::new())),
+            None if is_end => problems.skipped(no, None, "END:VCARD without BEGIN:VCARD"),
+            None if !outside_reported => {
+                outside_reported = true;
+                problems.skipped(
+                    no,
+                    Some(&p.name),
+                    format!("{} outside BEGIN:VCARD … END:VCARD", p.name),
+                );
+            }
+            None => {}
+        }
+    });
+    if let Some((start, props)) = card {
+        // The last card never ended (a truncated file): keep what it has, and say so.
+        problems.not_kept(
+            start,
+            "END",
+            "the card has no END:VCARD (is the file cut off?)",
+            false,
+        );
+        if let Some(e) = entry(start, props, problems) {
+            each(e, problems);
+        }
+        cards += 1;
+    }
+    if cards == 0 && problems.total() == 0 {
+        problems.skipped(1, None, "no BEGIN:VCARD found");
+    }
+}
+
+/// Turns one card's properties into an entry (labels of grouped properties applied).
+pub fn entry(start: u64, props: Vec<Prop>, problems: &mut Problems) -> Option<Entry> {
+    let group_labels: HashMap<String, String> = props
+        .iter()
+        .filter(|p| p.name == "X-ABLABEL")
+        .filter_map(|p| Some((p.group.clone()?, p.value())))
+        .collect();
+    let label = |p: &Prop| {
+        p.group
+            .as_ref()
+            .and_then(|g| group_labels.get(g))
+            .and_then(|l| clean_label(l))
+            .or_else(|| label_of(p.types()))
+    };
+    let mut e = Entry {
+        line: start,
+        ..Default::default()
+    };
+    if let Some(v) = props.iter().find(|p| p.name == "VERSION") {
+        let ver = v.value();
+        if !matches!(ver.trim(), "2.1" | "3.0" | "4.0") {
+            problems.not_kept(
+                v.line,
+                "VERSION",
+                format!("vCard version {ver:?} is not 2.1, 3.0 or 4.0; read as 4.0"),
+                false,
+            );
         }
     }
-    let mut f = vec![("given_name", given), ("family_name", family)];
-    f.extend(birth.map(|b| ("birth_date", b)));
-    if let Some(r) = record("identity", f) {
-        out.records.push((ident_line, r));
-    }
-    // A TITLE without ORG has no employer, which employment requires: not imported.
-    if !employer.is_empty() {
-        if let Some(r) = record("employment", vec![("employer", employer), ("title", title)]) {
-            out.records.push((emp_line, r));
+    let has_adr = props.iter().any(|p| p.name == "ADR");
+    for p in &props {
+        let name = p.name.as_str();
+        let item = |value: String| Item {
+            line: p.line,
+            property: p.name.clone(),
+            label: label(p),
+            value,
+        };
+        if p.binary {
+            problems.unmapped(p.line, name);
+            continue;
+        }
+        match name {
+            "FN" => set(&mut e.full_name, &mut e.extra, p.line, name, &p.value()),
+            "N" => {
+                let x = &mut e.extra;
+                set(
+                    &mut e.family_name,
+                    x,
+                    p.line,
+                    "N",
+                    &p.comp(0).replace(',', " "),
+                );
+                set(
+                    &mut e.given_name,
+                    x,
+                    p.line,
+                    "N",
+                    &p.comp(1).replace(',', " "),
+                );
+                set(
+                    &mut e.middle_name,
+                    x,
+                    p.line,
+                    "N",
+                    &p.comp(2).replace(',', " "),
+                );
+                set(&mut e.prefix, x, p.line, "N", &p.comp(3).replace(',', " "));
+                set(&mut e.suffix, x, p.line, "N", &p.comp(4).replace(',', " "));
+            }
+            "NICKNAME" => set(
+                &mut e.nickname,
+                &mut e.extra,
+                p.line,
+                name,
+                &p.comps.join(", "),
+            ),
+            "ORG" => {
+                set(&mut e.organization, &mut e.extra, p.line, name, p.comp(0));
+                let dept: Vec<&str> = p
+                    .comps
+                    .iter()
+                    .skip(1)
+                    .map(String::as_str)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                set(
+                    &mut e.department,
+                    &mut e.extra,
+                    p.line,
+                    name,
+                    &dept.join(", "),
+                );
+            }
+            "TITLE" => set(&mut e.title, &mut e.extra, p.line, name, &p.value()),
+            "BDAY" | "X-BIRTHDAY" => set(&mut e.birthday, &mut e.extra, p.line, name, &p.value()),
+            "EMAIL" => e.emails.push(item(p.value())),
+            "TEL" => {
+                let v = p.value();
+                let v = v.strip_prefix("tel:").unwrap_or(&v).to_string();
+                e.phones.push(item(v));
+            }
+            "ADR" => {
+                let parts = AddressParts {
+                    po_box: p.comp(0).into(),
+                    extended: p.comp(1).into(),
+                    street: p.comp(2).into(),
+                    city: p.comp(3).into(),
+                    region: p.comp(4).into(),
+                    postal_code: p.comp(5).into(),
+                    country: p.comp(6).into(),
+                };
+                if !parts.is_empty() {
+                    e.addresses.push((item(String::new()), parts));
+                }
+            }
+            "LABEL" if !has_adr => {
+                let parts = AddressParts {
+                    street: p.value(),
+                    ..Default::default()
+                };
+                if !parts.is_empty() {
+                    e.addresses.push((item(String::new()), parts));
+                }
+            }
+            "URL" => e.urls.push(item(p.value())),
+            "NOTE" => e.notes.push(p.value()),
+            "UID" => {
+                let v = p.value();
+                if !v.trim().is_empty() && v.len() <= 1000 {
+                    e.uid = Some(v.trim().to_string());
+                }
+            }
+            "CATEGORIES" => {
+                for c in &p.comps {
+                    let t = c.trim().replace(' ', "-");
+                    if t.is_empty() {
+                        continue;
+                    }
+                    if validate_tag(&t).is_ok() {
+                        if !e.tags.contains(&t) {
+                            e.tags.push(t);
+                        }
+                    } else {
+                        e.extra.push(format!("CATEGORIES: {c}"));
+                        problems.not_kept(
+                            p.line,
+                            name,
+                            format!(
+                                "category {c:?} is not a tag (1-64 letters, digits or - _ . : /)"
+                            ),
+                            true,
+                        );
+                    }
+                }
+            }
+            _ if STRUCTURAL.contains(&name) => {}
+            _ if TO_NOTES.contains(&name) => {
+                let v = p.value();
+                if !v.trim().is_empty() {
+                    e.extra.push(format!("{name}: {v}"));
+                }
+            }
+            _ => match messaging_label(name) {
+                Some(l) => {
+                    let mut it = item(p.value());
+                    if !l.is_empty() {
+                        it.label = Some(l);
+                    }
+                    e.urls.push(it);
+                }
+                None => problems.unmapped(p.line, name),
+            },
         }
     }
+    Some(e)
 }

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Measures import on a folder of real contact files (vcard/, csv/, json/ under DIR):
+# every file through the real `trove import` into a fresh vault, then a table per format
+# (fully imported, imported with reported values, refused, crashed, properties with no
+# field) and a check that no address-book file left a record in an owner type. Then the
+# speed and peak RSS of importing a generated 100k-card vCard file.
+#
+#   scripts/interop-measure.sh DIR [TROVE_BINARY]
+#
+# Not part of `make test` (it needs a corpus and a release build):
+#   cargo build --release -p trove-cli && scripts/interop-measure.sh ~/interop
+set -euo pipefail
+
+dir=${1:?usage: scripts/interop-measure.sh DIR [TROVE_BINARY]}
+trove=${2:-${CARGO_TARGET_DIR:-target}/release/trove}
+[ -x "$trove" ] || { echo "no trove binary at $trove (cargo build --release -p trove-cli)" >&2; exit 2; }
+cards=${CARDS:-100000}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export TROVE_PASSPHRASE=interop-measure
+"$trove" --vault "$work/template" init >/dev/null 2>&1
+
+python3 - "$dir" "$trove" "$work" "$cards" <<'PY'
+import json, os, re, shutil, subprocess, sys, time
+
+corpus, trove, work, cards = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+OWNER = {"identity", "contact", "address", "employment", "note", "document", "health",
+         "bank_account", "membership", "preference"}
+
+def run(vault, *args):
+    return subprocess.run([trove, "--vault", vault, "--json", *args],
+                          capture_output=True, text=True)
+
+rows = {}
+leaks = []
+details = []
+for sub in ("vcard", "csv", "json"):
+    d = os.path.join(corpus, sub)
+    if not os.path.isdir(d):
+        continue
+    for name in sorted(os.listdir(d)):
+        path = os.path.join(d, name)
+        vault = os.path.join(work, "v")
+        shutil.rmtree(vault, ignore_errors=True)
+        shutil.copytree(os.path.join(work, "template"), vault)
+        args = ["import", path]
+        m = re.match(r"derived__([a-z_]+)__", name)
+        typed = m is not None
+        if typed:
+            args += ["--type", m.group(1)]
+        p = run(vault, *args)
+        kind = sub if not typed else "csv --type"
+        if sub == "json" and "jcard" not in name.lower():
+            kind = "json (not Trove records)"
+        if sub == "csv" and not typed and not name.startswith("fkcontactsio"):
+            kind = "csv (not contacts)"
+        r = rows.setdefault(kind, {"files": 0, "full": 0, "reported": 0, "refused": 0,
+                                   "crashed": 0, "records": 0, "dropped": 0, "not_kept": 0})
+        r["files"] += 1
+        outcome = ""
+        if p.returncode >= 101 or p.returncode < 0 or "panicked" in p.stderr:
+            r["crashed"] += 1
+            outcome = "crashed"
+        elif p.returncode != 0:
+            r["refused"] += 1
+            first = (p.stderr.strip().splitlines() or [""])[0]
+            outcome = "refused: " + first[:120]
+        else:
+            rep = json.loads(p.stdout)
+            r["records"] += rep.get("records", 0)
+            dropped = sum(u["count"] for u in rep.get("unmapped", []))
+            r["dropped"] += dropped
+            r["not_kept"] += rep.get("values_not_kept", 0)
+            clean = rep.get("skipped", 0) == 0 and rep.get("values_not_kept", 0) == 0 and not rep.get("unmapped")
+            r["full" if clean else "reported"] += 1
+            outcome = "full" if clean else "reported: %d skipped, %d values, %d unmapped (%s)" % (
+                rep.get("skipped", 0), rep.get("values_not_kept", 0), len(rep.get("unmapped", [])),
+                ", ".join(u["property"] for u in rep.get("unmapped", [])[:6]))
+            address_book = sub == "vcard" or (sub == "csv" and name.startswith("fkcontactsio")) \
+                or (sub == "json" and "jcard" in name.lower())
+            if address_book:
+                listed = json.loads(run(vault, "list").stdout)
+                bad = [x for x in listed["records"] if x["type"] in OWNER]
+                if bad:
+                    leaks.append((name, len(bad)))
+        details.append((kind, name, outcome))
+
+print("| format | files | fully imported | imported, with reported values | refused | crashed | records | values not kept | properties with no field (occurrences) |")
+print("|---|---|---|---|---|---|---|---|---|")
+for k, r in rows.items():
+    print(f"| {k} | {r['files']} | {r['full']} | {r['reported']} | {r['refused']} | {r['crashed']} | {r['records']} | {r['not_kept']} | {r['dropped']} |")
+print()
+print("records of other people in owner types:", sum(n for _, n in leaks), leaks if leaks else "")
+print()
+for kind, name, outcome in details:
+    print(f"  {kind:18} {name:70} {outcome}")
+
+# Speed: a generated vCard file of `cards` cards.
+big = os.path.join(work, "big.vcf")
+with open(big, "w") as f:
+    for i in range(cards):
+        f.write("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:gen-%d\r\nFN:Person %d Example\r\nN:Example;Person %d;;;\r\n"
+                "EMAIL;TYPE=work:person%d@example.org\r\nTEL;TYPE=cell:+49 170 %07d\r\n"
+                "ADR;TYPE=home:;;Street %d;Berlin;;10435;Germany\r\nORG:Company %d\r\nNOTE:generated card %d\r\nEND:VCARD\r\n"
+                % (i, i, i, i, i, i, i % 997, i))
+vault = os.path.join(work, "v")
+shutil.rmtree(vault, ignore_errors=True)
+shutil.copytree(os.path.join(work, "template"), vault)
+t0 = time.time()
+p = subprocess.run(["/usr/bin/time", "-v", trove, "--vault", vault, "--json", "import", big],
+                   capture_output=True, text=True)
+dt = time.time() - t0
+rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+rep = json.loads(p.stdout) if p.returncode == 0 else {}
+size = os.path.getsize(big)
+print()
+print(f"generated vCard: {cards} cards, {size/1e6:.1f} MB: exit {p.returncode}, {rep.get('new')} new, "
+      f"{dt:.2f} s wall (unlock included), {cards/dt:,.0f} cards/s, peak RSS {int(rss.group(1))/1024 if rss else -1:.0f} MiB")
+PY
