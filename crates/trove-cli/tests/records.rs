@@ -164,7 +164,7 @@ fn json_shapes_follow_the_contract() {
     assert_eq!(status["remembered"], false);
     assert_eq!(status["grants"], 0);
     let types = t.json(&["types"]);
-    assert_eq!(types["types"].as_array().unwrap().len(), 10);
+    assert_eq!(types["types"].as_array().unwrap().len(), 11);
     let bad = t.run(&["--json", "get", "nope"]);
     let err: serde_json::Value = serde_json::from_str(stderr(&bad).trim()).unwrap();
     assert_eq!(err["error"]["code"], "not_found");

@@ -45,9 +45,9 @@
 mod key;
 mod remote;
 mod response;
+pub mod staged;
 #[cfg(feature = "test-utils")]
 pub mod testing;
-pub mod staged;
 
 pub use staged::{fetch_staged, StagedError, StagedFetch, StagedOptions, VersionMemory};
 

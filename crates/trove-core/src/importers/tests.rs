@@ -445,6 +445,7 @@ fn no_scope_on_the_owners_types_reaches_a_person() {
                 remote_addr: "127.0.0.1".into(),
                 method: "GET".into(),
                 path: "/v1/records".into(),
+                transport: crate::share::Transport::Http,
             },
             credential: Credential::from_authorization(Some(&format!(
                 "Bearer {}",
@@ -465,6 +466,7 @@ fn no_scope_on_the_owners_types_reaches_a_person() {
                 remote_addr: "127.0.0.1".into(),
                 method: "GET".into(),
                 path: "/v1/records?type=person".into(),
+                transport: crate::share::Transport::Http,
             },
             credential: Credential::from_authorization(Some(&format!(
                 "Bearer {}",
@@ -710,9 +712,10 @@ fn migration_moves_old_vcard_imports_to_person_once() {
     .unwrap();
     // Back to the schema before this migration, as an older Trove left it.
     v.conn()
-        .execute_batch(
-            "DROP TRIGGER import_origin_forget; DROP TABLE import_origin; PRAGMA user_version = 2;",
-        )
+        .execute_batch(&format!(
+            "DROP TRIGGER import_origin_forget; DROP TABLE import_origin; PRAGMA user_version = {};",
+            crate::vault::MIGRATIONS.len() - 1
+        ))
         .unwrap();
     let dir = v.dir().to_path_buf();
     drop(v);
