@@ -346,12 +346,12 @@ async fn proxy_serves_plain_http_and_passes_refusals_through() {
         .unwrap();
     assert_eq!(r.status(), 405);
     // The link's token went out, never the caller's.
-    let seen = trove.seen.lock().unwrap();
-    assert!(seen
-        .requests
-        .iter()
-        .all(|(_, _, host, auth)| host == "trove.invalid" && auth == &format!("Bearer {TOKEN}")));
-    drop(seen);
+    {
+        let seen = trove.seen.lock().unwrap();
+        assert!(seen.requests.iter().all(
+            |(_, _, host, auth)| host == "trove.invalid" && auth == &format!("Bearer {TOKEN}")
+        ));
+    }
     // Revocation passes through too.
     c.revoke().await.unwrap();
     let r = http

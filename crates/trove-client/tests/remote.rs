@@ -54,14 +54,15 @@ async fn typed_api_through_a_local_relay() {
 
     // Every request went over one connection, as this organization's key, with the
     // remote Host and the link's token.
-    let seen = trove.seen.lock().unwrap();
-    assert_eq!(seen.peers, [key.endpoint_id()], "one connection, our key");
-    assert_eq!(seen.requests.len(), 8);
-    for (_, path, host, auth) in &seen.requests {
-        assert_eq!(host, "trove.invalid", "{path}");
-        assert_eq!(auth, &format!("Bearer {TOKEN}"), "{path}");
+    {
+        let seen = trove.seen.lock().unwrap();
+        assert_eq!(seen.peers, [key.endpoint_id()], "one connection, our key");
+        assert_eq!(seen.requests.len(), 8);
+        for (_, path, host, auth) in &seen.requests {
+            assert_eq!(host, "trove.invalid", "{path}");
+            assert_eq!(auth, &format!("Bearer {TOKEN}"), "{path}");
+        }
     }
-    drop(seen);
     c.close().await;
 }
 

@@ -35,7 +35,7 @@ async fn a_request_through_the_relay_is_answered_and_logged_with_the_org_key_and
     assert_eq!(parsed.token.as_str(), t.expose_secret());
     let live = parsed.live.expect("a live address");
     assert_eq!(live.endpoint_id, trove_share::endpoint_id(&secret));
-    assert_eq!(live.relays, [relay.url.clone()]);
+    assert_eq!(live.relays, std::slice::from_ref(&relay.url));
 
     let server = serve(
         &secret,

@@ -354,12 +354,11 @@ pub fn serve(ctx: &Ctx, a: ServeArgs) -> Result<()> {
     // every minute while serving (on a thread with its own vault handle).
     let (stop_sync, stopped) = std::sync::mpsc::channel::<()>();
     let sync_vault = vault.try_clone()?;
-    let sync = std::thread::spawn(move || loop {
-        match stopped.recv_timeout(STAGING_INTERVAL) {
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                crate::ctx::sync_staging(&sync_vault)
-            }
-            _ => break,
+    let sync = std::thread::spawn(move || {
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            stopped.recv_timeout(STAGING_INTERVAL)
+        {
+            crate::ctx::sync_staging(&sync_vault);
         }
     });
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -1486,7 +1486,7 @@ fn scoped_bundle_never_removes_fields_tags_or_provenance_m2() {
     };
     let rep = import_plain(
         &v,
-        &scoped_tar(&[projected.clone()], &["contact.email"], None),
+        &scoped_tar(std::slice::from_ref(&projected), &["contact.email"], None),
     )
     .expect("a scoped bundle within the clock horizon imports");
     assert_eq!((rep.new, rep.updated, rep.unchanged), (0, 1, 0));
@@ -1510,7 +1510,7 @@ fn scoped_bundle_never_removes_fields_tags_or_provenance_m2() {
     // The same bundle again changes nothing.
     let again = import_plain(
         &v,
-        &scoped_tar(&[projected.clone()], &["contact.email"], None),
+        &scoped_tar(std::slice::from_ref(&projected), &["contact.email"], None),
     )
     .unwrap();
     assert_eq!((again.updated, again.unchanged), (0, 1));

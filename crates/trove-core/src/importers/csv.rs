@@ -491,6 +491,8 @@ pub struct TypedRow {
 }
 
 /// What reading the rows hands on.
+// Each row is built and moved once; boxing the entry would only add an allocation per row.
+#[allow(clippy::large_enum_variant)]
 pub enum Row {
     Entry(Entry),
     Typed(TypedRow),

@@ -284,6 +284,8 @@ pub struct Parsed {
 }
 
 /// What a reader hands on: an address-book entry, or a record of a named type.
+// Moved once per record; boxing the entry would only add an allocation per record.
+#[allow(clippy::large_enum_variant)]
 enum Emit {
     Entry(Entry),
     Record(Parsed),
@@ -638,7 +640,7 @@ pub fn import_file(
             }
             (BundleKind::Recipients, _) => return Err(Error::BundleNeedsIdentity),
             (BundleKind::Passphrase { .. }, BundleSecret::Passphrase(p)) if !p.is_empty() => {
-                BundleKey::Passphrase(*p)
+                BundleKey::Passphrase(p)
             }
             (BundleKind::Passphrase { .. }, _) => return Err(Error::BundleNeedsPassphrase),
         };

@@ -312,7 +312,10 @@ fn commit_restage_and_delete_walk_the_states_with_one_log_row_each() {
         },
     )
     .unwrap();
-    assert_eq!(v.staging_work().unwrap().restage, [g.id.clone()]);
+    assert_eq!(
+        v.staging_work().unwrap().restage,
+        std::slice::from_ref(&g.id)
+    );
     let p2 = v.prepare_restage(&g.id).unwrap().expect("a new version");
     assert_eq!(p2.version, 2);
     assert_eq!(
@@ -331,7 +334,10 @@ fn commit_restage_and_delete_walk_the_states_with_one_log_row_each() {
     let w = v.staging_work().unwrap();
     assert!(w.restage.is_empty());
     assert_eq!(w.deletions.len(), 1);
-    assert_eq!(w.deletions[0].objects, [p.bundle_object.clone()]);
+    assert_eq!(
+        w.deletions[0].objects,
+        std::slice::from_ref(&p.bundle_object)
+    );
     assert_eq!(w.deletions[0].then, None);
     v.staging_deleted(&w.deletions[0], &w.deletions[0].objects, None)
         .unwrap();
@@ -342,7 +348,10 @@ fn commit_restage_and_delete_walk_the_states_with_one_log_row_each() {
     let info = v.staging_info(&g.id).unwrap().unwrap();
     assert_eq!(info.state, StagingState::Failed);
     assert_eq!(info.reason.as_deref(), Some("storage unreachable"));
-    assert_eq!(v.staging_work().unwrap().restage, [g.id.clone()]);
+    assert_eq!(
+        v.staging_work().unwrap().restage,
+        std::slice::from_ref(&g.id)
+    );
     let p3 = v.prepare_restage(&g.id).unwrap().unwrap();
     v.commit_restage(&p3).unwrap();
     let w = v.staging_work().unwrap();
