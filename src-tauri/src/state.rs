@@ -262,6 +262,7 @@ impl AppState {
             org,
             grant_id: None,
             limit: limit.map(|l| l as usize),
+            before: None,
         };
         self.with_vault(|v| {
             Ok(v.log_entries(&filter)?

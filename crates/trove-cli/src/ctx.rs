@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use trove_core::anchor::AnchorStore;
 use trove_core::{Error, OsKeyring, Passphrase, Result, Vault};
 
 /// The resolved global options.
@@ -11,6 +12,8 @@ pub struct Ctx {
     pub vault_dir: PathBuf,
     pub json: bool,
     passphrase_file: Option<PathBuf>,
+    /// `trove log accept-restore`: take an older vault (a restored backup) as it is.
+    pub accept_restore: bool,
 }
 
 impl Ctx {
@@ -29,6 +32,7 @@ impl Ctx {
             vault_dir,
             json,
             passphrase_file,
+            accept_restore: false,
         })
     }
 
@@ -50,6 +54,19 @@ impl Ctx {
     /// Unlocks the vault: `--passphrase-file`, `TROVE_PASSPHRASE`, the OS keyring when
     /// this device remembers the vault, then a prompt on a terminal.
     pub fn unlock_only(&self) -> Result<Vault> {
+        let mut vault = self.unlock_unchecked()?;
+        // Before anything is read or served: is this the newest vault this computer saw?
+        if let Some(store) = AnchorStore::default_location() {
+            let check = vault.enforce_anchor(&store, self.accept_restore)?;
+            if self.accept_restore && !check.is_ok() {
+                eprintln!("accepted: this computer now takes this vault as the newest");
+            }
+            vault.keep_anchor(store);
+        }
+        Ok(vault)
+    }
+
+    fn unlock_unchecked(&self) -> Result<Vault> {
         if let Some(p) = self.given_passphrase()? {
             return Vault::unlock(&self.vault_dir, &p);
         }

@@ -97,7 +97,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let ctx = match Ctx::new(cli.vault, cli.json, cli.passphrase_file) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            c.accept_restore = cmd::share::accepts_restore(&cli.command);
+            c
+        }
         Err(e) => return output::report_error(cli.json, &e),
     };
     let result = match cli.command {

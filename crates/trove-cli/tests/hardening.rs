@@ -184,3 +184,93 @@ fn serve_with_a_host_name_but_no_tls_is_refused_before_asking_anything() {
     assert!(stderr(&out).contains("--host-name"), "{}", stderr(&out));
     assert!(stderr(&out).contains("TLS"), "{}", stderr(&out));
 }
+
+fn copy_files(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The review's rollback (M4): an older copy of the vault directory put back (no key
+/// needed) un-revoked a grant and `log verify` said ok. Now every command refuses it,
+/// naming what happened and the way to accept a deliberate restore.
+#[test]
+fn an_older_vault_copied_back_is_refused_until_the_restore_is_accepted() {
+    let t = TestVault::new();
+    let created = t.json(&[
+        "grant",
+        "create",
+        "--org",
+        "Acme",
+        "--purpose",
+        "kyc",
+        "--scope",
+        "contact",
+    ]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let old = tempfile::tempdir().unwrap();
+    copy_files(&t.vault, old.path());
+    t.ok(&["grant", "revoke", &id]);
+    assert_eq!(t.json(&["grant", "show", &id])["status"], "revoked");
+    // Put the old copy back (the revocation never happened in it).
+    for f in std::fs::read_dir(&t.vault).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    copy_files(old.path(), &t.vault);
+    for args in [
+        vec!["grant", "list"],
+        vec!["log"],
+        vec!["log", "verify"],
+        vec!["serve", "--listen", "127.0.0.1:0"],
+    ] {
+        let out = t.run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "trove {args:?} ran on an older vault"
+        );
+        let err = stderr(&out);
+        assert!(
+            err.contains("older than the one last opened on this computer")
+                && err.contains("trove log accept-restore"),
+            "trove {args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "nothing is read out: {args:?}");
+    }
+    // A deliberate restore is accepted once; then the vault opens as it is.
+    let accepted = t.json(&["log", "accept-restore"]);
+    assert_eq!(accepted["accepted"], true);
+    assert_eq!(t.json(&["grant", "show", &id])["status"], "active");
+    t.ok(&["log", "verify"]);
+}
+
+/// `trove log` pages with `--limit` and `--before`, and shows a folded row's count.
+#[test]
+fn the_log_pages_by_seq() {
+    let t = TestVault::new();
+    for i in 0..5 {
+        t.ok(&["add", "note", &format!("title=n{i}")]);
+        t.ok(&[
+            "export",
+            "--plain",
+            t.home.path().join(format!("e{i}.trove")).to_str().unwrap(),
+        ]);
+    }
+    let all = t.json(&["log"])["entries"].as_array().unwrap().clone();
+    assert!(all.len() >= 5);
+    let first = t.json(&["log", "--limit", "2"])["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(first, all[..2]);
+    let last_seq = first[1]["seq"].as_i64().unwrap().to_string();
+    let next = t.json(&["log", "--limit", "2", "--before", &last_seq])["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(next, all[2..4]);
+}

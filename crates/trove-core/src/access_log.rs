@@ -93,6 +93,9 @@ pub struct NewLogEntry {
     pub org_key: Option<String>,
     /// For a remote request: how its packets travelled.
     pub route: Option<Route>,
+    /// How many requests this row stands for when it sums up repeated failures (see
+    /// `crate::share`'s failure folding); `None` for a row that is one event.
+    pub count: Option<u64>,
 }
 
 impl NewLogEntry {
@@ -111,6 +114,7 @@ impl NewLogEntry {
             fields: Vec::new(),
             org_key: None,
             route: None,
+            count: None,
         }
     }
 
@@ -145,6 +149,9 @@ pub struct LogEntry {
     /// For a remote request: `direct` or `relayed`.
     #[serde(default)]
     pub route: Option<Route>,
+    /// For a row that sums up repeated failures: how many requests it stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -160,28 +167,10 @@ pub trait LogFault: Send + Sync {
 /// The canonical bytes a row's hash covers: a JSON array of the row's fields in a fixed
 /// order (serde_json writes strings, numbers and nulls one way only). A row with an
 /// organization key or a route (a remote request) has both appended, making a longer
-/// array; any other row is encoded exactly as before those fields existed, so old rows
-/// still verify and neither kind can pass for the other.
+/// array; a row that sums up repeated failures appends those two and its count, a longer
+/// one still. Any other row is encoded exactly as before those fields existed, so old
+/// rows still verify and no kind can pass for another.
 fn canonical(seq: i64, time: &str, e: &NewLogEntry) -> Vec<u8> {
-    if e.org_key.is_some() || e.route.is_some() {
-        let row = (
-            seq,
-            time,
-            e.kind.as_str(),
-            &e.grant_id,
-            &e.org,
-            &e.remote_addr,
-            &e.method,
-            &e.path,
-            e.status,
-            &e.outcome,
-            &e.record_ids,
-            &e.fields,
-            &e.org_key,
-            e.route.map(Route::as_str),
-        );
-        return serde_json::to_vec(&row).expect("plain values serialize");
-    }
     let row = (
         seq,
         time,
@@ -196,7 +185,36 @@ fn canonical(seq: i64, time: &str, e: &NewLogEntry) -> Vec<u8> {
         &e.record_ids,
         &e.fields,
     );
-    serde_json::to_vec(&row).expect("plain values serialize")
+    let mut out = serde_json::to_vec(&row).expect("plain values serialize");
+    if e.org_key.is_none() && e.route.is_none() && e.count.is_none() {
+        return out;
+    }
+    // The longer array: the same bytes up to the closing `]`, then the extra fields.
+    out.pop();
+    let mut push = |v: &dyn erased::Json| {
+        out.push(b',');
+        v.write(&mut out);
+    };
+    push(&e.org_key);
+    push(&e.route.map(Route::as_str));
+    if let Some(count) = e.count {
+        push(&count);
+    }
+    out.push(b']');
+    out
+}
+
+mod erased {
+    /// A value written as compact JSON (serde's `Serialize` is not object safe).
+    pub(super) trait Json {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn write(&self, out: &mut Vec<u8>) {
+            serde_json::to_writer(out, self).expect("plain values serialize");
+        }
+    }
 }
 
 fn chain_hash(prev: &str, seq: i64, time: &str, e: &NewLogEntry) -> String {
@@ -295,7 +313,7 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
         let hash = chain_hash(prev, seq, &time, e);
         self.tx
             .prepare_cached(
-                "INSERT INTO access_log (seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash, org_key, route) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                "INSERT INTO access_log (seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash, org_key, route, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             )?
             .execute(params![
                 seq,
@@ -314,6 +332,7 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
                 hash,
                 e.org_key,
                 e.route.map(Route::as_str),
+                e.count.map(|c| c as i64),
             ])?;
         self.head = Some((seq, hash));
         self.dirty = true;
@@ -332,7 +351,7 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
     }
 }
 
-const SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash, org_key, route FROM access_log";
+const SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash, org_key, route, count FROM access_log";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
     let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
@@ -362,6 +381,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
         fields: serde_json::from_str(&fields).map_err(|e| bad(11, e.into()))?,
         org_key: r.get(14)?,
         route,
+        count: r.get::<_, Option<i64>>(16)?.map(|c| c.max(0) as u64),
         prev_hash: r.get(12)?,
         hash: r.get(13)?,
     })
@@ -374,6 +394,9 @@ pub struct LogFilter {
     pub grant_id: Option<String>,
     /// At most this many (newest first); `None` for all.
     pub limit: Option<usize>,
+    /// Only rows older than this seq (the next page after a page ending there).
+    #[serde(default)]
+    pub before: Option<i64>,
 }
 
 /// The result of recomputing the chain.
@@ -414,13 +437,32 @@ impl Vault {
 
     /// Log rows matching `filter`, newest first.
     pub fn log_entries(&self, filter: &LogFilter) -> Result<Vec<LogEntry>> {
+        let mut out = Vec::new();
+        self.for_each_log_entry(filter, |e| {
+            out.push(e);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each row matching `filter`, newest first, one at a time: memory
+    /// stays flat however long the log is (`trove log` and the summary read this way).
+    pub fn for_each_log_entry(
+        &self,
+        filter: &LogFilter,
+        mut f: impl FnMut(LogEntry) -> Result<()>,
+    ) -> Result<()> {
         let limit = filter.limit.map(|l| l as i64).unwrap_or(-1);
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(&format!(
-                "{SELECT} WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR grant_id = ?2) ORDER BY seq DESC LIMIT ?3"
+                "{SELECT} WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR grant_id = ?2) AND (?4 IS NULL OR seq < ?4) ORDER BY seq DESC LIMIT ?3"
             ))?;
-            let rows = stmt.query_map(params![filter.org, filter.grant_id, limit], from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            let mut rows =
+                stmt.query(params![filter.org, filter.grant_id, limit, filter.before])?;
+            while let Some(r) = rows.next()? {
+                f(from_row(r)?)?;
+            }
+            Ok(())
         })
     }
 
@@ -441,18 +483,20 @@ impl Vault {
 
     /// Per organization: what its share API requests disclosed, and when.
     pub fn log_summary(&self, org: Option<&str>) -> Result<Vec<OrgSummary>> {
-        let entries = self.log_entries(&LogFilter {
+        let mut by_org: BTreeMap<String, (OrgSummary, BTreeSet<String>)> = BTreeMap::new();
+        let filter = LogFilter {
             org: org.map(str::to_string),
             ..Default::default()
-        })?;
-        let mut by_org: BTreeMap<String, (OrgSummary, BTreeSet<String>)> = BTreeMap::new();
+        };
         // Newest first: the first row seen is the last access.
-        for e in entries.iter().filter(|e| e.kind == LogKind::Share) {
-            let Some(o) = &e.org else { continue };
+        self.for_each_log_entry(&filter, |e| {
+            let Some(o) = e.org.clone().filter(|_| e.kind == LogKind::Share) else {
+                return Ok(());
+            };
             let (s, ids) = by_org.entry(o.clone()).or_insert_with(|| {
                 (
                     OrgSummary {
-                        org: o.clone(),
+                        org: o,
                         requests: 0,
                         allowed: 0,
                         types: BTreeSet::new(),
@@ -464,7 +508,8 @@ impl Vault {
                     BTreeSet::new(),
                 )
             });
-            s.requests += 1;
+            // A row that sums up repeated failures stands for `count` requests.
+            s.requests += e.count.unwrap_or(1);
             s.first_access = Some(e.time.clone());
             if e.outcome == "allowed" {
                 s.allowed += 1;
@@ -475,8 +520,9 @@ impl Vault {
                 }
                 s.fields.insert(f.clone());
             }
-            ids.extend(e.record_ids.iter().cloned());
-        }
+            ids.extend(e.record_ids);
+            Ok(())
+        })?;
         Ok(by_org
             .into_values()
             .map(|(mut s, ids)| {
@@ -537,6 +583,7 @@ pub(crate) fn verify_chain(tx: &rusqlite::Connection) -> Result<VerifyReport> {
             fields: e.fields.clone(),
             org_key: e.org_key.clone(),
             route: e.route,
+            count: e.count,
         };
         if chain_hash(&prev, seq, &e.time, &new) != e.hash {
             return Ok(bad(
@@ -625,6 +672,36 @@ mod tests {
             String::from_utf8(canonical(7, "2026-11-23T10:00:00.000Z", &e)).unwrap(),
             r#"[7,"2026-11-23T10:00:00.000Z","share","G1","Acme \"quoted\"","127.0.0.1","GET","/v1/records",200,"allowed",["R1"],["contact.email"]]"#
         );
+    }
+
+    /// A row that sums up folded failures carries its count in the hash: changing it, or
+    /// dropping it (to pass for a single request), breaks the chain.
+    #[test]
+    fn a_summary_rows_count_is_covered_by_the_chain() {
+        let (_d, v) = new_vault();
+        let mut e = share_row("Acme", &[], &[]);
+        e.outcome = "denied:unknown_token".into();
+        e.count = Some(41);
+        v.log_event(e.clone()).unwrap();
+        assert!(String::from_utf8(canonical(1, "t", &e))
+            .unwrap()
+            .ends_with(",null,null,41]"));
+        let row = &v.log_entries(&LogFilter::default()).unwrap()[0];
+        assert_eq!(row.count, Some(41));
+        assert!(v.verify_log().unwrap().ok);
+        for sql in [
+            "UPDATE access_log SET count = 1",
+            "UPDATE access_log SET count = NULL",
+        ] {
+            v.conn().execute_batch("SAVEPOINT t").unwrap();
+            tamper(&v, sql);
+            assert_eq!(
+                verify_chain(v.conn()).unwrap().first_bad_seq,
+                Some(1),
+                "{sql}"
+            );
+            v.conn().execute_batch("ROLLBACK TO t; RELEASE t").unwrap();
+        }
     }
 
     fn remote_row(org: &str, key: &str, route: Route) -> NewLogEntry {

@@ -27,6 +27,8 @@ pub enum Error {
     VaultPermissions { path: PathBuf, reason: String },
     #[error("the vault is locked")]
     Locked,
+    #[error("this vault is older than the one last opened on this computer: {0}")]
+    RolledBack(String),
     #[error("the vault is damaged: {0}")]
     VaultDamaged(String),
     #[error("the key file is damaged: {0}")]
@@ -199,6 +201,7 @@ impl Error {
             Error::InvalidRelayUrl(_) => "invalid_relay_url",
             Error::LogWriteFailed(_) => "log_write_failed",
             Error::LogTampered(_) => "log_tampered",
+            Error::RolledBack(_) => "vault_rolled_back",
             Error::BundleWrongPassphrase => "bundle_wrong_passphrase",
             Error::BundleWrongIdentity => "bundle_wrong_identity",
             Error::BundleNeedsPassphrase => "bundle_needs_passphrase",
@@ -298,6 +301,8 @@ impl Error {
                 .into(),
             Error::LogWriteFailed(_) => "check free disk space and `trove log verify`; the request \
                 can be retried"
+                .into(),
+            Error::RolledBack(_) => "an older copy of the vault may have been put back (grants revoked since could be active again); restore the newer copy, or if you restored a backup on purpose, accept it with `trove log accept-restore` (or the app's prompt)"
                 .into(),
             Error::LogTampered(_) => "the access log was altered outside Trove; restore the vault \
                 from a backup to recover the original log"

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access_log;
+pub mod anchor;
 pub mod bundle;
 pub mod demo;
 pub mod error;

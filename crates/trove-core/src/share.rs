@@ -6,8 +6,10 @@
 //! write transaction (a failing one rolled back alone) and committed with one fsync; the
 //! caller sends no response before it returns.
 
+mod fold;
+
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, TransactionBehavior};
@@ -19,6 +21,9 @@ use crate::record::{get_record, Record};
 use crate::remote::RemotePeer;
 use crate::token::{ShareToken, TokenFormatError};
 use crate::vault::Vault;
+
+pub use fold::source_class;
+use fold::{Fold, Folder};
 
 /// Who asked, and how (for the log; never the token or a header value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +179,8 @@ pub struct ShareEngine {
     token_key: zeroize::Zeroizing<[u8; 32]>,
     fault: Option<Arc<dyn LogFault>>,
     audit: bool,
+    /// Failures of the current minute waiting for their summary row (see [`fold`]).
+    folder: Mutex<Folder>,
 }
 
 impl std::fmt::Debug for ShareEngine {
@@ -191,6 +198,7 @@ impl ShareEngine {
             token_key: vault.token_key(),
             fault: None,
             audit: true,
+            folder: Mutex::new(Folder::default()),
         }
     }
 
@@ -261,7 +269,26 @@ impl ShareEngine {
             }
         };
         // Read inside this transaction only: a second attempt starts afresh.
-        let mut memo = BatchMemo::default();
+        let mut memo = BatchMemo {
+            folder: self
+                .folder
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            ..BatchMemo::default()
+        };
+        let secs = now.timestamp();
+        if self.audit {
+            for row in memo.folder.take_due(secs, false) {
+                if log.append(&row, self.fault.as_deref()).is_err() {
+                    return if isolate {
+                        all("the access log could not be written; retry")
+                    } else {
+                        None
+                    };
+                }
+            }
+        }
         let mut out = Vec::with_capacity(n);
         for req in reqs {
             if isolate {
@@ -271,7 +298,10 @@ impl ShareEngine {
             let Ok((reply, entry)) = self.decide(vault, &tx, &mut memo, req, now) else {
                 return None;
             };
-            if self.audit && log.append(&entry, self.fault.as_deref()).is_err() {
+            if self.audit
+                && needs_row(&mut memo.folder, &entry, &req.meta, secs)
+                && log.append(&entry, self.fault.as_deref()).is_err()
+            {
                 return None;
             }
             out.push(reply);
@@ -281,7 +311,32 @@ impl ShareEngine {
             tracing::warn!(error = %e, "share: commit failed; nothing disclosed");
             return all("the access log could not be written; retry");
         }
+        *self.folder.lock().unwrap_or_else(|p| p.into_inner()) = memo.folder;
         Some(out)
+    }
+
+    /// Writes the rows that sum up folded failures: those whose minute is over, or every
+    /// one with `all` (before the server stops or the vault locks). Servers call it now
+    /// and then, so that a minute's summary does not wait for the next request.
+    pub fn flush_failures(&self, vault: &Vault, all: bool) -> Result<usize> {
+        let mut guard = self.folder.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.audit || !guard.has_pending() {
+            return Ok(0);
+        }
+        let mut folder = guard.clone();
+        let rows = folder.take_due(Utc::now().timestamp(), all);
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        vault.write(|tx| {
+            let mut log = LogAppender::begin(tx)?;
+            for row in &rows {
+                log.append(row, self.fault.as_deref())?;
+            }
+            log.finish()
+        })?;
+        *guard = folder;
+        Ok(rows.len())
     }
 
     fn one(
@@ -319,7 +374,7 @@ impl ShareEngine {
                 )
             }
         };
-        if self.audit {
+        if self.audit && needs_row(&mut memo.folder, &entry, &req.meta, now.timestamp()) {
             if let Err(e) = log.append(&entry, self.fault.as_deref()) {
                 undo();
                 log.reset(mark);
@@ -557,6 +612,8 @@ struct BatchMemo {
     listings: HashMap<(String, Option<String>), Arc<Listing>>,
     /// Parsed scope texts (never a grant's status: that is read on every request).
     scopes: grant::ScopeCache,
+    /// This attempt's copy of the engine's folded failures, kept if it commits.
+    folder: Folder,
 }
 
 impl BatchMemo {
@@ -620,6 +677,12 @@ fn records_of_type(tx: &Transaction<'_>, ty: &str, tag: Option<&str>) -> Result<
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Whether `entry` is written now: every disclosure is; a failure only when it is the
+/// first of its source and reason this minute (the rest are counted, see [`fold`]).
+fn needs_row(folder: &mut Folder, entry: &NewLogEntry, meta: &RequestMeta, secs: i64) -> bool {
+    !fold::folds(entry) || folder.note(entry, &source_class(meta), secs) == Fold::Write
 }
 
 fn savepoint(tx: &Transaction<'_>, sql: &str) -> rusqlite::Result<()> {
@@ -983,9 +1046,20 @@ mod tests {
         assert_eq!(bad.code(), "invalid_org_key");
     }
 
+    /// A request with `token` for `op`, on the method and path the server routes to it.
     fn req(token: &ShareToken, op: ShareOp) -> ShareRequest {
+        let (method, path) = match &op {
+            ShareOp::Records { .. } => ("GET", "/v1/records".to_string()),
+            ShareOp::Record { id } => ("GET", format!("/v1/records/{id}")),
+            ShareOp::Grant => ("GET", "/v1/grant".to_string()),
+            ShareOp::Revoke => ("POST", "/v1/revoke".to_string()),
+            ShareOp::Refused { .. } => ("GET", "/v1/test".to_string()),
+        };
         ShareRequest {
-            meta: meta("/v1/test"),
+            meta: RequestMeta {
+                method: method.into(),
+                ..meta(&path)
+            },
             credential: Credential::from_authorization(Some(&format!(
                 "Bearer {}",
                 token.expose_secret()
@@ -1356,6 +1430,56 @@ mod tests {
         assert!(frames > 0 && done == frames, "{done} of {frames} frames");
     }
 
+    /// 5,000 failures from rotating loopback addresses, with unknown and missing tokens,
+    /// interleaved with reads: every read is answered and logged on its own, the
+    /// failures take a handful of rows, and the counts add up to every request.
+    #[test]
+    fn a_flood_of_failures_folds_into_a_few_rows_and_reads_are_unaffected() {
+        let (_d, v, t, _) = setup(&["note"], None);
+        let e = ShareEngine::new(&v);
+        let before = v.log_len().unwrap();
+        let stranger = ShareToken::generate();
+        let mut reads = 0;
+        for batch in 0..10 {
+            let reqs: Vec<_> = (0..500)
+                .map(|i| {
+                    if i % 100 == 0 {
+                        return req(&t, ShareOp::Records { record_type: None });
+                    }
+                    let mut r = if i % 2 == 0 {
+                        req(&stranger, ShareOp::Records { record_type: None })
+                    } else {
+                        ShareRequest {
+                            meta: meta("/v1/records"),
+                            credential: Credential::Missing,
+                            op: ShareOp::Records { record_type: None },
+                        }
+                    };
+                    r.meta.remote_addr = format!("127.{}.{}.{}", batch, i / 250, i % 250);
+                    r
+                })
+                .collect();
+            for (i, reply) in e.handle_batch(&v, reqs).iter().enumerate() {
+                if i % 100 == 0 {
+                    assert_eq!(reply.status, 200);
+                    reads += 1;
+                } else {
+                    assert_eq!(reply.status, 401);
+                }
+            }
+        }
+        e.flush_failures(&v, true).unwrap();
+        let written = (v.log_len().unwrap() - before) as usize;
+        let rows = v.log_entries(&Default::default()).unwrap();
+        let new = &rows[..written];
+        assert_eq!(new.iter().filter(|r| r.outcome == "allowed").count(), reads);
+        // Two kinds of failure, each a first row and a summary (twice if a minute ends).
+        assert!(written <= reads + 8, "{written} rows for 5,000 requests");
+        let total: u64 = new.iter().map(|r| r.count.unwrap_or(1)).sum();
+        assert_eq!(total, 5_000);
+        assert!(v.verify_log().unwrap().ok);
+    }
+
     #[test]
     fn batch_commits_every_row_once() {
         let (_d, v, t, _) = setup(&["note"], None);
@@ -1377,7 +1501,16 @@ mod tests {
         let out = e.handle_batch(&v, reqs);
         let statuses: Vec<u16> = out.iter().map(|r| r.status).collect();
         assert_eq!(statuses, [200, 401, 200, 401, 200, 401, 200, 401, 200, 401]);
-        assert_eq!(v.log_len().unwrap(), before + 10);
+        // Five reads, the first of the five identical failures; the other four are
+        // counted into one row written when the minute ends (or the server stops).
+        assert_eq!(v.log_len().unwrap(), before + 6);
+        assert_eq!(e.flush_failures(&v, true).unwrap(), 1);
+        let summary = &v.log_entries(&Default::default()).unwrap()[0];
+        assert_eq!(
+            (summary.outcome.as_str(), summary.count),
+            ("denied:missing_token", Some(4))
+        );
+        assert_eq!(e.flush_failures(&v, true).unwrap(), 0, "written once");
         assert!(v.verify_log().unwrap().ok);
         let _ = NewRecord::new("note", []);
     }

@@ -196,6 +196,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         FROM records WHERE rowid IN (SELECT r FROM moved);
     DROP TABLE moved;
     "#,
+    // 6: a row may sum up repeated failed requests (one row per source and reason per
+    // minute, with how many it stands for). Rows without a count hash as before.
+    r#"
+    ALTER TABLE access_log ADD COLUMN count INTEGER;
+    "#,
 ];
 
 /// An unlocked vault. Dropping it (or calling [`Vault::lock`]) closes the database and
@@ -205,6 +210,18 @@ pub struct Vault {
     conn: Connection,
     key: DataKey,
     vault_id: String,
+    /// Where to record the log head when this handle closes (see [`crate::anchor`]).
+    pub(crate) anchor: Option<crate::anchor::AnchorStore>,
+}
+
+impl Drop for Vault {
+    fn drop(&mut self) {
+        if let Some(store) = self.anchor.take() {
+            if let Err(e) = self.record_anchor(&store) {
+                tracing::warn!(code = e.code(), "cannot record the vault's rollback anchor");
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Vault {
@@ -311,6 +328,7 @@ impl Vault {
             conn,
             key,
             vault_id: kf.vault_id,
+            anchor: None,
         })
     }
 
@@ -324,6 +342,7 @@ impl Vault {
             conn,
             key,
             vault_id: self.vault_id.clone(),
+            anchor: None,
         })
     }
 

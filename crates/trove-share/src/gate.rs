@@ -14,6 +14,8 @@ use trove_core::{ReplyBody, ShareEngine, ShareReply, ShareRequest, Vault};
 
 enum Msg {
     Job(ShareRequest, oneshot::Sender<Decided>),
+    /// Write every folded failure's summary row, then answer.
+    FlushFailures(oneshot::Sender<()>),
     Lock,
     Unlock(Box<Vault>, Box<ShareEngine>),
 }
@@ -86,6 +88,14 @@ impl Gate {
         }
     }
 
+    /// Writes the summary rows of every folded failure; returns once committed.
+    pub(crate) async fn flush_failures(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::FlushFailures(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// Closes the vault: requests answer 503 until [`Gate::unlock`].
     pub(crate) fn lock(&self) {
         let _ = self.tx.send(Msg::Lock);
@@ -144,18 +154,33 @@ fn run(
     let mut _checkpointer = open.as_ref().and_then(|(v, _)| open_gate(v));
     let release = start_releaser();
     let mut jobs: Vec<(ShareRequest, oneshot::Sender<Decided>)> = Vec::with_capacity(batch_max);
-    while let Ok(first) = rx.recv() {
+    loop {
+        let first = match rx.recv_timeout(FLUSH_FAILURES_EVERY) {
+            Ok(m) => m,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                flush_failures(open.as_ref(), false);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut next = Some(first);
         loop {
             match next.take() {
                 Some(Msg::Job(r, s)) => jobs.push((r, s)),
+                Some(Msg::FlushFailures(done)) => {
+                    flush(&mut jobs, open.as_ref(), counts, release.as_ref());
+                    flush_failures(open.as_ref(), true);
+                    let _ = done.send(());
+                }
                 Some(Msg::Lock) => {
                     flush(&mut jobs, open.as_ref(), counts, release.as_ref());
+                    flush_failures(open.as_ref(), true);
                     _checkpointer = None;
                     open = None;
                 }
                 Some(Msg::Unlock(v, e)) => {
                     flush(&mut jobs, open.as_ref(), counts, release.as_ref());
+                    flush_failures(open.as_ref(), true);
                     _checkpointer = open_gate(&v);
                     open = Some((*v, *e));
                 }
@@ -170,6 +195,23 @@ fn run(
             }
         }
         flush(&mut jobs, open.as_ref(), counts, release.as_ref());
+    }
+    // Every handle is gone (the server stopped): sum up what was folded.
+    flush_failures(open.as_ref(), true);
+}
+
+/// How often the gate, when idle, writes the rows that sum up a finished minute's
+/// repeated failures (they are otherwise written by the next batch).
+const FLUSH_FAILURES_EVERY: Duration = Duration::from_secs(5);
+
+fn flush_failures(open: Option<&(Vault, ShareEngine)>, all: bool) {
+    if let Some((vault, engine)) = open {
+        if let Err(e) = engine.flush_failures(vault, all) {
+            tracing::warn!(
+                code = e.code(),
+                "share: cannot write the failure summary rows"
+            );
+        }
     }
 }
 

@@ -138,15 +138,6 @@ fn remote_of(req: &Request) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// The key the failure limiter counts under: the endpoint key for remote requests
-/// (their IP may be a relay's, shared by many), the IP otherwise.
-fn source_of(req: &Request, remote: &str) -> String {
-    match req.extensions().get::<RemoteOrigin>() {
-        Some(o) => format!("iroh:{}", o.peer.org_key),
-        None => remote.to_string(),
-    }
-}
-
 /// DNS-rebinding defence: only our own loopback names (with our port) or the
 /// configured name are accepted as `Host`, and as the authority of an absolute-form
 /// request target (`GET http://host/...`), which HTTP/1.1 says overrides `Host`: both
@@ -236,7 +227,6 @@ async fn drain_body(headers: &HeaderMap, body: Body, max: usize) -> Result<(), B
 
 async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> ShareOp) -> Response {
     let remote = remote_of(&req);
-    let source = source_of(&req, &remote);
     let transport = match req.extensions().get::<RemoteOrigin>() {
         Some(o) => Transport::Remote(o.peer),
         None => Transport::Http,
@@ -254,7 +244,14 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
         path,
         transport,
     };
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    let anonymous = authorization.is_none();
+    let limit_key = crate::limit::credential_key(
+        authorization.map(|h| h.as_bytes()),
+        &trove_core::share::source_class(&meta),
+    );
     let mut retry_after = None;
+    let mut admitted = None;
     let op = if req.headers().get_all(header::HOST).iter().count() > 1 {
         ShareOp::Refused {
             status: 400,
@@ -295,16 +292,23 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
             error: "invalid_request",
             description: "HEAD is not supported; use GET".into(),
         }
-    } else if let Some(wait) = s.inner.limiter.blocked(&source) {
-        retry_after = Some(wait);
-        ShareOp::Refused {
-            status: 429,
-            reason: "rate_limited",
-            error: "rate_limited",
-            description: "too many failed attempts; retry later".into(),
-        }
     } else {
-        op(&req)
+        match s.inner.limiter.admit(&limit_key) {
+            Ok(a) => {
+                admitted = Some(a);
+                op(&req)
+            }
+            Err(wait) => {
+                retry_after = Some(wait);
+                ShareOp::Refused {
+                    status: 429,
+                    reason: "rate_limited",
+                    error: "rate_limited",
+                    description: "too many failed attempts with this credential; retry later"
+                        .into(),
+                }
+            }
+        }
     };
     let credential = match op {
         // Refused requests are not authenticated: their token is never looked at.
@@ -332,9 +336,14 @@ async fn dispatch(s: ShareState, req: Request, op: impl FnOnce(&Request) -> Shar
         Err(GateError::Locked) => (ShareReply::unavailable("the vault is locked"), None),
         Err(GateError::Closed) => (ShareReply::unavailable("the server is shutting down"), None),
     };
-    if reply.auth_failed {
-        s.inner.limiter.failed(&source);
+    // A failing token counts against itself; without a token, any refusal counts
+    // against the source (so a valid token never pays for someone else's failures).
+    if let Some(a) = &admitted {
+        if reply.auth_failed || (anonymous && reply.status >= 400) {
+            s.inner.limiter.failed(a);
+        }
     }
+    drop(admitted);
     tracing::info!(
         target: "trove_share::access",
         %method,

@@ -45,7 +45,8 @@ pub struct ShareConfig {
     pub host_name: Option<String>,
     /// Requests with a larger body are refused with 413.
     pub max_body_bytes: usize,
-    /// Failed authentications per remote address within `failure_window` before 429.
+    /// Failed requests per credential (a token, or no token from one source) within
+    /// `failure_window` before 429.
     pub max_failures: u32,
     /// The window of the failure count (and the longest `Retry-After`).
     pub failure_window: Duration,
@@ -124,6 +125,14 @@ impl ShareState {
     pub fn unlock(&self, vault: Vault) {
         let engine = ShareEngine::new(&vault);
         self.inner.gate.unlock(vault, engine);
+    }
+
+    /// Writes the rows that sum up repeated failures folded so far (they are otherwise
+    /// written when their minute ends, when the vault locks, or when the server stops),
+    /// and returns once they are committed. For a shutdown that must not lose a count,
+    /// and for tests.
+    pub async fn flush_failure_rows(&self) {
+        self.inner.gate.flush_failures().await;
     }
 
     /// How many write transactions (batches) the server has committed and how many

@@ -291,13 +291,8 @@ async fn foreign_host_is_refused_and_logged() {
         .status,
         200
     );
-    let rows = f.vault.log_entries(&Default::default()).unwrap();
-    assert_eq!(
-        rows.iter()
-            .filter(|r| r.outcome == "denied:foreign_host")
-            .count(),
-        5
-    );
+    s.flush_failure_rows().await;
+    assert_eq!(requests_logged(&f, "denied:foreign_host"), 5);
 }
 
 #[tokio::test]
@@ -463,14 +458,14 @@ async fn revocation_holds_under_32_concurrent_readers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn bounded_mixed_load_logs_exactly_one_row_per_request() {
+async fn bounded_mixed_load_accounts_for_every_request_in_the_log() {
     let f = fixture();
     let (_, t) = f.grant(new_grant(&["contact", "address.city"]));
     let s = f.state(ShareConfig {
         max_failures: 10,
         ..ShareConfig::default()
     });
-    let (addr, stop, server) = spawn_server(s).await;
+    let (addr, stop, server) = spawn_server(s.clone()).await;
     let before = f.vault.log_len().unwrap();
     let base = format!("http://{addr}");
     let some_id = f.records[0].id.clone();
@@ -523,15 +518,110 @@ async fn bounded_mixed_load_logs_exactly_one_row_per_request() {
         );
     }
     assert_eq!(counts[&401], 10, "{counts:?}");
+    s.flush_failure_rows().await;
     let _ = stop.send(());
     server.await.unwrap();
+    // Every request is accounted for: a read has its own row; repeated failures from
+    // one source fold into the first one's row and a row that counts the rest.
+    let rows = f.vault.log_entries(&Default::default()).unwrap();
+    let new = &rows[..(f.vault.log_len().unwrap() - before) as usize];
+    let accounted: u64 = new.iter().map(|e| e.count.unwrap_or(1)).sum();
     assert_eq!(
-        f.vault.log_len().unwrap() - before,
-        total as u64,
-        "one log row per request ({counts:?})"
+        accounted, total as u64,
+        "every request counted ({counts:?})"
+    );
+    assert!(
+        new.len() < total,
+        "repeated failures were folded: {} rows",
+        new.len()
     );
     let report = f.vault.verify_log().unwrap();
     assert!(report.ok, "{report:?}");
+}
+
+/// The review's log flood (M3): a local process without a valid token cannot get a
+/// valid token refused, cannot race or rotate past the limiter, and cannot grow the log
+/// by more than a few rows however many requests it sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_local_flood_neither_refuses_a_valid_token_nor_floods_the_log() {
+    let f = fixture();
+    let (_, t) = f.grant(new_grant(&["contact"]));
+    let s = f.state(ShareConfig {
+        max_failures: 20,
+        ..ShareConfig::default()
+    });
+    let (addr, stop, server) = spawn_server(s.clone()).await;
+    let before = f.vault.log_len().unwrap();
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    // No token, unknown paths, wrong methods: the anonymous source (all of loopback)
+    // reaches its limit and gets 429...
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    for i in 0..200 {
+        let r = match i % 3 {
+            0 => http.get(format!("{base}/v1/records")).send(),
+            1 => http.get(format!("{base}/nope/{i}")).send(),
+            _ => http.delete(format!("{base}/v1/grant")).send(),
+        };
+        *statuses
+            .entry(r.await.unwrap().status().as_u16())
+            .or_default() += 1;
+    }
+    assert!(
+        statuses.get(&429).copied().unwrap_or(0) >= 150,
+        "{statuses:?}"
+    );
+    // ...while the organization's valid token, from the same address, is answered.
+    let ok = http
+        .get(format!("{base}/v1/records"))
+        .bearer_auth(t.expose_secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.status(),
+        200,
+        "a valid token is never refused for others' failures"
+    );
+    // One bad token fails once, then 300 concurrent requests race the limiter: the
+    // ones in flight count, so at most the limit gets through to a 401.
+    let stranger = trove_core::ShareToken::generate();
+    let first = http
+        .get(format!("{base}/v1/records"))
+        .bearer_auth(stranger.expose_secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 401);
+    let race: Vec<_> = (0..300)
+        .map(|_| {
+            let req = http
+                .get(format!("{base}/v1/records"))
+                .bearer_auth(stranger.expose_secret())
+                .send();
+            tokio::spawn(async move { req.await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut raced: BTreeMap<u16, usize> = BTreeMap::new();
+    for h in race {
+        *raced.entry(h.await.unwrap()).or_default() += 1;
+    }
+    assert!(
+        raced.get(&401).copied().unwrap_or(0) < 20,
+        "the race got past the limit: {raced:?}"
+    );
+    s.flush_failure_rows().await;
+    let _ = stop.send(());
+    server.await.unwrap();
+    let written = f.vault.log_len().unwrap() - before;
+    let rows = f.vault.log_entries(&Default::default()).unwrap();
+    let accounted: u64 = rows[..written as usize]
+        .iter()
+        .map(|e| e.count.unwrap_or(1))
+        .sum();
+    assert_eq!(accounted, 200 + 1 + 1 + 300, "every request is counted");
+    assert!(written <= 20, "{written} rows for 502 requests");
+    assert!(f.vault.verify_log().unwrap().ok);
 }
 
 #[tokio::test]
@@ -623,14 +713,10 @@ async fn two_host_headers_are_a_bad_request() {
         assert!(!a.body.contains("records"), "{}", a.body);
     }
     assert_eq!(f.vault.list_grants().unwrap()[0].uses, 0, "no use counted");
+    s.flush_failure_rows().await;
     let rows = f.vault.log_entries(&Default::default()).unwrap();
     assert!(rows.iter().all(|r| r.record_ids.is_empty()));
-    assert_eq!(
-        rows.iter()
-            .filter(|r| r.outcome == "denied:duplicate_host")
-            .count(),
-        2
-    );
+    assert_eq!(requests_logged(&f, "denied:duplicate_host"), 2);
 }
 
 #[tokio::test]

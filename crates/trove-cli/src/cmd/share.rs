@@ -451,6 +451,9 @@ pub struct LogArgs {
     /// At most N entries (newest first)
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    /// Only entries older than entry SEQ (the next page: pass the last seq shown)
+    #[arg(long, value_name = "SEQ")]
+    before: Option<i64>,
     /// Per organization: what it has seen (types, fields, records) and when
     #[arg(long)]
     summary: bool,
@@ -460,10 +463,35 @@ pub struct LogArgs {
 pub enum LogCmd {
     /// Recompute the hash chain and name the first entry that does not match
     Verify,
+    /// Accept this vault although it is older than the one last opened on this computer
+    /// (you restored a backup on purpose); the newer copy's later entries are given up
+    AcceptRestore,
+}
+
+/// Whether `command` is `trove log accept-restore` (the one way to open an older vault).
+pub fn accepts_restore(command: &crate::Command) -> bool {
+    matches!(
+        command,
+        crate::Command::Log(LogArgs {
+            cmd: Some(LogCmd::AcceptRestore),
+            ..
+        })
+    )
 }
 
 pub fn log(ctx: &Ctx, a: LogArgs) -> Result<()> {
     let vault = ctx.unlock()?;
+    if let Some(LogCmd::AcceptRestore) = a.cmd {
+        let head = vault.log_head()?.map(|h| h.seq).unwrap_or(0);
+        if ctx.json {
+            output::json(&json!({ "accepted": true, "log_entries": head }));
+        } else {
+            outln!(
+                "this computer now takes this vault (access log up to entry {head}) as the newest"
+            );
+        }
+        return Ok(());
+    }
     if let Some(LogCmd::Verify) = a.cmd {
         let r = vault.verify_log()?;
         if ctx.json {
@@ -512,21 +540,42 @@ pub fn log(ctx: &Ctx, a: LogArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let entries = vault.log_entries(&LogFilter {
+    // Streamed row by row: memory stays flat however long the log is.
+    let filter = LogFilter {
         org: a.org,
         grant_id: a.grant_id,
         limit: a.limit,
+        before: a.before,
+    };
+    let mut out = std::io::stdout().lock();
+    let mut n = 0u64;
+    if ctx.json {
+        write_out(&mut out, b"{\"entries\":[")?;
+    }
+    vault.for_each_log_entry(&filter, |e| {
+        let line = if ctx.json {
+            let sep = if n == 0 { "" } else { "," };
+            format!(
+                "{sep}{}",
+                serde_json::to_string(&e).expect("a log entry serializes")
+            )
+        } else {
+            format!("{}\n", output::safe(&entry_line(&e)))
+        };
+        n += 1;
+        write_out(&mut out, line.as_bytes())
     })?;
     if ctx.json {
-        output::json(&json!({ "entries": entries }));
-    } else if entries.is_empty() {
+        write_out(&mut out, b"]}\n")?;
+    } else if n == 0 {
         eprintln!("the access log is empty");
-    } else {
-        for e in &entries {
-            outln!("{}", output::safe(&entry_line(e)));
-        }
     }
     Ok(())
+}
+
+fn write_out(out: &mut impl std::io::Write, bytes: &[u8]) -> Result<()> {
+    out.write_all(bytes)
+        .map_err(|e| Error::io("write the log to standard output", e))
 }
 
 fn entry_line(e: &LogEntry) -> String {
@@ -544,6 +593,9 @@ fn entry_line(e: &LogEntry) -> String {
         ));
     }
     s.push_str(&format!("  {}", e.outcome));
+    if let Some(n) = e.count {
+        s.push_str(&format!("  ×{n} more within that minute"));
+    }
     if let Some(k) = &e.org_key {
         s.push_str(&format!(
             "  remote key {} {}",

@@ -145,3 +145,15 @@ pub async fn spawn_server(
     });
     (addr, tx, h)
 }
+
+/// How many requests the log accounts for with `outcome`: a row stands for one request,
+/// or for `count` when it sums up repeated failures.
+pub fn requests_logged(f: &Fixture, outcome: &str) -> u64 {
+    f.vault
+        .log_entries(&Default::default())
+        .unwrap()
+        .iter()
+        .filter(|r| r.outcome == outcome)
+        .map(|r| r.count.unwrap_or(1))
+        .sum()
+}
