@@ -111,6 +111,12 @@ async function countOf(b, type) {
   return Number(await (await el(b, `button.type[data-type="${type}"] .count`)).getText());
 }
 
+/** Ticks or unticks a checkbox (settings persist between sessions of the test). */
+async function setChecked(b, selector, on) {
+  const e = await el(b, selector);
+  if ((await e.isSelected()) !== on) await e.click();
+}
+
 async function addRecord(b, type, fields, tags = "") {
   await (await el(b, "#new-record")).click();
   await (await el(b, "#new-type")).selectByAttribute("value", type);
@@ -274,10 +280,14 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     assert.doesNotMatch(preview, /Phone|Bank account/);
     await shot(b, "11-create-grant");
     await (await el(b, "#create-grant")).click();
+    assert.match(await text(b, "#grant-link"), /^TROVE1-/, "the share link comes first");
+    await (await el(b, "#token-details summary")).click();
     const token = await text(b, "#grant-token");
     assert.match(token, /^trove_[0-9A-Za-z]+$/);
     await b.execute(() => {
       document.getElementById("grant-token").textContent = "trove_" + "•".repeat(46);
+      document.getElementById("grant-link").textContent = "TROVE1-" + "•".repeat(60);
+      document.getElementById("grant-qr")?.remove();
     });
     await shot(b, "12-grant-token");
     await (await el(b, "#token-done")).click();
@@ -637,8 +647,9 @@ describe("reaching organizations beyond this computer", () => {
   it("live over iroh: switched on with a local relay, read by trove-org, logged with its key, then refused after revoke", async () => {
     await (await el(b, "#tab-settings")).click();
     assert.match(await text(b, "#remote-state"), /^Off/, "off by default");
+    await setChecked(b, "#sharing-on", false);
     await typeInto(b, "#listen", "127.0.0.1:0");
-    await (await el(b, "#sharing-on")).click();
+    await setChecked(b, "#sharing-on", true);
     await el(b, "#sharing-state");
     await typeInto(b, "#relay-url", "http://relay.example.org");
     await (await el(b, "#remote-on")).click();
@@ -656,8 +667,11 @@ describe("reaching organizations beyond this computer", () => {
     assert.match(link, /^TROVE1-[A-Z0-9-]+$/);
     assert.ok(await (await b.$("#grant-qr svg")).isExisting(), "the link is shown as a QR code too");
     assert.match(await text(b, "#link-reach"), /over the internet/);
+    // The screenshot shows the dialog, never a working link (the QR code would be one).
     await b.execute(() => {
       document.getElementById("grant-link").textContent = "TROVE1-" + "•".repeat(60);
+      const qr = document.querySelector("#grant-qr svg");
+      if (qr) qr.style.filter = "blur(6px)";
     });
     await shot(b, "24-share-link");
     await (await el(b, "#token-done")).click();
@@ -691,7 +705,7 @@ describe("reaching organizations beyond this computer", () => {
 
   it("staged: storage in settings, an offline grant fetched from storage while sharing is off, deleted on revoke", async () => {
     await (await el(b, "#tab-settings")).click();
-    await (await el(b, "#sharing-on")).click();
+    await setChecked(b, "#sharing-on", false);
     await b.waitUntil(async () => !(await (await b.$("#sharing-state")).isExisting()), { timeout: 5000, timeoutMsg: "sharing did not stop" });
 
     const addStorage = async (name, secret) => {
