@@ -45,8 +45,8 @@ pub struct AppState {
     sharing: Mutex<Option<Sharing>>,
     /// Show a desktop notification when an organization reads.
     notify: AtomicBool,
-    /// The last access-log row the read watcher has looked at.
-    log_cursor: Mutex<Option<i64>>,
+    /// How long the access log was, and its newest row, when the read watcher last looked.
+    log_cursor: Mutex<Option<(u64, i64)>>,
 }
 
 impl AppState {
@@ -288,34 +288,34 @@ impl AppState {
 
     /// Reads logged since the last call, grouped into notifications (see
     /// [`notify::group_reads`]); none while notifications are off or the vault is locked.
-    /// The first call only notes where the log ends: reads from before are not news.
+    /// The first call only notes where the log ends: reads from before are not news. Cheap
+    /// when nothing happened (one count; rows are fetched only when the log grew).
     pub fn new_read_notices(&self, notified: &mut BTreeSet<(i64, String)>) -> Vec<Notice> {
         let mut cursor = self.log_cursor.lock().unwrap_or_else(|p| p.into_inner());
-        let rows = self.with_vault(|v| {
+        let fresh = self.with_vault(|v| {
+            let len = v.log_len()?;
+            let (seen_len, after) = match *cursor {
+                Some(c) if c.0 == len => return Ok(Vec::new()),
+                Some(c) => c,
+                None => (0, i64::MAX),
+            };
             let filter = LogFilter {
                 org: None,
                 grant_id: None,
-                limit: Some(500),
+                limit: Some(len.saturating_sub(seen_len).clamp(1, 500) as usize),
             };
-            v.log_entries(&filter)
+            let rows = v.log_entries(&filter)?;
+            let newest = rows.iter().map(|e| e.seq).max().unwrap_or(0);
+            *cursor = Some((len, newest.max(if after == i64::MAX { 0 } else { after })));
+            Ok(rows
+                .into_iter()
+                .filter(|e| e.seq > after)
+                .collect::<Vec<_>>())
         });
-        let Ok(rows) = rows else {
-            return Vec::new();
-        };
-        let newest = rows.iter().map(|e| e.seq).max();
-        let fresh: Vec<_> = match *cursor {
-            Some(after) => rows.into_iter().filter(|e| e.seq > after).collect(),
-            None => Vec::new(),
-        };
-        if newest.is_some() {
-            *cursor = newest.max(*cursor);
-        } else if cursor.is_none() {
-            *cursor = Some(0);
+        match fresh {
+            Ok(rows) if self.notify.load(Ordering::Relaxed) => notify::group_reads(&rows, notified),
+            _ => Vec::new(),
         }
-        if !self.notify.load(Ordering::Relaxed) {
-            return Vec::new();
-        }
-        notify::group_reads(&fresh, notified)
     }
 
     /// Re-publishes and deletes staged copies that are due, on a handle of its own (the
@@ -582,7 +582,7 @@ pub fn record_types() -> Vec<RecordTypeDto> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dto::ProtectionDto;
+    use crate::dto::{NewGrantDto, NewStorageDto, ProtectionDto};
     use trove_core::{MemoryKeyStore, NewRecord};
 
     const FAST: KdfParams = KdfParams {
@@ -1003,6 +1003,70 @@ mod tests {
                 .code,
             "locked"
         );
+    }
+
+    #[test]
+    fn storage_targets_and_offline_grants_follow_the_core_rules() {
+        let t = tempfile::tempdir().unwrap();
+        let s = filled(&t);
+        let offline = |max_uses: Option<u32>, storage: Option<&str>| NewGrantDto {
+            org: "Clinic".into(),
+            purpose: "intake".into(),
+            scope: vec!["contact.email".into()],
+            only_tag: None,
+            expires: Some("3d".into()),
+            max_uses,
+            offline: true,
+            storage: storage.map(Into::into),
+        };
+        assert_eq!(
+            s.create_grant(offline(None, None)).unwrap_err().code,
+            "no_storage",
+            "an offline grant needs storage first"
+        );
+        let new = |name: &str, endpoint: &str| NewStorageDto {
+            name: name.into(),
+            endpoint: endpoint.into(),
+            bucket: "trove-test".into(),
+            access_key_id: "AKIDTEST".into(),
+            region: Some(" ".into()),
+            prefix: Some("ana".into()),
+        };
+        let secret = || trove_core::StorageSecret::new("s3cr3t-value\n".into());
+        let err = s
+            .add_storage(new("home", "http://s3.example.org"), secret())
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_input");
+        assert!(err.to_string().contains("https://"), "{err}");
+        let added = s
+            .add_storage(new("home", "http://127.0.0.1:9"), secret())
+            .unwrap();
+        assert_eq!(
+            (added.region.as_str(), added.prefix.as_str()),
+            ("us-east-1", "ana/")
+        );
+        let listed = format!("{:?}", s.storage().unwrap());
+        assert!(
+            listed.contains("home") && !listed.contains("s3cr3t"),
+            "{listed}"
+        );
+        assert_eq!(
+            s.create_grant(offline(Some(3), None)).unwrap_err().code,
+            "offline_not_allowed",
+            "storage cannot count reads"
+        );
+        let unreachable = s.create_grant(offline(None, Some("home"))).unwrap_err();
+        assert!(unreachable.code.starts_with("storage_"), "{unreachable:?}");
+        assert!(!unreachable.message.contains("s3cr3t"));
+        assert!(
+            s.grants().unwrap().iter().all(|g| g.org != "Clinic"),
+            "nothing half-made"
+        );
+        let report = s.test_storage("home").unwrap();
+        assert!(!report.ok && !report.steps[0].ok);
+        assert_eq!(report.steps[0].code.as_deref(), Some("storage_connection"));
+        s.remove_storage("home").unwrap();
+        assert!(s.storage().unwrap().is_empty());
     }
 
     #[test]
