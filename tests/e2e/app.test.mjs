@@ -660,6 +660,7 @@ describe("reaching organizations beyond this computer", () => {
       timeout: 30000,
       timeoutMsg: "the app did not come online through the local relay",
     });
+    await (await el(b, "#remote-state")).scrollIntoView({ block: "center" });
     await shot(b, "23-remote-on");
 
     await createGrant("Acme Bank");
