@@ -128,8 +128,9 @@ const POLL: Duration = Duration::from_secs(2);
 const STAGING_EVERY: Duration = Duration::from_secs(60);
 
 /// Starts the background watcher: every two seconds, new reads become notifications
-/// (when they are on); every minute, staged copies that are due are re-published or
-/// deleted. Does nothing while the vault is locked.
+/// (when they are on) and the remote side's reachability is recorded in the vault when
+/// it changed; every minute, staged copies that are due are re-published or deleted.
+/// Does nothing while the vault is locked.
 pub fn spawn_watcher(app: AppHandle) {
     let spawned = std::thread::Builder::new()
         .name("trove-watcher".into())
@@ -142,6 +143,7 @@ pub fn spawn_watcher(app: AppHandle) {
                 for n in state.new_read_notices(&mut notified) {
                     show(&app, &n);
                 }
+                state.note_remote_presence();
                 if last_sync.is_none_or(|t| t.elapsed() >= STAGING_EVERY) && state.is_unlocked() {
                     last_sync = Some(Instant::now());
                     state.sync_staging();

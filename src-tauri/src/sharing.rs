@@ -306,6 +306,17 @@ mod tests {
         });
         assert_eq!(online.endpoint_short, &online.endpoint_id[..10]);
         assert!(s.remote_settings().unwrap().enabled, "kept in the vault");
+        let presence = || s.with_vault(|v| v.remote_settings()).unwrap().presence;
+        assert!(
+            presence().is_none(),
+            "nothing recorded before the watcher looks"
+        );
+        s.note_remote_presence();
+        let p = presence().expect("the app reports reachability like `trove serve`");
+        assert_eq!(
+            (p.state.as_str(), p.home_relay),
+            ("online", online.home_relay.clone())
+        );
 
         let created = s.create_grant(email_grant(None)).unwrap();
         let link = trove_client::ShareLink::parse(&created.link).unwrap();
@@ -360,6 +371,8 @@ mod tests {
         })
         .unwrap();
         assert!(s.sharing_status().remote.is_none(), "switched off");
+        s.note_remote_presence();
+        assert_eq!(presence().unwrap().state, "offline");
         assert!(s.sharing_status().running, "the loopback server goes on");
         s.stop_sharing();
     }

@@ -47,6 +47,8 @@ pub struct AppState {
     notify: AtomicBool,
     /// How long the access log was, and its newest row, when the read watcher last looked.
     log_cursor: Mutex<Option<(u64, i64)>>,
+    /// The remote side's home relay as last recorded in the vault (`None`: not online).
+    presence: Mutex<Option<String>>,
 }
 
 impl AppState {
@@ -61,6 +63,7 @@ impl AppState {
             sharing: Mutex::new(None),
             notify: AtomicBool::new(true),
             log_cursor: Mutex::new(None),
+            presence: Mutex::new(None),
         }
     }
 
@@ -315,6 +318,25 @@ impl AppState {
         match fresh {
             Ok(rows) if self.notify.load(Ordering::Relaxed) => notify::group_reads(&rows, notified),
             _ => Vec::new(),
+        }
+    }
+
+    /// Records in the vault when the remote side came online or stopped (what `trove
+    /// remote status` shows as the last report), once per change.
+    pub fn note_remote_presence(&self) {
+        let online = self
+            .sharing()
+            .as_ref()
+            .and_then(|s| s.status().remote)
+            .filter(|r| r.state == "online")
+            .and_then(|r| r.home_relay);
+        let mut noted = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        if *noted == online {
+            return;
+        }
+        match self.with_vault(|v| v.record_remote_presence(online.as_deref())) {
+            Ok(()) => *noted = online,
+            Err(e) => tracing::debug!(code = e.code(), "remote presence not recorded yet"),
         }
     }
 
