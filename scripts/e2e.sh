@@ -5,6 +5,9 @@
 # $CARGO_TARGET_DIR/screenshots/ (never into the repository: `make screenshots` runs this
 # with SCREENSHOT_DIR=docs/screenshots to update the committed ones). The organization in the story is trove-client's example `org`; the
 # `trove` CLI and the reference `age` check exported bundles independently of the app.
+# Remote sharing is read by `trove-org` through an iroh relay on loopback (trove-client's
+# example `local_relay`) and staged grants from an s3s-fs server on loopback (trove-share's
+# example `s3_server`): nothing contacts a public relay or a real storage service.
 # Exits non-zero when anything fails; always stops what it started.
 #
 #   scripts/e2e.sh                                  # screenshots under the target dir
@@ -24,7 +27,11 @@ target=${CARGO_TARGET_DIR:-$root/target}
 cargo build -p trove-desktop
 # Separate invocations: building them together would unify features across the three
 # and rebuild tauri's dependency tree (PLATFORM.md, "Keep one build scope").
-cargo build -p trove-client --example org
+# The organization's side: the example `org` (loopback HTTP), `trove-org` (share links,
+# live over iroh or from staged storage) and an iroh relay on loopback (`test-utils`).
+cargo build -p trove-client --example org --example local_relay --bin trove-org --features test-utils
+# A real S3 server (s3s-fs) on loopback for staged grants.
+cargo build -p trove-share --example s3_server
 cargo build -p trove-cli
 app="$target/debug/trove-desktop"
 # Relative SCREENSHOT_DIR values are taken from the repository root.
@@ -44,6 +51,8 @@ export HOME="$tmp/home" XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" 
   XDG_CACHE_HOME="$tmp/cache" XDG_RUNTIME_DIR="$tmp/rt" NO_AT_BRIDGE=1 \
   TROVE_VAULT="$tmp/vaults/default" TROVE_APP="$app" E2E_TMP="$tmp/vaults" \
   TROVE_ORG="$target/debug/examples/org" TROVE_CLI="$target/debug/trove" \
+  TROVE_ORG_BIN="$target/debug/trove-org" TROVE_RELAY="$target/debug/examples/local_relay" \
+  TROVE_S3="$target/debug/examples/s3_server" \
   SCREENSHOT_DIR="$shots" TROVE_E2E_DRIVER="$driver"
 # Free ports, so several checkouts can run this at once.
 E2E_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

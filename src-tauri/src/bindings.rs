@@ -8,8 +8,9 @@ use ts_rs::{Config, ExportError, TS};
 use crate::dto::{
     ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
     ImportFileDto, ImportReportDto, ImportRequestDto, LogEntryDto, NewGrantDto, NewRecordDto,
-    OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto, RecordTypeDto,
-    SharingStatus, UnlockOutcome, VaultStatus, VerifyReportDto,
+    NewStorageDto, OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto,
+    RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto, StorageTestDto, UnlockOutcome,
+    VaultStatus, VerifyReportDto,
 };
 
 /// Writes every IPC type (and the types they use) as `<Name>.ts` into `dir`.
@@ -38,6 +39,10 @@ pub fn export(dir: &Path) -> Result<(), ExportError> {
     ImportFileDto::export_all(&cfg)?;
     ImportRequestDto::export_all(&cfg)?;
     ImportReportDto::export_all(&cfg)?;
+    RemoteSettingsDto::export_all(&cfg)?;
+    NewStorageDto::export_all(&cfg)?;
+    StorageDto::export_all(&cfg)?;
+    StorageTestDto::export_all(&cfg)?;
     Ok(())
 }
 

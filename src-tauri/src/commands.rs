@@ -3,13 +3,14 @@
 
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
-use trove_core::{passphrase_policy, Passphrase, RecoveryKey};
+use trove_core::{passphrase_policy, Passphrase, RecoveryKey, StorageSecret};
 
 use crate::dto::{
     ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
     ImportFileDto, ImportReportDto, ImportRequestDto, LogEntryDto, NewGrantDto, NewRecordDto,
-    OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto, RecordTypeDto,
-    SharingStatus, UnlockOutcome, VaultStatus, VerifyReportDto,
+    NewStorageDto, OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto,
+    RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto, StorageTestDto, UnlockOutcome,
+    VaultStatus, VerifyReportDto,
 };
 use crate::state::AppState;
 use crate::transfer::{self, Throttle};
@@ -224,22 +225,70 @@ pub fn stop_sharing(state: State<'_, AppState>) {
     state.stop_sharing()
 }
 
-/// Every grant with its status and uses.
+/// The "Reachable from the internet" switch and the relay.
+#[tauri::command]
+pub fn remote_settings(state: State<'_, AppState>) -> Res<RemoteSettingsDto> {
+    state.remote_settings().map_err(Into::into)
+}
+
+/// Changes the remote settings and applies them to the running server.
+#[tauri::command]
+pub fn set_remote(state: State<'_, AppState>, settings: RemoteSettingsDto) -> Res<SharingStatus> {
+    state.set_remote(settings)
+}
+
+/// Turns the desktop notification on an organization's read on or off.
+#[tauri::command]
+pub fn set_notifications(state: State<'_, AppState>, on: bool) {
+    state.set_notifications(on)
+}
+
+/// Every grant with its status, uses and staged copy.
 #[tauri::command]
 pub fn list_grants(state: State<'_, AppState>) -> Res<Vec<GrantDto>> {
     state.grants().map_err(Into::into)
 }
 
-/// Creates a grant; the token is returned once.
+/// Creates a grant; the token and the share link are returned once.
 #[tauri::command]
-pub fn create_grant(state: State<'_, AppState>, grant: NewGrantDto) -> Res<CreatedGrant> {
-    state.create_grant(grant).map_err(Into::into)
+pub async fn create_grant(app: AppHandle, grant: NewGrantDto) -> Res<CreatedGrant> {
+    blocking(app, move |s| s.create_grant(grant)).await
 }
 
-/// Revokes a grant.
+/// Revokes a grant (and deletes its staged copy).
 #[tauri::command]
-pub fn revoke_grant(state: State<'_, AppState>, id: String) -> Res<GrantDto> {
-    state.revoke_grant(&id).map_err(Into::into)
+pub async fn revoke_grant(app: AppHandle, id: String) -> Res<GrantDto> {
+    blocking(app, move |s| s.revoke_grant(&id).map_err(Into::into)).await
+}
+
+/// Storage targets for grants available while this computer is off.
+#[tauri::command]
+pub fn list_storage(state: State<'_, AppState>) -> Res<Vec<StorageDto>> {
+    state.storage().map_err(Into::into)
+}
+
+/// Adds a storage target. `secret` stays in a secret type from here on and is kept
+/// only inside the vault.
+#[tauri::command]
+pub fn add_storage(
+    state: State<'_, AppState>,
+    target: NewStorageDto,
+    secret: String,
+) -> Res<StorageDto> {
+    let secret = StorageSecret::new(secret);
+    state.add_storage(target, secret).map_err(Into::into)
+}
+
+/// Removes a storage target.
+#[tauri::command]
+pub fn remove_storage(state: State<'_, AppState>, name: String) -> Res<StorageDto> {
+    state.remove_storage(&name).map_err(Into::into)
+}
+
+/// Tests a storage target: write, read back, delete a probe object.
+#[tauri::command]
+pub async fn test_storage(app: AppHandle, name: String) -> Res<StorageTestDto> {
+    blocking(app, move |s| s.test_storage(&name).map_err(Into::into)).await
 }
 
 /// A grant's consent receipts.

@@ -190,6 +190,31 @@ pub struct SharingStatus {
     pub address: Option<String>,
     /// The base URL organizations use, e.g. `http://127.0.0.1:7878`.
     pub url: Option<String>,
+    /// The same server over iroh ("Reachable from the internet"), when it runs.
+    pub remote: Option<RemoteStatusDto>,
+}
+
+/// The remote (iroh) side of the in-app server. Never holds the endpoint secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct RemoteStatusDto {
+    /// `connecting` (bound, not yet reachable through its relay), `online` or `failed`.
+    pub state: String,
+    /// The vault's endpoint id (64 hex characters): what organizations dial.
+    pub endpoint_id: String,
+    /// Its first 10 hex characters, for the screen.
+    pub endpoint_short: String,
+    /// The relay the endpoint is connected to, once online.
+    pub home_relay: Option<String>,
+    /// Why it could not start or stopped, in words.
+    pub error: Option<String>,
+}
+
+/// The remote settings kept in the vault: the "Reachable from the internet" switch and
+/// a self-hosted relay (none: the default public relays).
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct RemoteSettingsDto {
+    pub enabled: bool,
+    pub relay: Option<String>,
 }
 
 /// A grant as the sharing screen shows it (mirrors `trove_core::Grant`).
@@ -208,6 +233,43 @@ pub struct GrantDto {
     pub revoked_at: Option<String>,
     /// `active`, `expired`, `revoked` or `exhausted`.
     pub status: String,
+    /// The organization key the grant is bound to (64 hex characters), if any.
+    pub org_key: Option<String>,
+    /// For a grant available while this computer is off: its staged copy.
+    pub staging: Option<StagingDto>,
+}
+
+/// A staged copy's state (mirrors `trove_core::StagingInfo`; never a key or a URL).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct StagingDto {
+    /// The storage target's name.
+    pub storage: String,
+    /// `staged`, `updating`, `deletion_pending`, `failed`, `deleted` or `ended`.
+    pub state: String,
+    /// Why the last attempt failed or a deletion is pending.
+    pub reason: Option<String>,
+    pub version: u64,
+    pub records: u64,
+    /// When the link's download URLs stop working.
+    pub available_until: String,
+    pub staged_at: String,
+    /// The bundle key travels in the link (else: the organization's own age key).
+    pub key_in_link: bool,
+}
+
+impl From<trove_core::StagingInfo> for StagingDto {
+    fn from(s: trove_core::StagingInfo) -> Self {
+        StagingDto {
+            storage: s.storage,
+            state: s.state.as_str().to_string(),
+            reason: s.reason,
+            version: s.version,
+            records: s.records,
+            available_until: s.available_until,
+            staged_at: s.staged_at,
+            key_in_link: s.key_in_link,
+        }
+    }
 }
 
 impl From<trove_core::Grant> for GrantDto {
@@ -224,6 +286,8 @@ impl From<trove_core::Grant> for GrantDto {
             uses: g.uses.min(u32::MAX as u64) as u32,
             revoked_at: g.revoked_at,
             status: g.status.as_str().to_string(),
+            org_key: g.org_key,
+            staging: None,
         }
     }
 }
@@ -239,6 +303,13 @@ pub struct NewGrantDto {
     /// `30d`, `12h`, or an RFC 3339 date; none for no expiry.
     pub expires: Option<String>,
     pub max_uses: Option<u32>,
+    /// "Available while this computer is off": also place an encrypted copy on the
+    /// person's storage (refused with a use limit, or a scope with no records).
+    #[serde(default)]
+    pub offline: bool,
+    /// The storage target for `offline` (may be left out when there is exactly one).
+    #[serde(default)]
+    pub storage: Option<String>,
 }
 
 impl From<NewGrantDto> for trove_core::NewGrant {
@@ -255,11 +326,16 @@ impl From<NewGrantDto> for trove_core::NewGrant {
     }
 }
 
-/// A new grant and its token, which the UI shows once.
+/// A new grant with its token and share link, which the UI shows once.
 #[derive(Debug, Serialize, TS)]
 pub struct CreatedGrant {
     pub grant: GrantDto,
     pub token: String,
+    /// The share link (`TROVE1-…`): the token, where this vault answers live, and for a
+    /// staged grant where its copy lies and the key that opens it.
+    pub link: String,
+    /// The link as a QR code (an SVG document), when it fits in one.
+    pub qr_svg: Option<String>,
 }
 
 /// A grant's consent receipts (JSON documents, shown as they are).
@@ -287,6 +363,10 @@ pub struct LogEntryDto {
     pub record_ids: Vec<String>,
     /// `type.field` names disclosed.
     pub fields: Vec<String>,
+    /// A remote request: the organization's endpoint key (64 hex characters).
+    pub org_key: Option<String>,
+    /// A remote request: `direct` or `relayed`.
+    pub route: Option<String>,
     pub hash: String,
 }
 
@@ -305,6 +385,8 @@ impl From<trove_core::LogEntry> for LogEntryDto {
             outcome: e.outcome,
             record_ids: e.record_ids,
             fields: e.fields,
+            org_key: e.org_key,
+            route: e.route.map(|r| r.as_str().to_string()),
             hash: e.hash,
         }
     }
@@ -355,6 +437,24 @@ impl From<trove_core::VerifyReport> for VerifyReportDto {
             ok: r.ok,
             first_bad_seq: r.first_bad_seq.map(|s| s.clamp(0, u32::MAX as i64) as u32),
             problem: r.problem,
+        }
+    }
+}
+
+impl From<trove_share::RemoteError> for ApiError {
+    fn from(e: trove_share::RemoteError) -> Self {
+        let hint = match &e {
+            trove_share::RemoteError::Relay(_) => Some(
+                "leave the relay empty for the default public relays, or give https://HOST of your own iroh-relay"
+                    .into(),
+            ),
+            _ => Some("check this computer's network, then switch it off and on again".into()),
+        };
+        ApiError {
+            code: e.code().to_string(),
+            message: e.to_string(),
+            hint,
+            field: matches!(e, trove_share::RemoteError::Relay(_)).then(|| "relay".into()),
         }
     }
 }
@@ -624,5 +724,84 @@ impl ApiError {
             self.field = Some(field.into());
         }
         self
+    }
+}
+
+/// A storage target as the settings screen adds it. The secret key travels as its own
+/// argument, so this struct never holds a secret.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct NewStorageDto {
+    pub name: String,
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub region: Option<String>,
+    pub prefix: Option<String>,
+}
+
+/// A storage target without its secret (mirrors `trove_core::StorageInfo`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct StorageDto {
+    pub name: String,
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub prefix: String,
+    pub access_key_id: String,
+    pub created_at: String,
+}
+
+impl From<trove_core::StorageInfo> for StorageDto {
+    fn from(s: trove_core::StorageInfo) -> Self {
+        StorageDto {
+            name: s.name,
+            endpoint: s.endpoint,
+            bucket: s.bucket,
+            region: s.region,
+            prefix: s.prefix,
+            access_key_id: s.access_key_id,
+            created_at: s.created_at,
+        }
+    }
+}
+
+/// One step of a storage connection test.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct StorageStepDto {
+    /// `write`, `read` or `delete`.
+    pub step: String,
+    pub ok: bool,
+    pub code: Option<String>,
+    /// What failed, in words (never the secret).
+    pub message: Option<String>,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+/// The outcome of "Test connection".
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct StorageTestDto {
+    pub storage: String,
+    pub ok: bool,
+    pub steps: Vec<StorageStepDto>,
+}
+
+impl From<trove_share::staging::TestReport> for StorageTestDto {
+    fn from(r: trove_share::staging::TestReport) -> Self {
+        StorageTestDto {
+            storage: r.storage,
+            ok: r.ok,
+            steps: r
+                .steps
+                .into_iter()
+                .map(|s| StorageStepDto {
+                    step: s.step.to_string(),
+                    ok: s.ok,
+                    code: s.code.map(Into::into),
+                    message: s.message,
+                    hint: s.hint.map(Into::into),
+                })
+                .collect(),
+        }
     }
 }

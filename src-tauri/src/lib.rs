@@ -6,6 +6,9 @@ pub mod bench;
 pub mod bindings;
 pub mod commands;
 pub mod dto;
+pub mod link;
+pub mod notify;
+pub mod remote;
 pub mod sharing;
 pub mod state;
 pub mod transfer;
@@ -83,7 +86,12 @@ pub fn run() {
     }
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
         .manage(state)
+        .setup(|app| {
+            notify::spawn_watcher(app.handle().clone());
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             bench::bench_painted,
             commands::vault_status,
@@ -108,6 +116,13 @@ pub fn run() {
             commands::sharing_status,
             commands::start_sharing,
             commands::stop_sharing,
+            commands::remote_settings,
+            commands::set_remote,
+            commands::set_notifications,
+            commands::list_storage,
+            commands::add_storage,
+            commands::remove_storage,
+            commands::test_storage,
             commands::list_grants,
             commands::create_grant,
             commands::revoke_grant,

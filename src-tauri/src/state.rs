@@ -1,7 +1,9 @@
 //! The app's state: which vault directory it uses, the unlocked vault (if any) and the
 //! key store for "remember this device". Every operation here is one trove-core call.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use trove_core::{
@@ -12,9 +14,11 @@ use trove_core::bundle::Progress;
 
 use crate::dto::{
     ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
-    ImportReportDto, ImportRequestDto, LogEntryDto, NewGrantDto, OrgSummaryDto, Receipts,
-    RecordDto, RecordTypeDto, SharingStatus, UnlockOutcome, VaultStatus, VerifyReportDto,
+    ImportReportDto, ImportRequestDto, LogEntryDto, NewGrantDto, NewStorageDto, OrgSummaryDto,
+    Receipts, RecordDto, RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto,
+    StorageTestDto, UnlockOutcome, VaultStatus, VerifyReportDto,
 };
+use crate::notify::{self, Notice};
 use crate::sharing::{self, Sharing};
 use crate::transfer;
 
@@ -39,6 +43,12 @@ pub struct AppState {
     /// The share server, when sharing is on. It holds its own vault handle while the
     /// app is unlocked and none while it is locked.
     sharing: Mutex<Option<Sharing>>,
+    /// Show a desktop notification when an organization reads.
+    notify: AtomicBool,
+    /// How long the access log was, and its newest row, when the read watcher last looked.
+    log_cursor: Mutex<Option<(u64, i64)>>,
+    /// The remote side's home relay as last recorded in the vault (`None`: not online).
+    presence: Mutex<Option<String>>,
 }
 
 impl AppState {
@@ -51,6 +61,9 @@ impl AppState {
             keystore,
             vault: Mutex::new(None),
             sharing: Mutex::new(None),
+            notify: AtomicBool::new(true),
+            log_cursor: Mutex::new(None),
+            presence: Mutex::new(None),
         }
     }
 
@@ -200,7 +213,8 @@ impl AppState {
         }
     }
 
-    /// Starts the share server on `listen` (stopping one that runs).
+    /// Starts the share server on `listen` (stopping one that runs), and its remote
+    /// side too when the vault's "Reachable from the internet" setting is on.
     pub fn start_sharing(&self, listen: &str) -> Result<SharingStatus, ApiError> {
         let mut slot = self.sharing();
         *slot = None;
@@ -208,10 +222,140 @@ impl AppState {
             Some(v) => Some(v.try_clone()?),
             None => None,
         };
-        let s = Sharing::start(listen, handle)?;
+        let mut s = Sharing::start(listen, handle)?;
+        self.apply_remote(&mut s)?;
         let status = s.status();
         *slot = Some(s);
         Ok(status)
+    }
+
+    /// Starts or stops `sharing`'s remote side as the vault's remote settings say (the
+    /// endpoint key and the relay come from the vault, as for `trove serve --remote`).
+    fn apply_remote(&self, sharing: &mut Sharing) -> Result<(), ApiError> {
+        let wanted = self.with_vault(|v| {
+            let settings = v.remote_settings()?;
+            if !settings.enabled {
+                return Ok(None);
+            }
+            Ok(Some((settings, v.endpoint_secret()?)))
+        })?;
+        match wanted {
+            None => sharing.stop_remote(),
+            Some((settings, secret)) => {
+                let options = trove_share::RemoteOptions::from_settings(&settings)?;
+                sharing.start_remote(secret, options);
+            }
+        }
+        Ok(())
+    }
+
+    /// The "Reachable from the internet" switch and the relay, as kept in the vault.
+    pub fn remote_settings(&self) -> Result<RemoteSettingsDto> {
+        self.with_vault(|v| {
+            let s = v.remote_settings()?;
+            Ok(RemoteSettingsDto {
+                enabled: s.enabled,
+                relay: s.relay,
+            })
+        })
+    }
+
+    /// Changes the remote settings (a blank relay: the default public relays) and starts,
+    /// restarts or stops the running server's remote side to match.
+    pub fn set_remote(&self, new: RemoteSettingsDto) -> Result<SharingStatus, ApiError> {
+        let relay = new
+            .relay
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        self.with_vault(|v| {
+            v.set_remote_relay(relay)?;
+            v.set_remote_enabled(new.enabled)
+        })
+        .map_err(|e| ApiError::from(e).at("relay"))?;
+        if let Some(s) = self.sharing().as_mut() {
+            self.apply_remote(s)?;
+        }
+        Ok(self.sharing_status())
+    }
+
+    /// Turns read notifications on or off.
+    pub fn set_notifications(&self, on: bool) {
+        self.notify.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the vault is open.
+    pub fn is_unlocked(&self) -> bool {
+        self.slot().is_some()
+    }
+
+    /// Reads logged since the last call, grouped into notifications (see
+    /// [`notify::group_reads`]); none while notifications are off or the vault is locked.
+    /// The first call only notes where the log ends: reads from before are not news. Cheap
+    /// when nothing happened (one count; rows are fetched only when the log grew).
+    pub fn new_read_notices(&self, notified: &mut BTreeSet<(i64, String)>) -> Vec<Notice> {
+        let mut cursor = self.log_cursor.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = self.with_vault(|v| {
+            let len = v.log_len()?;
+            let (seen_len, after) = match *cursor {
+                Some(c) if c.0 == len => return Ok(Vec::new()),
+                Some(c) => c,
+                None => (0, i64::MAX),
+            };
+            let filter = LogFilter {
+                org: None,
+                grant_id: None,
+                limit: Some(len.saturating_sub(seen_len).clamp(1, 500) as usize),
+            };
+            let rows = v.log_entries(&filter)?;
+            let newest = rows.iter().map(|e| e.seq).max().unwrap_or(0);
+            *cursor = Some((len, newest.max(if after == i64::MAX { 0 } else { after })));
+            Ok(rows
+                .into_iter()
+                .filter(|e| e.seq > after)
+                .collect::<Vec<_>>())
+        });
+        match fresh {
+            Ok(rows) if self.notify.load(Ordering::Relaxed) => notify::group_reads(&rows, notified),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Records in the vault when the remote side came online or stopped (what `trove
+    /// remote status` shows as the last report), once per change.
+    pub fn note_remote_presence(&self) {
+        let online = self
+            .sharing()
+            .as_ref()
+            .and_then(|s| s.status().remote)
+            .filter(|r| r.state == "online")
+            .and_then(|r| r.home_relay);
+        let mut noted = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        if *noted == online {
+            return;
+        }
+        match self.with_vault(|v| v.record_remote_presence(online.as_deref())) {
+            Ok(()) => *noted = online,
+            Err(e) => tracing::debug!(code = e.code(), "remote presence not recorded yet"),
+        }
+    }
+
+    /// Re-publishes and deletes staged copies that are due, on a handle of its own (the
+    /// storage may be slow; the app's vault stays free). Failures are kept on the grant
+    /// and retried next time.
+    pub fn sync_staging(&self) {
+        let Ok(handle) = self.handle() else { return };
+        if !matches!(handle.has_staged_copies(), Ok(true)) {
+            return;
+        }
+        match trove_share::staging::block_on(trove_share::staging::sync(&handle)) {
+            Ok(r) => {
+                for f in &r.failures {
+                    tracing::warn!(code = f.code, grant = %f.grant_id, "staging: retried later");
+                }
+            }
+            Err(e) => tracing::warn!(code = e.code(), "staging: could not run"),
+        }
     }
 
     /// Stops the share server.
@@ -226,25 +370,113 @@ impl AppState {
             .map_or_else(sharing::stopped, Sharing::status)
     }
 
-    /// Every grant, newest first.
+    /// Every grant, newest first, with its staged copy if it has one.
     pub fn grants(&self) -> Result<Vec<GrantDto>> {
-        self.with_vault(|v| Ok(v.list_grants()?.into_iter().map(Into::into).collect()))
-    }
-
-    /// Creates a grant; the token is returned once.
-    pub fn create_grant(&self, new: NewGrantDto) -> Result<CreatedGrant> {
         self.with_vault(|v| {
-            let (grant, token) = v.create_grant(&new.into())?;
-            Ok(CreatedGrant {
-                grant: grant.into(),
-                token: token.expose_secret().to_string(),
-            })
+            let mut staged: std::collections::HashMap<String, trove_core::StagingInfo> = v
+                .list_staging()?
+                .into_iter()
+                .map(|s| (s.grant_id.clone(), s))
+                .collect();
+            Ok(v.list_grants()?
+                .into_iter()
+                .map(|g| {
+                    let staging = staged.remove(&g.id).map(Into::into);
+                    GrantDto {
+                        staging,
+                        ..g.into()
+                    }
+                })
+                .collect())
         })
     }
 
-    /// Revokes a grant.
+    /// Creates a grant; the token and the share link are returned once. With `offline`,
+    /// the grant's copy is uploaded to the person's storage first (trove-share's
+    /// `create_offline_grant`, as `trove grant create --offline`), on a handle of its own.
+    /// The link names this vault's endpoint: for a staged grant only while the remote
+    /// side runs, so that an organization is not sent to an address that never answers.
+    pub fn create_grant(&self, new: NewGrantDto) -> Result<CreatedGrant, ApiError> {
+        let (offline, storage) = (new.offline, new.storage.clone());
+        let grant: trove_core::NewGrant = new.into();
+        let (grant, token, link) = if offline {
+            let remote_on = self.sharing().as_ref().is_some_and(Sharing::remote_running);
+            let v = self.handle()?;
+            let req = trove_core::OfflineGrant {
+                grant,
+                storage: storage.filter(|s| !s.trim().is_empty()),
+                to: None,
+            };
+            let mut made = trove_share::staging::block_on(
+                trove_share::staging::create_offline_grant(&v, &req),
+            )??;
+            let live = remote_on
+                .then(|| trove_share::vault_live_address(&v))
+                .transpose()?;
+            let link = made.link(live).encode();
+            let token = made.token().expose_secret().to_string();
+            let mut dto: GrantDto = made.grant.clone().into();
+            dto.staging = Some(made.staging.clone().into());
+            (dto, token, link)
+        } else {
+            self.with_vault(|v| {
+                let (g, token) = v.create_grant(&grant)?;
+                let link = trove_share::vault_share_link(v, &token)?;
+                Ok((g.into(), token.expose_secret().to_string(), link))
+            })?
+        };
+        Ok(CreatedGrant {
+            grant,
+            token,
+            qr_svg: crate::link::qr_svg(&link),
+            link: link.to_string(),
+        })
+    }
+
+    /// Revokes a grant; a staged copy is deleted at once (or shows "deletion pending"
+    /// until storage answers).
     pub fn revoke_grant(&self, id: &str) -> Result<GrantDto> {
-        self.with_vault(|v| v.revoke_grant(id).map(Into::into))
+        self.with_vault(|v| v.revoke_grant(id))?;
+        self.sync_staging();
+        self.grants()?
+            .into_iter()
+            .find(|g| g.id == id)
+            .ok_or_else(|| Error::GrantNotFound(id.to_string()))
+    }
+
+    /// Every storage target, without secrets.
+    pub fn storage(&self) -> Result<Vec<StorageDto>> {
+        self.with_vault(|v| Ok(v.list_storage()?.into_iter().map(Into::into).collect()))
+    }
+
+    /// Adds a storage target; `secret` is kept only inside the vault.
+    pub fn add_storage(
+        &self,
+        new: NewStorageDto,
+        secret: trove_core::StorageSecret,
+    ) -> Result<StorageDto> {
+        let target = trove_core::NewStorageTarget {
+            name: new.name,
+            endpoint: new.endpoint,
+            bucket: new.bucket,
+            region: new.region.filter(|r| !r.trim().is_empty()),
+            prefix: new.prefix.filter(|p| !p.trim().is_empty()),
+            access_key_id: new.access_key_id,
+            secret,
+        };
+        self.with_vault(|v| v.add_storage(&target).map(Into::into))
+    }
+
+    /// Removes a storage target (refused while it holds a staged copy).
+    pub fn remove_storage(&self, name: &str) -> Result<StorageDto> {
+        self.with_vault(|v| v.remove_storage(name).map(Into::into))
+    }
+
+    /// Writes, reads back and deletes a probe object; says which step failed and why.
+    pub fn test_storage(&self, name: &str) -> Result<StorageTestDto> {
+        let target = self.with_vault(|v| v.storage_target(name))?;
+        let report = trove_share::staging::block_on(trove_share::staging::test_storage(&target))??;
+        Ok(report.into())
     }
 
     /// A grant's consent receipts.
@@ -373,7 +605,7 @@ pub fn record_types() -> Vec<RecordTypeDto> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dto::ProtectionDto;
+    use crate::dto::{NewGrantDto, NewStorageDto, ProtectionDto};
     use trove_core::{MemoryKeyStore, NewRecord};
 
     const FAST: KdfParams = KdfParams {
@@ -794,6 +1026,70 @@ mod tests {
                 .code,
             "locked"
         );
+    }
+
+    #[test]
+    fn storage_targets_and_offline_grants_follow_the_core_rules() {
+        let t = tempfile::tempdir().unwrap();
+        let s = filled(&t);
+        let offline = |max_uses: Option<u32>, storage: Option<&str>| NewGrantDto {
+            org: "Clinic".into(),
+            purpose: "intake".into(),
+            scope: vec!["contact.email".into()],
+            only_tag: None,
+            expires: Some("3d".into()),
+            max_uses,
+            offline: true,
+            storage: storage.map(Into::into),
+        };
+        assert_eq!(
+            s.create_grant(offline(None, None)).unwrap_err().code,
+            "no_storage",
+            "an offline grant needs storage first"
+        );
+        let new = |name: &str, endpoint: &str| NewStorageDto {
+            name: name.into(),
+            endpoint: endpoint.into(),
+            bucket: "trove-test".into(),
+            access_key_id: "AKIDTEST".into(),
+            region: Some(" ".into()),
+            prefix: Some("ana".into()),
+        };
+        let secret = || trove_core::StorageSecret::new("s3cr3t-value\n".into());
+        let err = s
+            .add_storage(new("home", "http://s3.example.org"), secret())
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_input");
+        assert!(err.to_string().contains("https://"), "{err}");
+        let added = s
+            .add_storage(new("home", "http://127.0.0.1:9"), secret())
+            .unwrap();
+        assert_eq!(
+            (added.region.as_str(), added.prefix.as_str()),
+            ("us-east-1", "ana/")
+        );
+        let listed = format!("{:?}", s.storage().unwrap());
+        assert!(
+            listed.contains("home") && !listed.contains("s3cr3t"),
+            "{listed}"
+        );
+        assert_eq!(
+            s.create_grant(offline(Some(3), None)).unwrap_err().code,
+            "offline_not_allowed",
+            "storage cannot count reads"
+        );
+        let unreachable = s.create_grant(offline(None, Some("home"))).unwrap_err();
+        assert!(unreachable.code.starts_with("storage_"), "{unreachable:?}");
+        assert!(!unreachable.message.contains("s3cr3t"));
+        assert!(
+            s.grants().unwrap().iter().all(|g| g.org != "Clinic"),
+            "nothing half-made"
+        );
+        let report = s.test_storage("home").unwrap();
+        assert!(!report.ok && !report.steps[0].ok);
+        assert_eq!(report.steps[0].code.as_deref(), Some("storage_connection"));
+        s.remove_storage("home").unwrap();
+        assert!(s.storage().unwrap().is_empty());
     }
 
     #[test]

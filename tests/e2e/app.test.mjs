@@ -5,10 +5,13 @@
 // Env: TROVE_APP (binary), E2E_PORT (tauri-driver port), E2E_TMP (temp dir for vaults),
 // SCREENSHOT_DIR (where the main screens are saved as PNG), TROVE_ORG (the trove-client
 // example `org`, playing the organization), TROVE_CLI (the `trove` binary, to check an
-// exported bundle independently of the app).
+// exported bundle independently of the app), TROVE_ORG_BIN (`trove-org`, the organization
+// reading a share link over iroh or from staged storage), TROVE_RELAY (an iroh relay on
+// loopback) and TROVE_S3 (an s3s-fs server on loopback): no test contacts a public relay
+// or a real storage service.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -106,6 +109,12 @@ async function clearByKeys(b, selector) {
 /** The count next to a type in the sidebar. */
 async function countOf(b, type) {
   return Number(await (await el(b, `button.type[data-type="${type}"] .count`)).getText());
+}
+
+/** Ticks or unticks a checkbox (settings persist between sessions of the test). */
+async function setChecked(b, selector, on) {
+  const e = await el(b, selector);
+  if ((await e.isSelected()) !== on) await e.click();
 }
 
 async function addRecord(b, type, fields, tags = "") {
@@ -271,10 +280,14 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     assert.doesNotMatch(preview, /Phone|Bank account/);
     await shot(b, "11-create-grant");
     await (await el(b, "#create-grant")).click();
+    assert.match(await text(b, "#grant-link"), /^TROVE1-/, "the share link comes first");
+    await (await el(b, "#token-details summary")).click();
     const token = await text(b, "#grant-token");
     assert.match(token, /^trove_[0-9A-Za-z]+$/);
     await b.execute(() => {
       document.getElementById("grant-token").textContent = "trove_" + "•".repeat(46);
+      document.getElementById("grant-link").textContent = "TROVE1-" + "•".repeat(60);
+      document.getElementById("grant-qr")?.remove();
     });
     await shot(b, "12-grant-token");
     await (await el(b, "#token-done")).click();
@@ -527,5 +540,233 @@ describe("the demo vault", () => {
     await typeInto(b, "#unlock-pass", pass);
     await (await el(b, "#unlock-submit")).click();
     await el(b, "#new-record");
+  });
+});
+
+/**
+ * Starts a helper that prints one line (its URL) once it serves; resolves to
+ * `{url, child}`. Fails after 30 s, or when it exits first.
+ */
+function startHelper(bin, args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => reject(new Error(`${bin} printed no URL within 30 s: ${err}`)), 30000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const line = out.split("\n")[0];
+      if (out.includes("\n")) {
+        clearTimeout(timer);
+        resolve({ url: line.trim(), child });
+      }
+    });
+    child.stderr.on("data", (d) => (err += d));
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${bin} exited (${code}) before serving: ${err}`));
+    });
+  });
+}
+
+describe("reaching organizations beyond this computer", () => {
+  const ORG_BIN = process.env.TROVE_ORG_BIN;
+  const RELAY_BIN = process.env.TROVE_RELAY;
+  const S3_BIN = process.env.TROVE_S3;
+  const vault = path.join(TMP, "vault-remote");
+  const orgConfig = path.join(TMP, "org-config");
+  const S3_KEY_ID = "AKIDTROVEE2E0001";
+  const S3_SECRET = "e2e-Secret-7d6c5b4a3210";
+  const VAULT_PASS = "copper meadow 7 falcon violet";
+  let b;
+  let relay;
+  let s3;
+
+  /** `trove-org ARGS…` with its own config dir; resolves to {code, stdout, stderr}. */
+  async function org(...args) {
+    try {
+      const { stdout, stderr } = await run(ORG_BIN, args, { env: { ...process.env, XDG_CONFIG_HOME: orgConfig }, timeout: 60000 });
+      return { code: 0, stdout, stderr };
+    } catch (e) {
+      if (typeof e.code !== "number") throw e;
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  }
+
+  /** Writes a link to a file for `trove-org … @FILE` (never on a command line). */
+  function linkFile(name, link) {
+    const f = path.join(TMP, name);
+    fs.writeFileSync(f, link, { mode: 0o600 });
+    return `@${f}`;
+  }
+
+  /** Creates a grant in the app; resolves to the share link it shows once. */
+  async function createGrant(orgName, { offline = false, maxUses = "" } = {}) {
+    await (await el(b, "#tab-sharing")).click();
+    await (await el(b, "#new-grant")).click();
+    await typeInto(b, "#g-org", orgName);
+    await typeInto(b, "#g-purpose", "account opening");
+    await (await el(b, "#scope-contact-email")).click();
+    if (maxUses) await typeInto(b, "#g-max", maxUses);
+    if (offline) await (await el(b, "#g-offline")).click();
+    await (await el(b, "#create-grant")).click();
+  }
+
+  async function revoke(orgName) {
+    await (await el(b, "#tab-sharing")).click();
+    await (await el(b, `button.grant[data-org="${orgName}"]`)).click();
+    await (await el(b, "#revoke-grant")).click();
+    await (await el(b, "#confirm-ok")).click();
+    await b.waitUntil(async () => (await (await b.$(`button.grant[data-org="${orgName}"] .status`)).getText()).toLowerCase() === "revoked", {
+      timeout: 10000,
+      timeoutMsg: `the ${orgName} grant did not show as revoked`,
+    });
+  }
+
+  before(async () => {
+    assert.ok(ORG_BIN && fs.existsSync(ORG_BIN), `TROVE_ORG_BIN must point at trove-org (got ${ORG_BIN})`);
+    assert.ok(RELAY_BIN && fs.existsSync(RELAY_BIN), `TROVE_RELAY must point at the local relay example (got ${RELAY_BIN})`);
+    assert.ok(S3_BIN && fs.existsSync(S3_BIN), `TROVE_S3 must point at the s3_server example (got ${S3_BIN})`);
+    // The vault and its record come from the CLI; the app opens it.
+    const env = { TROVE_VAULT: vault, TROVE_PASSPHRASE: VAULT_PASS };
+    await trove(env, "--json", "init");
+    await trove(env, "--json", "add", "contact", "email=ana@example.org", "phone=+49 30 1234567");
+    relay = await startHelper(RELAY_BIN, []);
+    s3 = await startHelper(S3_BIN, [path.join(TMP, "s3"), "trove-e2e", S3_KEY_ID], { S3_SECRET });
+    b = await startApp(vault);
+    await typeInto(b, "#unlock-pass", VAULT_PASS);
+    await (await el(b, "#unlock-submit")).click();
+    await el(b, "#new-record");
+  });
+  after(async () => {
+    await b?.deleteSession();
+    relay?.child.kill();
+    s3?.child.kill();
+  });
+
+  it("live over iroh: switched on with a local relay, read by trove-org, logged with its key, then refused after revoke", async () => {
+    await (await el(b, "#tab-settings")).click();
+    assert.match(await text(b, "#remote-state"), /^Off/, "off by default");
+    await setChecked(b, "#sharing-on", false);
+    await typeInto(b, "#listen", "127.0.0.1:0");
+    await setChecked(b, "#sharing-on", true);
+    await el(b, "#sharing-state");
+    await typeInto(b, "#relay-url", "http://relay.example.org");
+    await (await el(b, "#remote-on")).click();
+    assert.match(await text(b, "#relay-error"), /only allowed for a relay on this computer/, "a plain-http relay elsewhere is refused, in words");
+    await typeInto(b, "#relay-url", relay.url);
+    await (await el(b, "#remote-on")).click();
+    await b.waitUntil(async () => /^Online as [0-9a-f]{10}/.test(await (await b.$("#remote-state")).getText()), {
+      timeout: 30000,
+      timeoutMsg: "the app did not come online through the local relay",
+    });
+    await (await el(b, "#remote-state")).scrollIntoView({ block: "center" });
+    await shot(b, "23-remote-on");
+
+    await createGrant("Acme Bank");
+    const link = await text(b, "#grant-link");
+    assert.match(link, /^TROVE1-[A-Z0-9-]+$/);
+    assert.ok(await (await b.$("#grant-qr svg")).isExisting(), "the link is shown as a QR code too");
+    assert.match(await text(b, "#link-reach"), /over the internet/);
+    // The screenshot shows the dialog, never a working link (the QR code would be one).
+    await b.execute(() => {
+      document.getElementById("grant-link").textContent = "TROVE1-" + "•".repeat(60);
+      const qr = document.querySelector("#grant-qr svg");
+      if (qr) qr.style.filter = "blur(6px)";
+    });
+    await shot(b, "24-share-link");
+    await (await el(b, "#token-done")).click();
+    assert.match(await text(b, 'button.grant[data-org="Acme Bank"] .enforced'), /enforced by this computer/);
+
+    const id = await org("id");
+    assert.equal(id.code, 0, id.stderr);
+    const orgKey = id.stdout.trim();
+    assert.match(orgKey, /^[0-9a-f]{64}$/);
+    const file = linkFile("acme.link", link);
+    const read = await org("fetch", file, "--relay", relay.url, "--timeout", "20s");
+    assert.equal(read.code, 0, read.stderr);
+    const { records } = JSON.parse(read.stdout);
+    assert.equal(records.length, 1);
+    assert.deepEqual(Object.keys(records[0].fields), ["email"], "only the granted field leaves");
+
+    await (await el(b, "#tab-log")).click();
+    await b.waitUntil(async () => (await (await b.$("#timeline")).getText()).includes(`key ${orgKey.slice(0, 10)}`), {
+      timeout: 10000,
+      timeoutMsg: "the remote read did not show up with the organization's key",
+    });
+    assert.match(await text(b, "#timeline"), new RegExp(`Acme Bank read 1 record: contact\\.email\\s*over the internet, (direct|relayed) · key ${orgKey.slice(0, 10)}`));
+    await shot(b, "25-remote-log");
+
+    await revoke("Acme Bank");
+    const refused = await org("fetch", file, "--relay", relay.url, "--timeout", "20s");
+    assert.equal(refused.code, 1, "refused after revocation");
+    assert.match(refused.stderr, /unauthorized/);
+    assert.equal(refused.stdout, "", "nothing on stdout");
+  });
+
+  it("staged: storage in settings, an offline grant fetched from storage while sharing is off, deleted on revoke", async () => {
+    await (await el(b, "#tab-settings")).click();
+    await setChecked(b, "#sharing-on", false);
+    await b.waitUntil(async () => !(await (await b.$("#sharing-state")).isExisting()), { timeout: 5000, timeoutMsg: "sharing did not stop" });
+
+    const addStorage = async (name, secret) => {
+      await typeInto(b, "#st-name", name);
+      await typeInto(b, "#st-endpoint", s3.url);
+      await typeInto(b, "#st-bucket", "trove-e2e");
+      await typeInto(b, "#st-key-id", S3_KEY_ID);
+      await typeInto(b, "#st-secret", secret);
+      await typeInto(b, "#st-prefix", "ana");
+      await (await el(b, "#storage-add")).click();
+      await el(b, `#storage-list li[data-name="${name}"]`);
+    };
+    await addStorage("wrong", "not-the-secret");
+    await (await el(b, '#storage-list li[data-name="wrong"] .test-storage')).click();
+    await b.waitUntil(async () => /failed/.test(await (await b.$('#storage-list li[data-name="wrong"] .storage-test')).getText()), {
+      timeout: 20000,
+      timeoutMsg: "the test of a wrong secret did not fail",
+    });
+    const failed = await text(b, '#storage-list li[data-name="wrong"] .storage-test');
+    assert.match(failed, /^The write step failed: .*(credential|signature|access key)/i, failed);
+    assert.doesNotMatch(failed, /not-the-secret/, "the secret never shows");
+    await (await el(b, '#storage-list li[data-name="wrong"] .remove-storage')).click();
+    await b.waitUntil(async () => !(await (await b.$('#storage-list li[data-name="wrong"]')).isExisting()), { timeout: 5000 });
+
+    await addStorage("home", S3_SECRET);
+    await (await el(b, '#storage-list li[data-name="home"] .test-storage')).click();
+    await b.waitUntil(async () => /works/.test(await (await b.$('#storage-list li[data-name="home"] .storage-test')).getText()), {
+      timeout: 20000,
+      timeoutMsg: "the storage test did not pass",
+    });
+    await shot(b, "26-storage");
+
+    // Storage cannot count reads: a use limit is refused (by the core, as in the CLI).
+    await createGrant("Clinic", { offline: true, maxUses: "3" });
+    assert.match(await text(b, "#create-grant-title ~ .form-error"), /use limit/);
+    await clearByKeys(b, "#g-max");
+    await (await el(b, "#create-grant")).click();
+    const link = await text(b, "#grant-link");
+    assert.match(link, /^TROVE1-/);
+    assert.match(await text(b, "#link-reach"), /A copy is on your storage home until/);
+    await (await el(b, "#token-done")).click();
+    const item = 'button.grant[data-org="Clinic"]';
+    assert.match(await text(b, `${item} .enforced`), /available from your storage until .+ — reads are not counted/);
+    assert.equal(await text(b, `${item} .staging`), "staged on home");
+    await shot(b, "27-staged-grant");
+
+    const file = linkFile("clinic.link", link);
+    const read = await org("fetch", file);
+    assert.equal(read.code, 0, read.stderr);
+    assert.match(read.stderr, /answered by the staged copy/, "trove-org says which path answered");
+    const { records } = JSON.parse(read.stdout);
+    assert.deepEqual(records.map((r) => r.fields), [{ email: "ana@example.org" }]);
+
+    await revoke("Clinic");
+    await b.waitUntil(async () => (await (await b.$(`${item} .staging`)).getText()) === "deleted from home", {
+      timeout: 10000,
+      timeoutMsg: "the staged copy was not shown as deleted",
+    });
+    const gone = await org("fetch", file);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /staged copy is gone/);
   });
 });

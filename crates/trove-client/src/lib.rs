@@ -99,8 +99,9 @@ pub enum ClientError {
     /// The answer is larger than the configured limit; it was not read.
     #[error("the answer is larger than the {limit}-byte limit; raise the limit or ask for less (e.g. one record type)")]
     TooLarge { limit: usize },
-    /// The link has only a staged copy, which this version cannot fetch.
-    #[error("this share link has only a staged copy (for reading while the person's computer is off); this version cannot fetch staged copies yet: update the organization's software, or ask the person for a live link")]
+    /// The link has only a staged copy: there is nothing to connect to live (read it
+    /// with [`fetch_staged`]).
+    #[error("this share link has only a staged copy (for reading while the person's computer is off), nothing to reach live: `trove-org fetch` reads it, `grant` and `proxy` cannot")]
     StagedOnly,
     /// Any other HTTP status.
     #[error("HTTP {status}: {error}: {description}")]

@@ -213,7 +213,7 @@ async fn concurrent_requests_share_one_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn staged_only_links_say_this_version_cannot_fetch_them() {
+async fn staged_only_links_say_there_is_nothing_to_reach_live() {
     let link = trove_client::ShareLink {
         token: zeroize::Zeroizing::new(TOKEN.into()),
         live: None,
@@ -229,7 +229,8 @@ async fn staged_only_links_say_this_version_cannot_fetch_them() {
         .unwrap_err();
     assert_eq!(e.code(), "staged_not_supported");
     assert!(
-        e.to_string().contains("cannot fetch staged copies yet"),
+        e.to_string()
+            .contains("nothing to reach live: `trove-org fetch` reads it"),
         "{e}"
     );
 }

@@ -199,18 +199,28 @@ pub fn share_link(
     .encode()
 }
 
-/// The share link for `token` of `vault`: its endpoint id (the key is made on first
-/// use) and the relays of its remote settings.
-pub fn vault_share_link(
-    vault: &Vault,
-    token: &ShareToken,
-) -> trove_core::Result<Zeroizing<String>> {
+/// Where `vault` answers live: its endpoint id (the key is made on first use) and the
+/// relays of its remote settings. What a share link carries as its live part.
+pub fn vault_live_address(vault: &Vault) -> trove_core::Result<LiveAddress> {
     let id = endpoint_id(&vault.endpoint_secret()?);
     let relay = match vault.remote_settings()?.relay {
         Some(u) => RelayChoice::Custom(u),
         None => RelayChoice::Default,
     };
-    Ok(share_link(token, id, relay_urls(&relay)))
+    Ok(LiveAddress {
+        endpoint_id: id,
+        relays: relay_urls(&relay),
+        direct: Vec::new(),
+    })
+}
+
+/// The share link for `token` of `vault`: its live address ([`vault_live_address`]).
+pub fn vault_share_link(
+    vault: &Vault,
+    token: &ShareToken,
+) -> trove_core::Result<Zeroizing<String>> {
+    let live = vault_live_address(vault)?;
+    Ok(share_link(token, live.endpoint_id, live.relays))
 }
 
 fn transport_config(l: &RemoteLimits) -> QuicTransportConfig {

@@ -2,6 +2,15 @@
 import type { GrantDto } from "./GrantDto";
 
 /**
- * A new grant and its token, which the UI shows once.
+ * A new grant with its token and share link, which the UI shows once.
  */
-export type CreatedGrant = { grant: GrantDto, token: string, };
+export type CreatedGrant = { grant: GrantDto, token: string, 
+/**
+ * The share link (`TROVE1-…`): the token, where this vault answers live, and for a
+ * staged grant where its copy lies and the key that opens it.
+ */
+link: string, 
+/**
+ * The link as a QR code (an SVG document), when it fits in one.
+ */
+qr_svg: string | null, };

@@ -15,4 +15,12 @@ outcome: string, record_ids: Array<string>,
 /**
  * `type.field` names disclosed.
  */
-fields: Array<string>, hash: string, };
+fields: Array<string>, 
+/**
+ * A remote request: the organization's endpoint key (64 hex characters).
+ */
+org_key: string | null, 
+/**
+ * A remote request: `direct` or `relayed`.
+ */
+route: string | null, hash: string, };

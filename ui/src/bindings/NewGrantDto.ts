@@ -11,4 +11,13 @@ scope: Array<string>, only_tag: string | null,
 /**
  * `30d`, `12h`, or an RFC 3339 date; none for no expiry.
  */
-expires: string | null, max_uses: number | null, };
+expires: string | null, max_uses: number | null, 
+/**
+ * "Available while this computer is off": also place an encrypted copy on the
+ * person's storage (refused with a use limit, or a scope with no records).
+ */
+offline: boolean, 
+/**
+ * The storage target for `offline` (may be left out when there is exactly one).
+ */
+storage: string | null, };

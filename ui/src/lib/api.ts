@@ -25,6 +25,12 @@ import type { ImportReportDto } from "../bindings/ImportReportDto";
 import type { ImportRequestDto } from "../bindings/ImportRequestDto";
 import type { ProgressDto } from "../bindings/ProgressDto";
 import type { ProtectionDto } from "../bindings/ProtectionDto";
+import type { RemoteSettingsDto } from "../bindings/RemoteSettingsDto";
+import type { RemoteStatusDto } from "../bindings/RemoteStatusDto";
+import type { NewStorageDto } from "../bindings/NewStorageDto";
+import type { StorageDto } from "../bindings/StorageDto";
+import type { StorageTestDto } from "../bindings/StorageTestDto";
+import type { StagingDto } from "../bindings/StagingDto";
 
 export type {
   ApiError,
@@ -46,6 +52,12 @@ export type {
   ImportRequestDto,
   ProgressDto,
   ProtectionDto,
+  RemoteSettingsDto,
+  RemoteStatusDto,
+  NewStorageDto,
+  StorageDto,
+  StorageTestDto,
+  StagingDto,
 };
 
 /** A channel that hands every progress report of a long command to `onProgress`. */
@@ -105,6 +117,13 @@ export const api = {
   sharingStatus: () => call<SharingStatus>("sharing_status"),
   startSharing: (listen: string) => call<SharingStatus>("start_sharing", { listen }),
   stopSharing: () => call<void>("stop_sharing"),
+  remoteSettings: () => call<RemoteSettingsDto>("remote_settings"),
+  setRemote: (settings: RemoteSettingsDto) => call<SharingStatus>("set_remote", { settings }),
+  setNotifications: (on: boolean) => call<void>("set_notifications", { on }),
+  listStorage: () => call<StorageDto[]>("list_storage"),
+  addStorage: (target: NewStorageDto, secret: string) => call<StorageDto>("add_storage", { target, secret }),
+  removeStorage: (name: string) => call<StorageDto>("remove_storage", { name }),
+  testStorage: (name: string) => call<StorageTestDto>("test_storage", { name }),
   listGrants: () => call<GrantDto[]>("list_grants"),
   createGrant: (grant: NewGrantDto) => call<CreatedGrant>("create_grant", { grant }),
   revokeGrant: (id: string) => call<GrantDto>("revoke_grant", { id }),

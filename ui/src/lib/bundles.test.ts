@@ -30,7 +30,7 @@ const R2 = "age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg";
 
 const grant = (over: Partial<GrantDto>): GrantDto => ({
   id: "g", org: "Acme", purpose: "p", scope: [], only_tag: null, created_at: "", expires_at: null,
-  max_uses: null, uses: 0, revoked_at: null, status: "active", ...over,
+  max_uses: null, uses: 0, revoked_at: null, status: "active", org_key: null, staging: null, ...over,
 });
 
 const report = (over: Partial<ImportReportDto>): ImportReportDto => ({

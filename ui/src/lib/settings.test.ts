@@ -14,9 +14,13 @@ describe("settings", () => {
   });
   it("round-trips what was saved", () => {
     const s = store();
-    const saved = { autoLockMinutes: 0, theme: "dark" as const, sharing: true, listen: "127.0.0.1:9000" };
+    const saved = { autoLockMinutes: 0, theme: "dark" as const, sharing: true, listen: "127.0.0.1:9000", notifyReads: false };
     saveSettings(s, saved);
     expect(loadSettings(s)).toEqual(saved);
+  });
+  it("notifies about reads unless turned off", () => {
+    expect(loadSettings(store({ "trove.settings": '{"sharing": true}' })).notifyReads).toBe(true);
+    expect(loadSettings(store({ "trove.settings": '{"notifyReads": false}' })).notifyReads).toBe(false);
   });
   it("labels auto-lock choices", () => {
     expect([0, 1, 15].map(autoLockLabel)).toEqual(["Never", "1 minute", "15 minutes"]);

@@ -1,4 +1,4 @@
-// The app's own preferences (auto-lock minutes, theme), kept in localStorage. Nothing
+// The app's own preferences (auto-lock minutes, theme, sharing, read notifications), kept in localStorage. Nothing
 // personal or secret is stored here.
 
 export type Theme = "system" | "light" | "dark";
@@ -11,10 +11,12 @@ export interface Settings {
   sharing: boolean;
   /** Where the share server listens (loopback only in the app). */
   listen: string;
+  /** A desktop notification when an organization reads (grouped per organization and minute). */
+  notifyReads: boolean;
 }
 
 export const AUTO_LOCK_CHOICES = [1, 5, 10, 15, 30, 60, 0] as const;
-export const DEFAULTS: Settings = { autoLockMinutes: 5, theme: "system", sharing: false, listen: "127.0.0.1:7878" };
+export const DEFAULTS: Settings = { autoLockMinutes: 5, theme: "system", sharing: false, listen: "127.0.0.1:7878", notifyReads: true };
 const KEY = "trove.settings";
 
 /** The minimal storage interface (localStorage, or a fake in tests). */
@@ -40,6 +42,7 @@ export function loadSettings(store: KV): Settings {
     theme: r.theme === "light" || r.theme === "dark" || r.theme === "system" ? r.theme : DEFAULTS.theme,
     sharing: r.sharing === true,
     listen: typeof r.listen === "string" && r.listen.trim() ? r.listen.trim() : DEFAULTS.listen,
+    notifyReads: r.notifyReads !== false,
   };
 }
 

@@ -1,7 +1,22 @@
 import { describe, expect, it } from "vitest";
 import type { LogEntryDto } from "../bindings/LogEntryDto";
 import type { RecordTypeDto } from "../bindings/RecordTypeDto";
-import { accessesPerDay, checkGrant, describeEntry, disclosure, entryActor, scopeFromTicks, usesLabel } from "./sharing";
+import type { GrantDto } from "../bindings/GrantDto";
+import type { StagingDto } from "../bindings/StagingDto";
+import {
+  accessesPerDay,
+  checkGrant,
+  describeEntry,
+  disclosure,
+  enforcement,
+  entryActor,
+  remoteLabel,
+  remoteStateLabel,
+  scopeFromTicks,
+  stagingLabel,
+  storageTestLabel,
+  usesLabel,
+} from "./sharing";
 
 const f = (name: string, title: string) => ({ name, title, description: null, format: null, max_length: 64, required: false, widget: null });
 const types: RecordTypeDto[] = [
@@ -11,7 +26,7 @@ const types: RecordTypeDto[] = [
 
 const entry = (over: Partial<LogEntryDto>): LogEntryDto => ({
   seq: 1, time: "2026-11-20T10:00:00.000Z", kind: "share", grant_id: "g", org: "GLS Bank", remote_addr: "127.0.0.1",
-  method: "GET", path: "/v1/records", status: 200, outcome: "allowed", record_ids: ["a"], fields: ["contact.email"], hash: "h", ...over,
+  method: "GET", path: "/v1/records", status: 200, outcome: "allowed", record_ids: ["a"], fields: ["contact.email"], org_key: null, route: null, hash: "h", ...over,
 });
 
 describe("scope from ticks", () => {
@@ -91,5 +106,59 @@ describe("describeEntry", () => {
     expect(describeEntry(entry({ kind: "export", org: "plain", path: "bundle:full" }))).toMatch(/not encrypted/);
     expect(describeEntry(entry({ kind: "import", org: null, path: "import:vcard", fields: ["contact.email"] }))).toBe("imported a vCard file: contact.email");
     expect(entryActor(entry({}))).toBe("GLS Bank");
+  });
+});
+
+describe("remote and staged grants", () => {
+  const staging: StagingDto = {
+    storage: "home",
+    state: "staged",
+    reason: null,
+    version: 1,
+    records: 2,
+    available_until: "2026-12-09T10:00:00Z",
+    staged_at: "2026-12-02T10:00:00Z",
+    key_in_link: true,
+  };
+
+  it("says who enforces a grant", () => {
+    const live = { staging: null } as unknown as GrantDto;
+    expect(enforcement(live)).toBe("enforced by this computer");
+    const staged = { staging } as unknown as GrantDto;
+    expect(enforcement(staged, (t) => t.slice(0, 10))).toBe("available from your storage until 2026-12-09 — reads are not counted");
+  });
+
+  it("names the staging state, the storage and the reason", () => {
+    expect(stagingLabel(staging)).toBe("staged on home");
+    expect(stagingLabel({ ...staging, state: "updating" })).toBe("updating on home");
+    expect(stagingLabel({ ...staging, state: "deletion_pending", reason: "can't connect" })).toBe("deletion pending on home: can't connect");
+    expect(stagingLabel({ ...staging, state: "failed", reason: "credentials refused" })).toBe("failed on home: credentials refused");
+    expect(stagingLabel({ ...staging, state: "deleted" })).toBe("deleted from home");
+  });
+
+  it("labels remote log rows with the route and the short organization key", () => {
+    expect(remoteLabel(entry({}))).toBe("");
+    expect(remoteLabel(entry({ org_key: "5e0f3c1a2b".padEnd(64, "0"), route: "relayed" }))).toBe("over the internet, relayed · key 5e0f3c1a2b");
+  });
+
+  it("words the remote side's state", () => {
+    const r = { state: "online", endpoint_id: "ab".repeat(32), endpoint_short: "ababababab", home_relay: "http://127.0.0.1:9/", error: null };
+    expect(remoteStateLabel(r, true, true)).toBe("Online as ababababab… via http://127.0.0.1:9/");
+    expect(remoteStateLabel(null, true, false)).toMatch(/^Off/);
+    expect(remoteStateLabel(null, false, true)).toMatch(/turn the share API on/);
+    expect(remoteStateLabel({ ...r, state: "failed", error: "can't open the remote endpoint: no network" }, true, true)).toBe(
+      "Offline: can't open the remote endpoint: no network",
+    );
+  });
+
+  it("says which storage test step failed and what to do", () => {
+    const ok = { storage: "home", ok: true, steps: [] };
+    expect(storageTestLabel(ok)).toMatch(/^Storage home works/);
+    const bad = {
+      storage: "home",
+      ok: false,
+      steps: [{ step: "write", ok: false, code: "storage_credentials", message: "the credentials were refused", hint: "check the access key id and secret key" }],
+    };
+    expect(storageTestLabel(bad)).toBe("The write step failed: the credentials were refused. Check the access key id and secret key.");
   });
 });

@@ -4,6 +4,10 @@
 import type { GrantDto } from "../bindings/GrantDto";
 import type { LogEntryDto } from "../bindings/LogEntryDto";
 import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+import type { RemoteStatusDto } from "../bindings/RemoteStatusDto";
+import type { StagingDto } from "../bindings/StagingDto";
+import type { StorageTestDto } from "../bindings/StorageTestDto";
+import { localTime } from "./time";
 
 /** Per type: every field, some fields, or nothing. */
 export type Ticks = Record<string, { all: boolean; fields: string[] }>;
@@ -134,4 +138,65 @@ export function describeEntry(e: LogEntryDto): string {
     default:
       return e.kind;
   }
+}
+
+/**
+ * Who enforces a grant: this computer (every read decided, counted and logged here), or
+ * the person's storage for a grant available while this computer is off.
+ */
+export function enforcement(g: GrantDto, time: (t: string) => string = localTime): string {
+  if (!g.staging) return "enforced by this computer";
+  return `available from your storage until ${time(g.staging.available_until)} — reads are not counted`;
+}
+
+/** A staged copy's state in words: "staged on home", "failed on home: …". */
+export function stagingLabel(s: StagingDto): string {
+  const where = `on ${s.storage}`;
+  switch (s.state) {
+    case "staged":
+      return `staged ${where}`;
+    case "updating":
+      return `updating ${where}`;
+    case "deletion_pending":
+      return `deletion pending ${where}${s.reason ? `: ${s.reason}` : ""}`;
+    case "failed":
+      return `failed ${where}${s.reason ? `: ${s.reason}` : ""}`;
+    case "deleted":
+      return `deleted from ${s.storage}`;
+    case "ended":
+      return `ended: the download links ran out; deleted from ${s.storage}`;
+    default:
+      return `${s.state} ${where}`;
+  }
+}
+
+/** "over the internet, relayed · key 5e0f3c1a2b" for a remote log row; "" otherwise. */
+export function remoteLabel(e: LogEntryDto): string {
+  if (!e.org_key && !e.route) return "";
+  const route = e.route ? `, ${e.route}` : "";
+  const key = e.org_key ? ` · key ${e.org_key.slice(0, 10)}` : "";
+  return `over the internet${route}${key}`;
+}
+
+/** The remote side's state in words, for the settings screen. */
+export function remoteStateLabel(r: RemoteStatusDto | null, sharingOn: boolean, enabled: boolean): string {
+  if (!enabled) return "Off: organizations can reach this computer only through the share API on it.";
+  if (!sharingOn) return "Waiting: turn the share API on above; the internet side serves the same server.";
+  if (!r) return "Starting…";
+  switch (r.state) {
+    case "online":
+      return `Online as ${r.endpoint_short}… via ${r.home_relay ?? "a relay"}`;
+    case "connecting":
+      return `Connecting as ${r.endpoint_short}…: not reachable yet (waiting for the relay)`;
+    default:
+      return `Offline: ${r.error ?? "the remote side stopped"}`;
+  }
+}
+
+/** A storage test's outcome in words: which step failed, why, and what to do. */
+export function storageTestLabel(r: StorageTestDto): string {
+  if (r.ok) return `Storage ${r.storage} works: Trove can write, read and delete objects there.`;
+  const bad = r.steps.find((s) => !s.ok);
+  if (!bad) return `Storage ${r.storage} did not complete the test.`;
+  return `The ${bad.step} step failed: ${bad.message ?? bad.code ?? "unknown error"}${bad.hint ? `. ${bad.hint[0].toUpperCase()}${bad.hint.slice(1)}.` : "."}`;
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use trove_client::{Client, OrgKey, PathPolicy, RemoteOptions, ShareLink};
+use trove_client::{Client, ClientError, OrgKey, PathPolicy, RemoteOptions, ShareLink};
 use zeroize::Zeroizing;
 
 const LINK_HELP: &str = "The share link (TROVE1-…), or - to read it from stdin, or @FILE to read it from a file. Prefer - or @FILE: the link holds the grant's token, and command lines end up in shell history and process lists";
@@ -156,11 +156,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             net,
         } => {
-            let client = connect(&link, &net).await?;
-            let records = client.records(record_type.as_deref()).await;
-            report_path(&client, &net);
-            client.close().await;
-            let records = records?;
+            let link = read_link(&link)?;
+            let records = match live_records(&link, record_type.as_deref(), &net).await {
+                Ok(r) => r,
+                Err(e) if link.staged.is_some() && try_staged(&e) => {
+                    staged_records(&link, record_type.as_deref(), &e).await?
+                }
+                Err(e) => return Err(e),
+            };
             let n = records.len();
             let mut json = serde_json::to_string_pretty(&trove_wire::Records { records })?;
             json.push('\n');
@@ -221,8 +224,70 @@ fn read_link(arg: &str) -> anyhow::Result<ShareLink> {
     ShareLink::parse(&text).map_err(|e| anyhow!(e))
 }
 
+/// `GET /v1/records` from the person's Trove, live over iroh.
+async fn live_records(
+    link: &ShareLink,
+    record_type: Option<&str>,
+    net: &Net,
+) -> anyhow::Result<Vec<trove_wire::Record>> {
+    let client = connect_link(link, net).await?;
+    let records = client.records(record_type).await;
+    report_path(&client, net);
+    client.close().await;
+    Ok(records?)
+}
+
+/// Whether a failed live read should fall back to the link's staged copy: the link has
+/// no live address, or the person's Trove cannot answer right now.
+fn try_staged(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<ClientError>(),
+        Some(ClientError::StagedOnly | ClientError::Unreachable(_) | ClientError::Unavailable(_))
+    )
+}
+
+/// The records of the link's staged copy (downloaded from the person's storage and
+/// verified before anything is returned), filtered to `record_type`; says on stderr that
+/// the staged copy answered, and why.
+async fn staged_records(
+    link: &ShareLink,
+    record_type: Option<&str>,
+    live_error: &anyhow::Error,
+) -> anyhow::Result<Vec<trove_wire::Record>> {
+    let memory_path = key_path()?.with_file_name("staged-versions.json");
+    let mut memory = trove_client::VersionMemory::open(&memory_path)?;
+    let fetched = trove_client::fetch_staged(
+        link,
+        trove_client::StagedOptions {
+            memory: Some(&mut memory),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let why = match live_error.downcast_ref::<ClientError>() {
+        Some(ClientError::StagedOnly) => "the link is for the staged copy only".to_string(),
+        _ => format!("live: {live_error}"),
+    };
+    eprintln!(
+        "trove-org: answered by the staged copy on the person's storage (version {}, available until {}; {why})",
+        fetched.version, fetched.available_until
+    );
+    let mut records = fetched.records.records;
+    if let Some(t) = record_type {
+        let in_scope = fetched.scope.iter().any(|s| s.split('.').next() == Some(t));
+        if !in_scope {
+            bail!("insufficient scope: the grant does not cover records of type {t:?}");
+        }
+        records.retain(|r| r.record_type == t);
+    }
+    Ok(records)
+}
+
 async fn connect(link: &str, net: &Net) -> anyhow::Result<Client> {
-    let link = read_link(link)?;
+    connect_link(&read_link(link)?, net).await
+}
+
+async fn connect_link(link: &ShareLink, net: &Net) -> anyhow::Result<Client> {
     let (key, created) = load_key()?;
     if created {
         eprintln!(
@@ -243,7 +308,7 @@ async fn connect(link: &str, net: &Net) -> anyhow::Result<Client> {
     if let Some(t) = net.timeout {
         options = options.timeout(t);
     }
-    let client = Client::remote(&link, &key, options).await?;
+    let client = Client::remote(link, &key, options).await?;
     if net.verbose {
         eprintln!(
             "trove-org: as {} dialling {}",
