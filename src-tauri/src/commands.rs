@@ -63,20 +63,31 @@ pub async fn create_demo_vault(app: AppHandle) -> Res<()> {
     blocking(app, |s| s.create_demo().map_err(Into::into)).await
 }
 
-/// Unlocks with the passphrase, optionally remembering this device.
+/// Unlocks with the passphrase, optionally remembering this device. `accept_restore`:
+/// the person confirmed that an older vault is a backup they restored on purpose.
 #[tauri::command]
-pub async fn unlock(app: AppHandle, passphrase: String, remember: bool) -> Res<UnlockOutcome> {
+pub async fn unlock(
+    app: AppHandle,
+    passphrase: String,
+    remember: bool,
+    accept_restore: bool,
+) -> Res<UnlockOutcome> {
     let passphrase = Passphrase::new(passphrase);
     blocking(app, move |s| {
-        s.unlock(&passphrase, remember).map_err(Into::into)
+        s.unlock(&passphrase, remember, accept_restore)
+            .map_err(Into::into)
     })
     .await
 }
 
-/// Unlocks with the key remembered in the OS keyring.
+/// Unlocks with the key remembered in the OS keyring (see [`unlock`] for
+/// `accept_restore`).
 #[tauri::command]
-pub async fn unlock_remembered(app: AppHandle) -> Res<()> {
-    blocking(app, |s| s.unlock_remembered().map_err(Into::into)).await
+pub async fn unlock_remembered(app: AppHandle, accept_restore: bool) -> Res<()> {
+    blocking(app, move |s| {
+        s.unlock_remembered(accept_restore).map_err(Into::into)
+    })
+    .await
 }
 
 /// Sets a new passphrase with the recovery key.

@@ -367,6 +367,8 @@ pub struct LogEntryDto {
     pub org_key: Option<String>,
     /// A remote request: `direct` or `relayed`.
     pub route: Option<String>,
+    /// A row that sums up repeated failures: how many requests it stands for.
+    pub count: Option<u32>,
     pub hash: String,
 }
 
@@ -387,6 +389,7 @@ impl From<trove_core::LogEntry> for LogEntryDto {
             fields: e.fields,
             org_key: e.org_key,
             route: e.route.map(|r| r.as_str().to_string()),
+            count: e.count.map(|c| c.min(u32::MAX as u64) as u32),
             hash: e.hash,
         }
     }

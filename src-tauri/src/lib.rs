@@ -62,7 +62,8 @@ pub fn run() {
     } else {
         KdfParams::for_new_key()
     };
-    let state = state::AppState::new(dir, kdf, Box::new(OsKeyring));
+    let state = state::AppState::new(dir, kdf, Box::new(OsKeyring))
+        .with_anchors(trove_core::anchor::AnchorStore::default_location());
     if args.iter().any(|a| a == "--create-demo-if-missing") {
         // For `make app`: set up the demo vault once, without opening a window.
         std::process::exit(match state.create_demo_if_missing() {

@@ -188,6 +188,7 @@ mod tests {
             fields: fields.iter().map(|s| s.to_string()).collect(),
             org_key: None,
             route: None,
+            count: None,
             prev_hash: String::new(),
             hash: String::new(),
         }

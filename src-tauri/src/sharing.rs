@@ -238,7 +238,8 @@ mod tests {
             503,
             "locked app: 503"
         );
-        s.unlock(&Passphrase::new("pw".into()), false).unwrap();
+        s.unlock(&Passphrase::new("pw".into()), false, false)
+            .unwrap();
         assert_eq!(get(&url, "/v1/records", &created.token).0, 200);
 
         let log = s.log(Some("GLS Bank".into()), None).unwrap();

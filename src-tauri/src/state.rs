@@ -10,6 +10,7 @@ use trove_core::{
     Error, KdfParams, KeyStore, ListFilter, LogFilter, Passphrase, RecoveryKey, Result, Vault,
 };
 
+use trove_core::anchor::AnchorStore;
 use trove_core::bundle::Progress;
 
 use crate::dto::{
@@ -49,6 +50,9 @@ pub struct AppState {
     log_cursor: Mutex<Option<(u64, i64)>>,
     /// The remote side's home relay as last recorded in the vault (`None`: not online).
     presence: Mutex<Option<String>>,
+    /// Where this computer keeps the newest log head it saw of each vault (rollback
+    /// check at unlock); `None` in tests that do not ask for it.
+    anchors: Option<AnchorStore>,
 }
 
 impl AppState {
@@ -64,6 +68,7 @@ impl AppState {
             notify: AtomicBool::new(true),
             log_cursor: Mutex::new(None),
             presence: Mutex::new(None),
+            anchors: None,
         }
     }
 
@@ -112,6 +117,24 @@ impl AppState {
         }
     }
 
+    /// Checks every unlock against the rollback anchors in `store` (the app passes the
+    /// config dir's; see `trove_core::anchor`).
+    pub fn with_anchors(mut self, store: Option<AnchorStore>) -> Self {
+        self.anchors = store;
+        self
+    }
+
+    /// Refuses a vault older than the one last opened on this computer, unless
+    /// `accept_restore` (the person restored a backup on purpose); then keeps the anchor
+    /// moving with this handle.
+    fn anchored(&self, mut vault: Vault, accept_restore: bool) -> Result<Vault> {
+        if let Some(store) = &self.anchors {
+            vault.enforce_anchor(store, accept_restore)?;
+            vault.keep_anchor(store.clone());
+        }
+        Ok(vault)
+    }
+
     /// Uses `path` instead of the config dir for the demo marker (tests).
     pub fn with_demo_marker(mut self, path: PathBuf) -> Self {
         self.demo_marker = Some(path);
@@ -142,6 +165,7 @@ impl AppState {
     /// Creates the vault and leaves it unlocked; returns the recovery key to show once.
     pub fn create(&self, passphrase: &Passphrase) -> Result<CreatedVault> {
         let (vault, recovery) = Vault::create_with(&self.dir, passphrase, self.kdf)?;
+        let vault = self.anchored(vault, false)?;
         self.open(vault);
         Ok(CreatedVault {
             recovery_key: recovery.expose_secret().to_string(),
@@ -175,8 +199,13 @@ impl AppState {
 
     /// Unlocks with the passphrase; when `remember` is set, also keeps the key in the
     /// key store. A keyring failure does not undo the unlock: it is reported instead.
-    pub fn unlock(&self, passphrase: &Passphrase, remember: bool) -> Result<UnlockOutcome> {
-        let vault = Vault::unlock(&self.dir, passphrase)?;
+    pub fn unlock(
+        &self,
+        passphrase: &Passphrase,
+        remember: bool,
+        accept_restore: bool,
+    ) -> Result<UnlockOutcome> {
+        let vault = self.anchored(Vault::unlock(&self.dir, passphrase)?, accept_restore)?;
         let keyring_error = if remember {
             vault.remember(self.keystore.as_ref()).err().map(Into::into)
         } else {
@@ -187,8 +216,11 @@ impl AppState {
     }
 
     /// Unlocks with the key this device remembers.
-    pub fn unlock_remembered(&self) -> Result<()> {
-        let vault = Vault::unlock_remembered(&self.dir, self.keystore.as_ref())?;
+    pub fn unlock_remembered(&self, accept_restore: bool) -> Result<()> {
+        let vault = self.anchored(
+            Vault::unlock_remembered(&self.dir, self.keystore.as_ref())?,
+            accept_restore,
+        )?;
         self.open(vault);
         Ok(())
     }
@@ -306,6 +338,7 @@ impl AppState {
                 org: None,
                 grant_id: None,
                 limit: Some(len.saturating_sub(seen_len).clamp(1, 500) as usize),
+                before: None,
             };
             let rows = v.log_entries(&filter)?;
             let newest = rows.iter().map(|e| e.seq).max().unwrap_or(0);
@@ -625,6 +658,41 @@ mod tests {
         Passphrase::new(s.into())
     }
 
+    /// The review's rollback (M4) in the app: an older copy of the vault put back is
+    /// refused at unlock with the way to accept it, and accepting opens it.
+    #[test]
+    fn an_older_vault_is_refused_at_unlock_until_accepted() {
+        let (t, s) = state(MemoryKeyStore::default());
+        let s = s.with_anchors(Some(AnchorStore::at(t.path().join("anchors"))));
+        s.create(&pw("correct horse")).unwrap();
+        s.lock();
+        let old = t.path().join("old");
+        std::fs::create_dir_all(&old).unwrap();
+        let vault_dir = t.path().join("vault");
+        let files = |from: &Path, to: &Path| {
+            for e in std::fs::read_dir(from).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        };
+        files(&vault_dir, &old);
+        s.unlock(&pw("correct horse"), false, false).unwrap();
+        s.with_vault(|v| v.log_event(trove_core::NewLogEntry::new(trove_core::LogKind::Export)))
+            .unwrap();
+        s.lock();
+        for e in std::fs::read_dir(&vault_dir).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        files(&old, &vault_dir);
+        let err = s.unlock(&pw("correct horse"), false, false).unwrap_err();
+        assert_eq!(err.code(), "vault_rolled_back");
+        assert!(!s.status().unlocked, "nothing is opened");
+        s.unlock(&pw("correct horse"), false, true).unwrap();
+        assert!(s.status().unlocked);
+        s.lock();
+        s.unlock(&pw("correct horse"), false, false).unwrap();
+    }
+
     #[test]
     fn create_lock_unlock_round_trip() {
         let (_t, s) = state(MemoryKeyStore::default());
@@ -642,10 +710,10 @@ mod tests {
         assert!(!s.status().unlocked, "lock drops the vault");
         assert_eq!(s.counts().unwrap_err().code(), "locked");
         assert_eq!(
-            s.unlock(&pw("wrong"), false).unwrap_err().code(),
+            s.unlock(&pw("wrong"), false, false).unwrap_err().code(),
             "wrong_passphrase"
         );
-        s.unlock(&pw("correct horse"), false).unwrap();
+        s.unlock(&pw("correct horse"), false, false).unwrap();
         assert_eq!(s.list(None, None).unwrap()[0].id, id);
         assert_eq!(s.counts().unwrap().by_type["note"], 1);
     }
@@ -661,7 +729,7 @@ mod tests {
         let total = s.counts().unwrap().total;
         assert_eq!(total as usize, trove_core::demo::demo_records().len());
         s.lock();
-        s.unlock(&pw(DEMO_PASSPHRASE), false).unwrap();
+        s.unlock(&pw(DEMO_PASSPHRASE), false, false).unwrap();
         assert_eq!(s.search("Kastanienallee").unwrap().len(), 1);
         assert_eq!(
             s.create_demo().unwrap_err().code(),
@@ -684,15 +752,18 @@ mod tests {
         let (_t, s) = state(MemoryKeyStore::default());
         s.create(&pw("pw")).unwrap();
         s.lock();
-        let out = s.unlock(&pw("pw"), true).unwrap();
+        let out = s.unlock(&pw("pw"), true, false).unwrap();
         assert!(out.keyring_error.is_none());
         assert!(s.status().remembered);
         s.lock();
-        s.unlock_remembered().unwrap();
+        s.unlock_remembered(false).unwrap();
         assert!(s.status().unlocked);
         s.forget().unwrap();
         s.lock();
-        assert_eq!(s.unlock_remembered().unwrap_err().code(), "not_remembered");
+        assert_eq!(
+            s.unlock_remembered(false).unwrap_err().code(),
+            "not_remembered"
+        );
     }
 
     #[test]
@@ -700,7 +771,7 @@ mod tests {
         let (_t, s) = state(MemoryKeyStore::unavailable());
         s.create(&pw("pw")).unwrap();
         s.lock();
-        let out = s.unlock(&pw("pw"), true).unwrap();
+        let out = s.unlock(&pw("pw"), true, false).unwrap();
         let err = out.keyring_error.expect("keyring failure reported");
         assert_eq!(err.code, "keyring");
         assert!(
@@ -723,8 +794,8 @@ mod tests {
         );
         s.change_passphrase(&pw("old"), &pw("new")).unwrap();
         s.lock();
-        assert!(s.unlock(&pw("old"), false).is_err());
-        s.unlock(&pw("new"), false).unwrap();
+        assert!(s.unlock(&pw("old"), false, false).is_err());
+        s.unlock(&pw("new"), false, false).unwrap();
     }
 
     #[test]
@@ -742,7 +813,7 @@ mod tests {
             .unwrap();
         assert!(s.status().unlocked);
         s.lock();
-        s.unlock(&pw("fresh"), false).unwrap();
+        s.unlock(&pw("fresh"), false, false).unwrap();
     }
 
     #[test]

@@ -23,4 +23,8 @@ org_key: string | null,
 /**
  * A remote request: `direct` or `relayed`.
  */
-route: string | null, hash: string, };
+route: string | null, 
+/**
+ * A row that sums up repeated failures: how many requests it stands for.
+ */
+count: number | null, hash: string, };

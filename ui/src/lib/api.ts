@@ -94,9 +94,10 @@ export const api = {
   createDemoVault: () => call<void>("create_demo_vault"),
   saveRecoveryKit: (path: string, recoveryKey: string) =>
     call<void>("save_recovery_kit", { path, recoveryKey }),
-  unlock: (passphrase: string, remember: boolean) =>
-    call<UnlockOutcome>("unlock", { passphrase, remember }),
-  unlockRemembered: () => call<void>("unlock_remembered"),
+  unlock: (passphrase: string, remember: boolean, acceptRestore = false) =>
+    call<UnlockOutcome>("unlock", { passphrase, remember, acceptRestore }),
+  unlockRemembered: (acceptRestore = false) =>
+    call<void>("unlock_remembered", { acceptRestore }),
   recover: (recoveryKey: string, newPassphrase: string, allowWeak = false) =>
     call<void>("recover", { recoveryKey, newPassphrase, allowWeak }),
   lock: () => call<void>("lock"),

@@ -26,7 +26,7 @@ const types: RecordTypeDto[] = [
 
 const entry = (over: Partial<LogEntryDto>): LogEntryDto => ({
   seq: 1, time: "2026-11-20T10:00:00.000Z", kind: "share", grant_id: "g", org: "GLS Bank", remote_addr: "127.0.0.1",
-  method: "GET", path: "/v1/records", status: 200, outcome: "allowed", record_ids: ["a"], fields: ["contact.email"], org_key: null, route: null, hash: "h", ...over,
+  method: "GET", path: "/v1/records", status: 200, outcome: "allowed", record_ids: ["a"], fields: ["contact.email"], org_key: null, route: null, count: null, hash: "h", ...over,
 });
 
 describe("scope from ticks", () => {
@@ -95,6 +95,9 @@ describe("describeEntry", () => {
     expect(describeEntry(entry({}))).toBe("read 1 record: contact.email");
     expect(describeEntry(entry({ outcome: "denied:revoked", record_ids: [], fields: [] }))).toBe("was refused (revoked)");
     expect(describeEntry(entry({ kind: "grant_revoke" }))).toBe("had its access revoked");
+    expect(describeEntry(entry({ outcome: "denied:unknown_token", record_ids: [], fields: [], count: 41 }))).toBe(
+      "was refused 41 more times within that minute (unknown_token)",
+    );
   });
 
   it("describes your own exports and imports, with what left", () => {

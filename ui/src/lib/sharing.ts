@@ -116,7 +116,9 @@ export function describeEntry(e: LogEntryDto): string {
       const what = e.fields.length ? e.fields.join(", ") : "nothing";
       return e.outcome === "allowed"
         ? `read ${e.record_ids.length} ${e.record_ids.length === 1 ? "record" : "records"}: ${what}`
-        : `was refused (${e.outcome.replace(/^denied:/, "")})`;
+        : e.count
+          ? `was refused ${e.count} more ${e.count === 1 ? "time" : "times"} within that minute (${e.outcome.replace(/^denied:/, "")})`
+          : `was refused (${e.outcome.replace(/^denied:/, "")})`;
     }
     case "grant_create":
       return "was granted access";
