@@ -309,11 +309,12 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
 
     // The access log shows the read, with org and fields, live.
     await (await el(b, "#tab-log")).click();
-    await b.waitUntil(async () => (await (await b.$("#timeline")).getText()).includes("contact.email"), {
+    await b.waitUntil(async () => (await (await b.$("#timeline")).getText()).includes("contact: email"), {
       timeout: 8000,
       timeoutMsg: "the read did not show up in the access log",
     });
-    assert.match(await text(b, "#timeline"), /GLS Bank read \d+ records?: .*contact\.email/);
+    // In plain words, with field labels; the route and status stay in each row's details.
+    assert.match(await text(b, "#timeline"), /GLS Bank read \d+ records? \(.*contact: email/);
     assert.match(await text(b, "#org-summary"), /GLS Bank/);
     await (await el(b, "#verify-log")).click();
     assert.match(await text(b, "#verify-result"), /intact/);
@@ -440,9 +441,9 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     // Exports and imports are in the access log too, with what left or came in.
     await (await el(b, "#tab-log")).click();
     const log = await text(b, "#timeline");
-    assert.match(log, /You exported a bundle for an organization \(to 1 age recipient\): .*contact\.email/);
+    assert.match(log, /You exported a bundle for an organization \(to 1 age recipient\): .*contact: email/);
     assert.match(log, /You exported everything \(protected by a passphrase\)/);
-    assert.match(log, /You imported a vCard file: .*contact\.email/);
+    assert.match(log, /You imported a vCard file: .*contact: email/);
   });
 
   it("opens the native file dialogs (the dialog plugin is allowed), and cancelling changes nothing", async () => {
@@ -694,7 +695,7 @@ describe("reaching organizations beyond this computer", () => {
       timeout: 10000,
       timeoutMsg: "the remote read did not show up with the organization's key",
     });
-    assert.match(await text(b, "#timeline"), new RegExp(`Acme Bank read 1 record: contact\\.email\\s*over the internet, (direct|relayed) · key ${orgKey.slice(0, 10)}`));
+    assert.match(await text(b, "#timeline"), new RegExp(`Acme Bank read 1 contact record \\(email\\)\\s*over the internet, (direct|relayed) · key ${orgKey.slice(0, 10)}`));
     await shot(b, "25-remote-log");
 
     await revoke("Acme Bank");

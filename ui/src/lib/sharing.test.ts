@@ -7,6 +7,7 @@ import {
   accessesPerDay,
   checkGrant,
   describeEntry,
+  entryDetails,
   disclosure,
   enforcement,
   entryActor,
@@ -91,12 +92,34 @@ describe("accessesPerDay", () => {
 });
 
 describe("describeEntry", () => {
-  it("says what was read or why it was refused, never values", () => {
-    expect(describeEntry(entry({}))).toBe("read 1 record: contact.email");
-    expect(describeEntry(entry({ outcome: "denied:revoked", record_ids: [], fields: [] }))).toBe("was refused (revoked)");
+  it("says in plain words what was read or why it was refused, never values", () => {
+    expect(describeEntry(entry({}))).toBe("read 1 contact record (email)");
+    expect(describeEntry(entry({}), types)).toBe("read 1 contact record (email)");
+    expect(describeEntry(entry({ record_ids: ["a", "b"], fields: ["identity.given_name", "contact.email"] }), types)).toBe(
+      "read 2 records (identity: given name; contact: email)",
+    );
+    expect(describeEntry(entry({ record_ids: ["a", "b"], fields: ["bank_account.iban", "bank_account.contact_hours"] }))).toBe(
+      "read 2 bank account records (iban, contact hours)",
+    );
+    expect(describeEntry(entry({ outcome: "denied:revoked", record_ids: [], fields: [] }))).toBe("was refused: the grant was revoked");
+    expect(describeEntry(entry({ outcome: "denied:insufficient_scope", record_ids: [], fields: [] }))).toBe(
+      "was refused: it asked for a kind of record the grant does not cover",
+    );
+    expect(describeEntry(entry({ outcome: "denied:some_new_reason", record_ids: [], fields: [] }))).toBe("was refused: some new reason");
     expect(describeEntry(entry({ kind: "grant_revoke" }))).toBe("had its access revoked");
-    expect(describeEntry(entry({ outcome: "denied:unknown_token", record_ids: [], fields: [], count: 41 }))).toBe(
-      "was refused 41 more times within that minute (unknown_token)",
+    expect(describeEntry(entry({ outcome: "denied:unknown_token", org: null, record_ids: [], fields: [], count: 41 }))).toBe(
+      "was refused (41 more times within that minute): the token is not one Trove issued (or its grant was deleted)",
+    );
+  });
+
+  it("never says \"You was refused\": a request without a known token has its own actor", () => {
+    const stranger = entry({ outcome: "denied:missing_token", org: null, grant_id: null, record_ids: [], fields: [] });
+    expect(`${entryActor(stranger)} ${describeEntry(stranger)}`).toBe("Someone without a valid token was refused: no token was given");
+  });
+
+  it("keeps the technical line for the details view", () => {
+    expect(entryDetails(entry({ outcome: "denied:revoked", status: 401, record_ids: [], fields: [] }))).toBe(
+      "GET /v1/records  → 401  denied:revoked  from 127.0.0.1  grant g",
     );
   });
 
@@ -105,9 +128,9 @@ describe("describeEntry", () => {
     expect(entryActor(full)).toBe("You");
     expect(describeEntry(full)).toBe("exported everything (protected by a passphrase)");
     const scoped = entry({ kind: "export", org: "age1aaa age1bbb", path: "bundle:scoped contact.email", fields: ["contact.email"] });
-    expect(describeEntry(scoped)).toBe("exported a bundle for an organization (to 2 age recipients): contact.email");
+    expect(describeEntry(scoped)).toBe("exported a bundle for an organization (to 2 age recipients): contact: email");
     expect(describeEntry(entry({ kind: "export", org: "plain", path: "bundle:full" }))).toMatch(/not encrypted/);
-    expect(describeEntry(entry({ kind: "import", org: null, path: "import:vcard", fields: ["contact.email"] }))).toBe("imported a vCard file: contact.email");
+    expect(describeEntry(entry({ kind: "import", org: null, path: "import:vcard", fields: ["contact.email"] }))).toBe("imported a vCard file: contact: email");
     expect(entryActor(entry({}))).toBe("GLS Bank");
   });
 });

@@ -104,21 +104,96 @@ export function accessesPerDay(entries: LogEntryDto[], today: Date, days = 14): 
   return { days: dayList, orgs, counts, max };
 }
 
-/** Who a log row is about: the organization, or "You" for your own exports and imports. */
+/**
+ * Who a log row is about: the organization; "You" for your own exports and imports; for a
+ * refused request that named no grant, someone whose token Trove did not know.
+ */
 export function entryActor(e: LogEntryDto): string {
-  return e.kind === "export" || e.kind === "import" ? "You" : (e.org ?? "You");
+  if (e.kind === "export" || e.kind === "import") return "You";
+  if (e.org) return e.org;
+  return e.kind === "share" ? "Someone without a valid token" : "You";
 }
 
-/** A one-line description of a log row, without values. */
-export function describeEntry(e: LogEntryDto): string {
+/** `bank_account` → "bank account"; a schema title when the types are known. */
+function typeWords(type: string, types?: RecordTypeDto[]): string {
+  const t = types?.find((x) => x.name === type);
+  return soft(t?.title ?? type.replace(/_/g, " "));
+}
+
+/** A label inside a sentence: lower case, except names like "IBAN" or "BIC". */
+function soft(label: string): string {
+  return /[A-Z]{2}/.test(label) ? label : label.toLowerCase();
+}
+
+function fieldWord(type: string, field: string, types?: RecordTypeDto[]): string {
+  const f = types?.find((x) => x.name === type)?.fields.find((x) => x.name === field);
+  return soft(f?.title ?? field.replace(/_/g, " "));
+}
+
+/**
+ * `type.field` names in words, grouped by type: "address: street, city; contact: email".
+ * Field labels from the schemas when `types` is given, otherwise the names with spaces.
+ */
+export function fieldsInWords(fields: string[], types?: RecordTypeDto[]): string {
+  const byType = new Map<string, string[]>();
+  for (const f of fields) {
+    const [type, field] = f.includes(".") ? [f.slice(0, f.indexOf(".")), f.slice(f.indexOf(".") + 1)] : [f, ""];
+    const list = byType.get(type) ?? [];
+    if (field) list.push(fieldWord(type, field, types));
+    byType.set(type, list);
+  }
+  return [...byType]
+    .map(([type, list]) => (list.length ? `${typeWords(type, types)}: ${list.join(", ")}` : typeWords(type, types)))
+    .join("; ");
+}
+
+/** Why a request was refused, as a sentence ending (the reason names stay in the details). */
+const REFUSALS: Record<string, string> = {
+  revoked: "the grant was revoked",
+  expired: "the grant has expired",
+  exhausted: "the grant had used up its allowed uses",
+  unknown_token: "the token is not one Trove issued (or its grant was deleted)",
+  missing_token: "no token was given",
+  malformed_token: "the token was mistyped or cut off",
+  bad_checksum: "the token was mistyped or cut off",
+  insufficient_scope: "it asked for a kind of record the grant does not cover",
+  not_found: "it asked for a record it cannot see",
+  out_of_scope: "it asked for a record it cannot see",
+  wrong_key: "the token was used from another organization's key",
+  key_bound: "the grant is bound to an organization's key and was used without it",
+  rate_limited: "too many failed attempts with that token",
+  foreign_host: "the request was addressed to another server",
+  duplicate_host: "the request was malformed",
+  bad_request: "the request was malformed",
+  body_too_large: "the request was too large",
+  method_not_allowed: "the request used a method the share API does not offer",
+  unavailable: "the vault could not answer at that moment",
+  many_sources: "failed requests came from many sources at once",
+};
+
+/** "the grant was revoked" for `denied:revoked`; a plain fallback for any other reason. */
+export function refusalWords(outcome: string): string {
+  const reason = outcome.replace(/^denied:/, "");
+  return REFUSALS[reason] ?? reason.replace(/_/g, " ");
+}
+
+/** A one-line description of a log row in plain words, without values. */
+export function describeEntry(e: LogEntryDto, types?: RecordTypeDto[]): string {
   switch (e.kind) {
     case "share": {
-      const what = e.fields.length ? e.fields.join(", ") : "nothing";
-      return e.outcome === "allowed"
-        ? `read ${e.record_ids.length} ${e.record_ids.length === 1 ? "record" : "records"}: ${what}`
-        : e.count
-          ? `was refused ${e.count} more ${e.count === 1 ? "time" : "times"} within that minute (${e.outcome.replace(/^denied:/, "")})`
-          : `was refused (${e.outcome.replace(/^denied:/, "")})`;
+      if (e.outcome !== "allowed") {
+        const more = e.count ? ` (${e.count} more ${e.count === 1 ? "time" : "times"} within that minute)` : "";
+        return `was refused${more}: ${refusalWords(e.outcome)}`;
+      }
+      // "read 2 address records (street, city)"; several types name each.
+      const n = e.record_ids.length;
+      const kinds = [...new Set(e.fields.map((f) => f.split(".")[0]))];
+      const noun = n === 1 ? "record" : "records";
+      if (kinds.length === 1) {
+        const words = e.fields.map((f) => fieldWord(kinds[0], f.slice(kinds[0].length + 1), types));
+        return `read ${n} ${typeWords(kinds[0], types)} ${noun} (${words.join(", ")})`;
+      }
+      return `read ${n} ${noun}${e.fields.length ? ` (${fieldsInWords(e.fields, types)})` : ""}`;
     }
     case "grant_create":
       return "was granted access";
@@ -129,17 +204,33 @@ export function describeEntry(e: LogEntryDto): string {
       const scoped = (e.path ?? "").startsWith("bundle:scoped");
       const who =
         e.org === "passphrase" ? "protected by a passphrase" : e.org === "plain" ? "not encrypted" : `to ${(e.org ?? "").split(" ").length} age ${(e.org ?? "").split(" ").length === 1 ? "recipient" : "recipients"}`;
-      return `exported ${scoped ? "a bundle for an organization" : "everything"} (${who})${scoped ? `: ${e.fields.join(", ") || "no fields"}` : ""}`;
+      return `exported ${scoped ? "a bundle for an organization" : "everything"} (${who})${scoped ? `: ${fieldsInWords(e.fields, types) || "no fields"}` : ""}`;
     }
-    case "import":
-    {
+    case "import": {
       const names: Record<string, string> = { bundle: "bundle", vcard: "vCard file", csv: "CSV file", json: "JSON file" };
       const format = (e.path ?? "").replace(/^import:/, "");
-      return `imported a ${names[format] ?? "file"}${e.fields.length ? `: ${e.fields.join(", ")}` : ""}`;
+      return `imported a ${names[format] ?? "file"}${e.fields.length ? `: ${fieldsInWords(e.fields, types)}` : ""}`;
     }
+    case "staging":
+      return `${e.method ?? "changed"} a copy on your storage${e.fields.length ? `: ${fieldsInWords(e.fields, types)}` : ""}`;
+    case "remote_key_rotate":
+      return "replaced this computer's internet address key (links made before stop working)";
     default:
-      return e.kind;
+      return e.kind.replace(/_/g, " ");
   }
+}
+
+/** The technical line behind a log row, for its details view. */
+export function entryDetails(e: LogEntryDto): string {
+  const parts: string[] = [];
+  if (e.method || e.path) parts.push(`${e.method ?? ""} ${e.path ?? ""}`.trim());
+  if (e.status !== null) parts.push(`→ ${e.status}`);
+  parts.push(e.outcome);
+  if (e.count) parts.push(`×${e.count}`);
+  if (e.remote_addr) parts.push(`from ${e.remote_addr}`);
+  if (e.fields.length) parts.push(e.fields.join(", "));
+  if (e.grant_id) parts.push(`grant ${e.grant_id}`);
+  return parts.join("  ");
 }
 
 /**
