@@ -10,6 +10,7 @@ mod app;
 mod bundle;
 mod common;
 mod procs;
+mod remote;
 mod share;
 mod vault;
 mod webdriver;
@@ -27,7 +28,7 @@ const SUITES: &[(&str, Option<SuiteFn>)] = &[
     ("share", Some(share::run)),
     ("bundle", Some(bundle::run)),
     ("app", Some(app::run)),
-    ("remote", None),
+    ("remote", Some(remote::run)),
 ];
 
 const USAGE: &str = "usage: trove-bench SUITE [--records N] [--dir DIR] [--keep] [suite options]

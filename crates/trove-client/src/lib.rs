@@ -46,7 +46,7 @@ mod key;
 mod remote;
 mod response;
 pub mod staged;
-#[cfg(feature = "test-utils")]
+#[cfg(feature = "local-relay")]
 pub mod testing;
 
 pub use staged::{fetch_staged, StagedError, StagedFetch, StagedOptions, VersionMemory};

@@ -1,4 +1,4 @@
-//! For tests and benchmarks only (feature `test-utils`): an iroh relay on loopback, so
+//! For tests and benchmarks only (feature `local-relay`, also in `test-utils`): an iroh relay on loopback, so
 //! that nothing ever contacts a public relay.
 //!
 //! ```no_run
