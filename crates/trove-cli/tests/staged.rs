@@ -10,17 +10,18 @@ use trove_wire::link::ShareLink;
 use crate::support::*;
 
 const AK: &str = "AKIDCLITEST";
-const SK: &str = "CliTestSecret-0a1b2c3d4e5f-QWERTY";
+pub(crate) const SK: &str = "CliTestSecret-0a1b2c3d4e5f-QWERTY";
 const BUCKET: &str = "trove-cli";
 
 /// An s3s-fs server on 127.0.0.1:0 on a runtime of its own; stops when dropped.
-struct S3 {
-    rt: tokio::runtime::Runtime,
+pub(crate) struct S3 {
+    pub(crate) rt: tokio::runtime::Runtime,
     endpoint: String,
-    _root: tempfile::TempDir,
+    /// s3s-fs keeps one file per object under `root/BUCKET/`.
+    pub(crate) root: tempfile::TempDir,
 }
 
-fn s3() -> S3 {
+pub(crate) fn s3() -> S3 {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -52,7 +53,7 @@ fn s3() -> S3 {
     S3 {
         rt,
         endpoint: format!("http://127.0.0.1:{port}"),
-        _root: root,
+        root,
     }
 }
 
@@ -63,7 +64,26 @@ fn with_secret(t: &TestVault, secret: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn add_storage(t: &TestVault, s: &S3, name: &str, secret: &str) -> Output {
+/// Every staged object file under `root` (s3s-fs keeps one file per object), sorted.
+pub(crate) fn staged_objects(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if !p.file_name().unwrap().to_string_lossy().starts_with('.') {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root.join(BUCKET), &mut out);
+    out.retain(|p| p.to_string_lossy().contains("trove-staged"));
+    out.sort();
+    out
+}
+
+pub(crate) fn add_storage(t: &TestVault, s: &S3, name: &str, secret: &str) -> Output {
     with_secret(
         t,
         secret,

@@ -242,7 +242,7 @@ async fn an_offline_trove_is_reported_in_words() {
 }
 
 #[tokio::test]
-async fn staged_only_links_are_not_fetched_yet() {
+async fn staged_only_links_are_fetched_from_storage_and_not_read_live() {
     let dir = tempfile::tempdir().unwrap();
     let link = trove_client::ShareLink {
         token: zeroize::Zeroizing::new(TOKEN.into()),
@@ -254,10 +254,16 @@ async fn staged_only_links_are_not_fetched_yet() {
             signer: [9; 32],
         }),
     };
+    // fetch goes to the staged copy (this one names no manifest: refused before any
+    // download); grant has no staged path.
     let out = org(dir.path(), &["fetch", &link.encode()], None).await;
     let (code, err) = failed(&out);
     assert_eq!(code, 1);
-    assert!(err.contains("cannot fetch staged copies yet"), "{err}");
+    assert!(err.contains("carries no manifest URL"), "{err}");
+    let out = org(dir.path(), &["grant", &link.encode()], None).await;
+    let (code, err) = failed(&out);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot be read live"), "{err}");
 }
 
 /// A running `trove-org proxy`, killed on drop.

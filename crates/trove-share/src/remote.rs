@@ -206,11 +206,29 @@ pub fn vault_share_link(
     token: &ShareToken,
 ) -> trove_core::Result<Zeroizing<String>> {
     let id = endpoint_id(&vault.endpoint_secret()?);
+    Ok(share_link(token, id, vault_relays(vault)?))
+}
+
+/// Where `vault` answers live, for a link that also has another path (a staged copy):
+/// its endpoint id and relays if it has an endpoint key (remote sharing was set up),
+/// `None` without making one.
+pub fn vault_live_address(vault: &Vault) -> trove_core::Result<Option<LiveAddress>> {
+    let Some(secret) = vault.existing_endpoint_secret()? else {
+        return Ok(None);
+    };
+    Ok(Some(LiveAddress {
+        endpoint_id: endpoint_id(&secret),
+        relays: vault_relays(vault)?,
+        direct: Vec::new(),
+    }))
+}
+
+fn vault_relays(vault: &Vault) -> trove_core::Result<Vec<String>> {
     let relay = match vault.remote_settings()?.relay {
         Some(u) => RelayChoice::Custom(u),
         None => RelayChoice::Default,
     };
-    Ok(share_link(token, id, relay_urls(&relay)))
+    Ok(relay_urls(&relay))
 }
 
 fn transport_config(l: &RemoteLimits) -> QuicTransportConfig {
