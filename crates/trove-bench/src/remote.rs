@@ -249,22 +249,15 @@ impl Server {
         };
         let endpoint = trove_share::bind_endpoint(secret, &options).await?;
         if relay.is_some() {
-            tokio::time::timeout(
-                Duration::from_secs(30),
-                trove_share::wait_online(&endpoint),
-            )
-            .await
-            .context("the person's side never reached the local relay")?;
+            tokio::time::timeout(Duration::from_secs(30), trove_share::wait_online(&endpoint))
+                .await
+                .context("the person's side never reached the local relay")?;
         }
         let state = ShareState::new(vault.try_clone()?, config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(trove_share::serve_remote(
-            endpoint.clone(),
-            state,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(trove_share::serve_remote(endpoint.clone(), state, async {
+            let _ = stopped.await;
+        }));
         Ok(Server {
             endpoint,
             relay: relay.map(str::to_string),

@@ -168,7 +168,8 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
 
 /// s3s-fs serving `root` on 127.0.0.1 with one access key, until the process ends.
 async fn start_s3(root: &Path) -> anyhow::Result<SocketAddr> {
-    let fs = s3s_fs::FileSystem::new(root)?;
+    let fs = s3s_fs::FileSystem::new(root)
+        .map_err(|e| anyhow::anyhow!("s3s-fs on {}: {e:?}", root.display()))?;
     let mut b = s3s::service::S3ServiceBuilder::new(fs);
     b.set_auth(s3s::auth::SimpleAuth::from_single(AK, SK));
     let svc = b.build();

@@ -58,7 +58,11 @@ fn records(o: &Output) -> Vec<serde_json::Value> {
 fn refused(o: &Output, out: &Path, token: &str) -> String {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     assert!(!out.exists(), "{} was written: {err}", out.display());
     assert!(!err.contains(token), "the token is on stderr");
     assert!(!err.contains("panicked"), "{err}");
@@ -86,7 +90,7 @@ fn trove_org_fetch_reads_live_while_serving_then_the_verified_staged_copy() {
     let id = t.ok(&["add", "contact", "email=ana@example.org", "phone=+49 30 1"]);
     let id = id.trim().to_string();
     t.ok(&["add", "contact", "email=bo@example.org"]);
-    t.ok(&["add", "note", "text=not shared"]);
+    t.ok(&["add", "note", "body=not shared"]);
 
     let (server, _) = serve_remote(&t, &relay.url);
     let g = t.json(&[
@@ -106,17 +110,21 @@ fn trove_org_fetch_reads_live_while_serving_then_the_verified_staged_copy() {
     let token = g["token"].as_str().unwrap().to_string();
     let text = g["link"].as_str().unwrap().to_string();
     let link = ShareLink::parse(&text).unwrap();
-    let live = link.live.as_ref().expect("the offline link names the live endpoint too");
+    let live = link
+        .live
+        .as_ref()
+        .expect("the offline link names the live endpoint too");
     assert_eq!(live.relays, std::slice::from_ref(&relay.url));
     assert!(link.staged.is_some());
 
     // 1. The person's Trove is up: it answers, and logs the read.
+    // Reads from the organization: the rows naming its endpoint key.
     let reads = |t: &TestVault| {
         t.json(&["log", "--grant", &gid])["entries"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["kind"] != "staging")
+            .filter(|e| e["org_key"].is_string())
             .count()
     };
     let o = org(&cfg, &text, &["fetch", "-", "--timeout", "20s"]);
@@ -134,7 +142,14 @@ fn trove_org_fetch_reads_live_while_serving_then_the_verified_staged_copy() {
     let o = org(
         &cfg,
         &text,
-        &["fetch", "-", "--timeout", "2s", "--out", out.to_str().unwrap()],
+        &[
+            "fetch",
+            "-",
+            "--timeout",
+            "2s",
+            "--out",
+            out.to_str().unwrap(),
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(started.elapsed() < Duration::from_secs(20));
@@ -144,16 +159,26 @@ fn trove_org_fetch_reads_live_while_serving_then_the_verified_staged_copy() {
         "{err}"
     );
     assert!(err.contains("not reachable right now"), "{err}");
-    let file: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    assert_eq!(file["records"].as_array().unwrap(), &got, "the same records either way");
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        file["records"].as_array().unwrap(),
+        &got,
+        "the same records either way"
+    );
     assert_eq!(reads(&t), 1, "storage reads are not in the log");
     std::fs::remove_file(&out).unwrap();
     let fetch_into = |text: &str, out: &Path| {
         org(
             &cfg,
             text,
-            &["fetch", "-", "--timeout", "1s", "--out", out.to_str().unwrap()],
+            &[
+                "fetch",
+                "-",
+                "--timeout",
+                "1s",
+                "--out",
+                out.to_str().unwrap(),
+            ],
         )
     };
 
@@ -215,7 +240,14 @@ fn trove_org_against_trove_serve_remote_reads_is_refused_after_revoke_and_gives_
     let (server, _) = serve_remote(&t, &relay.url);
     let grant = |scope: &str| {
         t.json(&[
-            "grant", "create", "--org", "Acme", "--purpose", "KYC", "--scope", scope,
+            "grant",
+            "create",
+            "--org",
+            "Acme",
+            "--purpose",
+            "KYC",
+            "--scope",
+            scope,
         ])
     };
     let (a, b) = (grant("contact"), grant("contact.email"));
@@ -234,7 +266,14 @@ fn trove_org_against_trove_serve_remote_reads_is_refused_after_revoke_and_gives_
     let o = org(
         &cfg,
         link_a,
-        &["fetch", "-", "--timeout", "20s", "--out", out.to_str().unwrap()],
+        &[
+            "fetch",
+            "-",
+            "--timeout",
+            "20s",
+            "--out",
+            out.to_str().unwrap(),
+        ],
     );
     let err = refused(&o, &out, a["token"].as_str().unwrap());
     assert!(err.contains("unauthorized"), "{err}");

@@ -148,10 +148,7 @@ pub async fn fetch_records(
     };
     let mut records = copy.records.records;
     if let Some(t) = record_type {
-        let covered = copy
-            .scope
-            .iter()
-            .any(|s| s.split('.').next() == Some(t));
+        let covered = copy.scope.iter().any(|s| s.split('.').next() == Some(t));
         if !covered {
             return Err(FetchError::NotInScope(t.to_string()));
         }

@@ -25,8 +25,8 @@ pub use http::router;
 pub use iroh::Endpoint as RemoteEndpoint;
 pub use remote::{
     bind_endpoint, endpoint_id, endpoint_id_text, relay_urls, serve_remote, share_link,
-    vault_live_address, vault_share_link, wait_online, RelayChoice, RemoteCounts, RemoteError, RemoteLimits,
-    RemoteOptions,
+    vault_live_address, vault_share_link, wait_online, RelayChoice, RemoteCounts, RemoteError,
+    RemoteLimits, RemoteOptions,
 };
 pub use server::{check_bind, check_host_name, serve, tls_acceptor, ServeError};
 
