@@ -3,14 +3,13 @@
 //! `--org-key`. The endpoint secret never appears in any output.
 
 use std::io::{BufRead, BufReader};
-use std::net::Ipv4Addr;
 use std::process::{Child, Stdio};
 
 use crate::support::*;
 
-/// A relay on 127.0.0.1 over plain HTTP, running on its own runtime.
+/// trove-client's relay on 127.0.0.1 over plain HTTP, running on its own runtime.
 pub(crate) struct Relay {
-    _server: iroh_relay::server::Server,
+    _relay: trove_client::testing::LocalRelay,
     _rt: tokio::runtime::Runtime,
     pub(crate) url: String,
 }
@@ -21,19 +20,13 @@ pub(crate) fn relay() -> Relay {
         .enable_all()
         .build()
         .unwrap();
-    let server = rt.block_on(async {
-        let mut config = iroh_relay::server::ServerConfig::default();
-        config.relay = Some(iroh_relay::server::RelayConfig::new((
-            Ipv4Addr::LOCALHOST,
-            0,
-        )));
-        iroh_relay::server::Server::spawn(config).await.unwrap()
-    });
-    let url = format!("http://{}", server.http_addr().unwrap());
+    let relay = rt
+        .block_on(trove_client::testing::LocalRelay::spawn())
+        .unwrap();
     Relay {
-        _server: server,
+        url: relay.url().to_string(),
+        _relay: relay,
         _rt: rt,
-        url,
     }
 }
 
