@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use iroh::Endpoint;
 use serde_json::{json, Value};
 use trove_client::testing::LocalRelay;
 use trove_client::{Client, Method, NetworkPath, OrgKey, PathPolicy, RemoteOptions, ShareLink};
 use trove_core::{NewGrant, Vault};
+use trove_share::RemoteEndpoint as Endpoint;
 use trove_share::{RelayChoice, ShareConfig, ShareState};
 use trove_wire::link::LiveAddress;
 use zeroize::Zeroizing;

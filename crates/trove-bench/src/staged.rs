@@ -9,12 +9,11 @@
 //! the same storage client. Rounds alternate between the two so background load hits
 //! both alike; medians are reported.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 use serde_json::{json, Value};
+use trove_client::testing::LocalS3;
 use trove_client::{fetch_staged, StagedOptions};
 use trove_core::bundle::{self, Encryption, ExportOptions};
 use trove_core::{NewGrant, NewRecord, NewStorageTarget, OfflineGrant, Scope, StorageSecret};
@@ -65,11 +64,11 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         .build()?;
     let s3_root = work.path().join("s3");
     std::fs::create_dir_all(s3_root.join(BUCKET))?;
-    let s3 = rt.block_on(start_s3(&s3_root))?;
-    p.say(format!("s3s-fs on {s3}"));
+    let s3 = rt.block_on(LocalS3::start(&s3_root, 0, AK, SK))?;
+    p.say(format!("s3s-fs on {}", s3.endpoint()));
     vault.add_storage(&NewStorageTarget {
         name: "bench".into(),
-        endpoint: format!("http://{s3}"),
+        endpoint: s3.endpoint(),
         bucket: BUCKET.into(),
         region: None,
         prefix: Some("bench".into()),
@@ -164,26 +163,4 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         "stage_ratio": round(b / s, 3),
         "load_average": crate::remote::load_average(),
     }))
-}
-
-/// s3s-fs serving `root` on 127.0.0.1 with one access key, until the process ends.
-async fn start_s3(root: &Path) -> anyhow::Result<SocketAddr> {
-    let fs = s3s_fs::FileSystem::new(root)
-        .map_err(|e| anyhow::anyhow!("s3s-fs on {}: {e:?}", root.display()))?;
-    let mut b = s3s::service::S3ServiceBuilder::new(fs);
-    b.set_auth(s3s::auth::SimpleAuth::from_single(AK, SK));
-    let svc = b.build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            let svc = svc.clone();
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
-                    .await;
-            });
-        }
-    });
-    Ok(addr)
 }

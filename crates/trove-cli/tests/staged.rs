@@ -4,6 +4,7 @@
 
 use std::process::Output;
 
+use trove_client::testing::LocalS3;
 use trove_client::{fetch_staged, StagedError, StagedOptions};
 use trove_wire::link::ShareLink;
 
@@ -13,10 +14,11 @@ const AK: &str = "AKIDCLITEST";
 pub(crate) const SK: &str = "CliTestSecret-0a1b2c3d4e5f-QWERTY";
 const BUCKET: &str = "trove-cli";
 
-/// An s3s-fs server on 127.0.0.1:0 on a runtime of its own; stops when dropped.
+/// trove-client's s3s-fs server on 127.0.0.1:0, on a runtime of its own; stops when
+/// dropped.
 pub(crate) struct S3 {
     pub(crate) rt: tokio::runtime::Runtime,
-    endpoint: String,
+    server: LocalS3,
     /// s3s-fs keeps one file per object under `root/BUCKET/`.
     pub(crate) root: tempfile::TempDir,
 }
@@ -29,32 +31,8 @@ pub(crate) fn s3() -> S3 {
         .enable_all()
         .build()
         .unwrap();
-    let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
-    let mut b = s3s::service::S3ServiceBuilder::new(fs);
-    b.set_auth(s3s::auth::SimpleAuth::from_single(AK, SK));
-    let svc = b.build();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    rt.spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                continue;
-            };
-            let svc = svc.clone();
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
-                    .await;
-            });
-        }
-    });
-    S3 {
-        rt,
-        endpoint: format!("http://127.0.0.1:{port}"),
-        root,
-    }
+    let server = rt.block_on(LocalS3::start(root.path(), 0, AK, SK)).unwrap();
+    S3 { rt, server, root }
 }
 
 fn with_secret(t: &TestVault, secret: &str, args: &[&str]) -> Output {
@@ -92,7 +70,7 @@ pub(crate) fn add_storage(t: &TestVault, s: &S3, name: &str, secret: &str) -> Ou
             "add",
             name,
             "--endpoint",
-            &s.endpoint,
+            &s.server.endpoint(),
             "--bucket",
             BUCKET,
             "--access-key-id",
@@ -153,7 +131,7 @@ fn storage_targets_are_added_listed_tested_and_removed_without_showing_the_secre
         "add",
         "x",
         "--endpoint",
-        &s.endpoint,
+        &s.server.endpoint(),
         "--bucket",
         BUCKET,
         "--access-key-id",

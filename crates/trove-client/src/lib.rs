@@ -51,7 +51,7 @@ mod key;
 mod remote;
 mod response;
 pub mod staged;
-#[cfg(feature = "local-relay")]
+#[cfg(any(feature = "local-relay", feature = "local-s3"))]
 pub mod testing;
 
 pub use fetch::{fetch_records, Answered, FetchError, Fetched};
