@@ -6,7 +6,7 @@
 # with SCREENSHOT_DIR=docs/screenshots to update the committed ones). The organization in the story is trove-client's example `org`; the
 # `trove` CLI and the reference `age` check exported bundles independently of the app.
 # Remote sharing is read by `trove-org` through an iroh relay on loopback (trove-client's
-# example `local_relay`) and staged grants from an s3s-fs server on loopback (trove-share's
+# example `local_relay`) and staged grants from an s3s-fs server on loopback (trove-client's
 # example `s3_server`): nothing contacts a public relay or a real storage service.
 # Exits non-zero when anything fails; always stops what it started.
 #
@@ -29,9 +29,7 @@ cargo build -p trove-desktop
 # and rebuild tauri's dependency tree (PLATFORM.md, "Keep one build scope").
 # The organization's side: the example `org` (loopback HTTP), `trove-org` (share links,
 # live over iroh or from staged storage) and an iroh relay on loopback (`test-utils`).
-cargo build -p trove-client --example org --example local_relay --bin trove-org --features test-utils
-# A real S3 server (s3s-fs) on loopback for staged grants.
-cargo build -p trove-share --example s3_server
+cargo build -p trove-client --example org --example local_relay --example s3_server --bin trove-org --features test-utils,local-s3
 cargo build -p trove-cli
 app="$target/debug/trove-desktop"
 # Relative SCREENSHOT_DIR values are taken from the repository root.

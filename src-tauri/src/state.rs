@@ -445,7 +445,8 @@ impl AppState {
             )??;
             let live = remote_on
                 .then(|| trove_share::vault_live_address(&v))
-                .transpose()?;
+                .transpose()?
+                .flatten();
             let link = made.link(live).encode();
             let token = made.token().expose_secret().to_string();
             let mut dto: GrantDto = made.grant.clone().into();

@@ -252,6 +252,81 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
     v[rank.clamp(1, v.len()) - 1]
 }
 
+/// A new vault in `dir` holding 10 in-scope contacts among `other` random records (mostly
+/// of other types), and the token of a grant of `contact.email` and `contact.label`: each
+/// `GET /v1/records` answers the same 10 projected records. The `share` and `remote`
+/// suites read it.
+pub fn share_vault(dir: &Path, other: usize) -> anyhow::Result<(trove_core::Vault, String)> {
+    use anyhow::Context;
+    use trove_core::{NewGrant, NewRecord, Passphrase, Vault};
+    let (vault, _) = Vault::create(dir, &Passphrase::new("correct horse battery staple".into()))
+        .context("creating the vault")?;
+    let in_scope = (0..10).map(|i| {
+        NewRecord::new(
+            "contact",
+            [
+                ("email".to_string(), format!("person{i}@example.org")),
+                ("phone".to_string(), format!("+49 30 555 {i:04}")),
+                ("label".to_string(), "work".to_string()),
+            ],
+        )
+    });
+    vault.add_batch(in_scope)?;
+    vault.add_batch(
+        trove_core::demo::random_records(7, other).filter(|r| r.record_type != "contact"),
+    )?;
+    let (_, token) = vault.create_grant(&NewGrant {
+        org: "Bench Bank".into(),
+        purpose: "load test".into(),
+        scope: vec!["contact.email".into(), "contact.label".into()],
+        ..Default::default()
+    })?;
+    Ok((vault, token.expose_secret().to_string()))
+}
+
+/// What [`run_load`] measured.
+pub struct Load<T> {
+    /// Every operation's latency.
+    pub lat: Latencies,
+    /// Operations per second, wall clock, from the first start to the last end.
+    pub rate: f64,
+    /// What each worker returned besides its latencies.
+    pub outputs: Vec<T>,
+}
+
+/// Bounded concurrent load: `workers` tokio tasks share `total` operations (as evenly as
+/// possible); `worker(n)` runs `n` of them one after another and returns their latencies.
+/// Fails if any worker fails, or if the whole load takes longer than `limit`.
+pub async fn run_load<T, F, Fut>(
+    workers: usize,
+    total: usize,
+    limit: Duration,
+    worker: F,
+) -> anyhow::Result<Load<T>>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(Latencies, T)>> + Send + 'static,
+{
+    use anyhow::Context;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|i| tokio::spawn(worker(total / workers + usize::from(i < total % workers))))
+        .collect();
+    let mut lat = Latencies::default();
+    let mut outputs = Vec::with_capacity(workers);
+    let deadline = tokio::time::Instant::now() + limit;
+    for t in tasks {
+        let (l, out) = tokio::time::timeout_at(deadline, t)
+            .await
+            .with_context(|| format!("the load took longer than {limit:?}"))???;
+        lat.extend(&l);
+        outputs.push(out);
+    }
+    let rate = lat.len() as f64 / start.elapsed().as_secs_f64();
+    Ok(Load { lat, rate, outputs })
+}
+
 /// Rounds for the JSON output (milliseconds to microseconds, rates to whole numbers).
 pub fn round(x: f64, decimals: i32) -> f64 {
     let f = 10f64.powi(decimals);

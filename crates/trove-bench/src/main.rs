@@ -10,7 +10,9 @@ mod app;
 mod bundle;
 mod common;
 mod procs;
+mod remote;
 mod share;
+mod staged;
 mod vault;
 mod webdriver;
 
@@ -27,11 +29,12 @@ const SUITES: &[(&str, Option<SuiteFn>)] = &[
     ("share", Some(share::run)),
     ("bundle", Some(bundle::run)),
     ("app", Some(app::run)),
-    ("remote", None),
+    ("remote", Some(remote::run)),
+    ("staged", Some(staged::run)),
 ];
 
 const USAGE: &str = "usage: trove-bench SUITE [--records N] [--dir DIR] [--keep] [suite options]
-suites: vault, share, bundle, app, remote
+suites: vault, share, bundle, app, remote, staged
   --records N   how many records the suite works on (each suite has its own default)
   --dir DIR     work in DIR (must not exist yet) instead of a temporary directory
   --keep        keep the work directory afterwards

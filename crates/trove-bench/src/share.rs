@@ -15,10 +15,10 @@ use anyhow::{bail, ensure, Context};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use trove_core::{NewGrant, NewRecord, Passphrase, ShareEngine, Vault};
+use trove_core::ShareEngine;
 use trove_share::{ShareConfig, ShareState};
 
-use crate::common::{round, thread_cpu_time, Args, Latencies, Progress};
+use crate::common::{round, run_load, share_vault, thread_cpu_time, Args, Latencies, Progress};
 
 /// The longest any phase may run before the suite gives up.
 const PHASE_LIMIT: Duration = Duration::from_secs(180);
@@ -36,35 +36,7 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         "share suite: {conns} connections, {requests} requests per phase, {threads} runtime threads"
     ));
 
-    let dir = work.path().join("vault");
-    let (vault, _) = Vault::create(
-        &dir,
-        &Passphrase::new("correct horse battery staple".into()),
-    )
-    .context("creating the vault")?;
-    // 10 in-scope records among `other` random ones (mostly out of scope).
-    let mut in_scope = Vec::new();
-    for i in 0..10 {
-        in_scope.push(NewRecord::new(
-            "contact",
-            [
-                ("email".to_string(), format!("person{i}@example.org")),
-                ("phone".to_string(), format!("+49 30 555 {i:04}")),
-                ("label".to_string(), "work".to_string()),
-            ],
-        ));
-    }
-    vault.add_batch(in_scope)?;
-    vault.add_batch(
-        trove_core::demo::random_records(7, other).filter(|r| r.record_type != "contact"),
-    )?;
-    let (_, token) = vault.create_grant(&NewGrant {
-        org: "Bench Bank".into(),
-        purpose: "load test".into(),
-        scope: vec!["contact.email".into(), "contact.label".into()],
-        ..Default::default()
-    })?;
-    let token = token.expose_secret().to_string();
+    let (vault, token) = share_vault(&work.path().join("vault"), other)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -270,27 +242,14 @@ async fn phase(
     p.say(format!("  {path}: warm; measuring"));
     let (b0, r0) = counts.batch_counts();
     let (cpu0, gate0) = (process_cpu_time(), gate_cpu_time());
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for i in 0..conns {
-        let n = total / conns + usize::from(i < total % conns);
-        tasks.push(tokio::spawn(one_connection(addr, req.clone(), n)));
-    }
-    let mut lat = Latencies::default();
-    let mut records = 0;
-    for t in tasks {
-        let (l, body) = tokio::time::timeout(PHASE_LIMIT, t)
-            .await
-            .context("phase took too long")???;
-        lat.extend(&l);
-        if records == 0 {
-            records = count_records(&body);
-        }
-    }
-    let elapsed = start.elapsed();
+    let load = run_load(conns, total, PHASE_LIMIT, |n| {
+        one_connection(addr, req.clone(), n)
+    })
+    .await?;
+    let records = load.outputs.first().map_or(0, |b| count_records(b));
     let (b1, r1) = counts.batch_counts();
     let (cpu1, gate1) = (process_cpu_time(), gate_cpu_time());
-    let n = lat.len().max(1) as f64;
+    let n = load.lat.len().max(1) as f64;
     let per_req_us = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
         (Some(a), Some(b)) if b >= a => (b - a).as_secs_f64() * 1e6 / n,
         _ => 0.0,
@@ -299,8 +258,8 @@ async fn phase(
     server.await??;
     Ok(PhaseResult {
         warmup: WARMUP,
-        rate: lat.len() as f64 / elapsed.as_secs_f64(),
-        lat,
+        rate: load.rate,
+        lat: load.lat,
         records,
         cpu_us: per_req_us(cpu0, cpu1),
         gate_cpu_us: per_req_us(gate0, gate1),

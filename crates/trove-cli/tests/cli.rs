@@ -8,6 +8,7 @@ mod crash;
 mod damage;
 mod hardening;
 mod keys;
+mod org;
 mod plaintext;
 mod records;
 mod remote;

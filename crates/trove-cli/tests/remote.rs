@@ -3,41 +3,34 @@
 //! `--org-key`. The endpoint secret never appears in any output.
 
 use std::io::{BufRead, BufReader};
-use std::net::Ipv4Addr;
 use std::process::{Child, Stdio};
 
 use crate::support::*;
 
-/// A relay on 127.0.0.1 over plain HTTP, running on its own runtime.
-struct Relay {
-    _server: iroh_relay::server::Server,
+/// trove-client's relay on 127.0.0.1 over plain HTTP, running on its own runtime.
+pub(crate) struct Relay {
+    _relay: trove_client::testing::LocalRelay,
     _rt: tokio::runtime::Runtime,
-    url: String,
+    pub(crate) url: String,
 }
 
-fn relay() -> Relay {
+pub(crate) fn relay() -> Relay {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let server = rt.block_on(async {
-        let mut config = iroh_relay::server::ServerConfig::default();
-        config.relay = Some(iroh_relay::server::RelayConfig::new((
-            Ipv4Addr::LOCALHOST,
-            0,
-        )));
-        iroh_relay::server::Server::spawn(config).await.unwrap()
-    });
-    let url = format!("http://{}", server.http_addr().unwrap());
+    let relay = rt
+        .block_on(trove_client::testing::LocalRelay::spawn())
+        .unwrap();
     Relay {
-        _server: server,
+        url: relay.url().to_string(),
+        _relay: relay,
         _rt: rt,
-        url,
     }
 }
 
-struct Serving(Child);
+pub(crate) struct Serving(pub(crate) Child);
 
 impl Drop for Serving {
     fn drop(&mut self) {
@@ -50,10 +43,9 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-#[test]
-fn serve_remote_announces_its_endpoint_and_links_name_it() {
-    let relay = relay();
-    let t = TestVault::new();
+/// `trove serve --remote --relay URL` on loopback, returned once it says its endpoint is
+/// online (its second line), with the endpoint id it printed.
+pub(crate) fn serve_remote(t: &TestVault, relay: &str) -> (Serving, String) {
     let mut child = Serving(
         t.cmd(&[
             "serve",
@@ -61,7 +53,7 @@ fn serve_remote_announces_its_endpoint_and_links_name_it() {
             "127.0.0.1:0",
             "--remote",
             "--relay",
-            &relay.url,
+            relay,
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -82,6 +74,16 @@ fn serve_remote_announces_its_endpoint_and_links_name_it() {
         .strip_prefix("remote endpoint ")
         .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
         .to_string();
+    // Keep reading, so the server never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (child, id)
+}
+
+#[test]
+fn serve_remote_announces_its_endpoint_and_links_name_it() {
+    let relay = relay();
+    let t = TestVault::new();
+    let (child, id) = serve_remote(&t, &relay.url);
     assert_eq!(id.len(), 64, "{id}");
 
     let status = t.json(&["remote", "status"]);

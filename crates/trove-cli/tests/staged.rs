@@ -4,23 +4,26 @@
 
 use std::process::Output;
 
+use trove_client::testing::LocalS3;
 use trove_client::{fetch_staged, StagedError, StagedOptions};
 use trove_wire::link::ShareLink;
 
 use crate::support::*;
 
 const AK: &str = "AKIDCLITEST";
-const SK: &str = "CliTestSecret-0a1b2c3d4e5f-QWERTY";
+pub(crate) const SK: &str = "CliTestSecret-0a1b2c3d4e5f-QWERTY";
 const BUCKET: &str = "trove-cli";
 
-/// An s3s-fs server on 127.0.0.1:0 on a runtime of its own; stops when dropped.
-struct S3 {
-    rt: tokio::runtime::Runtime,
-    endpoint: String,
-    _root: tempfile::TempDir,
+/// trove-client's s3s-fs server on 127.0.0.1:0, on a runtime of its own; stops when
+/// dropped.
+pub(crate) struct S3 {
+    pub(crate) rt: tokio::runtime::Runtime,
+    server: LocalS3,
+    /// s3s-fs keeps one file per object under `root/BUCKET/`.
+    pub(crate) root: tempfile::TempDir,
 }
 
-fn s3() -> S3 {
+pub(crate) fn s3() -> S3 {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -28,32 +31,8 @@ fn s3() -> S3 {
         .enable_all()
         .build()
         .unwrap();
-    let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
-    let mut b = s3s::service::S3ServiceBuilder::new(fs);
-    b.set_auth(s3s::auth::SimpleAuth::from_single(AK, SK));
-    let svc = b.build();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    rt.spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                continue;
-            };
-            let svc = svc.clone();
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
-                    .await;
-            });
-        }
-    });
-    S3 {
-        rt,
-        endpoint: format!("http://127.0.0.1:{port}"),
-        _root: root,
-    }
+    let server = rt.block_on(LocalS3::start(root.path(), 0, AK, SK)).unwrap();
+    S3 { rt, server, root }
 }
 
 fn with_secret(t: &TestVault, secret: &str, args: &[&str]) -> Output {
@@ -63,7 +42,26 @@ fn with_secret(t: &TestVault, secret: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn add_storage(t: &TestVault, s: &S3, name: &str, secret: &str) -> Output {
+/// Every staged object file under `root` (s3s-fs keeps one file per object), sorted.
+pub(crate) fn staged_objects(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if !p.file_name().unwrap().to_string_lossy().starts_with('.') {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root.join(BUCKET), &mut out);
+    out.retain(|p| p.to_string_lossy().contains("trove-staged"));
+    out.sort();
+    out
+}
+
+pub(crate) fn add_storage(t: &TestVault, s: &S3, name: &str, secret: &str) -> Output {
     with_secret(
         t,
         secret,
@@ -72,7 +70,7 @@ fn add_storage(t: &TestVault, s: &S3, name: &str, secret: &str) -> Output {
             "add",
             name,
             "--endpoint",
-            &s.endpoint,
+            &s.server.endpoint(),
             "--bucket",
             BUCKET,
             "--access-key-id",
@@ -133,7 +131,7 @@ fn storage_targets_are_added_listed_tested_and_removed_without_showing_the_secre
         "add",
         "x",
         "--endpoint",
-        &s.endpoint,
+        &s.server.endpoint(),
         "--bucket",
         BUCKET,
         "--access-key-id",

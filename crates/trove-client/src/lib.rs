@@ -1,6 +1,10 @@
 //! The organization-side client of Trove's share API: read what a person granted, with
 //! typed errors for every refusal. Depends on the wire types only, not on trove-core.
 //!
+//! A share link with a staged copy (readable while the person's computer is off) is
+//! read with [`fetch_records`]: live first, then the verified staged copy
+//! ([`fetch_staged`]).
+//!
 //! Two transports behind one typed API ([`Client::grant`], [`Client::records`],
 //! [`Client::record`], [`Client::revoke`]):
 //! - **HTTP(S)** to a share API the organization can reach directly
@@ -42,13 +46,15 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod fetch;
 mod key;
 mod remote;
 mod response;
 pub mod staged;
-#[cfg(feature = "test-utils")]
+#[cfg(any(feature = "local-relay", feature = "local-s3"))]
 pub mod testing;
 
+pub use fetch::{fetch_records, Answered, FetchError, Fetched};
 pub use staged::{fetch_staged, StagedError, StagedFetch, StagedOptions, VersionMemory};
 
 use std::fmt;
@@ -99,9 +105,8 @@ pub enum ClientError {
     /// The answer is larger than the configured limit; it was not read.
     #[error("the answer is larger than the {limit}-byte limit; raise the limit or ask for less (e.g. one record type)")]
     TooLarge { limit: usize },
-    /// The link has only a staged copy: there is nothing to connect to live (read it
-    /// with [`fetch_staged`]).
-    #[error("this share link has only a staged copy (for reading while the person's computer is off), nothing to reach live: `trove-org fetch` reads it, `grant` and `proxy` cannot")]
+    /// The link has only a staged copy: it cannot be read live.
+    #[error("this share link has only a staged copy (for reading while the person's computer is off), so it cannot be read live: fetch its records (`trove-org fetch`, or trove_client::fetch_records), or ask the person for a live link")]
     StagedOnly,
     /// Any other HTTP status.
     #[error("HTTP {status}: {error}: {description}")]
@@ -129,7 +134,7 @@ impl ClientError {
             ClientError::Unavailable(_) => "unavailable",
             ClientError::Unreachable(_) => "unreachable",
             ClientError::TooLarge { .. } => "response_too_large",
-            ClientError::StagedOnly => "staged_not_supported",
+            ClientError::StagedOnly => "staged_only",
             ClientError::Http { .. } => "http",
             ClientError::Transport(_) => "transport",
             ClientError::Config(_) => "config",
@@ -427,6 +432,6 @@ mod tests {
         let e = ClientError::Unavailable("the vault is locked".into());
         assert!(e.to_string().contains("not reachable right now"), "{e}");
         assert!(e.to_string().contains("the vault is locked"), "{e}");
-        assert_eq!(ClientError::StagedOnly.code(), "staged_not_supported");
+        assert_eq!(ClientError::StagedOnly.code(), "staged_only");
     }
 }

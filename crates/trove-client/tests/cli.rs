@@ -242,36 +242,28 @@ async fn an_offline_trove_is_reported_in_words() {
 }
 
 #[tokio::test]
-async fn staged_only_links_go_to_the_staged_copy_and_say_why_it_failed() {
+async fn staged_only_links_are_fetched_from_storage_and_not_read_live() {
     let dir = tempfile::tempdir().unwrap();
-    let link = |manifest_url: Option<&str>| {
-        trove_client::ShareLink {
-            token: zeroize::Zeroizing::new(TOKEN.into()),
-            live: None,
-            staged: Some(trove_wire::link::StagedCopy {
-                bundle_url: "http://127.0.0.1:9/b/x".into(),
-                manifest_url: manifest_url.map(Into::into),
-                bundle_key: None,
-                signer: [9; 32],
-            }),
-        }
-        .encode()
+    let link = trove_client::ShareLink {
+        token: zeroize::Zeroizing::new(TOKEN.into()),
+        live: None,
+        staged: Some(trove_wire::link::StagedCopy {
+            bundle_url: "https://s3.example.org/b/x".into(),
+            manifest_url: None,
+            bundle_key: None,
+            signer: [9; 32],
+        }),
     };
-    // Nothing listens on port 9 (discard): the storage cannot be reached.
-    let out = org(
-        dir.path(),
-        &["fetch", &link(Some("http://127.0.0.1:9/m"))],
-        None,
-    )
-    .await;
+    // fetch goes to the staged copy (this one names no manifest: refused before any
+    // download); grant has no staged path.
+    let out = org(dir.path(), &["fetch", &link.encode()], None).await;
     let (code, err) = failed(&out);
     assert_eq!(code, 1);
-    assert!(err.contains("can't download the staged copy"), "{err}");
-    assert!(out.stdout.is_empty(), "nothing printed on a failure");
-    let out = org(dir.path(), &["fetch", &link(None)], None).await;
+    assert!(err.contains("carries no manifest URL"), "{err}");
+    let out = org(dir.path(), &["grant", &link.encode()], None).await;
     let (code, err) = failed(&out);
     assert_eq!(code, 1);
-    assert!(err.contains("the link carries no manifest URL"), "{err}");
+    assert!(err.contains("cannot be read live"), "{err}");
 }
 
 /// A running `trove-org proxy`, killed on drop.

@@ -213,7 +213,7 @@ async fn concurrent_requests_share_one_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn staged_only_links_say_there_is_nothing_to_reach_live() {
+async fn staged_only_links_cannot_be_read_live() {
     let link = trove_client::ShareLink {
         token: zeroize::Zeroizing::new(TOKEN.into()),
         live: None,
@@ -227,12 +227,8 @@ async fn staged_only_links_say_there_is_nothing_to_reach_live() {
     let e = Client::remote(&link, &OrgKey::generate(), quick())
         .await
         .unwrap_err();
-    assert_eq!(e.code(), "staged_not_supported");
-    assert!(
-        e.to_string()
-            .contains("nothing to reach live: `trove-org fetch` reads it"),
-        "{e}"
-    );
+    assert_eq!(e.code(), "staged_only");
+    assert!(e.to_string().contains("cannot be read live"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

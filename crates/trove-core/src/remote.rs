@@ -266,6 +266,12 @@ impl Vault {
         })
     }
 
+    /// The endpoint secret if the vault has one (remote sharing was set up), without
+    /// making one.
+    pub fn existing_endpoint_secret(&self) -> Result<Option<EndpointSecret>> {
+        self.read(|tx| read_secret(tx))
+    }
+
     /// Replaces the endpoint secret with a new one: every share link made so far stops
     /// reaching this vault (a running server keeps the old key until it restarts).
     /// Writes one access-log row. Returns the new secret.

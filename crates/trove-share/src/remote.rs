@@ -199,28 +199,36 @@ pub fn share_link(
     .encode()
 }
 
-/// Where `vault` answers live: its endpoint id (the key is made on first use) and the
-/// relays of its remote settings. What a share link carries as its live part.
-pub fn vault_live_address(vault: &Vault) -> trove_core::Result<LiveAddress> {
-    let id = endpoint_id(&vault.endpoint_secret()?);
-    let relay = match vault.remote_settings()?.relay {
-        Some(u) => RelayChoice::Custom(u),
-        None => RelayChoice::Default,
-    };
-    Ok(LiveAddress {
-        endpoint_id: id,
-        relays: relay_urls(&relay),
-        direct: Vec::new(),
-    })
-}
-
-/// The share link for `token` of `vault`: its live address ([`vault_live_address`]).
+/// The share link for `token` of `vault`: its endpoint id (the key is made on first
+/// use) and the relays of its remote settings.
 pub fn vault_share_link(
     vault: &Vault,
     token: &ShareToken,
 ) -> trove_core::Result<Zeroizing<String>> {
-    let live = vault_live_address(vault)?;
-    Ok(share_link(token, live.endpoint_id, live.relays))
+    let id = endpoint_id(&vault.endpoint_secret()?);
+    Ok(share_link(token, id, vault_relays(vault)?))
+}
+
+/// Where `vault` answers live, for a link that also has another path (a staged copy):
+/// its endpoint id and relays if it has an endpoint key (remote sharing was set up),
+/// `None` without making one.
+pub fn vault_live_address(vault: &Vault) -> trove_core::Result<Option<LiveAddress>> {
+    let Some(secret) = vault.existing_endpoint_secret()? else {
+        return Ok(None);
+    };
+    Ok(Some(LiveAddress {
+        endpoint_id: endpoint_id(&secret),
+        relays: vault_relays(vault)?,
+        direct: Vec::new(),
+    }))
+}
+
+fn vault_relays(vault: &Vault) -> trove_core::Result<Vec<String>> {
+    let relay = match vault.remote_settings()?.relay {
+        Some(u) => RelayChoice::Custom(u),
+        None => RelayChoice::Default,
+    };
+    Ok(relay_urls(&relay))
 }
 
 fn transport_config(l: &RemoteLimits) -> QuicTransportConfig {

@@ -5,13 +5,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use common::{call, fixture, new_grant, Fixture, HOST};
-use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
-use tokio::net::TcpListener;
+use trove_client::testing::LocalS3;
 use trove_client::{fetch_staged, StagedError, StagedOptions, VersionMemory};
 use trove_core::staging::StagingState;
 use trove_core::{
@@ -25,63 +22,29 @@ const AK: &str = "AKIDTROVETEST0001";
 const SK: &str = "TroveTestSecret-9f8e7d6c5b4a3210ZYX";
 const BUCKET: &str = "trove-test";
 
-/// An s3s-fs server on 127.0.0.1. Stopping it closes the listener and every open
-/// connection, so the storage is really unreachable until it starts again.
+/// An s3s-fs server on 127.0.0.1 (trove-client's `LocalS3`). Stopping it closes the
+/// listener and every open connection, so the storage is really unreachable until it
+/// starts again.
 struct S3 {
-    addr: SocketAddr,
+    server: LocalS3,
     root: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl S3 {
     async fn start(root: &Path, port: u16) -> S3 {
         std::fs::create_dir_all(root.join(BUCKET)).unwrap();
-        let fs = s3s_fs::FileSystem::new(root).unwrap();
-        let mut b = S3ServiceBuilder::new(fs);
-        b.set_auth(SimpleAuth::from_single(AK, SK));
-        let svc = b.build();
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let mut conns = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    r = listener.accept() => {
-                        let Ok((sock, _)) = r else { continue };
-                        let svc = svc.clone();
-                        conns.spawn(async move {
-                            let io = hyper_util::rt::TokioIo::new(sock);
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(io, svc)
-                                .await;
-                        });
-                    }
-                    _ = &mut rx => break,
-                }
-            }
-            conns.abort_all();
-        });
         S3 {
-            addr,
+            server: LocalS3::start(root, port, AK, SK).await.unwrap(),
             root: root.to_path_buf(),
-            stop: Some(tx),
-            task: Some(task),
         }
     }
 
     async fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
+        self.server.stop().await;
     }
 
     fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.addr.port())
+        self.server.endpoint()
     }
 
     /// Every object file under the bucket (s3s-fs keeps one file per object).
@@ -591,7 +554,7 @@ async fn bad_credentials_and_unreachable_storage_are_clear_and_the_grant_stays_l
         .unwrap();
     let token = made.token().expose_secret().to_string();
     let _link = made.link(None);
-    let port = s.s3.addr.port();
+    let port = s.s3.server.addr().port();
     s.s3.stop().await;
 
     // ...whose storage is now unreachable: creating fails clearly, changes nothing.

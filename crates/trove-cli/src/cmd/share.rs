@@ -132,8 +132,10 @@ fn create_offline(
     let req = trove_core::OfflineGrant { grant, storage, to };
     let mut made =
         trove_share::staging::block_on(trove_share::staging::create_offline_grant(vault, &req))??;
-    // Live sharing adds its address here (`Some(live)`) so one link carries both paths.
-    let link = made.link(None).encode();
+    // One link for both paths: where this vault answers live (when remote sharing was
+    // set up), and the staged copy.
+    let live = trove_share::vault_live_address(vault)?;
+    let link = made.link(live).encode();
     let g = &made.grant;
     if ctx.json {
         let mut v = serde_json::to_value(g).expect("grant serializes");

@@ -3,7 +3,7 @@
 //! `open_bi`, an HTTP/1.1 handshake, one request). Loopback only: no public relay, no
 //! address lookup, no port mapping.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use hyper_util::rt::TokioIo;
 use iroh::endpoint::{presets, Connection, PortmapperConfig};
@@ -11,23 +11,18 @@ use iroh::{Endpoint, EndpointAddr, RelayMode, RelayUrl, TransportAddr};
 use trove_share::{RelayChoice, RemoteOptions, ShareState};
 use trove_wire::{REMOTE_HOST, SHARE_ALPN};
 
-/// An iroh relay on 127.0.0.1 over plain HTTP (no TLS, no QUIC address discovery).
+/// An iroh relay on 127.0.0.1 over plain HTTP (no TLS, no QUIC address discovery): the
+/// organization side's own test relay, so both sides' tests run the same one.
 pub struct LocalRelay {
-    _server: iroh_relay::server::Server,
+    _relay: trove_client::testing::LocalRelay,
     pub url: String,
 }
 
 pub async fn local_relay() -> LocalRelay {
-    let mut config = iroh_relay::server::ServerConfig::default();
-    config.relay = Some(iroh_relay::server::RelayConfig::new((
-        Ipv4Addr::LOCALHOST,
-        0,
-    )));
-    let server = iroh_relay::server::Server::spawn(config).await.unwrap();
-    let url = format!("http://{}", server.http_addr().expect("an HTTP relay"));
+    let relay = trove_client::testing::LocalRelay::spawn().await.unwrap();
     LocalRelay {
-        _server: server,
-        url,
+        url: relay.url().to_string(),
+        _relay: relay,
     }
 }
 

@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use trove_client::{Client, ClientError, OrgKey, PathPolicy, RemoteOptions, ShareLink};
+use trove_client::{
+    fetch_records, Client, OrgKey, PathPolicy, RemoteOptions, ShareLink, StagedOptions,
+    VersionMemory,
+};
 use zeroize::Zeroizing;
 
 const LINK_HELP: &str = "The share link (TROVE1-…), or - to read it from stdin, or @FILE to read it from a file. Prefer - or @FILE: the link holds the grant's token, and command lines end up in shell history and process lists";
@@ -51,6 +54,9 @@ enum Cmd {
         net: Net,
     },
     /// Fetch the granted records: {"records": [...]} as JSON on stdout, or into a file.
+    /// Live first; when the person's Trove does not answer and the link has a staged
+    /// copy, from that copy (verified before anything is written). Says on stderr which
+    /// path answered.
     Fetch {
         #[arg(value_name = "LINK", help = LINK_HELP)]
         link: String,
@@ -155,27 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             record_type,
             out,
             net,
-        } => {
-            let link = read_link(&link)?;
-            let records = match live_records(&link, record_type.as_deref(), &net).await {
-                Ok(r) => r,
-                Err(e) if link.staged.is_some() && try_staged(&e) => {
-                    staged_records(&link, record_type.as_deref(), &e).await?
-                }
-                Err(e) => return Err(e),
-            };
-            let n = records.len();
-            let mut json = serde_json::to_string_pretty(&trove_wire::Records { records })?;
-            json.push('\n');
-            match out {
-                None => print!("{json}"),
-                Some(path) => {
-                    write_atomically(&path, json.as_bytes())?;
-                    eprintln!("trove-org: wrote {n} records to {}", path.display());
-                }
-            }
-            Ok(())
-        }
+        } => fetch(&link, record_type.as_deref(), out.as_deref(), &net).await,
         Cmd::Proxy { link, listen, net } => {
             proxy::check_listen(listen)?;
             let client = connect(&link, &net).await?;
@@ -224,70 +210,8 @@ fn read_link(arg: &str) -> anyhow::Result<ShareLink> {
     ShareLink::parse(&text).map_err(|e| anyhow!(e))
 }
 
-/// `GET /v1/records` from the person's Trove, live over iroh.
-async fn live_records(
-    link: &ShareLink,
-    record_type: Option<&str>,
-    net: &Net,
-) -> anyhow::Result<Vec<trove_wire::Record>> {
-    let client = connect_link(link, net).await?;
-    let records = client.records(record_type).await;
-    report_path(&client, net);
-    client.close().await;
-    Ok(records?)
-}
-
-/// Whether a failed live read should fall back to the link's staged copy: the link has
-/// no live address, or the person's Trove cannot answer right now.
-fn try_staged(e: &anyhow::Error) -> bool {
-    matches!(
-        e.downcast_ref::<ClientError>(),
-        Some(ClientError::StagedOnly | ClientError::Unreachable(_) | ClientError::Unavailable(_))
-    )
-}
-
-/// The records of the link's staged copy (downloaded from the person's storage and
-/// verified before anything is returned), filtered to `record_type`; says on stderr that
-/// the staged copy answered, and why.
-async fn staged_records(
-    link: &ShareLink,
-    record_type: Option<&str>,
-    live_error: &anyhow::Error,
-) -> anyhow::Result<Vec<trove_wire::Record>> {
-    let memory_path = key_path()?.with_file_name("staged-versions.json");
-    let mut memory = trove_client::VersionMemory::open(&memory_path)?;
-    let fetched = trove_client::fetch_staged(
-        link,
-        trove_client::StagedOptions {
-            memory: Some(&mut memory),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let why = match live_error.downcast_ref::<ClientError>() {
-        Some(ClientError::StagedOnly) => "the link is for the staged copy only".to_string(),
-        _ => format!("live: {live_error}"),
-    };
-    eprintln!(
-        "trove-org: answered by the staged copy on the person's storage (version {}, available until {}; {why})",
-        fetched.version, fetched.available_until
-    );
-    let mut records = fetched.records.records;
-    if let Some(t) = record_type {
-        let in_scope = fetched.scope.iter().any(|s| s.split('.').next() == Some(t));
-        if !in_scope {
-            bail!("insufficient scope: the grant does not cover records of type {t:?}");
-        }
-        records.retain(|r| r.record_type == t);
-    }
-    Ok(records)
-}
-
-async fn connect(link: &str, net: &Net) -> anyhow::Result<Client> {
-    connect_link(&read_link(link)?, net).await
-}
-
-async fn connect_link(link: &ShareLink, net: &Net) -> anyhow::Result<Client> {
+/// The organization's key, saying so on stderr when it was just made.
+fn key_announced() -> anyhow::Result<OrgKey> {
     let (key, created) = load_key()?;
     if created {
         eprintln!(
@@ -296,6 +220,12 @@ async fn connect_link(link: &ShareLink, net: &Net) -> anyhow::Result<Client> {
             key_path()?.display()
         );
     }
+    Ok(key)
+}
+
+/// How to reach the person's Trove live. With a staged copy to fall back to, the wait
+/// to connect is shorter by default ([`CONNECT_BEFORE_STAGED`]).
+fn remote_options(net: &Net, staged_fallback: bool) -> RemoteOptions {
     let mut options = RemoteOptions {
         relays: net.relay.clone().map(|r| vec![r]),
         path: match net.path {
@@ -305,10 +235,21 @@ async fn connect_link(link: &ShareLink, net: &Net) -> anyhow::Result<Client> {
         },
         ..RemoteOptions::default()
     };
-    if let Some(t) = net.timeout {
-        options = options.timeout(t);
+    match net.timeout {
+        Some(t) => options = options.timeout(t),
+        None if staged_fallback => options.connect_timeout = CONNECT_BEFORE_STAGED,
+        None => {}
     }
-    let client = Client::remote(link, &key, options).await?;
+    options
+}
+
+/// The default wait to connect live when the link also has a staged copy.
+const CONNECT_BEFORE_STAGED: Duration = Duration::from_secs(5);
+
+async fn connect(link: &str, net: &Net) -> anyhow::Result<Client> {
+    let link = read_link(link)?;
+    let key = key_announced()?;
+    let client = Client::remote(&link, &key, remote_options(net, false)).await?;
     if net.verbose {
         eprintln!(
             "trove-org: as {} dialling {}",
@@ -317,6 +258,52 @@ async fn connect_link(link: &ShareLink, net: &Net) -> anyhow::Result<Client> {
         );
     }
     Ok(client)
+}
+
+/// `fetch`: live first, then the staged copy (verified before anything is written);
+/// says on stderr which path answered.
+async fn fetch(
+    link: &str,
+    record_type: Option<&str>,
+    out: Option<&Path>,
+    net: &Net,
+) -> anyhow::Result<()> {
+    let link = read_link(link)?;
+    let key = key_announced()?;
+    let live = remote_options(net, link.staged.is_some());
+    let mut memory = match &link.staged {
+        Some(_) => Some(VersionMemory::open(&versions_path()?)?),
+        None => None,
+    };
+    let staged = StagedOptions {
+        memory: memory.as_mut(),
+        timeout: net.timeout.unwrap_or(StagedOptions::default().timeout),
+        ..StagedOptions::default()
+    };
+    let fetched = fetch_records(&link, &key, record_type, live, staged).await?;
+    if let Some(e) = &fetched.live_failure {
+        eprintln!("trove-org: the live path did not answer ({e})");
+    }
+    eprintln!("trove-org: answered by {}", fetched.answered);
+    let n = fetched.records.len();
+    let mut json = serde_json::to_string_pretty(&trove_wire::Records {
+        records: fetched.records,
+    })?;
+    json.push('\n');
+    match out {
+        None => print!("{json}"),
+        Some(path) => {
+            write_atomically(path, json.as_bytes())?;
+            eprintln!("trove-org: wrote {n} records to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// The highest staged version seen per grant: `staged-versions.json` next to the key,
+/// so that storage serving an older copy later is noticed.
+fn versions_path() -> anyhow::Result<PathBuf> {
+    Ok(key_path()?.with_file_name("staged-versions.json"))
 }
 
 fn report_path(client: &Client, net: &Net) {
