@@ -17,9 +17,8 @@ async fn main() -> anyhow::Result<()> {
     let secret = std::env::var("S3_SECRET")
         .map_err(|_| anyhow::anyhow!("set S3_SECRET to the secret key"))?;
     std::fs::create_dir_all(std::path::Path::new(root).join(bucket))?;
-    let s3 =
-        trove_client::testing::LocalS3::start(std::path::Path::new(root), 0, key_id, &secret)
-            .await?;
+    let s3 = trove_client::testing::LocalS3::start(std::path::Path::new(root), 0, key_id, &secret)
+        .await?;
     println!("{}", s3.endpoint());
     // Runs until the process is stopped (the test kills it); the server goes with it.
     std::future::pending::<()>().await;
