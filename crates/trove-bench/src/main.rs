@@ -9,6 +9,7 @@
 mod app;
 mod bundle;
 mod common;
+mod import;
 mod procs;
 mod share;
 mod vault;
@@ -28,10 +29,11 @@ const SUITES: &[(&str, Option<SuiteFn>)] = &[
     ("bundle", Some(bundle::run)),
     ("app", Some(app::run)),
     ("remote", None),
+    ("import", Some(import::run)),
 ];
 
 const USAGE: &str = "usage: trove-bench SUITE [--records N] [--dir DIR] [--keep] [suite options]
-suites: vault, share, bundle, app, remote
+suites: vault, share, bundle, app, remote, import
   --records N   how many records the suite works on (each suite has its own default)
   --dir DIR     work in DIR (must not exist yet) instead of a temporary directory
   --keep        keep the work directory afterwards
