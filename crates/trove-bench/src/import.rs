@@ -131,7 +131,9 @@ fn child(spec: Value) -> anyhow::Result<Value> {
 fn run_child(spec: &Value) -> anyhow::Result<Value> {
     let get = |k: &str| -> anyhow::Result<PathBuf> {
         Ok(PathBuf::from(
-            spec[k].as_str().with_context(|| format!("child spec needs {k}"))?,
+            spec[k]
+                .as_str()
+                .with_context(|| format!("child spec needs {k}"))?,
         ))
     };
     let vault = Vault::unlock(&get("vault")?, &Passphrase::new(PASS.into()))?;

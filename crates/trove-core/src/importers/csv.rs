@@ -433,7 +433,7 @@ fn suggested_maps(header: &[String]) -> Vec<(String, &'static str)> {
             .take(3)
             .map(|(i, _)| n[i..].trim_start())
             .filter(|rest| rest.chars().count() >= 4)
-            .find_map(|rest| role(rest))
+            .find_map(role)
             .as_ref()
             .and_then(map_target);
         if let Some(field) = found {

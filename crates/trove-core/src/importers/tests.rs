@@ -317,7 +317,8 @@ fn csv_rows_wider_than_the_header_and_unknown_layouts() {
 /// names the `--map` for each column that looks like a known one, and those maps import.
 #[test]
 fn renamed_contacts_columns_are_refused_with_the_maps_to_use() {
-    let file = "XTitle,XFirst Name,XLast Name,XE-mail Display Name,XManager's Name,XSpitzname,Zip\n\
+    let file =
+        "XTitle,XFirst Name,XLast Name,XE-mail Display Name,XManager's Name,XSpitzname,Zip\n\
                 Dr.,Ana,Lima,Ana L.,Ben Boss,Anni,10435\n";
     let e = read(Format::Csv, file.as_bytes(), &Options::default())
         .err()
@@ -336,7 +337,11 @@ fn renamed_contacts_columns_are_refused_with_the_maps_to_use() {
     for c in ["XE-mail Display Name=", "XManager's Name=", "Zip="] {
         assert!(!e.contains(c), "does not suggest {c}: {e}");
     }
-    let maps: Vec<&str> = e.split("--map \"").skip(1).map(|m| m.split('"').next().unwrap()).collect();
+    let maps: Vec<&str> = e
+        .split("--map \"")
+        .skip(1)
+        .map(|m| m.split('"').next().unwrap())
+        .collect();
     let opts = Options {
         map: parse_map(&maps).unwrap(),
         ..Default::default()
@@ -344,12 +349,23 @@ fn renamed_contacts_columns_are_refused_with_the_maps_to_use() {
     let (recs, _) = read(Format::Csv, file.as_bytes(), &opts).unwrap();
     let f = &recs[0].record.fields;
     assert_eq!(
-        (f["prefix"].as_str(), f["given_name"].as_str(), f["family_name"].as_str(), f["nickname"].as_str()),
+        (
+            f["prefix"].as_str(),
+            f["given_name"].as_str(),
+            f["family_name"].as_str(),
+            f["nickname"].as_str()
+        ),
         ("Dr.", "Ana", "Lima", "Anni")
     );
     // A headerless table of numbers gets the plain advice and no suggestion.
-    let e = read(Format::Csv, b"1,,3\n4,5,6\n", &Options::default()).err().unwrap().to_string();
-    assert!(e.contains("--map COLUMN=field") && !e.contains("look like"), "{e}");
+    let e = read(Format::Csv, b"1,,3\n4,5,6\n", &Options::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("--map COLUMN=field") && !e.contains("look like"),
+        "{e}"
+    );
 }
 
 /// Regression (real fixtures of vCard parsers): a card with nothing but a PHOTO is not an
