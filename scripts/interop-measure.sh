@@ -154,4 +154,28 @@ size = os.path.getsize(big)
 print()
 print(f"generated vCard: {cards} cards, {size/1e6:.1f} MB: exit {p.returncode}, {rep.get('new')} new, "
       f"{dt:.2f} s wall (unlock included), {cards/dt:,.0f} cards/s, peak RSS {int(rss.group(1))/1024 if rss else -1:.0f} MiB")
+
+# Baseline in the same run: the records that import made, as Trove's own JSON, through
+# the same binary's JSON import into a fresh vault. And the unlock alone (Argon2), which
+# both wall times include.
+listed = json.loads(run(vault, "list").stdout)["records"]
+base = os.path.join(work, "records.json")
+with open(base, "w") as f:
+    json.dump([{"type": r["type"], "fields": r["fields"], "tags": r.get("tags", [])} for r in listed], f)
+vault = fresh_vault()
+t0 = time.time()
+p = subprocess.run(["/usr/bin/time", "-v", trove, "--vault", vault, "--json", "import", base],
+                   capture_output=True, text=True)
+dt_json = time.time() - t0
+rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+rep = json.loads(p.stdout) if p.returncode == 0 else {}
+print(f"baseline, the same records as Trove JSON: {os.path.getsize(base)/1e6:.1f} MB: exit {p.returncode}, "
+      f"{rep.get('new')} new, {dt_json:.2f} s wall (unlock included), {len(listed)/dt_json:,.0f} records/s, "
+      f"peak RSS {int(rss.group(1))/1024 if rss else -1:.0f} MiB")
+t0 = time.time()
+run(vault, "status")
+dt_unlock = time.time() - t0
+print(f"unlock alone (trove status): {dt_unlock:.2f} s; without it: vCard {cards/max(dt-dt_unlock, 1e-9):,.0f} cards/s, "
+      f"JSON {len(listed)/max(dt_json-dt_unlock, 1e-9):,.0f} records/s")
+print("load average:", open("/proc/loadavg").read().split()[:3])
 PY
