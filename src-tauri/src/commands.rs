@@ -181,6 +181,16 @@ pub fn search_records(state: State<'_, AppState>, query: String) -> Res<Vec<Reco
     state.search(&query).map_err(Into::into)
 }
 
+/// How many records an earlier vCard import had put in the owner's types and the
+/// vault's migration moved to `person`, once: the first call after that migration says
+/// how many, every later call `None` (the CLI prints the same notice).
+#[tauri::command]
+pub fn take_migration_notice(state: State<'_, AppState>) -> Res<Option<u64>> {
+    state
+        .with_vault(trove_core::importers::take_person_migration_notice)
+        .map_err(Into::into)
+}
+
 /// One record.
 #[tauri::command]
 pub fn get_record(state: State<'_, AppState>, id: String) -> Res<RecordDto> {

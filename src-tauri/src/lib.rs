@@ -111,6 +111,7 @@ pub fn run() {
             commands::list_records,
             commands::search_records,
             commands::get_record,
+            commands::take_migration_notice,
             commands::add_record,
             commands::edit_record,
             commands::remove_record,

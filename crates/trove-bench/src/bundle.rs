@@ -20,7 +20,7 @@ use trove_core::bundle::{self, BundleKey, Encryption, ExportOptions, ImportOptio
 use trove_core::demo::random_records;
 use trove_core::{KdfParams, Passphrase, Vault};
 
-use crate::common::{round, thread_cpu_time, Args, Progress};
+use crate::common::{peak_rss_mb, round, thread_cpu_time, Args, Progress};
 
 const PASS: &str = "correct horse battery staple";
 /// Set (to a JSON object) in the child processes that measure one export or import.
@@ -168,17 +168,6 @@ fn child(spec: Value) -> anyhow::Result<Value> {
     let text = String::from_utf8(out.stdout)?;
     let last = text.lines().last().context("child printed nothing")?;
     Ok(serde_json::from_str(last)?)
-}
-
-/// Peak resident memory of this process, in MB (VmHWM).
-fn peak_rss_mb() -> anyhow::Result<f64> {
-    let s = std::fs::read_to_string("/proc/self/status")?;
-    let line = s
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .context("no VmHWM")?;
-    let kb: f64 = line.split_whitespace().nth(1).context("VmHWM")?.parse()?;
-    Ok(round(kb / 1024.0, 1))
 }
 
 /// One measurement in this (child) process: unlock, reset the peak counter, run, report.

@@ -187,6 +187,19 @@ impl Progress {
     }
 }
 
+/// Peak resident memory of this process, in MB (VmHWM; reset it with
+/// `/proc/self/clear_refs` to measure one step).
+pub fn peak_rss_mb() -> anyhow::Result<f64> {
+    use anyhow::Context;
+    let s = std::fs::read_to_string("/proc/self/status")?;
+    let line = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM")?;
+    let kb: f64 = line.split_whitespace().nth(1).context("VmHWM")?.parse()?;
+    Ok(round(kb / 1024.0, 1))
+}
+
 /// The CPU time this thread has run so far (Linux: `/proc/thread-self/schedstat`), or
 /// `None` where that is not available. On a shared machine the wall-clock time includes
 /// waiting for a core; this is what the work itself cost.

@@ -9,6 +9,7 @@
 mod app;
 mod bundle;
 mod common;
+mod import;
 mod procs;
 mod remote;
 mod share;
@@ -31,10 +32,11 @@ const SUITES: &[(&str, Option<SuiteFn>)] = &[
     ("app", Some(app::run)),
     ("remote", Some(remote::run)),
     ("staged", Some(staged::run)),
+    ("import", Some(import::run)),
 ];
 
 const USAGE: &str = "usage: trove-bench SUITE [--records N] [--dir DIR] [--keep] [suite options]
-suites: vault, share, bundle, app, remote, staged
+suites: vault, share, bundle, app, remote, staged, import
   --records N   how many records the suite works on (each suite has its own default)
   --dir DIR     work in DIR (must not exist yet) instead of a temporary directory
   --keep        keep the work directory afterwards

@@ -101,6 +101,7 @@ export const api = {
   recover: (recoveryKey: string, newPassphrase: string, allowWeak = false) =>
     call<void>("recover", { recoveryKey, newPassphrase, allowWeak }),
   lock: () => call<void>("lock"),
+  takeMigrationNotice: () => call<number | null>("take_migration_notice"),
   changePassphrase: (current: string, next: string, allowWeak = false) =>
     call<void>("change_passphrase", { current, new: next, allowWeak }),
   rememberDevice: () => call<void>("remember_device"),

@@ -389,6 +389,63 @@ fn mapped_role(field: &str, col: usize) -> Result<Role> {
     })
 }
 
+/// The `person` field a column of this role could be mapped to with `--map`, for the
+/// roles that one column fills alone.
+fn map_target(r: &Role) -> Option<&'static str> {
+    Some(match r {
+        Role::Full => "full_name",
+        Role::Prefix => "prefix",
+        Role::Given => "given_name",
+        Role::Middle => "middle_name",
+        Role::Family => "family_name",
+        Role::Suffix => "suffix",
+        Role::Nickname => "nickname",
+        Role::Org => "organization",
+        Role::Dept => "department",
+        Role::Title => "title",
+        Role::Birthday => "birthday",
+        Role::Notes => "notes",
+        Role::Tags => "tags",
+        Role::Email { .. } => "emails",
+        Role::Phone { .. } => "phones",
+        Role::Url { .. } => "urls",
+        _ => return None,
+    })
+}
+
+/// For a header Trove does not recognize: the columns whose name is a known column name
+/// after a prefix of 1-3 characters (`XFirst Name`, `My Notes`), with the `--map` field
+/// each would take. Only
+/// suggested, never applied: the person importing says whether that is what they hold.
+fn suggested_maps(header: &[String]) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    for h in header {
+        let n = norm(h);
+        let column = h.trim().trim_start_matches('\u{feff}');
+        if column.contains('"') || role(&n).is_some() {
+            continue;
+        }
+        // A known name after a short prefix of at most 3 characters; the longest one
+        // (`xlast name` is `last name`, never `name`).
+        let found = n
+            .char_indices()
+            .skip(1)
+            .take(3)
+            .map(|(i, _)| n[i..].trim_start())
+            .filter(|rest| rest.chars().count() >= 4)
+            .find_map(role)
+            .as_ref()
+            .and_then(map_target);
+        if let Some(field) = found {
+            out.push((column.to_string(), field));
+        }
+        if out.len() == 40 {
+            break;
+        }
+    }
+    out
+}
+
 /// What the columns of a file hold.
 enum Layout {
     /// An address book: each row is an entry.
@@ -473,8 +530,21 @@ fn layout(
                 )
             });
             if !useful {
+                let hints = suggested_maps(header);
+                let hint = if hints.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; some columns look like known ones with other names, if they are: {}",
+                        hints
+                            .iter()
+                            .map(|(c, f)| format!("--map \"{c}={f}\""))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    )
+                };
                 return Err(Error::InvalidInput(format!(
-                    "the columns ({}) are not a contacts export Trove knows (Google, Outlook, Thunderbird, Windows Live Mail): map them with --map COLUMN=field (person fields), or name the record type of the rows with --type T",
+                    "the columns ({}) are not a contacts export Trove knows (Google, Outlook, Thunderbird, Windows Live Mail): map them with --map COLUMN=field (person fields), or name the record type of the rows with --type T{hint}",
                     header.iter().take(12).map(|h| format!("{:?}", h.trim())).collect::<Vec<_>>().join(", ")
                 )));
             }

@@ -312,6 +312,77 @@ fn csv_rows_wider_than_the_header_and_unknown_layouts() {
     assert_eq!(problems.unmapped_list().next(), Some(("colour", 1, 2)));
 }
 
+/// Regression (real test files of a contacts library): every column renamed with a
+/// prefix (`XFirst Name`, `XVorname`). Refused, since Trove never guesses, but the error
+/// names the `--map` for each column that looks like a known one, and those maps import.
+#[test]
+fn renamed_contacts_columns_are_refused_with_the_maps_to_use() {
+    let file =
+        "XTitle,XFirst Name,XLast Name,XE-mail Display Name,XManager's Name,XSpitzname,Zip\n\
+                Dr.,Ana,Lima,Ana L.,Ben Boss,Anni,10435\n";
+    let e = read(Format::Csv, file.as_bytes(), &Options::default())
+        .err()
+        .unwrap()
+        .to_string();
+    for m in [
+        "--map \"XTitle=prefix\"",
+        "--map \"XFirst Name=given_name\"",
+        "--map \"XLast Name=family_name\"",
+        "--map \"XSpitzname=nickname\"",
+    ] {
+        assert!(e.contains(m), "suggests {m}: {e}");
+    }
+    // Not suggested: a bookkeeping column, a name after a long prefix, a column that
+    // is no known name at all.
+    for c in ["XE-mail Display Name=", "XManager's Name=", "Zip="] {
+        assert!(!e.contains(c), "does not suggest {c}: {e}");
+    }
+    let maps: Vec<&str> = e
+        .split("--map \"")
+        .skip(1)
+        .map(|m| m.split('"').next().unwrap())
+        .collect();
+    let opts = Options {
+        map: parse_map(&maps).unwrap(),
+        ..Default::default()
+    };
+    let (recs, _) = read(Format::Csv, file.as_bytes(), &opts).unwrap();
+    let f = &recs[0].record.fields;
+    assert_eq!(
+        (
+            f["prefix"].as_str(),
+            f["given_name"].as_str(),
+            f["family_name"].as_str(),
+            f["nickname"].as_str()
+        ),
+        ("Dr.", "Ana", "Lima", "Anni")
+    );
+    // A headerless table of numbers gets the plain advice and no suggestion.
+    let e = read(Format::Csv, b"1,,3\n4,5,6\n", &Options::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("--map COLUMN=field") && !e.contains("look like"),
+        "{e}"
+    );
+}
+
+/// Regression (real fixtures of vCard parsers): a card with nothing but a PHOTO is not an
+/// address-book entry; the file is refused, naming the card's line and the PHOTO.
+#[test]
+fn a_card_with_only_a_photo_is_refused_with_its_line() {
+    let (d, v) = new_vault();
+    let f = write(
+        d.path(),
+        "photo.vcf",
+        b"BEGIN:VCARD\r\nVERSION:2.1\r\nPHOTO;ENCODING=BASE64;JPEG:\r\n /9j/4AAQ\r\n\r\nEND:VCARD\r\n",
+    );
+    let e = import(&v, &f, &Options::default()).unwrap_err().to_string();
+    assert!(e.contains("line 1") && e.contains("PHOTO"), "{e}");
+    assert!(v.list(&ListFilter::default()).unwrap().is_empty());
+}
+
 #[test]
 fn import_keeps_what_fits_and_strict_refuses_the_whole_file() {
     let (d, v) = new_vault();
