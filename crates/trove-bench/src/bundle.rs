@@ -10,8 +10,7 @@
 //! the same serializer, then `tar` and the `age` CLI with a recipient, as one timed
 //! pipeline: what a careful person would do by hand with standard tools.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{ensure, Context};
@@ -155,30 +154,14 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
     }))
 }
 
-/// Runs this binary as `trove-bench bundle` with [`CHILD_ENV`] set to `spec` and parses
-/// its last stdout line.
+/// Runs this binary as `trove-bench bundle` with [`CHILD_ENV`] set to `spec`.
 fn child(spec: Value) -> anyhow::Result<Value> {
-    let exe = std::env::current_exe()?;
-    let out = Command::new(exe)
-        .arg("bundle")
-        .env(CHILD_ENV, spec.to_string())
-        .stderr(Stdio::inherit())
-        .output()?;
-    ensure!(out.status.success(), "child {spec} failed");
-    let text = String::from_utf8(out.stdout)?;
-    let last = text.lines().last().context("child printed nothing")?;
-    Ok(serde_json::from_str(last)?)
+    crate::common::run_child_process("bundle", CHILD_ENV, &spec)
 }
 
 /// One measurement in this (child) process: unlock, reset the peak counter, run, report.
 fn run_child(spec: &Value) -> anyhow::Result<Value> {
-    let get = |k: &str| -> anyhow::Result<PathBuf> {
-        Ok(PathBuf::from(
-            spec[k]
-                .as_str()
-                .with_context(|| format!("child spec needs {k}"))?,
-        ))
-    };
+    let get = |k: &str| crate::common::spec_path(spec, k);
     let pass = Passphrase::new(PASS.into());
     let vault = Vault::unlock(&get("vault")?, &pass)?;
     // Forget Argon2's 64 MiB peak: measure only what follows.

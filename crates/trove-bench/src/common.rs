@@ -353,6 +353,35 @@ pub fn print_json_last_line(json: &serde_json::Value) {
     let _ = out.flush();
 }
 
+/// Runs this binary as `trove-bench SUITE` with `env` set to `spec` (a child measurement,
+/// so that its memory peak is its own) and parses the last line it prints.
+pub fn run_child_process(
+    suite: &str,
+    env: &str,
+    spec: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    use anyhow::Context;
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .arg(suite)
+        .env(env, spec.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(out.status.success(), "child {spec} failed");
+    let text = String::from_utf8(out.stdout)?;
+    let last = text.lines().last().context("child printed nothing")?;
+    Ok(serde_json::from_str(last)?)
+}
+
+/// The path under `key` of a child measurement's spec.
+pub fn spec_path(spec: &serde_json::Value, key: &str) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    Ok(PathBuf::from(
+        spec[key]
+            .as_str()
+            .with_context(|| format!("child spec needs {key}"))?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,8 +9,7 @@
 //! own peak, not Argon2's.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{ensure, Context};
@@ -113,29 +112,14 @@ fn write_cards(path: &Path, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs this binary as `trove-bench import` with [`CHILD_ENV`] set to `spec` and parses
-/// its last stdout line.
+/// Runs this binary as `trove-bench import` with [`CHILD_ENV`] set to `spec`.
 fn child(spec: Value) -> anyhow::Result<Value> {
-    let out = Command::new(std::env::current_exe()?)
-        .arg("import")
-        .env(CHILD_ENV, spec.to_string())
-        .stderr(Stdio::inherit())
-        .output()?;
-    ensure!(out.status.success(), "child {spec} failed");
-    let text = String::from_utf8(out.stdout)?;
-    let last = text.lines().last().context("child printed nothing")?;
-    Ok(serde_json::from_str(last)?)
+    crate::common::run_child_process("import", CHILD_ENV, &spec)
 }
 
 /// One import in this (child) process: unlock, reset the peak counter, import, report.
 fn run_child(spec: &Value) -> anyhow::Result<Value> {
-    let get = |k: &str| -> anyhow::Result<PathBuf> {
-        Ok(PathBuf::from(
-            spec[k]
-                .as_str()
-                .with_context(|| format!("child spec needs {k}"))?,
-        ))
-    };
+    let get = |k: &str| crate::common::spec_path(spec, k);
     let vault = Vault::unlock(&get("vault")?, &Passphrase::new(PASS.into()))?;
     // Forget Argon2's 64 MiB peak: measure only the import.
     std::fs::write("/proc/self/clear_refs", "5").context("resetting VmHWM")?;
