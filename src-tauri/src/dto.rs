@@ -226,6 +226,8 @@ pub struct GrantDto {
     /// `TYPE` or `TYPE.FIELD` items.
     pub scope: Vec<String>,
     pub only_tag: Option<String>,
+    /// The records the grant is limited to (ids), or none for every record of its types.
+    pub records: Option<Vec<String>>,
     pub created_at: String,
     pub expires_at: Option<String>,
     pub max_uses: Option<u32>,
@@ -277,6 +279,7 @@ impl From<trove_core::Grant> for GrantDto {
         GrantDto {
             scope: g.scope.items.iter().map(ToString::to_string).collect(),
             only_tag: g.scope.only_tag.clone(),
+            records: g.scope.records.map(|r| r.into_iter().collect()),
             id: g.id,
             org: g.org,
             purpose: g.purpose,
@@ -300,6 +303,9 @@ pub struct NewGrantDto {
     /// `TYPE` or `TYPE.FIELD` items.
     pub scope: Vec<String>,
     pub only_tag: Option<String>,
+    /// Only these records (ids); empty for every record of the scope's types.
+    #[serde(default)]
+    pub records: Vec<String>,
     /// `30d`, `12h`, or an RFC 3339 date; none for no expiry.
     pub expires: Option<String>,
     pub max_uses: Option<u32>,
@@ -321,6 +327,7 @@ impl From<NewGrantDto> for trove_core::NewGrant {
             only_tag: n.only_tag.filter(|t| !t.trim().is_empty()),
             expires: n.expires.filter(|e| !e.trim().is_empty()),
             max_uses: n.max_uses.map(u64::from),
+            records: n.records,
             org_key: None,
         }
     }

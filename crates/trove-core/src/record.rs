@@ -135,6 +135,12 @@ pub fn validate_projected_record(r: &Record, scope: &Scope) -> Result<Record> {
             r.record_type
         )));
     };
+    if !scope.allows_record(&r.id) {
+        return Err(Error::InvalidInput(format!(
+            "record {} is not one of the bundle's chosen records",
+            r.id
+        )));
+    }
     let tags_ok = match &scope.only_tag {
         None => r.tags.is_empty(),
         Some(t) => r.tags.len() == 1 && &r.tags[0] == t,

@@ -201,6 +201,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE access_log ADD COLUMN count INTEGER;
     "#,
+    // 7: a grant may name the records it covers (a JSON array of ids); NULL covers
+    // every record of its types, as before.
+    r#"
+    ALTER TABLE grants ADD COLUMN records TEXT;
+    "#,
 ];
 
 /// An unlocked vault. Dropping it (or calling [`Vault::lock`]) closes the database and

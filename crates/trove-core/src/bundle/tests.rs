@@ -1349,6 +1349,7 @@ fn exports_and_imports_are_logged_without_values_and_grants_travel_without_token
             only_tag: None,
             expires: None,
             max_uses: None,
+            records: Vec::new(),
             org_key: None,
         })
         .unwrap();
