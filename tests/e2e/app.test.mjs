@@ -332,6 +332,34 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await shot(b, "14-sharing-revoked");
   });
 
+  it("shares one record: “Share this record…” opens the grant flow with it chosen; only it leaves", async () => {
+    await (await el(b, "#tab-records")).click();
+    await addRecord(b, "address", { street: "Torstraße 5", city: "Leipzig", country: "de" });
+    await (await el(b, 'button.type[data-type="address"]')).click();
+    const first = await el(b, "#record-list button.item");
+    const chosenId = await first.getAttribute("data-id");
+    await first.click();
+    await (await el(b, "#share-record")).click();
+    assert.ok(await (await el(b, "#g-some-records")).isSelected(), "the grant flow opens on “Only the records I choose”");
+    assert.ok(await (await el(b, `input[data-record="${chosenId}"]`)).isSelected(), "the record is preselected");
+    await typeInto(b, "#g-org", "Stadtwerke Leipzig");
+    await typeInto(b, "#g-purpose", "electricity contract");
+    await b.waitUntil(async () => /1 of 2 Address records/.test(await text(b, "#disclosure-preview")), {
+      timeout: 5000,
+      timeoutMsg: "the summary does not say how many of the addresses are shared",
+    });
+    await shot(b, "14b-share-one-record");
+    await (await el(b, "#create-grant")).click();
+    await (await el(b, "#token-details summary")).click();
+    const token = await text(b, "#grant-token");
+    await (await el(b, "#token-done")).click();
+    const read = await orgCall(`http://127.0.0.1:${SHARE_PORT}`, token, "records");
+    assert.equal(read.code, 0, JSON.stringify(read.json));
+    assert.deepEqual(read.json.records.map((r) => r.id), [chosenId], "only the chosen record leaves");
+    await (await el(b, 'button.grant[data-org="Stadtwerke Leipzig"]')).click();
+    assert.match(await text(b, "#grant-records"), /1 chosen record/);
+  });
+
   it("exports everything with a passphrase; the trove CLI reads the bundle", async () => {
     const file = path.join(TMP, "story-all.trove");
     await (await el(b, "#tab-transfer")).click();

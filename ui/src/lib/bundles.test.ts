@@ -29,7 +29,7 @@ const R1 = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
 const R2 = "age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg";
 
 const grant = (over: Partial<GrantDto>): GrantDto => ({
-  id: "g", org: "Acme", purpose: "p", scope: [], only_tag: null, created_at: "", expires_at: null,
+  id: "g", org: "Acme", purpose: "p", scope: [], only_tag: null, records: null, created_at: "", expires_at: null,
   max_uses: null, uses: 0, revoked_at: null, status: "active", org_key: null, staging: null, ...over,
 });
 
