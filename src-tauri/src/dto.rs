@@ -664,6 +664,51 @@ pub struct ImportReportDto {
     pub problems: Vec<LineProblemDto>,
     /// Nothing was imported: the file was refused (see `problems`).
     pub refused: bool,
+    /// What this import added, as one batch that "Undo import" removes (none for a dry
+    /// run, a bundle, or an import that added nothing).
+    pub batch: Option<String>,
+}
+
+/// A record in the trash (mirrors `trove_core::TrashedRecord`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct TrashedRecordDto {
+    pub record: RecordDto,
+    pub trashed_at: String,
+    /// When it is erased for good unless restored.
+    pub erase_after: String,
+}
+
+impl From<trove_core::TrashedRecord> for TrashedRecordDto {
+    fn from(t: trove_core::TrashedRecord) -> Self {
+        TrashedRecordDto {
+            record: t.record.into(),
+            trashed_at: t.trashed_at,
+            erase_after: t.erase_after,
+        }
+    }
+}
+
+/// What "Undo import" did (mirrors `trove_core::UndoReport`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct UndoReportDto {
+    pub batch: String,
+    /// Moved to the trash.
+    pub removed: Vec<String>,
+    /// Changed since the import: kept.
+    pub kept_changed: Vec<String>,
+    /// Already removed before the undo.
+    pub already_gone: Vec<String>,
+}
+
+impl From<trove_core::UndoReport> for UndoReportDto {
+    fn from(u: trove_core::UndoReport) -> Self {
+        UndoReportDto {
+            batch: u.batch,
+            removed: u.removed,
+            kept_changed: u.kept_changed,
+            already_gone: u.already_gone,
+        }
+    }
 }
 
 impl ImportReportDto {
@@ -713,6 +758,7 @@ impl ImportReportDto {
                 })
                 .collect(),
             refused: full.refused,
+            batch: full.batch,
         }
     }
 }

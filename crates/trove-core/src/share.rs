@@ -1229,6 +1229,52 @@ mod tests {
     }
 
     #[test]
+    fn a_trashed_record_is_never_disclosed_and_a_restored_one_is_again() {
+        let (_d, v, t, recs) = setup(&["contact", "address"], None);
+        let victim = recs
+            .iter()
+            .find(|r| r.record_type == "contact")
+            .expect("demo has contacts");
+        v.remove(&victim.id).unwrap();
+        let e = ShareEngine::new(&v);
+        let r = e.handle(&v, req(&t, ShareOp::Records { record_type: None }));
+        let ReplyBody::Records(rs) = &r.body else {
+            panic!("{r:?}")
+        };
+        assert!(!rs.is_empty());
+        assert!(
+            rs.iter().all(|r| r.id != victim.id),
+            "trashed record listed"
+        );
+        let one = e.handle(
+            &v,
+            req(
+                &t,
+                ShareOp::Record {
+                    id: victim.id.clone(),
+                },
+            ),
+        );
+        assert_eq!(
+            one.status, 404,
+            "a trashed record answers like an absent one"
+        );
+        let last = &v.log_entries(&Default::default()).unwrap()[0];
+        assert!(!last.record_ids.contains(&victim.id));
+        v.restore(&victim.id).unwrap();
+        let one = e.handle(
+            &v,
+            req(
+                &t,
+                ShareOp::Record {
+                    id: victim.id.clone(),
+                },
+            ),
+        );
+        assert_eq!(one.status, 200, "restored, it is shared again");
+    }
+
+    #[test]
     fn max_uses_then_401() {
         let (_d, v, t, _) = setup(&["contact"], Some(2));
         let e = ShareEngine::new(&v);

@@ -14,7 +14,7 @@ use crate::{outln, output};
 #[derive(Subcommand)]
 pub enum GrantCmd {
     /// Give an organization read access to a scope; prints the share link once
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List grants with their status and uses, newest first
     List,
     /// Show one grant (with --receipt: its consent receipts)
@@ -81,7 +81,7 @@ pub struct ShowArgs {
 
 pub fn grant(ctx: &Ctx, cmd: GrantCmd) -> Result<()> {
     match cmd {
-        GrantCmd::Create(a) => create(ctx, a),
+        GrantCmd::Create(a) => create(ctx, *a),
         GrantCmd::List => list(ctx),
         GrantCmd::Show(a) => show(ctx, a),
         GrantCmd::Revoke(a) => revoke(ctx, a),
