@@ -376,7 +376,7 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await shot(b, "14c-trash");
     await (await el(b, `#trash-list li[data-id="${sharedOneId}"] button.restore`)).click();
     await b.waitUntil(async () => /Restored/.test(await text(b, "#trash-announce")), { timeout: 5000, timeoutMsg: "restore did not report" });
-    await el(b, "#trash-empty");
+    await b.waitUntil(async () => !(await (await b.$(`#trash-list li[data-id="${sharedOneId}"]`)).isExisting()), { timeout: 5000 });
     await (await el(b, "#trash-back")).click();
     assert.equal(await countOf(b, "address"), 2, "restored into the records");
     // Delete it again and erase it for good.
@@ -389,7 +389,7 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await (await el(b, "#empty-trash")).click();
     await (await el(b, "#confirm-ok")).click();
     await el(b, "#trash-empty");
-    assert.match(await text(b, "#trash-announce"), /Erased 1 record for good/);
+    assert.match(await text(b, "#trash-announce"), /Erased 2 records for good/, "the note deleted earlier and the address");
     await (await el(b, "#trash-back")).click();
   });
 
