@@ -9,8 +9,8 @@ use crate::dto::{
     ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
     ImportFileDto, ImportReportDto, ImportRequestDto, LogEntryDto, NewGrantDto, NewRecordDto,
     NewStorageDto, OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto,
-    RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto, StorageTestDto, UnlockOutcome,
-    VaultStatus, VerifyReportDto,
+    RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto, StorageTestDto, TrashedRecordDto,
+    UndoReportDto, UnlockOutcome, VaultStatus, VerifyReportDto,
 };
 
 /// Writes every IPC type (and the types they use) as `<Name>.ts` into `dir`.
@@ -39,6 +39,8 @@ pub fn export(dir: &Path) -> Result<(), ExportError> {
     ImportFileDto::export_all(&cfg)?;
     ImportRequestDto::export_all(&cfg)?;
     ImportReportDto::export_all(&cfg)?;
+    TrashedRecordDto::export_all(&cfg)?;
+    UndoReportDto::export_all(&cfg)?;
     RemoteSettingsDto::export_all(&cfg)?;
     NewStorageDto::export_all(&cfg)?;
     StorageDto::export_all(&cfg)?;

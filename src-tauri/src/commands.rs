@@ -9,8 +9,8 @@ use crate::dto::{
     ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
     ImportFileDto, ImportReportDto, ImportRequestDto, LogEntryDto, NewGrantDto, NewRecordDto,
     NewStorageDto, OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto,
-    RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto, StorageTestDto, UnlockOutcome,
-    VaultStatus, VerifyReportDto,
+    RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto, StorageTestDto, TrashedRecordDto,
+    UndoReportDto, UnlockOutcome, VaultStatus, VerifyReportDto,
 };
 use crate::state::AppState;
 use crate::transfer::{self, Throttle};
@@ -222,10 +222,46 @@ pub fn edit_record(
         .map_err(Into::into)
 }
 
-/// Deletes a record.
+/// Moves a record to the trash (restorable for 30 days).
 #[tauri::command]
 pub fn remove_record(state: State<'_, AppState>, id: String) -> Res<()> {
     state.with_vault(|v| v.remove(&id)).map_err(Into::into)
+}
+
+/// The records in the trash, most recently removed first.
+#[tauri::command]
+pub fn list_trash(state: State<'_, AppState>) -> Res<Vec<TrashedRecordDto>> {
+    state
+        .with_vault(|v| v.list_trash())
+        .map(|t| t.into_iter().map(Into::into).collect())
+        .map_err(Into::into)
+}
+
+/// Puts a trashed record back.
+#[tauri::command]
+pub fn restore_record(state: State<'_, AppState>, id: String) -> Res<RecordDto> {
+    state
+        .with_vault(|v| v.restore(&id))
+        .map(Into::into)
+        .map_err(Into::into)
+}
+
+/// Erases every record in the trash for good; returns how many.
+#[tauri::command]
+pub fn empty_trash(state: State<'_, AppState>) -> Res<u32> {
+    state
+        .with_vault(|v| v.empty_trash())
+        .map(|n| n.min(u32::MAX as u64) as u32)
+        .map_err(Into::into)
+}
+
+/// Undoes one import: what it added goes to the trash, records changed since stay.
+#[tauri::command]
+pub fn undo_import(state: State<'_, AppState>, batch: String) -> Res<UndoReportDto> {
+    state
+        .with_vault(|v| v.undo_import(&batch))
+        .map(Into::into)
+        .map_err(Into::into)
 }
 
 /// Whether the share server runs, and where.

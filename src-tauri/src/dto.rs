@@ -226,6 +226,8 @@ pub struct GrantDto {
     /// `TYPE` or `TYPE.FIELD` items.
     pub scope: Vec<String>,
     pub only_tag: Option<String>,
+    /// The records the grant is limited to (ids), or none for every record of its types.
+    pub records: Option<Vec<String>>,
     pub created_at: String,
     pub expires_at: Option<String>,
     pub max_uses: Option<u32>,
@@ -277,6 +279,7 @@ impl From<trove_core::Grant> for GrantDto {
         GrantDto {
             scope: g.scope.items.iter().map(ToString::to_string).collect(),
             only_tag: g.scope.only_tag.clone(),
+            records: g.scope.records.map(|r| r.into_iter().collect()),
             id: g.id,
             org: g.org,
             purpose: g.purpose,
@@ -300,6 +303,9 @@ pub struct NewGrantDto {
     /// `TYPE` or `TYPE.FIELD` items.
     pub scope: Vec<String>,
     pub only_tag: Option<String>,
+    /// Only these records (ids); empty for every record of the scope's types.
+    #[serde(default)]
+    pub records: Vec<String>,
     /// `30d`, `12h`, or an RFC 3339 date; none for no expiry.
     pub expires: Option<String>,
     pub max_uses: Option<u32>,
@@ -321,6 +327,7 @@ impl From<NewGrantDto> for trove_core::NewGrant {
             only_tag: n.only_tag.filter(|t| !t.trim().is_empty()),
             expires: n.expires.filter(|e| !e.trim().is_empty()),
             max_uses: n.max_uses.map(u64::from),
+            records: n.records,
             org_key: None,
         }
     }
@@ -657,6 +664,51 @@ pub struct ImportReportDto {
     pub problems: Vec<LineProblemDto>,
     /// Nothing was imported: the file was refused (see `problems`).
     pub refused: bool,
+    /// What this import added, as one batch that "Undo import" removes (none for a dry
+    /// run, a bundle, or an import that added nothing).
+    pub batch: Option<String>,
+}
+
+/// A record in the trash (mirrors `trove_core::TrashedRecord`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct TrashedRecordDto {
+    pub record: RecordDto,
+    pub trashed_at: String,
+    /// When it is erased for good unless restored.
+    pub erase_after: String,
+}
+
+impl From<trove_core::TrashedRecord> for TrashedRecordDto {
+    fn from(t: trove_core::TrashedRecord) -> Self {
+        TrashedRecordDto {
+            record: t.record.into(),
+            trashed_at: t.trashed_at,
+            erase_after: t.erase_after,
+        }
+    }
+}
+
+/// What "Undo import" did (mirrors `trove_core::UndoReport`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct UndoReportDto {
+    pub batch: String,
+    /// Moved to the trash.
+    pub removed: Vec<String>,
+    /// Changed since the import: kept.
+    pub kept_changed: Vec<String>,
+    /// Already removed before the undo.
+    pub already_gone: Vec<String>,
+}
+
+impl From<trove_core::UndoReport> for UndoReportDto {
+    fn from(u: trove_core::UndoReport) -> Self {
+        UndoReportDto {
+            batch: u.batch,
+            removed: u.removed,
+            kept_changed: u.kept_changed,
+            already_gone: u.already_gone,
+        }
+    }
 }
 
 impl ImportReportDto {
@@ -706,6 +758,7 @@ impl ImportReportDto {
                 })
                 .collect(),
             refused: full.refused,
+            batch: full.batch,
         }
     }
 }

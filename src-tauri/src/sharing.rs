@@ -201,6 +201,7 @@ mod tests {
             purpose: "account".into(),
             scope: vec!["contact.email".into()],
             only_tag: None,
+            records: Vec::new(),
             expires: expires.map(Into::into),
             max_uses: None,
             offline: false,

@@ -1109,6 +1109,7 @@ mod tests {
             purpose: "intake".into(),
             scope: vec!["contact.email".into()],
             only_tag: None,
+            records: Vec::new(),
             expires: Some("3d".into()),
             max_uses,
             offline: true,

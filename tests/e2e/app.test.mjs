@@ -127,6 +127,8 @@ async function addRecord(b, type, fields, tags = "") {
 }
 
 describe("a new vault: create, add, edit, delete, lock, unlock", () => {
+  /** The address shared on its own (then trashed, restored and erased). */
+  let sharedOneId = "";
   let b;
   const vault = path.join(TMP, "vault-story");
 
@@ -333,6 +335,65 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await shot(b, "14-sharing-revoked");
   });
 
+  it("shares one record: “Share this record…” opens the grant flow with it chosen; only it leaves", async () => {
+    await (await el(b, "#tab-records")).click();
+    await addRecord(b, "address", { street: "Torstraße 5", city: "Leipzig", country: "de" });
+    await (await el(b, 'button.type[data-type="address"]')).click();
+    const first = await el(b, "#record-list button.item");
+    const chosenId = await first.getAttribute("data-id");
+    sharedOneId = chosenId;
+    await first.click();
+    await (await el(b, "#share-record")).click();
+    assert.ok(await (await el(b, "#g-some-records")).isSelected(), "the grant flow opens on “Only the records I choose”");
+    assert.ok(await (await el(b, `input[data-record="${chosenId}"]`)).isSelected(), "the record is preselected");
+    await typeInto(b, "#g-org", "Stadtwerke Leipzig");
+    await typeInto(b, "#g-purpose", "electricity contract");
+    await b.waitUntil(async () => /1 of 2 Address records/.test(await text(b, "#disclosure-preview")), {
+      timeout: 5000,
+      timeoutMsg: "the summary does not say how many of the addresses are shared",
+    });
+    await shot(b, "14b-share-one-record");
+    await (await el(b, "#create-grant")).click();
+    await (await el(b, "#token-details summary")).click();
+    const token = await text(b, "#grant-token");
+    await (await el(b, "#token-done")).click();
+    const read = await orgCall(`http://127.0.0.1:${SHARE_PORT}`, token, "records");
+    assert.equal(read.code, 0, JSON.stringify(read.json));
+    assert.deepEqual(read.json.records.map((r) => r.id), [chosenId], "only the chosen record leaves");
+    await (await el(b, 'button.grant[data-org="Stadtwerke Leipzig"]')).click();
+    assert.match(await text(b, "#grant-records"), /1 chosen record/);
+  });
+
+  it("deleting moves a record to the trash; it restores, and “Empty trash” erases it for good", async () => {
+    await (await el(b, "#tab-records")).click();
+    await (await el(b, 'button.type[data-type="address"]')).click();
+    await (await el(b, `#record-list button.item[data-id="${sharedOneId}"]`)).click();
+    await (await el(b, "#delete-record")).click();
+    await (await el(b, "#confirm-ok")).click();
+    await b.waitUntil(async () => (await countOf(b, "address")) === 1, { timeout: 5000, timeoutMsg: "the record did not leave the list" });
+    await (await el(b, "#open-trash")).click();
+    await el(b, `#trash-list li[data-id="${sharedOneId}"]`);
+    assert.match(await text(b, "#trash-list"), /Torstraße 5|Leipzig/);
+    await shot(b, "14c-trash");
+    await (await el(b, `#trash-list li[data-id="${sharedOneId}"] button.restore`)).click();
+    await b.waitUntil(async () => /Restored/.test(await text(b, "#trash-announce")), { timeout: 5000, timeoutMsg: "restore did not report" });
+    await b.waitUntil(async () => !(await (await b.$(`#trash-list li[data-id="${sharedOneId}"]`)).isExisting()), { timeout: 5000 });
+    await (await el(b, "#trash-back")).click();
+    assert.equal(await countOf(b, "address"), 2, "restored into the records");
+    // Delete it again and erase it for good.
+    await (await el(b, 'button.type[data-type="address"]')).click();
+    await (await el(b, `#record-list button.item[data-id="${sharedOneId}"]`)).click();
+    await (await el(b, "#delete-record")).click();
+    await (await el(b, "#confirm-ok")).click();
+    await b.waitUntil(async () => (await countOf(b, "address")) === 1, { timeout: 5000 });
+    await (await el(b, "#open-trash")).click();
+    await (await el(b, "#empty-trash")).click();
+    await (await el(b, "#confirm-ok")).click();
+    await el(b, "#trash-empty");
+    assert.match(await text(b, "#trash-announce"), /Erased 2 records for good/, "the note deleted earlier and the address");
+    await (await el(b, "#trash-back")).click();
+  });
+
   it("exports everything with a passphrase; the trove CLI reads the bundle", async () => {
     const file = path.join(TMP, "story-all.trove");
     await (await el(b, "#tab-transfer")).click();
@@ -364,7 +425,8 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     const recipient = fs.readFileSync(keyFile, "utf8").match(/public key: (age1[0-9a-z]+)/)[1];
     const file = path.join(TMP, "gls.trove");
     await (await el(b, "#export-scoped")).click();
-    await (await el(b, "#export-from-grant")).selectByIndex(1);
+    // Active grants come first: the Stadtwerke grant for one record, then GLS Bank's.
+    await (await el(b, "#export-from-grant")).selectByIndex(2);
     const disclosed = await text(b, "#export-disclosure");
     assert.match(disclosed, /Contact: Email/);
     assert.match(disclosed, /Address \(all fields\)/);
@@ -462,6 +524,25 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     });
     assert.equal(await (await b.$("#import-path")).getValue(), before, "a cancelled dialog leaves the path as it was");
     assert.equal(await (await b.$("#transfer-error")).isExisting(), false, "no permission error from the dialog plugin");
+  });
+
+  it("undoes an import: what it added goes to the trash", async () => {
+    const file = path.join(TMP, "prefs.json");
+    fs.writeFileSync(file, JSON.stringify([{ type: "preference", fields: { key: "lang", value: "es" } }]));
+    await (await el(b, "#tab-records")).click();
+    const before = await countOf(b, "preference");
+    await (await el(b, "#tab-transfer")).click();
+    await (await el(b, "#mode-import")).click();
+    await typeInto(b, "#import-path", file);
+    await b.keys(["Tab"]);
+    await (await el(b, "#import-preview")).click();
+    await (await el(b, "#import-commit")).click();
+    await el(b, "#import-result");
+    await (await el(b, "#undo-import")).click();
+    assert.match(await text(b, "#undo-result"), /1 record moved to the trash/);
+    await shot(b, "22b-import-undone");
+    await (await el(b, "#tab-records")).click();
+    assert.equal(await countOf(b, "preference"), before, "the import's record is gone");
   });
 
   it("locks, refuses a wrong passphrase, unlocks with the right one", async () => {

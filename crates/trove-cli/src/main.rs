@@ -64,8 +64,11 @@ enum Command {
     Search(cmd::records::SearchArgs),
     /// Change fields or tags of a record (FIELD= removes a field)
     Edit(cmd::records::EditArgs),
-    /// Delete a record
+    /// Move a record to the trash (restorable for 30 days; never shared)
     Rm(cmd::records::IdArg),
+    /// Removed records: list | restore ID | empty
+    #[command(subcommand)]
+    Trash(cmd::records::TrashCmd),
     /// List record types and their fields
     Types,
     /// Grants: scoped, revocable read access for an organization
@@ -83,7 +86,7 @@ enum Command {
     Log(cmd::share::LogArgs),
     /// Write a portable bundle: age-encrypted tar of records, grants and log
     Export(cmd::bundle::ExportArgs),
-    /// Import a bundle, vCard, CSV or JSON file (merges by record id)
+    /// Import a bundle, vCard, CSV or JSON file (merges by record id); `import undo BATCH`
     Import(cmd::bundle::ImportArgs),
 }
 
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         Command::Search(a) => cmd::records::search(&ctx, a),
         Command::Edit(a) => cmd::records::edit(&ctx, a),
         Command::Rm(a) => cmd::records::rm(&ctx, a),
+        Command::Trash(c) => cmd::records::trash(&ctx, c),
         Command::Types => cmd::records::types(&ctx),
         Command::Grant(c) => cmd::share::grant(&ctx, c),
         Command::Storage(c) => cmd::storage::storage(&ctx, c),

@@ -181,3 +181,96 @@ fn missing_vault_is_explained() {
         stderr(&out)
     );
 }
+
+#[test]
+fn rm_moves_to_the_trash_which_lists_restores_and_empties() {
+    let t = TestVault::new();
+    let id = t
+        .ok(&["add", "note", "title=flat viewing"])
+        .trim()
+        .to_string();
+    let out = t.ok(&["rm", &id]);
+    assert!(out.contains("moved") && out.contains("trash"), "{out}");
+    assert_eq!(t.json(&["list"])["records"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        t.json(&["search", "viewing"])["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "a trashed record is not found"
+    );
+    let trash = t.json(&["trash", "list"]);
+    assert_eq!(trash["trash"][0]["id"], id.as_str());
+    assert!(trash["trash"][0]["erase_after"].is_string());
+    let restored = t.json(&["trash", "restore", &id]);
+    assert_eq!(restored["fields"]["title"], "flat viewing");
+    assert_eq!(t.json(&["get", &id])["id"], id.as_str());
+    let again = t.run(&["trash", "restore", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("no record"), "{}", stderr(&again));
+    t.ok(&["rm", &id]);
+    assert_eq!(t.json(&["trash", "empty"])["erased"], 1);
+    assert_eq!(
+        t.json(&["trash", "list"])["trash"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(t.run(&["trash", "restore", &id]).status.code(), Some(1));
+}
+
+#[test]
+fn import_undo_removes_the_batch_and_keeps_records_changed_since() {
+    let t = TestVault::new();
+    let before = t.ok(&["add", "note", "title=mine"]).trim().to_string();
+    let f = t.home.path().join("r.json");
+    std::fs::write(
+        &f,
+        r#"[{"type":"preference","fields":{"key":"lang","value":"es"}},
+            {"type":"preference","fields":{"key":"tz","value":"Europe/Berlin"}}]"#,
+    )
+    .unwrap();
+    let r = t.json(&["import", f.to_str().unwrap()]);
+    let batch = r["batch"]
+        .as_str()
+        .expect("import --json gives the batch")
+        .to_string();
+    let ids: Vec<String> = t.json(&["list", "--type", "preference"])["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    t.ok(&["edit", &ids[0], "value=changed"]);
+    let u = t.json(&["import", "undo", &batch]);
+    assert_eq!(u["removed"], serde_json::json!([ids[1]]));
+    assert_eq!(u["kept_changed"], serde_json::json!([ids[0]]));
+    let left: Vec<String> = t.json(&["list"])["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(left.contains(&before) && left.contains(&ids[0]) && !left.contains(&ids[1]));
+    let again = t.run(&["import", "undo", &batch]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already undone"),
+        "{}",
+        stderr(&again)
+    );
+    let unknown = t.run(&["import", "undo", "01NOPE"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("no import batch"),
+        "{}",
+        stderr(&unknown)
+    );
+    assert!(
+        t.json(&["import", f.to_str().unwrap(), "--dry-run"])["batch"].is_null(),
+        "a dry run has no batch"
+    );
+}

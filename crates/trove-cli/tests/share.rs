@@ -242,3 +242,78 @@ fn demo_has_grants_and_a_verified_log() {
     assert!(log["entries"].as_array().unwrap().len() >= 10);
     assert_eq!(t.json(&["log", "verify"])["ok"], true);
 }
+
+#[test]
+fn grant_create_record_limits_the_grant_and_show_names_deleted_records() {
+    let t = TestVault::new();
+    let add = |city: &str| t.ok(&["add", "address", &format!("city={city}"), "street=Main 1"]);
+    let (home, old, other) = (add("Berlin"), add("Bonn"), add("Köln"));
+    let (home, old, other) = (home.trim(), old.trim(), other.trim());
+    let g = t.json(&[
+        "grant",
+        "create",
+        "--org",
+        "Stadtwerke",
+        "--purpose",
+        "contract",
+        "--scope",
+        "address.city",
+        "--record",
+        home,
+        "--record",
+        old,
+    ]);
+    let id = g["id"].as_str().unwrap();
+    let mut chosen: Vec<&str> = g["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    chosen.sort();
+    let mut want = vec![home, old];
+    want.sort();
+    assert_eq!(chosen, want, "grant create --json names the chosen records");
+    t.ok(&["rm", old]);
+    let shown = t.ok(&["grant", "show", id]);
+    assert!(shown.contains("2 chosen record(s)"), "{shown}");
+    assert!(
+        shown.contains(&format!("{old}  (deleted since")),
+        "a deleted record is named: {shown}"
+    );
+    assert!(!shown.contains(other), "{shown}");
+    let j = t.json(&["grant", "show", id]);
+    assert_eq!(j["records_gone"], serde_json::json!([old]));
+
+    // A record outside the scope is refused, naming it, and no grant is written.
+    let before = t.json(&["grant", "list"])["grants"]
+        .as_array()
+        .unwrap()
+        .len();
+    let note = t.ok(&["add", "note", "title=plans"]);
+    let out = t.run(&[
+        "grant",
+        "create",
+        "--org",
+        "X",
+        "--purpose",
+        "p",
+        "--scope",
+        "address",
+        "--record",
+        note.trim(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(note.trim()) && err.contains("outside the scope"),
+        "{err}"
+    );
+    assert_eq!(
+        t.json(&["grant", "list"])["grants"]
+            .as_array()
+            .unwrap()
+            .len(),
+        before
+    );
+}

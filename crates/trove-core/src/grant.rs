@@ -81,6 +81,10 @@ pub struct Scope {
     /// Only records carrying this tag are in scope.
     #[serde(default)]
     pub only_tag: Option<String>,
+    /// Only these records (by id) are in scope; `None` for every record of the types.
+    /// A record deleted later simply drops out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<BTreeSet<String>>,
 }
 
 /// Which fields of one type a scope lets through.
@@ -130,7 +134,37 @@ impl Scope {
         Ok(Scope {
             items: parsed,
             only_tag: only_tag.map(str::to_string),
+            records: None,
         })
+    }
+
+    /// Limits the scope to these record ids (`--record ID`); an empty list keeps every
+    /// record of the scope's types. Ids are checked against the vault when the grant is
+    /// stored (they must exist and be of a type in scope).
+    pub fn with_records<S: AsRef<str>>(mut self, ids: &[S]) -> Result<Scope> {
+        if ids.is_empty() {
+            return Ok(self);
+        }
+        let mut set = BTreeSet::new();
+        for id in ids {
+            let id = id.as_ref().trim();
+            if id.is_empty()
+                || id.len() > 64
+                || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(Error::InvalidInput(format!(
+                    "{id:?} is not a record id (see `list` for the ids)"
+                )));
+            }
+            set.insert(id.to_string());
+        }
+        self.records = Some(set);
+        Ok(self)
+    }
+
+    /// True when the record with this id may be in scope (no record list, or listed).
+    pub fn allows_record(&self, id: &str) -> bool {
+        self.records.as_ref().is_none_or(|r| r.contains(id))
     }
 
     /// The fields of `record_type` this scope lets through, or `None` if the type is
@@ -166,11 +200,14 @@ impl Scope {
 }
 
 /// Projects `record` onto `scope`: `None` when the record is outside it (type not in
-/// scope, tag missing, or none of its in-scope fields set); otherwise the record with
+/// scope, not one of the scope's records, tag missing, or none of its in-scope fields set); otherwise the record with
 /// only in-scope fields, tags reduced to the scope's tag, id/type/source/times kept.
 /// Pure: the share API and scoped export both use it.
 pub fn project(record: &Record, scope: &Scope) -> Option<Record> {
     let fields = scope.fields_for(&record.record_type)?;
+    if !scope.allows_record(&record.id) {
+        return None;
+    }
     if let Some(tag) = &scope.only_tag {
         if !record.tags.contains(tag) {
             return None;
@@ -283,6 +320,9 @@ pub struct NewGrant {
     pub expires: Option<String>,
     #[serde(default)]
     pub max_uses: Option<u64>,
+    /// Only these records (ids); empty for every record of the scope's types.
+    #[serde(default)]
+    pub records: Vec<String>,
     /// Bind the grant to this organization endpoint key (64 hex characters) now,
     /// rather than to the first key that uses it remotely.
     #[serde(default)]
@@ -318,7 +358,8 @@ impl NewGrant {
     pub fn validate(&self, now: DateTime<Utc>) -> Result<ValidGrant> {
         let org = clean_text("the organization (--org)", &self.org, 200)?;
         let purpose = clean_text("the purpose (--purpose)", &self.purpose, 500)?;
-        let scope = Scope::parse(&self.scope, self.only_tag.as_deref())?;
+        let scope =
+            Scope::parse(&self.scope, self.only_tag.as_deref())?.with_records(&self.records)?;
         // An address book is other people's data: no grant may name it (a scope on the
         // owner's types never reaches it either, since scopes name types exactly).
         if let Some(ty) = scope
@@ -383,7 +424,7 @@ pub fn parse_expiry(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     Ok(at)
 }
 
-const SELECT: &str = "SELECT id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, org_key FROM grants";
+const SELECT: &str = "SELECT id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, org_key, records FROM grants";
 
 fn from_row(row: &Row<'_>, now: DateTime<Utc>) -> rusqlite::Result<Grant> {
     from_row_with(row, now, &mut ScopeCache::default())
@@ -422,6 +463,16 @@ fn from_row_with(
         scope: Scope {
             items,
             only_tag: row.get(4)?,
+            records: match row.get_ref(11)?.as_str_or_null()? {
+                None => None,
+                Some(text) => Some(serde_json::from_str(text).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        11,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?),
+            },
         },
         created_at: row.get(5)?,
         expires_at: row.get(6)?,
@@ -465,15 +516,42 @@ pub(crate) fn find_by_token_cached(
 ) -> Result<Option<Grant>> {
     let hash = token.keyed_hash(key);
     let mut stmt = tx.prepare_cached(
-        "SELECT id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, org_key, token_hash FROM grants WHERE token_hash = ?1",
+        "SELECT id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, org_key, records, token_hash FROM grants WHERE token_hash = ?1",
     )?;
     let found = stmt
         .query_row([&hash[..]], |r| {
-            let same = constant_time_eq(r.get_ref(11)?.as_blob()?, &hash);
+            let same = constant_time_eq(r.get_ref(12)?.as_blob()?, &hash);
             Ok((from_row_with(r, now, scopes)?, same))
         })
         .optional()?;
     Ok(found.and_then(|(g, same)| same.then_some(g)))
+}
+
+/// Checks a grant's record list: every id names a stored record of a type in scope
+/// (carrying the scope's tag, if any), so a typo never silently shares nothing.
+fn check_grant_records(tx: &Transaction<'_>, scope: &Scope, ids: &BTreeSet<String>) -> Result<()> {
+    for id in ids {
+        let Some(r) = crate::record::get_record(tx, id)? else {
+            return Err(Error::InvalidInput(format!(
+                "there is no record {id}: the grant can only name stored records (see `list`)"
+            )));
+        };
+        if scope.fields_for(&r.record_type).is_none() {
+            return Err(Error::InvalidInput(format!(
+                "record {id} is a {} record, outside the scope ({}): add that type to the scope or leave the record out",
+                r.record_type,
+                scope.item_strings().join(", ")
+            )));
+        }
+        if let Some(tag) = &scope.only_tag {
+            if !r.tags.contains(tag) {
+                return Err(Error::InvalidInput(format!(
+                    "record {id} does not carry the tag {tag:?} the grant is limited to"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Compares two byte strings without an early exit on the first difference.
@@ -543,11 +621,14 @@ impl Vault {
         token: &ShareToken,
         now: DateTime<Utc>,
     ) -> Result<Grant> {
+        if let Some(ids) = &v.scope.records {
+            check_grant_records(tx, &v.scope, ids)?;
+        }
         let hash = token.keyed_hash(&self.token_key());
         let created = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         {
             tx.prepare_cached(
-                "INSERT INTO grants (id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, token_hash, org_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, NULL, ?9, ?10)",
+                "INSERT INTO grants (id, org, purpose, scope, only_tag, created_at, expires_at, max_uses, uses, revoked_at, token_hash, org_key, records) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, NULL, ?9, ?10, ?11)",
             )?
             .execute(params![
                 id,
@@ -560,6 +641,10 @@ impl Vault {
                 v.max_uses.map(|n| n as i64),
                 &hash[..],
                 v.org_key.map(|k| k.to_string()),
+                v.scope
+                    .records
+                    .as_ref()
+                    .map(|r| serde_json::to_string(r).expect("ids serialize")),
             ])?;
             let g = get_grant(tx, id, now)?;
             crate::receipt::store(self, tx, &g, crate::receipt::ReceiptEvent::Created, now)?;
@@ -606,6 +691,23 @@ impl Vault {
         })?;
         tracing::info!(grant = %g.id, "grant revoked");
         Ok(g)
+    }
+
+    /// The records a record-level grant names that are no longer stored (deleted since:
+    /// they simply drop out of what it shares). Empty for a grant on whole types.
+    pub fn grant_records_gone(&self, g: &Grant) -> Result<Vec<String>> {
+        let Some(ids) = &g.scope.records else {
+            return Ok(Vec::new());
+        };
+        self.read(|tx| {
+            let mut gone = Vec::new();
+            for id in ids {
+                if crate::record::get_record(tx, id)?.is_none() {
+                    gone.push(id.clone());
+                }
+            }
+            Ok(gone)
+        })
     }
 
     /// The number of grants and of active grants.

@@ -34,6 +34,7 @@ pub mod secret;
 pub mod share;
 pub mod staging;
 pub mod token;
+pub mod trash;
 pub mod vault;
 
 pub use access_log::{
@@ -56,6 +57,7 @@ pub use staging::{
     StorageFailure, StorageInfo, StorageSecret, StorageTarget,
 };
 pub use token::ShareToken;
+pub use trash::{TrashedRecord, UndoReport, TRASH_DAYS};
 pub use vault::{Vault, VaultInfo};
 
 /// The current time as RFC 3339 UTC with milliseconds, the format of every stored time.

@@ -87,6 +87,7 @@ pub fn build(vault: &Vault, g: &Grant, event: ReceiptEvent, at: DateTime<Utc>) -
             "event": event.as_str(),
             "grantId": g.id,
             "onlyTag": g.scope.only_tag,
+            "records": g.scope.records,
             "expiresAt": g.expires_at,
             "maxUses": g.max_uses,
             "status": if event == ReceiptEvent::Revoked { GrantStatus::Revoked } else { g.status },

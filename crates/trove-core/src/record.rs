@@ -135,6 +135,12 @@ pub fn validate_projected_record(r: &Record, scope: &Scope) -> Result<Record> {
             r.record_type
         )));
     };
+    if !scope.allows_record(&r.id) {
+        return Err(Error::InvalidInput(format!(
+            "record {} is not one of the bundle's chosen records",
+            r.id
+        )));
+    }
     let tags_ok = match &scope.only_tag {
         None => r.tags.is_empty(),
         Some(t) => r.tags.len() == 1 && &r.tags[0] == t,
@@ -318,7 +324,7 @@ fn index_with(
     Ok(())
 }
 
-fn unindex_record(tx: &Transaction<'_>, rowid: i64) -> Result<()> {
+pub(crate) fn unindex_record(tx: &Transaction<'_>, rowid: i64) -> Result<()> {
     tx.prepare_cached("DELETE FROM record_tags WHERE rec = ?1")?
         .execute([rowid])?;
     tx.prepare_cached("DELETE FROM records_fts WHERE rowid = ?1")?
@@ -741,21 +747,6 @@ impl Vault {
             r.updated_at = crate::now_rfc3339();
             replace_record(tx, &r, &DerivedColumns::of(&r))?;
             Ok(r)
-        })
-    }
-
-    /// Deletes the record `id`.
-    pub fn remove(&self, id: &str) -> Result<()> {
-        self.write(|tx| {
-            let rowid: i64 = tx
-                .query_row("SELECT rowid FROM records WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })
-                .optional()?
-                .ok_or_else(|| Error::NotFound(id.to_string()))?;
-            unindex_record(tx, rowid)?;
-            tx.execute("DELETE FROM records WHERE rowid = ?1", [rowid])?;
-            Ok(())
         })
     }
 

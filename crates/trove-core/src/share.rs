@@ -797,6 +797,7 @@ pub fn seed_demo(vault: &Vault) -> Result<DemoSharing> {
         only_tag: tag.map(str::to_string),
         expires: exp.map(str::to_string),
         max_uses: max,
+        records: Vec::new(),
         org_key: None,
     };
     let grants = [
@@ -1123,6 +1124,154 @@ mod tests {
         );
         assert_eq!(r.status, 403);
         assert_eq!(v.list_grants().unwrap()[0].uses, 1, "a 403 is not a use");
+    }
+
+    #[test]
+    fn a_record_level_grant_discloses_only_its_records_and_a_deleted_one_drops_out() {
+        let (_d, v) = new_vault();
+        let addr = |city: &str| {
+            v.add(crate::record::NewRecord::new(
+                "address",
+                [
+                    ("street".into(), "Hauptstr. 1".into()),
+                    ("city".into(), city.into()),
+                ],
+            ))
+            .unwrap()
+        };
+        let (home, old, _other) = (addr("Berlin"), addr("Bonn"), addr("Köln"));
+        let (g, t) = v
+            .create_grant(&NewGrant {
+                org: "Stadtwerke".into(),
+                purpose: "contract".into(),
+                scope: vec!["address.city".into()],
+                records: vec![home.id.clone(), old.id.clone()],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(g.scope.records.as_ref().map(|r| r.len()), Some(2));
+        assert_eq!(
+            v.get_grant(&g.id).unwrap().scope,
+            g.scope,
+            "stored and read back"
+        );
+        let e = ShareEngine::new(&v);
+        let r = e.handle(&v, req(&t, ShareOp::Records { record_type: None }));
+        let ReplyBody::Records(rs) = &r.body else {
+            panic!("{r:?}")
+        };
+        let mut ids: Vec<&str> = rs.iter().map(|r| r.id.as_str()).collect();
+        ids.sort();
+        let mut want = vec![home.id.as_str(), old.id.as_str()];
+        want.sort();
+        assert_eq!(ids, want, "only the chosen records");
+        assert!(
+            rs.iter().all(|r| r.fields.keys().eq(["city"])),
+            "still projected"
+        );
+        let last = &v.log_entries(&Default::default()).unwrap()[0];
+        assert_eq!(last.record_ids.len(), 2, "the log names the two records");
+        let one = e.handle(
+            &v,
+            req(
+                &t,
+                ShareOp::Record {
+                    id: _other.id.clone(),
+                },
+            ),
+        );
+        assert_eq!(one.status, 404, "a record of the type but not chosen");
+        v.remove(&old.id).unwrap();
+        let r = e.handle(&v, req(&t, ShareOp::Records { record_type: None }));
+        let ReplyBody::Records(rs) = &r.body else {
+            panic!("{r:?}")
+        };
+        assert_eq!(rs.len(), 1, "a deleted record simply drops out");
+        assert_eq!(rs[0].id, home.id);
+        assert_eq!(v.grant_records_gone(&g).unwrap(), vec![old.id.clone()]);
+    }
+
+    #[test]
+    fn a_record_level_grant_refuses_unknown_or_out_of_scope_records_and_writes_nothing() {
+        let (_d, v) = new_vault();
+        let note = v
+            .add(crate::record::NewRecord::new(
+                "note",
+                [("title".into(), "t".into()), ("body".into(), "b".into())],
+            ))
+            .unwrap();
+        let before = (v.list_grants().unwrap().len(), v.log_len().unwrap());
+        for (records, says) in [
+            (
+                vec!["01J0000000000000000000000Z".to_string()],
+                "there is no record",
+            ),
+            (vec![note.id.clone()], "outside the scope"),
+            (vec!["bad id!".to_string()], "is not a record id"),
+        ] {
+            let err = v
+                .create_grant(&NewGrant {
+                    org: "Acme".into(),
+                    purpose: "test".into(),
+                    scope: vec!["address".into()],
+                    records,
+                    ..Default::default()
+                })
+                .unwrap_err();
+            assert_eq!(err.code(), "invalid_input");
+            assert!(err.to_string().contains(says), "{err}");
+        }
+        assert_eq!(
+            (v.list_grants().unwrap().len(), v.log_len().unwrap()),
+            before,
+            "nothing written"
+        );
+    }
+
+    #[test]
+    fn a_trashed_record_is_never_disclosed_and_a_restored_one_is_again() {
+        let (_d, v, t, recs) = setup(&["contact", "address"], None);
+        let victim = recs
+            .iter()
+            .find(|r| r.record_type == "contact")
+            .expect("demo has contacts");
+        v.remove(&victim.id).unwrap();
+        let e = ShareEngine::new(&v);
+        let r = e.handle(&v, req(&t, ShareOp::Records { record_type: None }));
+        let ReplyBody::Records(rs) = &r.body else {
+            panic!("{r:?}")
+        };
+        assert!(!rs.is_empty());
+        assert!(
+            rs.iter().all(|r| r.id != victim.id),
+            "trashed record listed"
+        );
+        let one = e.handle(
+            &v,
+            req(
+                &t,
+                ShareOp::Record {
+                    id: victim.id.clone(),
+                },
+            ),
+        );
+        assert_eq!(
+            one.status, 404,
+            "a trashed record answers like an absent one"
+        );
+        let last = &v.log_entries(&Default::default()).unwrap()[0];
+        assert!(!last.record_ids.contains(&victim.id));
+        v.restore(&victim.id).unwrap();
+        let one = e.handle(
+            &v,
+            req(
+                &t,
+                ShareOp::Record {
+                    id: victim.id.clone(),
+                },
+            ),
+        );
+        assert_eq!(one.status, 200, "restored, it is shared again");
     }
 
     #[test]

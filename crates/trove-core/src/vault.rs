@@ -201,6 +201,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE access_log ADD COLUMN count INTEGER;
     "#,
+    // 7: a grant may name the records it covers (a JSON array of ids); NULL covers
+    // every record of its types, as before.
+    r#"
+    ALTER TABLE grants ADD COLUMN records TEXT;
+    "#,
+    // 8: the trash (a removed record, as JSON, out of `records` so that no list, search,
+    // share or export path reaches it; erased after 30 days) and what each import added
+    // (ids with their `updated_at`, so an undo keeps records changed since).
+    r#"
+    CREATE TABLE trash (
+        id         TEXT PRIMARY KEY,
+        record     TEXT NOT NULL,
+        trashed_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE import_batches (
+        id         TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        file       TEXT NOT NULL,
+        format     TEXT NOT NULL,
+        added      TEXT NOT NULL,
+        undone_at  TEXT
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// An unlocked vault. Dropping it (or calling [`Vault::lock`]) closes the database and

@@ -8,7 +8,11 @@ export type GrantDto = { id: string, org: string, purpose: string,
 /**
  * `TYPE` or `TYPE.FIELD` items.
  */
-scope: Array<string>, only_tag: string | null, created_at: string, expires_at: string | null, max_uses: number | null, uses: number, revoked_at: string | null, 
+scope: Array<string>, only_tag: string | null, 
+/**
+ * The records the grant is limited to (ids), or none for every record of its types.
+ */
+records: Array<string> | null, created_at: string, expires_at: string | null, max_uses: number | null, uses: number, revoked_at: string | null, 
 /**
  * `active`, `expired`, `revoked` or `exhausted`.
  */

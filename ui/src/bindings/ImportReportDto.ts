@@ -39,4 +39,9 @@ problems_total: number, problems: Array<LineProblemDto>,
 /**
  * Nothing was imported: the file was refused (see `problems`).
  */
-refused: boolean, };
+refused: boolean, 
+/**
+ * What this import added, as one batch that "Undo import" removes (none for a dry
+ * run, a bundle, or an import that added nothing).
+ */
+batch: string | null, };

@@ -9,6 +9,10 @@ export type NewGrantDto = { org: string, purpose: string,
  */
 scope: Array<string>, only_tag: string | null, 
 /**
+ * Only these records (ids); empty for every record of the scope's types.
+ */
+records: Array<string>, 
+/**
  * `30d`, `12h`, or an RFC 3339 date; none for no expiry.
  */
 expires: string | null, max_uses: number | null, 

@@ -31,6 +31,8 @@ import type { NewStorageDto } from "../bindings/NewStorageDto";
 import type { StorageDto } from "../bindings/StorageDto";
 import type { StorageTestDto } from "../bindings/StorageTestDto";
 import type { StagingDto } from "../bindings/StagingDto";
+import type { TrashedRecordDto } from "../bindings/TrashedRecordDto";
+import type { UndoReportDto } from "../bindings/UndoReportDto";
 
 export type {
   ApiError,
@@ -58,6 +60,8 @@ export type {
   StorageDto,
   StorageTestDto,
   StagingDto,
+  TrashedRecordDto,
+  UndoReportDto,
 };
 
 /** A channel that hands every progress report of a long command to `onProgress`. */
@@ -116,6 +120,10 @@ export const api = {
   editRecord: (id: string, changes: RecordChangesDto) =>
     call<RecordDto>("edit_record", { id, changes }),
   removeRecord: (id: string) => call<void>("remove_record", { id }),
+  listTrash: () => call<TrashedRecordDto[]>("list_trash"),
+  restoreRecord: (id: string) => call<RecordDto>("restore_record", { id }),
+  emptyTrash: () => call<number>("empty_trash"),
+  undoImport: (batch: string) => call<UndoReportDto>("undo_import", { batch }),
   sharingStatus: () => call<SharingStatus>("sharing_status"),
   startSharing: (listen: string) => call<SharingStatus>("start_sharing", { listen }),
   stopSharing: () => call<void>("stop_sharing"),

@@ -3,6 +3,7 @@ import type { GrantDto } from "../bindings/GrantDto";
 import type { ImportReportDto } from "../bindings/ImportReportDto";
 import type { RecordTypeDto } from "../bindings/RecordTypeDto";
 import {
+  undoSummary,
   defaultExportName,
   errorField,
   transferMessage,
@@ -29,14 +30,14 @@ const R1 = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
 const R2 = "age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg";
 
 const grant = (over: Partial<GrantDto>): GrantDto => ({
-  id: "g", org: "Acme", purpose: "p", scope: [], only_tag: null, created_at: "", expires_at: null,
+  id: "g", org: "Acme", purpose: "p", scope: [], only_tag: null, records: null, created_at: "", expires_at: null,
   max_uses: null, uses: 0, revoked_at: null, status: "active", org_key: null, staging: null, ...over,
 });
 
 const report = (over: Partial<ImportReportDto>): ImportReportDto => ({
   path: "/x.trove", format: "bundle", dry_run: true, records: 3, new: 2, updated: 0, unchanged: 1,
   kept_in_bundle: null, bundle_created_at: null, scope: null, problems: [],
-  skipped: 0, values_not_kept: 0, unmapped: [], problems_total: 0, refused: false, ...over,
+  skipped: 0, values_not_kept: 0, unmapped: [], problems_total: 0, refused: false, batch: null, ...over,
 });
 
 describe("recipients", () => {
@@ -167,5 +168,14 @@ describe("errors", () => {
     expect(transferMessage(err("bundle_needs_identity"))).not.toMatch(/--identity/);
     expect(transferMessage(err("bundle_wrong_passphrase"))).toBe("That passphrase does not open this bundle.");
     expect(transferMessage(err("other"))).toBe("m. pass --identity FILE.");
+  });
+});
+
+describe("undo import", () => {
+  it("says what went to the trash and what was kept", () => {
+    expect(undoSummary({ batch: "b", removed: ["a", "b"], kept_changed: [], already_gone: [] })).toBe("2 records moved to the trash.");
+    expect(undoSummary({ batch: "b", removed: ["a"], kept_changed: ["c"], already_gone: ["d", "e"] })).toBe(
+      "1 record moved to the trash. 1 record was changed since the import and kept. 2 were already removed.",
+    );
   });
 });

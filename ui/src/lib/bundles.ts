@@ -1,6 +1,7 @@
 // Export/import logic without the DOM: reading age recipients from a text box, starting
 // an organization export from a grant's scope, saying what a bundle discloses, progress
 // and size formatting, and the words for an import preview.
+import type { UndoReportDto } from "../bindings/UndoReportDto";
 import type { ApiError } from "../bindings/ApiError";
 import type { GrantDto } from "../bindings/GrantDto";
 import type { ImportReportDto } from "../bindings/ImportReportDto";
@@ -209,4 +210,15 @@ export function transferMessage(e: ApiError): string {
     default:
       return e.hint ? `${e.message}. ${e.hint}.` : `${e.message}.`;
   }
+}
+
+/** What "Undo import" did, in words. */
+export function undoSummary(u: UndoReportDto): string {
+  const n = u.removed.length;
+  let s = `${n} ${n === 1 ? "record" : "records"} moved to the trash.`;
+  const k = u.kept_changed.length;
+  if (k) s += ` ${k} ${k === 1 ? "record was" : "records were"} changed since the import and kept.`;
+  const g = u.already_gone.length;
+  if (g) s += ` ${g} ${g === 1 ? "was" : "were"} already removed.`;
+  return s;
 }

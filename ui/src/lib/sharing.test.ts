@@ -6,11 +6,13 @@ import type { StagingDto } from "../bindings/StagingDto";
 import {
   accessesPerDay,
   checkGrant,
+  chosenInScope,
   describeEntry,
   entryDetails,
   disclosure,
   enforcement,
   entryActor,
+  recordsLabel,
   remoteLabel,
   remoteStateLabel,
   scopeFromTicks,
@@ -186,5 +188,17 @@ describe("remote and staged grants", () => {
       steps: [{ step: "write", ok: false, code: "storage_credentials", message: "the credentials were refused", hint: "check the access key id and secret key" }],
     };
     expect(storageTestLabel(bad)).toBe("The write step failed: the credentials were refused. Check the access key id and secret key.");
+  });
+});
+
+describe("record-level grants", () => {
+  it("says how many of a type's records are shared", () => {
+    expect(recordsLabel("Address", 2, 4)).toBe("2 of 4 Address records");
+    expect(recordsLabel("Address", 1, 1)).toBe("All 1 Address record");
+  });
+  it("drops chosen records whose type left the scope", () => {
+    const chosen = { b: "address", a: "address", n: "note" };
+    expect(chosenInScope(chosen, ["address.city", "contact"])).toEqual(["a", "b"]);
+    expect(chosenInScope(chosen, ["contact"])).toEqual([]);
   });
 });

@@ -293,3 +293,27 @@ export function storageTestLabel(r: StorageTestDto): string {
   if (!bad) return `Storage ${r.storage} did not complete the test.`;
   return `The ${bad.step} step failed: ${bad.message ?? bad.code ?? "unknown error"}${bad.hint ? `. ${bad.hint[0].toUpperCase()}${bad.hint.slice(1)}.` : "."}`;
 }
+
+/** The record a grant is being made for ("Share this record"). */
+export interface ShareRecord {
+  id: string;
+  type: string;
+}
+
+/**
+ * What a record-level grant covers, in words: "2 of 4 Address records". `chosen` is the
+ * number of ticked records, `total` how many records of that type there are.
+ */
+export function recordsLabel(title: string, chosen: number, total: number): string {
+  const noun = total === 1 ? "record" : "records";
+  return chosen >= total ? `All ${total} ${title} ${noun}` : `${chosen} of ${total} ${title} ${noun}`;
+}
+
+/** The chosen record ids that are still of a type in `scope` (a type unticked drops its records). */
+export function chosenInScope(chosen: Record<string, string>, scope: string[]): string[] {
+  const types = new Set(scope.map((s) => s.split(".")[0]));
+  return Object.entries(chosen)
+    .filter(([, type]) => types.has(type))
+    .map(([id]) => id)
+    .sort();
+}

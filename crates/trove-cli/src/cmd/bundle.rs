@@ -37,10 +37,13 @@ pub struct ExportArgs {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ImportArgs {
+    #[command(subcommand)]
+    undo: Option<ImportCmd>,
     /// A .trove bundle, a .vcf (vCard 2.1-4.0), a .csv or a .json (records or jCard) file
-    #[arg(value_name = "FILE")]
-    file: PathBuf,
+    #[arg(value_name = "FILE", required = true)]
+    file: Option<PathBuf>,
     /// The file's format
     #[arg(
         long,
@@ -159,8 +162,53 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(clap::Subcommand)]
+pub enum ImportCmd {
+    /// Remove what one import added (records changed since are kept and named); the
+    /// records go to the trash
+    Undo {
+        /// The batch id the import printed (`"batch"` in `import --json`)
+        #[arg(value_name = "BATCH")]
+        batch: String,
+    },
+}
+
+fn undo(ctx: &Ctx, batch: &str) -> Result<()> {
+    let vault = ctx.unlock()?;
+    let u = vault.undo_import(batch)?;
+    crate::ctx::sync_staging(&vault);
+    if ctx.json {
+        output::json(&u);
+        return Ok(());
+    }
+    outln!(
+        "undid import {}: {} records moved to the trash",
+        output::safe(&u.batch),
+        u.removed.len()
+    );
+    for id in &u.kept_changed {
+        outln!("kept {id}: changed since the import");
+    }
+    if !u.already_gone.is_empty() {
+        outln!("{} records were already removed", u.already_gone.len());
+    }
+    if !u.removed.is_empty() {
+        eprintln!("`trove trash list` shows them; `trove trash restore ID` brings one back.");
+    }
+    Ok(())
+}
+
 pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
-    let info = importers::open(&a.file, Format::parse(&a.format)?)?;
+    if let Some(ImportCmd::Undo { batch }) = &a.undo {
+        return undo(ctx, batch);
+    }
+    let Some(file) = a.file.clone() else {
+        return Err(Error::InvalidInput(
+            "name the file to import: trove import FILE".into(),
+        ));
+    };
+    let file_path = file;
+    let info = importers::open(&file_path, Format::parse(&a.format)?)?;
     let pass: Passphrase;
     let secret = match (&info.bundle_kind, &a.identity) {
         (_, Some(id)) => BundleSecret::IdentityFile(id),
@@ -184,7 +232,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
     };
     let vault = ctx.unlock()?;
     let pb = progress_bar(Some(info.bytes));
-    let r = importers::import_file(&vault, &a.file, &opts, &mut on_progress(&pb));
+    let r = importers::import_file(&vault, &file_path, &opts, &mut on_progress(&pb));
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
@@ -244,6 +292,9 @@ fn print_report(r: &importers::Report) {
         );
     }
     print_changes(m);
+    if let Some(b) = &r.batch {
+        outln!("batch {b} (undo with `trove import undo {b}`)");
+    }
     for w in &m.warnings {
         eprintln!("warning: {}", w.message);
     }

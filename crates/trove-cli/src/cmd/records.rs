@@ -156,9 +156,65 @@ pub fn rm(ctx: &Ctx, a: IdArg) -> Result<()> {
     vault.remove(&a.id)?;
     crate::ctx::sync_staging(&vault);
     if ctx.json {
-        output::json(&json!({ "removed": a.id }));
+        output::json(&json!({ "removed": a.id, "in_trash": true }));
     } else {
-        outln!("removed {}", a.id);
+        outln!("moved {} to the trash", output::safe(&a.id));
+        eprintln!(
+            "`trove trash restore {}` brings it back within {} days; `trove trash empty` erases it now.",
+            output::safe(&a.id),
+            trove_core::TRASH_DAYS
+        );
+    }
+    Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum TrashCmd {
+    /// Records removed in the last 30 days, most recent first
+    List,
+    /// Put a removed record back
+    Restore(IdArg),
+    /// Erase every record in the trash for good
+    Empty,
+}
+
+pub fn trash(ctx: &Ctx, cmd: TrashCmd) -> Result<()> {
+    let vault = ctx.unlock()?;
+    match cmd {
+        TrashCmd::List => {
+            let t = vault.list_trash()?;
+            if ctx.json {
+                output::json(&json!({ "trash": t }));
+            } else if t.is_empty() {
+                eprintln!("the trash is empty");
+            } else {
+                for e in &t {
+                    outln!(
+                        "{}  erased after {}  {}",
+                        output::safe(&e.record.id),
+                        e.erase_after,
+                        output::safe(&e.record.record_type)
+                    );
+                }
+            }
+        }
+        TrashCmd::Restore(a) => {
+            let r = vault.restore(&a.id)?;
+            crate::ctx::sync_staging(&vault);
+            if ctx.json {
+                output::json(&r);
+            } else {
+                outln!("restored {}", output::safe(&r.id));
+            }
+        }
+        TrashCmd::Empty => {
+            let n = vault.empty_trash()?;
+            if ctx.json {
+                output::json(&json!({ "erased": n }));
+            } else {
+                outln!("erased {n} records for good");
+            }
+        }
     }
     Ok(())
 }

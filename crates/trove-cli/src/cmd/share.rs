@@ -14,7 +14,7 @@ use crate::{outln, output};
 #[derive(Subcommand)]
 pub enum GrantCmd {
     /// Give an organization read access to a scope; prints the share link once
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List grants with their status and uses, newest first
     List,
     /// Show one grant (with --receipt: its consent receipts)
@@ -43,6 +43,10 @@ pub struct CreateArgs {
     /// Only records carrying this tag
     #[arg(long, value_name = "T")]
     only_tag: Option<String>,
+    /// Only this record (repeatable; its type must be in the scope); without it the
+    /// grant covers every record of the scope's types
+    #[arg(long = "record", value_name = "ID")]
+    records: Vec<String>,
     /// Also available while this computer is off: an encrypted, signed copy on your own
     /// storage (reads are not counted; at most 7 days; no --max-uses)
     #[arg(long, conflicts_with = "max_uses")]
@@ -77,7 +81,7 @@ pub struct ShowArgs {
 
 pub fn grant(ctx: &Ctx, cmd: GrantCmd) -> Result<()> {
     match cmd {
-        GrantCmd::Create(a) => create(ctx, a),
+        GrantCmd::Create(a) => create(ctx, *a),
         GrantCmd::List => list(ctx),
         GrantCmd::Show(a) => show(ctx, a),
         GrantCmd::Revoke(a) => revoke(ctx, a),
@@ -93,6 +97,7 @@ fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         only_tag: a.only_tag,
         expires: a.expires,
         max_uses: a.max_uses,
+        records: a.records,
         org_key: a.org_key,
     };
     if a.offline {
@@ -171,6 +176,9 @@ fn scope_text(g: &Grant) -> String {
     if let Some(t) = &g.scope.only_tag {
         s.push_str(&format!(" [tag {t}]"));
     }
+    if let Some(r) = &g.scope.records {
+        s.push_str(&format!(" [{} chosen record(s)]", r.len()));
+    }
     output::safe(&s).into_owned()
 }
 
@@ -235,6 +243,7 @@ fn show(ctx: &Ctx, a: ShowArgs) -> Result<()> {
     let vault = ctx.unlock()?;
     let g = vault.get_grant(&a.id)?;
     let staging = vault.staging_info(&a.id)?;
+    let gone = vault.grant_records_gone(&g)?;
     let receipts = if a.receipt {
         Some(vault.grant_receipts(&a.id)?)
     } else {
@@ -250,6 +259,9 @@ fn show(ctx: &Ctx, a: ShowArgs) -> Result<()> {
             };
             o.insert("enforced_by".into(), json!(by));
             o.insert("staging".into(), json!(staging));
+            if g.scope.records.is_some() {
+                o.insert("records_gone".into(), json!(gone));
+            }
             if let Some(r) = receipts {
                 o.insert("receipts".into(), json!(r));
             }
@@ -257,6 +269,17 @@ fn show(ctx: &Ctx, a: ShowArgs) -> Result<()> {
         output::json(&v);
     } else {
         grant_text(&g);
+        if let Some(ids) = &g.scope.records {
+            for (i, id) in ids.iter().enumerate() {
+                let label = if i == 0 { "records:" } else { "" };
+                let note = if gone.contains(id) {
+                    "  (deleted since: no longer shared)"
+                } else {
+                    ""
+                };
+                outln!("{label:<11} {}{note}", output::safe(id));
+            }
+        }
         match &staging {
             Some(s) => staging_text(s),
             None => outln!("reach:      enforced by this computer"),

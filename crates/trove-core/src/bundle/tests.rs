@@ -1349,6 +1349,7 @@ fn exports_and_imports_are_logged_without_values_and_grants_travel_without_token
             only_tag: None,
             expires: None,
             max_uses: None,
+            records: Vec::new(),
             org_key: None,
         })
         .unwrap();
@@ -1747,4 +1748,24 @@ fn importing_a_plain_bundle_warns_and_an_encrypted_one_does_not() {
     )
     .unwrap();
     assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
+}
+
+#[test]
+fn a_trashed_record_is_in_no_export_full_or_scoped() {
+    let (_d, v) = filled(10, 7);
+    let victim = v.list(&Default::default()).unwrap()[0].clone();
+    v.remove(&victim.id).unwrap();
+    let full = member(&plain(&v), "records.jsonl");
+    let scope = Scope::parse(&[victim.record_type.as_str()], None).unwrap();
+    let scoped = member(
+        &export_bytes(&v, Encryption::Plain, Some(scope)),
+        "records.jsonl",
+    );
+    for (what, recs) in [("full", full), ("scoped", scoped)] {
+        let text = String::from_utf8(recs).unwrap();
+        assert!(
+            !text.contains(&victim.id),
+            "{what} export holds a trashed record"
+        );
+    }
 }

@@ -516,6 +516,8 @@ struct Merger<'t, 'c> {
     seen: HashSet<String>,
     fields: BTreeSet<String>,
     report: Report,
+    /// Records this import added (id, `updated_at`), for `import undo`.
+    added: Vec<(String, String)>,
 }
 
 impl<'t, 'c> Merger<'t, 'c> {
@@ -550,6 +552,7 @@ impl<'t, 'c> Merger<'t, 'c> {
         self.report.merge.records += 1;
         if self.ins.insert_if_new(&rec, &DerivedColumns::of(&rec))? {
             self.report.merge.new += 1;
+            self.added.push((rec.id.clone(), rec.updated_at.clone()));
             set_origin(self.tx, &rec)?;
             return Ok(());
         }
@@ -679,13 +682,14 @@ pub fn import_bytes(
 ) -> Result<Report> {
     let tx = Transaction::new_unchecked(vault.conn(), TransactionBehavior::Immediate)?;
     let mut problems = Problems::default();
-    let (fields, mut report, encoding) = {
+    let (fields, mut report, encoding, added) = {
         let mut m = Merger {
             ins: RecordInserter::new(&tx)?,
             tx: &tx,
             now: crate::now_rfc3339(),
             seen: HashSet::new(),
             fields: BTreeSet::new(),
+            added: Vec::new(),
             report: Report {
                 file: file.to_string(),
                 merge: bundle::ImportReport {
@@ -707,7 +711,7 @@ pub fn import_bytes(
         if let Some(e) = failed {
             return Err(e);
         }
-        (m.fields, m.report, encoding)
+        (m.fields, m.report, encoding, m.added)
     };
     report.encoding = Some(encoding.into());
     let has_unmapped = problems.unmapped_list().next().is_some();
@@ -751,6 +755,14 @@ pub fn import_bytes(
     e.path = Some(format!("import:{}", format.name()));
     e.fields = fields.into_iter().collect();
     append(&tx, e, None)?;
+    if !opts.dry_run && !added.is_empty() {
+        report.batch = Some(crate::trash::record_batch(
+            &tx,
+            file,
+            format.name(),
+            &added,
+        )?);
+    }
     if opts.dry_run {
         tx.rollback()?;
     } else {

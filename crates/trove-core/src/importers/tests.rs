@@ -786,7 +786,7 @@ fn migration_moves_old_vcard_imports_to_person_once() {
     const IMPORT_MIGRATION: usize = 5;
     v.conn()
         .execute_batch(&format!(
-            "DROP TRIGGER import_origin_forget; DROP TABLE import_origin; ALTER TABLE access_log DROP COLUMN count; PRAGMA user_version = {};",
+            "DROP TRIGGER import_origin_forget; DROP TABLE import_origin; ALTER TABLE access_log DROP COLUMN count; ALTER TABLE grants DROP COLUMN records; DROP TABLE trash; DROP TABLE import_batches; PRAGMA user_version = {};",
             IMPORT_MIGRATION - 1
         ))
         .unwrap();
