@@ -129,8 +129,7 @@ impl AppState {
     /// moving with this handle.
     fn anchored(&self, mut vault: Vault, accept_restore: bool) -> Result<Vault> {
         if let Some(store) = &self.anchors {
-            vault.enforce_anchor(store, accept_restore)?;
-            vault.keep_anchor(store.clone());
+            vault.hold_anchor(store.clone(), accept_restore)?;
         }
         Ok(vault)
     }

@@ -57,11 +57,10 @@ impl Ctx {
         let mut vault = self.unlock_unchecked()?;
         // Before anything is read or served: is this the newest vault this computer saw?
         if let Some(store) = AnchorStore::default_location() {
-            let check = vault.enforce_anchor(&store, self.accept_restore)?;
+            let check = vault.hold_anchor(store, self.accept_restore)?;
             if self.accept_restore && !check.is_ok() {
                 eprintln!("accepted: this computer now takes this vault as the newest");
             }
-            vault.keep_anchor(store);
         }
         Ok(vault)
     }

@@ -248,10 +248,14 @@ impl Vault {
         crate::fsutil::write_atomic(&store.path(self.vault_id())?, &bytes)
     }
 
-    /// Keeps `store` up to date from this handle: the log head is recorded again when the
-    /// handle closes (after a command's writes, when the app locks or a server stops).
-    pub fn keep_anchor(&mut self, store: AnchorStore) {
+    /// What every unlock does before anything is read or served: [`Vault::enforce_anchor`],
+    /// then keeps `store` up to date from this handle (the log head is recorded again
+    /// when the handle closes: after a command's writes, when the app locks or a server
+    /// stops).
+    pub fn hold_anchor(&mut self, store: AnchorStore, accept: bool) -> Result<AnchorCheck> {
+        let check = self.enforce_anchor(&store, accept)?;
         self.anchor = Some(store);
+        Ok(check)
     }
 
     /// Checks the anchor and, when the vault is as new as what this computer saw, moves

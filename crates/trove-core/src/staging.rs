@@ -738,17 +738,7 @@ impl Vault {
             let mut stmt = tx.prepare_cached(
                 "SELECT name, endpoint, bucket, region, prefix, access_key_id, created_at FROM storage_targets ORDER BY name",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(StorageInfo {
-                    name: r.get(0)?,
-                    endpoint: r.get(1)?,
-                    bucket: r.get(2)?,
-                    region: r.get(3)?,
-                    prefix: r.get(4)?,
-                    access_key_id: r.get(5)?,
-                    created_at: r.get(6)?,
-                })
-            })?;
+            let rows = stmt.query_map([], storage_info_from)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -1254,21 +1244,27 @@ impl Vault {
     }
 }
 
+/// A storage target's public part from a row starting `name, endpoint, bucket, region,
+/// prefix, access_key_id, created_at`.
+fn storage_info_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<StorageInfo> {
+    Ok(StorageInfo {
+        name: r.get(0)?,
+        endpoint: r.get(1)?,
+        bucket: r.get(2)?,
+        region: r.get(3)?,
+        prefix: r.get(4)?,
+        access_key_id: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
 fn storage_target_in(tx: &rusqlite::Connection, name: &str) -> Result<StorageTarget> {
     tx.prepare_cached(
         "SELECT name, endpoint, bucket, region, prefix, access_key_id, created_at, secret_key FROM storage_targets WHERE name = ?1",
     )?
     .query_row([name], |r| {
         Ok(StorageTarget {
-            info: StorageInfo {
-                name: r.get(0)?,
-                endpoint: r.get(1)?,
-                bucket: r.get(2)?,
-                region: r.get(3)?,
-                prefix: r.get(4)?,
-                access_key_id: r.get(5)?,
-                created_at: r.get(6)?,
-            },
+            info: storage_info_from(r)?,
             secret: StorageSecret(Zeroizing::new(r.get(7)?)),
         })
     })
