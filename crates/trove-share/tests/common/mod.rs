@@ -157,3 +157,17 @@ pub fn requests_logged(f: &Fixture, outcome: &str) -> u64 {
         .map(|r| r.count.unwrap_or(1))
         .sum()
 }
+
+/// Everything a test's global tracing subscriber writes, to search for secrets.
+#[derive(Clone, Default)]
+pub struct Capture(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
