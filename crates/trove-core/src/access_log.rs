@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -18,6 +19,8 @@ use crate::error::{Error, Result};
 use crate::grant::Grant;
 use crate::remote::Route;
 use crate::vault::Vault;
+
+pub(crate) mod stored;
 
 /// The `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -274,10 +277,7 @@ pub struct LogMark(Option<(i64, String)>);
 impl<'a, 'conn> LogAppender<'a, 'conn> {
     /// Reads the chain head inside `tx`.
     pub fn begin(tx: &'a Transaction<'conn>) -> Result<Self> {
-        let head: Option<(i64, String)> = tx
-            .prepare_cached("SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1")
-            .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-            .map_err(|e| log_err(e.into()))?;
+        let head = head(tx).map_err(log_err)?;
         Ok(LogAppender {
             tx,
             head,
@@ -313,23 +313,22 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
         let hash = chain_hash(prev, seq, &time, e);
         self.tx
             .prepare_cached(
-                "INSERT INTO access_log (seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash, org_key, route, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                "INSERT INTO access_log (seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, hash, org_key, route, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(params![
                 seq,
-                time,
+                stored::time_value(&time),
                 e.kind.as_str(),
-                e.grant_id,
+                e.grant_id.as_deref().map(stored::id_value),
                 e.org,
                 e.remote_addr,
                 e.method,
                 e.path,
                 e.status,
                 e.outcome,
-                serde_json::to_string(&e.record_ids).expect("list serializes"),
+                stored::ids_value(&e.record_ids),
                 serde_json::to_string(&e.fields).expect("list serializes"),
-                prev,
-                hash,
+                stored::hash_value(&hash),
                 e.org_key,
                 e.route.map(Route::as_str),
                 e.count.map(|c| c as i64),
@@ -351,15 +350,41 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
     }
 }
 
-const SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, prev_hash, hash, org_key, route, count FROM access_log";
+/// Every column of a row, and the hash of the row before it as its `prev_hash`.
+const SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, (SELECT p.hash FROM access_log p WHERE p.seq = access_log.seq - 1), hash, org_key, route, count FROM access_log";
+
+/// The newest row's seq and hash, if any.
+pub(crate) fn head(tx: &rusqlite::Connection) -> Result<Option<(i64, String)>> {
+    let head = tx
+        .prepare_cached("SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, stored::read_hash(r.get_ref(1)?)?)))
+        .optional()?;
+    Ok(head)
+}
+
+/// The hash of row `seq`, if there is one.
+pub(crate) fn hash_at(tx: &rusqlite::Connection, seq: i64) -> Result<Option<String>> {
+    let hash = tx
+        .prepare_cached("SELECT hash FROM access_log WHERE seq = ?1")?
+        .query_row([seq], |r| stored::read_hash(r.get_ref(0)?))
+        .optional()?;
+    Ok(hash)
+}
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
     let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
     };
+    let seq: i64 = r.get(0)?;
     let kind: String = r.get(2)?;
-    let ids: String = r.get(10)?;
     let fields: String = r.get(11)?;
+    // Row 1 links to the genesis hash; a later row whose predecessor is gone links to
+    // nothing (`log verify` names the gap).
+    let prev_hash = match r.get_ref(12)? {
+        ValueRef::Null if seq == 1 => GENESIS_HASH.to_string(),
+        ValueRef::Null => String::new(),
+        v => stored::read_hash(v)?,
+    };
     let route = match r.get::<_, Option<String>>(15)?.as_deref() {
         None => None,
         Some("direct") => Some(Route::Direct),
@@ -367,23 +392,23 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
         Some(other) => return Err(bad(15, format!("unknown route {other}").into())),
     };
     Ok(LogEntry {
-        seq: r.get(0)?,
-        time: r.get(1)?,
+        seq,
+        time: stored::read_time(r.get_ref(1)?)?,
         kind: LogKind::parse(&kind).ok_or_else(|| bad(2, format!("unknown kind {kind}").into()))?,
-        grant_id: r.get(3)?,
+        grant_id: stored::read_id(r.get_ref(3)?)?,
         org: r.get(4)?,
         remote_addr: r.get(5)?,
         method: r.get(6)?,
         path: r.get(7)?,
         status: r.get::<_, Option<i64>>(8)?.map(|s| s as u16),
         outcome: r.get(9)?,
-        record_ids: serde_json::from_str(&ids).map_err(|e| bad(10, e.into()))?,
+        record_ids: stored::read_ids(r.get_ref(10)?)?,
         fields: serde_json::from_str(&fields).map_err(|e| bad(11, e.into()))?,
         org_key: r.get(14)?,
         route,
         count: r.get::<_, Option<i64>>(16)?.map(|c| c.max(0) as u64),
-        prev_hash: r.get(12)?,
-        hash: r.get(13)?,
+        prev_hash,
+        hash: stored::read_hash(r.get_ref(13)?)?,
     })
 }
 
@@ -457,8 +482,8 @@ impl Vault {
             let mut stmt = tx.prepare_cached(&format!(
                 "{SELECT} WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR grant_id = ?2) AND (?4 IS NULL OR seq < ?4) ORDER BY seq DESC LIMIT ?3"
             ))?;
-            let mut rows =
-                stmt.query(params![filter.org, filter.grant_id, limit, filter.before])?;
+            let grant_id = filter.grant_id.as_deref().map(stored::id_value);
+            let mut rows = stmt.query(params![filter.org, grant_id, limit, filter.before])?;
             while let Some(r) = rows.next()? {
                 f(from_row(r)?)?;
             }

@@ -19,7 +19,6 @@
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
-use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -163,19 +162,7 @@ fn mac(key: &[u8; 32], vault_id: &str, head: &LogHead, seen_at: &str) -> String 
 impl Vault {
     /// The newest log row's position, `None` for an empty log.
     pub fn log_head(&self) -> Result<Option<LogHead>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| {
-                    Ok(LogHead {
-                        seq: r.get(0)?,
-                        hash: r.get(1)?,
-                    })
-                },
-            )
-            .optional()?)
+        Ok(crate::access_log::head(self.conn())?.map(|(seq, hash)| LogHead { seq, hash }))
     }
 
     /// Compares this vault with the anchor this computer keeps for it.
@@ -203,14 +190,7 @@ impl Vault {
         if anchored.seq == 0 {
             return Ok(AnchorCheck::Current);
         }
-        let at: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT hash FROM access_log WHERE seq = ?1",
-                [anchored.seq],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let at = crate::access_log::hash_at(self.conn(), anchored.seq)?;
         Ok(match at {
             Some(h) if h == anchored.hash => AnchorCheck::Current,
             Some(_) => AnchorCheck::Diverged {

@@ -224,7 +224,37 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         undone_at  TEXT
     ) WITHOUT ROWID;
     "#,
+    // 9: the access log stored compactly (ids, hashes and times in binary when they
+    // round-trip, no stored prev_hash; see `access_log::stored`). The old rows are copied
+    // over by `access_log::stored::migrate_compact`, which also recreates the indexes and
+    // the append-only triggers; what they hash and how they read is unchanged.
+    r#"
+    DROP INDEX access_log_by_org;
+    DROP INDEX access_log_by_grant;
+    ALTER TABLE access_log RENAME TO access_log_text;
+    CREATE TABLE access_log (
+        seq         INTEGER PRIMARY KEY,
+        time        NOT NULL,
+        kind        TEXT NOT NULL,
+        grant_id,
+        org         TEXT,
+        remote_addr TEXT,
+        method      TEXT,
+        path        TEXT,
+        status      INTEGER,
+        outcome     TEXT NOT NULL,
+        record_ids  NOT NULL,
+        fields      TEXT NOT NULL,
+        hash        NOT NULL,
+        org_key     TEXT,
+        route       TEXT,
+        count       INTEGER
+    );
+    "#,
 ];
+
+/// The schema version whose SQL is followed by [`crate::access_log::stored::migrate_compact`].
+const COMPACT_LOG_VERSION: usize = 9;
 
 /// An unlocked vault. Dropping it (or calling [`Vault::lock`]) closes the database and
 /// zeroizes the data key.
@@ -663,6 +693,9 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     let current: usize = tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         tx.execute_batch(sql)?;
+        if i + 1 == COMPACT_LOG_VERSION {
+            crate::access_log::stored::migrate_compact(&tx)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
     }
     tx.commit()?;

@@ -31,7 +31,7 @@ const JSON_COLUMNS: &[&str] = &["scope", "record_ids", "fields", "receipt"];
 
 /// Calls `f` with every row of the member's table as a JSON object (column → value), in
 /// rowid order. A table that does not exist (yet) yields nothing.
-pub(super) fn for_each_table_row(
+pub(crate) fn for_each_table_row(
     tx: &Transaction<'_>,
     m: Member,
     f: &mut dyn FnMut(&serde_json::Value) -> Result<()>,
@@ -47,7 +47,12 @@ pub(super) fn for_each_table_row(
     if exists == 0 {
         return Ok(());
     }
-    let mut stmt = tx.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;
+    let sql = match m {
+        // The log's columns as they read (the table stores some compactly).
+        Member::Log => crate::access_log::stored::JSONL_SELECT.to_string(),
+        _ => format!("SELECT * FROM {table} ORDER BY rowid"),
+    };
+    let mut stmt = tx.prepare(&sql)?;
     let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
@@ -56,7 +61,13 @@ pub(super) fn for_each_table_row(
             if SKIPPED_COLUMNS.contains(&name.as_str()) {
                 continue;
             }
-            let v = match row.get_ref(i)? {
+            let raw = row.get_ref(i)?;
+            let stored = match m {
+                Member::Log => crate::access_log::stored::jsonl_value(name, raw),
+                _ => None,
+            };
+            let v = match raw {
+                _ if stored.is_some() => stored.expect("checked"),
                 ValueRef::Text(t) if JSON_COLUMNS.contains(&name.as_str()) => {
                     serde_json::from_slice(t)
                         .unwrap_or_else(|_| String::from_utf8_lossy(t).into_owned().into())

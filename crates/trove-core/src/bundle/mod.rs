@@ -11,7 +11,7 @@
 mod export;
 mod import;
 pub(crate) mod json;
-mod log_hook;
+pub(crate) mod log_hook;
 pub mod manifest;
 pub mod tar;
 
