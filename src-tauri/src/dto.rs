@@ -667,6 +667,9 @@ pub struct ImportReportDto {
     /// What this import added, as one batch that "Undo import" removes (none for a dry
     /// run, a bundle, or an import that added nothing).
     pub batch: Option<String>,
+    /// What the person should know about how the file was read (a bundle that was not
+    /// encrypted, columns read without a prefix they all share); nothing was lost.
+    pub warnings: Vec<String>,
 }
 
 /// A record in the trash (mirrors `trove_core::TrashedRecord`).
@@ -715,7 +718,9 @@ impl ImportReportDto {
     /// The report for the file at `path`.
     pub fn new(path: &std::path::Path, full: trove_core::importers::Report) -> Self {
         let r = full.merge;
+        let warnings = r.warnings.into_iter().map(|w| w.message).collect();
         ImportReportDto {
+            warnings,
             path: path.display().to_string(),
             format: r.format,
             dry_run: r.dry_run,

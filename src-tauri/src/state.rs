@@ -1011,6 +1011,24 @@ mod tests {
     }
 
     #[test]
+    fn a_csv_read_without_its_column_prefix_says_so_in_the_preview() {
+        let t = tempfile::tempdir().unwrap();
+        let s = filled(&t);
+        let csv = t.path().join("renamed.csv");
+        std::fs::write(&csv, "XFirst Name,XLast Name\nAna,Lima\n").unwrap();
+        let preview = s
+            .import(&import_req(&csv, true), None, &mut |_| {})
+            .unwrap();
+        assert_eq!((preview.new, preview.refused), (1, false), "{preview:?}");
+        assert_eq!(preview.warnings.len(), 1, "{preview:?}");
+        assert!(
+            preview.warnings[0].contains("\"XFirst Name\" as \"First Name\""),
+            "{:?}",
+            preview.warnings
+        );
+    }
+
+    #[test]
     fn vcard_import_previews_then_commits_and_reports_every_bad_line() {
         let t = tempfile::tempdir().unwrap();
         let s = filled(&t);

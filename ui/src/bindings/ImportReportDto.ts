@@ -44,4 +44,9 @@ refused: boolean,
  * What this import added, as one batch that "Undo import" removes (none for a dry
  * run, a bundle, or an import that added nothing).
  */
-batch: string | null, };
+batch: string | null, 
+/**
+ * What the person should know about how the file was read (a bundle that was not
+ * encrypted, columns read without a prefix they all share); nothing was lost.
+ */
+warnings: Array<string>, };

@@ -37,7 +37,7 @@ const grant = (over: Partial<GrantDto>): GrantDto => ({
 const report = (over: Partial<ImportReportDto>): ImportReportDto => ({
   path: "/x.trove", format: "bundle", dry_run: true, records: 3, new: 2, updated: 0, unchanged: 1,
   kept_in_bundle: null, bundle_created_at: null, scope: null, problems: [],
-  skipped: 0, values_not_kept: 0, unmapped: [], problems_total: 0, refused: false, batch: null, ...over,
+  skipped: 0, values_not_kept: 0, unmapped: [], problems_total: 0, refused: false, batch: null, warnings: [], ...over,
 });
 
 describe("recipients", () => {

@@ -446,6 +446,53 @@ fn suggested_maps(header: &[String]) -> Vec<(String, &'static str)> {
     out
 }
 
+/// When every column Trove does not know carries the same prefix of 1-3 characters and,
+/// without it, at least two are known names including a name, email or phone column
+/// (`XFirst Name`, `XLast Name`, `XE-mail Address`): the prefix and the header without it.
+/// One prefix shared by all such columns is a renamed export, not a guess per column;
+/// anything less is only suggested (see [`suggested_maps`]).
+fn common_prefix(header: &[String]) -> Option<(String, Vec<String>)> {
+    let unknown: Vec<&str> = header
+        .iter()
+        .map(|h| h.trim())
+        .filter(|h| !h.is_empty() && role(&norm(h)).is_none())
+        .collect();
+    let first = unknown.first()?;
+    let known_after = |prefix: &str| -> Vec<Role> {
+        unknown
+            .iter()
+            .filter_map(|h| role(&norm(h.strip_prefix(prefix)?)))
+            .collect()
+    };
+    // Of the prefixes (1-3 characters) all of them share, the one that makes the most
+    // columns known (`X`, not `XF`, for `XFirst Name` and `XFamily Name`).
+    let (prefix, roles) = first
+        .char_indices()
+        .skip(1)
+        .map(|(end, _)| &first[..end])
+        .take(3)
+        .take_while(|p| unknown.iter().all(|h| h.starts_with(p)))
+        .map(|p| (p, known_after(p)))
+        .max_by_key(|(p, roles)| (roles.len(), std::cmp::Reverse(p.len())))?;
+    let named = roles.iter().any(|r| {
+        matches!(
+            r,
+            Role::Full | Role::Given | Role::Family | Role::Email { .. } | Role::Phone { .. }
+        )
+    });
+    if roles.len() < 2 || !named {
+        return None;
+    }
+    let stripped = header
+        .iter()
+        .map(|h| match h.trim().strip_prefix(prefix) {
+            Some(rest) if role(&norm(h)).is_none() => rest.trim_start().to_string(),
+            _ => h.clone(),
+        })
+        .collect();
+    Some((prefix.to_string(), stripped))
+}
+
 /// What the columns of a file hold.
 enum Layout {
     /// An address book: each row is an entry.
@@ -614,6 +661,24 @@ pub fn parse(
             );
         }
     }
+    let header = match (record_type_name, map.is_empty(), common_prefix(&header)) {
+        (None | Some("person"), true, Some((prefix, stripped))) => {
+            let (was, now) = header
+                .iter()
+                .zip(&stripped)
+                .find(|(h, s)| h != s)
+                .map(|(h, s)| (h.trim(), s.as_str()))
+                .unwrap_or_default();
+            problems.warnings.push(crate::bundle::ImportWarning {
+                code: "columns_prefixed",
+                message: format!(
+                    "every column Trove does not know starts with {prefix:?}; they were read without it ({was:?} as {now:?}); if that is wrong, name the columns with --map COLUMN=field"
+                ),
+            });
+            stripped
+        }
+        _ => header,
+    };
     let layout = layout(&header, record_type_name, map)?;
     while read(&mut rdr, &mut rec)? {
         let line = rec.position().map(|p| p.line()).unwrap_or(0);

@@ -96,6 +96,8 @@ pub struct Problems {
     pub(super) values_not_kept: u64,
     unmapped: BTreeMap<String, (u64, u64)>,
     unmapped_other: u64,
+    /// How the file was read that the person should know (not a problem: nothing lost).
+    pub(super) warnings: Vec<crate::bundle::ImportWarning>,
 }
 
 impl Problems {
@@ -167,6 +169,7 @@ impl Problems {
 
     /// Moves everything into `report`.
     pub fn into_report(self, report: &mut Report) {
+        report.merge.warnings.extend(self.warnings);
         report.problems_total = self.total;
         report.skipped = self.skipped;
         report.values_not_kept = self.values_not_kept;

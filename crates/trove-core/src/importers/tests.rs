@@ -316,6 +316,54 @@ fn csv_rows_wider_than_the_header_and_unknown_layouts() {
 /// prefix (`XFirst Name`, `XVorname`). Refused, since Trove never guesses, but the error
 /// names the `--map` for each column that looks like a known one, and those maps import.
 #[test]
+fn columns_that_all_carry_one_prefix_are_read_without_it_and_said_so() {
+    let file = "XTitle,XFirst Name,XLast Name,XE-mail Address,XSpitzname,Car Phone\n\
+                Dr.,Ana,Lima,ana@example.org,Anni,+49 30 1234567\n";
+    let (recs, problems) = read(Format::Csv, file.as_bytes(), &Options::default()).unwrap();
+    let f = &recs[0].record.fields;
+    assert_eq!(
+        (
+            f["prefix"].as_str(),
+            f["given_name"].as_str(),
+            f["family_name"].as_str(),
+            f["nickname"].as_str()
+        ),
+        ("Dr.", "Ana", "Lima", "Anni")
+    );
+    assert!(f["emails"].contains("ana@example.org"), "{f:?}");
+    assert!(f["phones"].contains("+49 30 1234567"), "{f:?}");
+    let w = &problems.warnings;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].message.contains("starts with \"X\"")
+            && w[0].message.contains("\"XTitle\" as \"Title\"")
+            && w[0].message.contains("--map"),
+        "{}",
+        w[0].message
+    );
+
+    // Not applied: one unknown column without the prefix (`Zip`), a prefix that makes only
+    // one column known, or one that makes no name, email or phone column known.
+    for header in [
+        "XFirst Name,XLast Name,Zip",
+        "XFirst Name,XColour",
+        "XTitle,XCompany,XDepartment",
+    ] {
+        let file = format!("{header}\nA,B,C\n");
+        let e = read(Format::Csv, file.as_bytes(), &Options::default());
+        assert!(e.is_err(), "{header} is refused");
+    }
+    // Neither with --map or --type: the person's own naming wins.
+    let opts = Options {
+        map: parse_map(&["XFirst Name=given_name"]).unwrap(),
+        ..Default::default()
+    };
+    let (recs, problems) = read(Format::Csv, b"XFirst Name,XLast Name\nAna,Lima\n", &opts).unwrap();
+    assert!(problems.warnings.is_empty());
+    assert!(!recs[0].record.fields.contains_key("family_name"));
+}
+
+#[test]
 fn renamed_contacts_columns_are_refused_with_the_maps_to_use() {
     let file =
         "XTitle,XFirst Name,XLast Name,XE-mail Display Name,XManager's Name,XSpitzname,Zip\n\
