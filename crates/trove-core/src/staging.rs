@@ -22,6 +22,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::access_log::{self, LogKind, NewLogEntry};
+use crate::bundle::tar::Member;
 use crate::bundle::{Encryption, ExportOptions};
 use crate::error::{Error, Result};
 use crate::grant::{Grant, GrantStatus, NewGrant, Scope, ValidGrant};
@@ -863,19 +864,30 @@ impl Vault {
         dir: &str,
         previous_bundle: Option<String>,
     ) -> Result<Publication> {
-        let (record_ids, projection) = crate::bundle::projection_digest(self, scope)?;
         let recipient_text = recipient.to_string();
         let opts = ExportOptions {
             encryption: Encryption::Recipients(vec![recipient]),
             scope: Some(scope.clone()),
         };
+        // One pass: the bundle, and the ids and digest of its records (the digest of
+        // `records.jsonl`, which is what `projection_digest` computes later to compare).
+        let mut record_ids = Vec::new();
         let (bundle, manifest, disclosed, _) = crate::bundle::export_unlogged(
             self,
             Vec::new(),
             &opts,
             &mut |_| {},
             &std::env::temp_dir(),
+            &mut |line| {
+                record_ids.push(crate::bundle::projected_id(line)?);
+                Ok(())
+            },
         )?;
+        let projection = manifest
+            .members
+            .get(Member::Records.name())
+            .map(|m| m.sha256.clone())
+            .ok_or_else(|| Error::Database("a staged bundle without records.jsonl".into()))?;
         let digest = {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(&bundle))

@@ -133,7 +133,8 @@ pub(super) fn export_via<W: Write + Send>(
     progress: &mut dyn FnMut(Progress),
     spill_dir: &Path,
 ) -> Result<(W, ExportSummary)> {
-    let (out, manifest, disclosed, bytes) = export_unlogged(vault, out, opts, progress, spill_dir)?;
+    let (out, manifest, disclosed, bytes) =
+        export_unlogged(vault, out, opts, progress, spill_dir, &mut |_| Ok(()))?;
     super::log_hook::log_export(vault, &opts.encryption, &manifest, &disclosed)?;
     let summary = ExportSummary {
         records: manifest.counts.records,
@@ -157,12 +158,13 @@ pub(crate) fn export_unlogged<W: Write + Send>(
     opts: &ExportOptions<'_>,
     progress: &mut dyn FnMut(Progress),
     spill_dir: &Path,
+    records: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<(W, Manifest, BTreeSet<String>, u64)> {
     let io_err = |e: std::io::Error| Error::io("can't write the bundle", e);
     let mut counter = CountingWriter { inner: out, n: 0 };
     let (manifest, disclosed) = match &opts.encryption {
         Encryption::Plain => with_scan_cache(vault, || {
-            vault.read(|tx| write_bundle(tx, &mut counter, opts, progress, spill_dir))
+            vault.read(|tx| write_bundle(tx, &mut counter, opts, progress, spill_dir, records))
         })?,
         enc => {
             let encryptor = match enc {
@@ -187,7 +189,7 @@ pub(crate) fn export_unlogged<W: Write + Send>(
             .map_err(|e| Error::InvalidInput(format!("can't encrypt: {e}")))?;
             let mut sw = encryptor.wrap_output(&mut counter).map_err(io_err)?;
             let r = with_scan_cache(vault, || {
-                vault.read(|tx| write_bundle(tx, &mut sw, opts, progress, spill_dir))
+                vault.read(|tx| write_bundle(tx, &mut sw, opts, progress, spill_dir, records))
             })?;
             sw.finish().map_err(io_err)?;
             r
@@ -206,19 +208,22 @@ pub(crate) fn projection_digest(vault: &Vault, scope: &Scope) -> Result<(Vec<Str
         let mut ids = Vec::new();
         for_each_line(tx, Member::Records, Some(scope), None, &mut |line| {
             h.update(line);
-            // Each line is a projected record whose first key is its id.
-            let r: IdOnly = serde_json::from_slice(line)
-                .map_err(|_| Error::VaultDamaged("a projected record does not read back".into()))?;
-            ids.push(r.id);
+            ids.push(projected_id(line)?);
             Ok(())
         })?;
         Ok((ids, hex::encode(h.finalize())))
     })
 }
 
-#[derive(serde::Deserialize)]
-struct IdOnly {
-    id: String,
+/// The id of a projected record's line (its first key).
+pub(crate) fn projected_id(line: &[u8]) -> Result<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: String,
+    }
+    let r: IdOnly = serde_json::from_slice(line)
+        .map_err(|_| Error::VaultDamaged("a projected record does not read back".into()))?;
+    Ok(r.id)
 }
 
 /// The page cache (KiB) an export runs with. Export reads every page once per pass in
@@ -275,14 +280,16 @@ fn write_bundle(
     opts: &ExportOptions<'_>,
     progress: &mut dyn FnMut(Progress),
     spill_dir: &Path,
+    records: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<(Manifest, BTreeSet<String>)> {
-    std::thread::scope(|s| write_bundle_in(s, tx, out, opts, progress, spill_dir))
+    std::thread::scope(|s| write_bundle_in(s, tx, out, opts, progress, spill_dir, records))
 }
 
 /// [`write_bundle`]: the vault is read once, on this thread (SQLite stays here), and each
 /// member's lines go to a thread of `s` that hashes them and encrypts them into a
 /// [`Spill`]. With every size and hash known, the manifest is written first, then the
 /// members are copied from the spill, decrypted here and encrypted into `out` there.
+/// `records` sees each line of `records.jsonl` as it is written.
 fn write_bundle_in<'scope>(
     s: &'scope std::thread::Scope<'scope, '_>,
     tx: &Transaction<'_>,
@@ -290,6 +297,7 @@ fn write_bundle_in<'scope>(
     opts: &ExportOptions<'_>,
     progress: &mut dyn FnMut(Progress),
     spill_dir: &Path,
+    records: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<(Manifest, BTreeSet<String>)> {
     let io_err = |e: std::io::Error| Error::io("can't write the bundle", e);
     let scope = opts.scope.as_ref();
@@ -306,6 +314,9 @@ fn write_bundle_in<'scope>(
         let read = for_each_line(tx, m, scope, Some(&mut disclosed), &mut |line| {
             w.write_all(line).map_err(io_err)?;
             n += 1;
+            if m == Member::Records {
+                records(line)?;
+            }
             if m == Member::Records && n % 4096 == 0 {
                 progress(Progress {
                     phase: "writing",

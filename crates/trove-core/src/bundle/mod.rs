@@ -18,7 +18,7 @@ pub mod tar;
 pub use export::{
     export, export_to_writer, parse_recipient, Encryption, ExportOptions, ExportSummary,
 };
-pub(crate) use export::{export_unlogged, projection_digest};
+pub(crate) use export::{export_unlogged, projected_id, projection_digest};
 pub use import::{
     import_bundle, import_bundle_bytes, inspect, merge_record, merge_records, read_identity_file,
     BundleKey, BundleKind, ImportLimits, ImportOptions, ImportReport, ImportWarning, KeptInBundle,
