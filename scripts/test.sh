@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Trove test, installing what is missing first:
-#   scripts/test.sh        lint, Rust tests, keyring, UI unit, end to end, fuzz smoke
+#   scripts/test.sh        lint, Rust tests, keyring, UI unit + svelte-check, end to end, fuzz smoke
 #   scripts/test.sh lint   formatting and clippy only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,12 @@ step "rustfmt"
 cargo fmt --all --check
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+step "nothing that ships has the bench feature (unaudited engine, unencrypted baseline)"
+if cargo tree -e features -i trove-core -p trove-cli -p trove-desktop -p trove-share -p trove-client |
+  grep -q 'feature "bench"'; then
+  echo "trove-core's bench feature is enabled in a shipped crate; only trove-bench may use it" >&2
+  exit 1
+fi
 [ "${1:-}" = lint ] && exit 0
 
 step "rust tests"
@@ -31,8 +37,8 @@ step "keyring (real Secret Service)"
 scripts/keyring-test.sh
 
 if [ -f ui/package.json ]; then
-  step "ui unit tests"
-  (cd ui && npm test)
+  step "ui unit tests and type check"
+  (cd ui && npm test && npm run check)
 fi
 if [ -x scripts/e2e.sh ]; then
   step "desktop app end to end"

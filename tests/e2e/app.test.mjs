@@ -233,6 +233,25 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
   it("edits a record", async () => {
     await (await el(b, 'button.type[data-type="note"]')).click();
     await (await el(b, "#record-list button.item")).click();
+    const before = await text(b, "#detail-title");
+    // Escape leaves an untouched form at once.
+    await (await el(b, "#edit-record")).click();
+    await (await el(b, "#f-title")).click();
+    await b.keys(["Escape"]);
+    await el(b, "#edit-record");
+    // Leaving a changed form asks first; "Cancel" keeps the edit as typed.
+    await (await el(b, "#edit-record")).click();
+    await typeInto(b, "#f-title", "Flat viewing checklist");
+    await (await el(b, 'button.type[data-type="contact"]')).click();
+    assert.match(await text(b, "#confirm-title"), /Discard changes\?/);
+    await shot(b, "04b-discard-changes");
+    await (await el(b, "#confirm-cancel")).click();
+    assert.equal(await (await el(b, "#f-title")).getValue(), "Flat viewing checklist");
+    // Escape on a changed form asks too; "Discard" throws the edit away.
+    await b.keys(["Escape"]);
+    await (await el(b, "#confirm-ok")).click();
+    await el(b, "#edit-record");
+    assert.equal(await text(b, "#detail-title"), before, "the discarded edit was not saved");
     await (await el(b, "#edit-record")).click();
     await typeInto(b, "#f-title", "Flat viewing checklist");
     await (await el(b, "#save-record")).click();

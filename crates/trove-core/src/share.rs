@@ -209,7 +209,9 @@ impl ShareEngine {
     }
 
     /// Writes no access-log rows. Exists only so the `share` benchmark can measure what
-    /// auditing costs; never reachable from the CLI, the app or the server's config.
+    /// auditing costs: compiled only with the `bench` feature, which nothing that ships
+    /// enables, so the CLI, the app and the server have no unaudited path at all.
+    #[cfg(feature = "bench")]
     #[doc(hidden)]
     pub fn unaudited_for_benchmarks_only(mut self) -> ShareEngine {
         self.audit = false;

@@ -711,12 +711,15 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
 ///
 /// It cannot open a vault by accident: it only ever *creates* a new file, refuses a path
 /// that exists or that lies in a directory holding a vault key file, and it is a separate
-/// type, so no vault operation (grants, sharing, export) accepts it.
+/// type, so no vault operation (grants, sharing, export) accepts it. Compiled only with
+/// the `bench` feature (trove-bench's), never into what ships.
+#[cfg(feature = "bench")]
 #[doc(hidden)]
 pub struct UnencryptedBenchBaseline {
     conn: Connection,
 }
 
+#[cfg(feature = "bench")]
 impl UnencryptedBenchBaseline {
     /// Creates a new, unencrypted benchmark database at `path` (see the type's docs).
     pub fn create_unencrypted_for_benchmark(path: &Path) -> Result<Self> {
@@ -965,6 +968,7 @@ pub(crate) mod tests {
             .expect("database is recreated and migrated");
     }
 
+    #[cfg(feature = "bench")]
     #[test]
     fn benchmark_baseline_is_plain_sqlite_with_the_vault_schema_and_never_opens_a_vault() {
         let (dir, v) = new_vault();

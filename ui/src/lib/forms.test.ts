@@ -7,6 +7,7 @@ import {
   cleanValues,
   emptyValues,
   errorsFromApi,
+  hasUnsavedChanges,
   inputFor,
   isEmptyChange,
   parseTags,
@@ -93,6 +94,18 @@ describe("changesBetween", () => {
   });
   it("is empty when nothing changed", () => {
     expect(isEmptyChange(changesBetween(bank, rec, valuesOf(bank, rec), ["finance", "rent"]))).toBe(true);
+  });
+});
+
+describe("hasUnsavedChanges", () => {
+  it("sees an edit, a tag change and a new record's first value, and not a form left as it was", () => {
+    expect(hasUnsavedChanges(bank, rec, valuesOf(bank, rec), "finance, rent")).toBe(false);
+    expect(hasUnsavedChanges(bank, rec, { ...valuesOf(bank, rec), holder: "Ana" }, "finance, rent")).toBe(true);
+    expect(hasUnsavedChanges(bank, rec, valuesOf(bank, rec), "finance")).toBe(true);
+    expect(hasUnsavedChanges(note, null, emptyValues(note), "")).toBe(false);
+    expect(hasUnsavedChanges(note, null, { ...emptyValues(note), title: "  " }, "")).toBe(false);
+    expect(hasUnsavedChanges(note, null, { ...emptyValues(note), body: "draft" }, "")).toBe(true);
+    expect(hasUnsavedChanges(note, null, emptyValues(note), "work")).toBe(true);
   });
 });
 

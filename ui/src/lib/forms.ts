@@ -118,6 +118,16 @@ export function isEmptyChange(c: RecordChangesDto): boolean {
 }
 
 /**
+ * True when the form holds something that saving would keep and leaving would lose: for
+ * an edit, any change to the record; for a new record, any value or tag.
+ */
+export function hasUnsavedChanges(type: RecordTypeDto, record: RecordDto | null, values: Values, tagsText: string): boolean {
+  const tags = parseTags(tagsText);
+  if (record) return !isEmptyChange(changesBetween(type, record, values, tags));
+  return Object.keys(cleanValues(type, values)).length > 0 || tags.length > 0;
+}
+
+/**
  * Where an error from the vault goes in a form: on its field for `invalid_field` and
  * `unknown_field` (the message without the `invalid type.field:` prefix), otherwise on
  * the form as a whole (key "").
