@@ -148,6 +148,8 @@ pub struct FieldDto {
     pub required: bool,
     /// `textarea` for long text, none for a one-line input.
     pub widget: Option<String>,
+    /// Masked until revealed (lists never show it in full).
+    pub sensitive: bool,
 }
 
 impl From<&trove_core::RecordType> for RecordTypeDto {
@@ -167,6 +169,7 @@ impl From<&trove_core::RecordType> for RecordTypeDto {
                     max_length: u32::try_from(f.max_length).unwrap_or(u32::MAX),
                     required: f.required,
                     widget: f.widget.clone(),
+                    sensitive: f.sensitive,
                 })
                 .collect(),
             summary: t.summary.clone(),

@@ -207,6 +207,8 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
 
   it("adds records of other types from their generated forms", async () => {
     await addRecord(b, "bank_account", { bank: "GLS Bank", holder: "Ana López", iban: "de89 3704 0044 0532 0130 00" }, "finance");
+    assert.doesNotMatch(await text(b, "#record-detail"), /0532013000/, "the IBAN is masked until revealed");
+    await (await el(b, '#record-detail dd[data-field="iban"] button.reveal')).click();
     assert.match(await text(b, "#record-detail"), /DE89370400440532013000/, "IBAN normalized by the vault");
     await addRecord(b, "note", { title: "Flat viewing", body: "Bring passport copy. Ask about heating costs." });
     await addRecord(b, "address", { street: "Kastanienallee 12", city: "Berlin", country: "de" }, "home");
@@ -629,6 +631,30 @@ describe("the demo vault", () => {
     await (await el(b, "#record-list button.item")).click();
     assert.match(await text(b, "#record-detail"), /López/);
     await shot(b, "10-demo-record");
+    // Sensitive values stay masked in the list and the detail until revealed.
+    await (await el(b, 'button.type[data-type="bank_account"]')).click();
+    // textContent: WebKitWebDriver's getText leaves out the ellipsized title span.
+    const content = async (e) => (await e.getProperty("textContent")) ?? "";
+    let listed = "";
+    await b
+      .waitUntil(async () => /GLS Bank · •••• 3000/.test((listed = await content(await el(b, "#record-list")))), { timeout: 5000 })
+      .catch(() => assert.fail(`the GLS account is not listed with its IBAN masked: ${listed}`));
+    let gls;
+    for (const item of await b.$$("#record-list button.item")) {
+      const title = await content(item);
+      assert.doesNotMatch(title, /[A-Z]{2}\d{2}\d{8}/, `a list title shows an IBAN: ${title}`);
+      if (/GLS Bank · •••• 3000/.test(title)) gls = item;
+    }
+    assert.ok(gls, "the GLS account is listed, its IBAN masked");
+    await gls.click();
+    const iban = '#record-detail dd[data-field="iban"]';
+    assert.equal(await text(b, `${iban} .value`), "•••• 3000");
+    assert.doesNotMatch(await text(b, "#record-detail"), /0532013000/, "no full IBAN before Reveal");
+    await (await el(b, `${iban} button.reveal`)).click();
+    assert.equal(await text(b, `${iban} .value`), "DE89370400440532013000");
+    await shot(b, "10b-demo-sensitive");
+    await (await el(b, `${iban} button.reveal`)).click();
+    assert.equal(await text(b, `${iban} .value`), "•••• 3000");
     await (await el(b, "#tab-sharing")).click();
     await (await el(b, "button.grant")).click();
     await el(b, "#grant-title");

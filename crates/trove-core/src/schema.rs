@@ -7,6 +7,10 @@
 //! `phone`), plus `x-trove-*` hints for the UI. A schema using any other keyword fails the
 //! schema test.
 //!
+//! A field with `x-trove-sensitive: true` is shown masked by the app until the person
+//! reveals it (lists never show it in full); it is stored, shared and exported like any
+//! other field.
+//!
 //! A field with `x-trove-list: true` holds several values in its one string, one per line,
 //! each optionally labelled (`work: ana@example.org`); `format` then applies to each
 //! value. This keeps every record a flat `{name: string}` map (projection, search and
@@ -95,6 +99,10 @@ pub struct FieldDef {
     /// Several values, one per line, each `[label: ]value` (see the module docs).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub list: bool,
+    /// A value to keep out of sight until asked (an IBAN, a document number, a health
+    /// value): the app masks it in lists and detail, with reveal and copy per field.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +142,8 @@ struct RawField {
     widget: Option<String>,
     #[serde(rename = "x-trove-list", default)]
     list: bool,
+    #[serde(rename = "x-trove-sensitive", default)]
+    sensitive: bool,
 }
 
 /// serde_json's map sorts keys; the schema's property order is the form's field order.
@@ -205,6 +215,7 @@ fn parse(name: &str, text: &str) -> std::result::Result<RecordType, String> {
             max_length: f.max_length,
             widget: f.widget,
             list: f.list,
+            sensitive: f.sensitive,
         });
     }
     for r in raw.required.iter().chain(&raw.summary) {
@@ -598,6 +609,33 @@ mod tests {
             ],
             "schema order kept"
         );
+    }
+
+    #[test]
+    fn sensitive_fields_are_the_ones_a_glance_must_not_read() {
+        let sensitive: Vec<String> = record_types()
+            .iter()
+            .flat_map(|t| {
+                t.fields
+                    .iter()
+                    .filter(|f| f.sensitive)
+                    .map(move |f| format!("{}.{}", t.name, f.name))
+            })
+            .collect();
+        assert_eq!(
+            sensitive,
+            [
+                "identity.birth_date",
+                "document.number",
+                "health.value",
+                "health.notes",
+                "bank_account.iban",
+                "membership.member_id",
+            ]
+        );
+        let json = serde_json::to_value(record_type("bank_account").unwrap()).unwrap();
+        assert_eq!(json["fields"][2]["sensitive"], true, "{json}");
+        assert!(json["fields"][0].get("sensitive").is_none());
     }
 
     #[test]

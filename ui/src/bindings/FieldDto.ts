@@ -11,4 +11,8 @@ format: string | null, max_length: number, required: boolean,
 /**
  * `textarea` for long text, none for a one-line input.
  */
-widget: string | null, };
+widget: string | null, 
+/**
+ * Masked until revealed (lists never show it in full).
+ */
+sensitive: boolean, };

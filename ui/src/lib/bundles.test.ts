@@ -21,7 +21,7 @@ import {
 } from "./bundles";
 import { disclosure, scopeFromTicks } from "./sharing";
 
-const f = (name: string, title: string) => ({ name, title, description: null, format: null, max_length: 64, required: false, widget: null });
+const f = (name: string, title: string) => ({ name, title, description: null, format: null, max_length: 64, required: false, widget: null, sensitive: false });
 const types: RecordTypeDto[] = [
   { name: "identity", title: "Identity", description: "", fields: [f("given_name", "Given name"), f("family_name", "Family name")], summary: [] },
   { name: "contact", title: "Contact", description: "", fields: [f("email", "Email"), f("phone", "Phone")], summary: [] },

@@ -10,6 +10,7 @@ import {
   hasUnsavedChanges,
   inputFor,
   isEmptyChange,
+  maskValue,
   parseTags,
   summaryOf,
   valuesOf,
@@ -23,6 +24,7 @@ const field = (name: string, extra: Partial<RecordTypeDto["fields"][0]> = {}) =>
   max_length: 64,
   required: false,
   widget: null,
+  sensitive: false,
   ...extra,
 });
 
@@ -30,7 +32,7 @@ const bank: RecordTypeDto = {
   name: "bank_account",
   title: "Bank account",
   description: "An account.",
-  fields: [field("bank"), field("holder"), field("iban", { title: "IBAN", format: "iban", required: true, max_length: 34 }), field("bic", { format: "bic" })],
+  fields: [field("bank"), field("holder"), field("iban", { title: "IBAN", format: "iban", required: true, max_length: 34, sensitive: true }), field("bic", { format: "bic" })],
   summary: ["bank", "iban"],
 };
 const note: RecordTypeDto = {
@@ -135,9 +137,24 @@ describe("errorsFromApi", () => {
 
 describe("summaryOf", () => {
   it("joins the summary fields that are set", () => {
-    expect(summaryOf(bank, rec)).toBe("GLS · DE89370400440532013000");
+    expect(summaryOf(bank, rec)).toBe("GLS · •••• 3000");
     expect(summaryOf(bank, { ...rec, fields: { holder: "Ana" } })).toBe("Ana");
     expect(summaryOf(undefined, { ...rec, fields: { a: "1", b: "2" } })).toBe("1 · 2");
     expect(summaryOf(note, { ...rec, type: "note", fields: { title: "a\nb  c" } })).toBe("a b c");
+  });
+
+  it("never shows a sensitive value in full, not even as the fallback", () => {
+    const onlyIban = { ...bank, summary: [] };
+    expect(summaryOf(onlyIban, { ...rec, fields: { iban: "DE89 3704 0044 0532 0130 00" } })).toBe("•••• 3000");
+    expect(summaryOf(bank, { ...rec, fields: { iban: "DE89370400440532013000" } })).not.toContain("0532");
+  });
+});
+
+describe("maskValue", () => {
+  it("keeps the last four characters of a long value and nothing of a short one", () => {
+    expect(maskValue("DE89 3704 0044 0532 0130 00")).toBe("•••• 3000");
+    expect(maskValue("L01X00T47")).toBe("•••• 0T47");
+    expect(maskValue("120/80")).toBe("••••");
+    expect(maskValue("")).toBe("••••");
   });
 });

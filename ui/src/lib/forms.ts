@@ -148,12 +148,29 @@ function capitalize(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
-/** A one-line summary of a record, from its type's summary fields. */
+/**
+ * A sensitive value as shown until the person reveals it: dots, and the last four
+ * characters of a value long enough that they give nothing away (an IBAN's, a document
+ * number's), so that two accounts can still be told apart.
+ */
+export function maskValue(value: string): string {
+  const compact = value.replace(/\s+/g, "");
+  return compact.length >= 8 ? `•••• ${compact.slice(-4)}` : "••••";
+}
+
+/** A one-line summary of a record, from its type's summary fields (sensitive ones masked). */
 export function summaryOf(type: RecordTypeDto | undefined, record: RecordDto): string {
   const names = type?.summary.length ? type.summary : Object.keys(record.fields);
+  const sensitive = new Set(type?.fields.filter((f) => f.sensitive).map((f) => f.name));
   const parts = names
-    .map((n) => record.fields[n]?.replace(/\s+/g, " ").trim())
+    .map((n) => {
+      const v = record.fields[n]?.replace(/\s+/g, " ").trim();
+      return v && sensitive.has(n) ? maskValue(v) : v;
+    })
     .filter((v): v is string => !!v);
   const line = parts.join(" · ");
-  return line || (Object.values(record.fields)[0] ?? record.id);
+  if (line) return line;
+  const [name, first] = Object.entries(record.fields)[0] ?? [];
+  if (first === undefined) return record.id;
+  return sensitive.has(name) ? maskValue(first) : first;
 }
