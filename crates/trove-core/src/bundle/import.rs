@@ -544,6 +544,7 @@ fn import_tar(
     } else {
         super::log_hook::log_import(&tx, "bundle", &fields.into_set())?;
         tx.commit()?;
+        crate::share::journal::merge_if_any(vault);
     }
     Ok(report)
 }
@@ -1124,6 +1125,7 @@ pub fn merge_records(
     } else {
         super::log_hook::log_import(&tx, format, &fields.into_set())?;
         tx.commit()?;
+        crate::share::journal::merge_if_any(vault);
     }
     Ok(report)
 }

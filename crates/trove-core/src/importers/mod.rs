@@ -766,6 +766,7 @@ pub fn import_bytes(
         )?);
     }
     tx.commit()?;
+    crate::share::journal::merge_if_any(vault);
     Ok(report)
 }
 
