@@ -14,6 +14,7 @@ pub mod journal;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, TransactionBehavior};
@@ -190,6 +191,9 @@ pub struct ShareEngine {
     journal: Mutex<Option<Journal>>,
     /// Whether the journal may hold rows the main log has not merged.
     journal_pending: AtomicBool,
+    /// Whether the last batch found the write lock held: the next one then does not
+    /// wait [`SIDE_AFTER`] for it again, only tries it.
+    writer_seen: AtomicBool,
 }
 
 impl std::fmt::Debug for ShareEngine {
@@ -210,6 +214,7 @@ impl ShareEngine {
             folder: Mutex::new(Folder::default()),
             journal: Mutex::new(None),
             journal_pending: AtomicBool::new(journal::exists(vault)),
+            writer_seen: AtomicBool::new(false),
         }
     }
 
@@ -297,9 +302,11 @@ impl ShareEngine {
         let n = reqs.len();
         let all = |why: &str| Some((0..n).map(|_| ShareReply::unavailable(why)).collect());
         let conn = vault.conn();
-        let _ = conn.busy_timeout(SIDE_AFTER);
+        let seen = self.writer_seen.load(Ordering::Relaxed);
+        let _ = conn.busy_timeout(if seen { Duration::ZERO } else { SIDE_AFTER });
         let begun = Transaction::new_unchecked(conn, TransactionBehavior::Immediate);
         let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        self.writer_seen.store(begun.is_err(), Ordering::Relaxed);
         let tx = match begun.map_err(Error::from) {
             Ok(tx) => tx,
             Err(Error::Busy) => return Some(self.run_side(vault, reqs, now)),
