@@ -60,6 +60,8 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         };
         bundle::export(&src, &bundle_path, &opts, &mut |_| {})?;
     }
+    // The disk is shared: keep only what the next steps read.
+    std::fs::remove_dir_all(work.path().join("source"))?;
     p.say(format!(
         "bundle of {n} records: {} bytes",
         std::fs::metadata(&bundle_path)?.len()
@@ -77,6 +79,7 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
     let (alone, _) = share_vault(&work.path().join("alone"), 1_000)?;
     let (alone_s, new) = import(alone).join().expect("import thread")?;
     ensure!(new == n as u64, "the import alone added {new} of {n}");
+    std::fs::remove_dir_all(work.path().join("alone"))?;
     p.say(format!("import alone: {alone_s:.1} s"));
 
     // 2. Sharing alone, then sharing while the same import runs, on one server.

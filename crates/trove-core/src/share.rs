@@ -29,7 +29,7 @@ use crate::vault::{Vault, BUSY_TIMEOUT};
 
 pub use fold::source_class;
 use fold::{Fold, Folder};
-use journal::{Journal, JournalRow, SIDE_AFTER};
+use journal::{Journal, JournalRow, MERGE_PER_BATCH, SIDE_AFTER};
 
 /// Who asked, and how (for the log; never the token or a header value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,10 +238,12 @@ impl ShareEngine {
         self.folder.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new batch's memo, with a copy of the folded failures (kept if it commits).
-    fn memo(&self, side: Option<SideUses>) -> BatchMemo {
+    /// A new batch's memo, with a copy of the folded failures (kept if it commits), the
+    /// uses waiting in the side journal, and whether it is a side batch.
+    fn memo(&self, journal_uses: HashMap<String, u64>, side: bool) -> BatchMemo {
         BatchMemo {
             folder: self.lock_folder().clone(),
+            journal_uses,
             side,
             ..BatchMemo::default()
         }
@@ -322,24 +324,31 @@ impl ShareEngine {
                 return all("the access log could not be written; retry");
             }
         };
-        // What side batches left in the journal joins the log first, in this commit.
+        // What side batches left in the journal joins the log first, in this commit, at
+        // most MERGE_PER_BATCH rows at a time; the uses of rows still waiting count.
         let mut journal = self.lock_journal();
-        let merged = if self.journal_pending.load(Ordering::Acquire) {
-            match self
-                .journal(&mut journal, vault)
-                .and_then(|j| j.merge_into(&tx, &mut log))
-            {
-                Ok(m) => m,
+        let mut held = None;
+        let mut journal_uses = HashMap::new();
+        if self.journal_pending.load(Ordering::Acquire) {
+            let begun = self.journal(&mut journal, vault).and_then(|j| {
+                j.begin()?;
+                Ok(HeldJournal { j, done: false })
+            });
+            let merged = begun.and_then(|h| {
+                let last = h.j.merge_into(&tx, &mut log, Some(MERGE_PER_BATCH))?;
+                journal_uses = h.j.pending_uses(&tx)?;
+                Ok((h, last))
+            });
+            match merged {
+                Ok(m) => held = Some(m),
                 Err(e) => {
                     tracing::error!(code = e.code(), "share: cannot merge the side journal");
                     return all("the access log could not be written; retry");
                 }
             }
-        } else {
-            None
-        };
+        }
         // Read inside this transaction only: a second attempt starts afresh.
-        let mut memo = self.memo(None);
+        let mut memo = self.memo(journal_uses, false);
         let secs = now.timestamp();
         if self.audit {
             for row in memo.folder.take_due(secs, false) {
@@ -375,19 +384,20 @@ impl ShareEngine {
             return all("the access log could not be written; retry");
         }
         *self.lock_folder() = memo.folder;
-        if let (Some(last), Some(j)) = (merged, journal.as_mut()) {
-            self.cleared(j, last);
+        if let Some((mut h, last)) = held {
+            // The rows merged by the commit above leave the journal. A failure leaves
+            // them for the next merge, which skips them.
+            let cleared = last
+                .map_or(Ok(()), |last| h.j.clear(last))
+                .and_then(|()| h.j.end())
+                .and_then(|()| h.j.is_empty());
+            h.done = true;
+            match cleared {
+                Ok(empty) => self.journal_pending.store(!empty, Ordering::Release),
+                Err(e) => tracing::warn!(code = e.code(), "share: cannot clear the side journal"),
+            }
         }
         Some(out)
-    }
-
-    /// Clears the journal rows up to `last`, merged by a committed transaction. A
-    /// failure leaves them for the next merge, which skips them.
-    fn cleared(&self, j: &mut Journal, last: i64) {
-        match j.clear(last).and_then(|()| j.is_empty()) {
-            Ok(empty) => self.journal_pending.store(!empty, Ordering::Release),
-            Err(e) => tracing::warn!(code = e.code(), "share: cannot clear the side journal"),
-        }
     }
 
     /// A batch while another connection holds the write lock: decided on a read
@@ -448,10 +458,7 @@ impl ShareEngine {
         now: DateTime<Utc>,
     ) -> Result<(Vec<ShareReply>, Vec<JournalRow>, Folder)> {
         let tx = Transaction::new_unchecked(vault.conn(), TransactionBehavior::Deferred)?;
-        let mut memo = self.memo(Some(SideUses {
-            uses: j.pending_uses(&tx)?,
-            used: None,
-        }));
+        let mut memo = self.memo(j.pending_uses(&tx)?, true);
         let time = crate::now_rfc3339();
         let mut rows = Vec::new();
         let mut keep = |entry: Option<NewLogEntry>, use_grant: Option<String>| {
@@ -474,7 +481,7 @@ impl ShareEngine {
         let mut out = Vec::with_capacity(reqs.len());
         for req in reqs {
             let (reply, entry) = self.decide(vault, &tx, &mut memo, req, now)?;
-            let used = memo.side.as_mut().and_then(|s| s.used.take());
+            let used = memo.used.take();
             let logged = self.audit && needs_row(&mut memo.folder, &entry, &req.meta, secs);
             if logged || used.is_some() {
                 keep(logged.then_some(entry), used)?;
@@ -690,9 +697,9 @@ impl ShareEngine {
         else {
             return Ok(unauth(entry, "unknown_token", "the token is not valid"));
         };
-        if let Some(side) = &memo.side {
+        if let Some(n) = memo.journal_uses.get(&g.id) {
             // Uses waiting in the side journal count toward max_uses.
-            g.uses += side.uses.get(&g.id).copied().unwrap_or(0);
+            g.uses += n;
             g.status = g.status_at(now);
         }
         entry.grant_id = Some(g.id.clone());
@@ -736,7 +743,7 @@ impl ShareEngine {
         };
         if let (Transport::Remote(p), None) = (&req.meta.transport, &g.org_key) {
             // The first remote use binds the grant to this organization's key.
-            if memo.side.is_some() {
+            if memo.side {
                 return Ok(busy(entry));
             }
             grant::bind_org_key(tx, &g.id, &p.org_key)?;
@@ -754,7 +761,7 @@ impl ShareEngine {
         };
         match &req.op {
             ShareOp::Grant => Ok(ok(entry, 200, ReplyBody::Grant(g))),
-            ShareOp::Revoke if memo.side.is_some() => Ok(busy(entry)),
+            ShareOp::Revoke if memo.side => Ok(busy(entry)),
             ShareOp::Revoke => {
                 grant::revoke_in(vault, tx, &g.id)?;
                 entry.kind = LogKind::GrantRevoke;
@@ -854,28 +861,39 @@ struct BatchMemo {
     scopes: grant::ScopeCache,
     /// This attempt's copy of the engine's folded failures, kept if it commits.
     folder: Folder,
-    /// In a side batch (decided on a read snapshot): the uses it cannot write.
-    side: Option<SideUses>,
+    /// Per grant, the uses in the side journal that `grants.uses` does not hold yet
+    /// (in a side batch, also this batch's own).
+    journal_uses: HashMap<String, u64>,
+    /// A side batch (decided on a read snapshot): it writes nothing to the vault.
+    side: bool,
+    /// In a side batch, the grant whose use the request being decided counted.
+    used: Option<String>,
 }
 
-/// The uses of a side batch: per grant, those waiting in the journal and this batch's;
-/// and the grant the request being decided used, if it counted a use.
-struct SideUses {
-    uses: HashMap<String, u64>,
-    used: Option<String>,
+/// The side journal's transaction during a main batch (held so that no side batch of
+/// any process writes meanwhile); rolled back unless the batch committed.
+struct HeldJournal<'j> {
+    j: &'j mut Journal,
+    done: bool,
+}
+
+impl Drop for HeldJournal<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.j.rollback();
+        }
+    }
 }
 
 impl BatchMemo {
     /// Counts a use of grant `id`: in `tx`, or in a side batch for the journal.
     fn count_use(&mut self, tx: &Transaction<'_>, id: &str) -> Result<()> {
-        match &mut self.side {
-            None => grant::count_use(tx, id),
-            Some(side) => {
-                *side.uses.entry(id.to_string()).or_default() += 1;
-                side.used = Some(id.to_string());
-                Ok(())
-            }
+        if !self.side {
+            return grant::count_use(tx, id);
         }
+        *self.journal_uses.entry(id.to_string()).or_default() += 1;
+        self.used = Some(id.to_string());
+        Ok(())
     }
 
     /// The projected records of `g`'s scope (of one type, or all its types).
@@ -2217,7 +2235,7 @@ mod tests {
         let mut j = Journal::open(&v).unwrap();
         v.write(|tx| {
             let mut log = LogAppender::begin(tx)?;
-            j.merge_into(tx, &mut log)?.expect("a row to merge");
+            j.merge_into(tx, &mut log, None)?.expect("a row to merge");
             log.finish()
         })
         .unwrap();
@@ -2253,5 +2271,34 @@ mod tests {
         assert_eq!(v.list_grants().unwrap()[0].uses, 0, "nothing counted");
         let r = clean.handle(&v, req(&t, ShareOp::Records { record_type: None }));
         assert_eq!(r.status, 200, "the one use is still there");
+    }
+
+    /// A batch merges at most MERGE_PER_BATCH journal rows; the uses of the rows still
+    /// waiting count toward max_uses meanwhile, and the rest merge at later batches.
+    #[test]
+    fn a_long_journal_merges_in_steps_and_max_uses_holds_meanwhile_l3() {
+        let waiting = journal::MERGE_PER_BATCH as u64 + 100;
+        let (_d, v, t, _) = setup(&["contact"], Some(waiting + 1));
+        let e = ShareEngine::new(&v);
+        let use_once = || req(&t, ShareOp::Records { record_type: None });
+        let import = HeldWriteLock::on(&v);
+        let replies = e.handle_batch(&v, (0..waiting).map(|_| use_once()).collect());
+        assert!(replies.iter().all(|r| r.status == 200));
+        import.release();
+
+        let replies = e.handle_batch(&v, vec![use_once(), use_once()]);
+        let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 401], "the 100 uses still waiting count");
+        assert_eq!(
+            v.list_grants().unwrap()[0].uses,
+            journal::MERGE_PER_BATCH as u64 + 1,
+            "one step merged"
+        );
+        assert!(!Journal::open(&v).unwrap().is_empty().unwrap());
+        assert_eq!(e.handle(&v, use_once()).status, 401);
+        assert!(Journal::open(&v).unwrap().is_empty().unwrap());
+        assert_eq!(v.list_grants().unwrap()[0].uses, waiting + 1);
+        assert_eq!(share_rows(&v).len() as u64, waiting + 2);
+        assert!(v.verify_log().unwrap().ok);
     }
 }

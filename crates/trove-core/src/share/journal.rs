@@ -32,6 +32,9 @@ pub const JOURNAL_FILE: &str = "journal.db";
 /// How long a share batch waits for the write lock before it decides on a read
 /// snapshot and writes to the journal instead.
 pub const SIDE_AFTER: Duration = Duration::from_millis(30);
+/// The most journal rows a share batch merges (the rest wait for the next batches, their
+/// uses counted), so that no batch pays for a whole import's worth of requests at once.
+pub const MERGE_PER_BATCH: usize = 1_000;
 
 const SUBKEY: &str = "side journal";
 /// The main `meta` key holding `<journal generation>:<last merged journal row id>`.
@@ -104,6 +107,11 @@ impl Journal {
         let _ = self.conn.execute_batch("ROLLBACK");
     }
 
+    /// Commits what was done since [`Journal::begin`] (a [`Journal::clear`]).
+    pub(crate) fn end(&self) -> Result<()> {
+        Ok(self.conn.execute_batch("COMMIT")?)
+    }
+
     /// The uses per grant of the rows the main log (as `tx` sees it) has not merged.
     /// Inside [`Journal::begin`].
     pub(crate) fn pending_uses(&mut self, tx: &Transaction<'_>) -> Result<HashMap<String, u64>> {
@@ -156,27 +164,33 @@ impl Journal {
         Ok(())
     }
 
-    /// Appends every journal row not yet merged to the main log through `log`, adds
-    /// their uses to `grants.uses` and records how far the journal is merged, inside
-    /// `tx` (which holds the vault's write lock). Returns the last row merged (to clear
-    /// with [`Journal::clear`] once `tx` committed), or `None` if there was nothing.
+    /// Appends the journal rows not yet merged (the first `limit` of them) to the main
+    /// log through `log`, adds their uses to `grants.uses` and records how far the
+    /// journal is merged, inside `tx` (which holds the vault's write lock). Returns the
+    /// last row merged or already merged (to clear with [`Journal::clear`] once `tx`
+    /// committed), or `None` if the journal is empty.
     pub(crate) fn merge_into(
         &mut self,
         tx: &Transaction<'_>,
         log: &mut LogAppender<'_, '_>,
+        limit: Option<usize>,
     ) -> Result<Option<i64>> {
         let after = merged_after(tx, &self.generation)?;
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT id, time, entry, use_grant FROM journal ORDER BY id")?;
-        let mut rows = st.query([])?;
-        let mut last = None;
+        let cache_valid = self.counted_after == Some(after);
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, time, entry, use_grant FROM journal WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let limit = limit.map_or(-1, |l| l as i64);
+        // Rows up to `after` were merged before a crash kept them from being cleared.
+        let mut last: Option<i64> =
+            self.conn
+                .query_row("SELECT max(id) FROM journal WHERE id <= ?1", [after], |r| {
+                    r.get(0)
+                })?;
+        let mut rows = st.query(params![after, limit])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
             last = Some(id);
-            if id <= after {
-                continue; // merged before a crash kept it from being cleared
-            }
             let time: String = r.get(1)?;
             if let Some(json) = r.get::<_, Option<String>>(2)? {
                 let e: NewLogEntry = serde_json::from_str(&json).map_err(|e| {
@@ -186,11 +200,24 @@ impl Journal {
             }
             if let Some(g) = r.get::<_, Option<String>>(3)? {
                 crate::grant::count_use(tx, &g)?;
+                // Now in `grants.uses`: no longer pending.
+                if let Some(n) = self
+                    .uses
+                    .get_mut(&g)
+                    .filter(|_| cache_valid && id <= self.seen)
+                {
+                    *n -= 1;
+                }
             }
         }
         if let Some(last) = last.filter(|l| *l > after) {
             tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
                 .execute(params![MERGED_KEY, format!("{}:{last}", self.generation)])?;
+            if cache_valid {
+                // The counts now start after the new mark (as `tx` sees it).
+                self.counted_after = Some(last);
+                self.seen = self.seen.max(last);
+            }
         }
         Ok(last)
     }
@@ -200,7 +227,6 @@ impl Journal {
         self.conn
             .prepare_cached("DELETE FROM journal WHERE id <= ?1")?
             .execute([last])?;
-        self.counted_after = None;
         Ok(())
     }
 
@@ -247,7 +273,7 @@ pub(crate) fn merge(vault: &Vault, journal: &mut Journal, wait: Duration) -> Res
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let tx = begun?;
     let mut log = LogAppender::begin(&tx)?;
-    let Some(last) = journal.merge_into(&tx, &mut log)? else {
+    let Some(last) = journal.merge_into(&tx, &mut log, None)? else {
         return Ok(false);
     };
     log.finish()?;
