@@ -48,7 +48,6 @@ CREATE TABLE IF NOT EXISTS journal (
     entry TEXT,
     use_grant TEXT
 );
-CREATE INDEX IF NOT EXISTS journal_uses ON journal (use_grant) WHERE use_grant IS NOT NULL;
 INSERT OR IGNORE INTO journal_meta (key, value) VALUES ('generation', lower(hex(randomblob(16))));
 ";
 
