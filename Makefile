@@ -5,7 +5,7 @@
 CARGO_TARGET_DIR ?= $(HOME)/.cache/trove-target
 export CARGO_TARGET_DIR
 
-.PHONY: app test lint deps screenshots bench-vault bench-share bench-bundle bench-app bench-remote bench-staged bench-import
+.PHONY: app test lint deps screenshots bench-vault bench-share bench-bundle bench-app bench-remote bench-staged bench-import bench-share-during-import
 
 ## Install what is missing, build, and launch the desktop app (demo vault the first time).
 app:
@@ -27,5 +27,5 @@ screenshots:
 deps:
 	scripts/install-deps.sh test
 
-bench-vault bench-share bench-bundle bench-app bench-remote bench-staged bench-import:
+bench-vault bench-share bench-bundle bench-app bench-remote bench-staged bench-import bench-share-during-import:
 	cargo run --release -p trove-bench -- $(@:bench-%=%)

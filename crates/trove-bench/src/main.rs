@@ -13,6 +13,7 @@ mod import;
 mod procs;
 mod remote;
 mod share;
+mod share_import;
 mod staged;
 mod vault;
 mod webdriver;
@@ -33,10 +34,11 @@ const SUITES: &[(&str, Option<SuiteFn>)] = &[
     ("remote", Some(remote::run)),
     ("staged", Some(staged::run)),
     ("import", Some(import::run)),
+    ("share-during-import", Some(share_import::run)),
 ];
 
 const USAGE: &str = "usage: trove-bench SUITE [--records N] [--dir DIR] [--keep] [suite options]
-suites: vault, share, bundle, app, remote, staged, import
+suites: vault, share, bundle, app, remote, staged, import, share-during-import
   --records N   how many records the suite works on (each suite has its own default)
   --dir DIR     work in DIR (must not exist yet) instead of a temporary directory
   --keep        keep the work directory afterwards

@@ -280,7 +280,7 @@ fn count_records(body: &[u8]) -> usize {
 
 /// Sends `n` requests one after another on one connection; returns the latencies and
 /// the last body.
-async fn one_connection(
+pub(crate) async fn one_connection(
     addr: SocketAddr,
     req: Arc<[u8]>,
     n: usize,
@@ -300,7 +300,7 @@ async fn one_connection(
 }
 
 /// Reads one HTTP/1.1 response with a Content-Length; fails unless it is a 200.
-async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<Vec<u8>> {
+pub(crate) async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<Vec<u8>> {
     let head_end = loop {
         if let Some(i) = find(buf, b"\r\n\r\n") {
             break i + 4;

@@ -76,8 +76,9 @@ impl LogKind {
     }
 }
 
-/// A row to append; the log assigns seq, time and hashes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A row to append; the log assigns seq, time and hashes. (Serialized only into the
+/// encrypted side journal, see [`crate::share::journal`].)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewLogEntry {
     pub kind: LogKind,
     pub grant_id: Option<String>,
@@ -229,7 +230,7 @@ fn chain_hash(prev: &str, seq: i64, time: &str, e: &NewLogEntry) -> String {
     hex::encode(h.finalize())
 }
 
-fn check_outcome(o: &str) -> Result<()> {
+pub(crate) fn check_outcome(o: &str) -> Result<()> {
     let ok = o == "allowed"
         || o.strip_prefix("denied:").is_some_and(|r| {
             !r.is_empty() && r.len() <= 64 && r.chars().all(|c| c.is_ascii_lowercase() || c == '_')
@@ -297,10 +298,23 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
 
     /// Appends one row. Any error is [`Error::LogWriteFailed`].
     pub fn append(&mut self, e: &NewLogEntry, fault: Option<&dyn LogFault>) -> Result<i64> {
-        self.append_inner(e, fault).map_err(log_err)
+        self.append_inner(e, fault, &crate::now_rfc3339())
+            .map_err(log_err)
     }
 
-    fn append_inner(&mut self, e: &NewLogEntry, fault: Option<&dyn LogFault>) -> Result<i64> {
+    /// Appends one row of an event that happened at `time` (a row merged from the side
+    /// journal keeps the time its request was answered). Any error is
+    /// [`Error::LogWriteFailed`].
+    pub(crate) fn append_at(&mut self, e: &NewLogEntry, time: &str) -> Result<i64> {
+        self.append_inner(e, None, time).map_err(log_err)
+    }
+
+    fn append_inner(
+        &mut self,
+        e: &NewLogEntry,
+        fault: Option<&dyn LogFault>,
+        time: &str,
+    ) -> Result<i64> {
         check_outcome(&e.outcome)?;
         if let Some(f) = fault {
             f.before_write(e)?;
@@ -309,15 +323,14 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
             Some((s, h)) => (s + 1, h.as_str()),
             None => (1, GENESIS_HASH),
         };
-        let time = crate::now_rfc3339();
-        let hash = chain_hash(prev, seq, &time, e);
+        let hash = chain_hash(prev, seq, time, e);
         self.tx
             .prepare_cached(
                 "INSERT INTO access_log (seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, hash, org_key, route, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(params![
                 seq,
-                stored::time_value(&time),
+                stored::time_value(time),
                 e.kind.as_str(),
                 e.grant_id.as_deref().map(stored::id_value),
                 e.org,

@@ -4,12 +4,17 @@
 //!
 //! [`ShareEngine::handle_batch`] is the group commit: several requests are decided in one
 //! write transaction (a failing one rolled back alone) and committed with one fsync; the
-//! caller sends no response before it returns.
+//! caller sends no response before it returns. While another writer (an import) holds
+//! the vault's write lock, a batch is decided on a read snapshot and logged in the side
+//! [`journal`] instead, so that sharing never waits for an import.
 
 mod fold;
+pub mod journal;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, TransactionBehavior};
@@ -20,10 +25,11 @@ use crate::grant::{self, project, Grant, GrantStatus};
 use crate::record::{get_record, Record};
 use crate::remote::RemotePeer;
 use crate::token::{ShareToken, TokenFormatError};
-use crate::vault::Vault;
+use crate::vault::{Vault, BUSY_TIMEOUT};
 
 pub use fold::source_class;
 use fold::{Fold, Folder};
+use journal::{Journal, JournalRow, MERGE_PER_BATCH, SIDE_AFTER};
 
 /// Who asked, and how (for the log; never the token or a header value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +187,13 @@ pub struct ShareEngine {
     audit: bool,
     /// Failures of the current minute waiting for their summary row (see [`fold`]).
     folder: Mutex<Folder>,
+    /// The side journal, opened when first needed.
+    journal: Mutex<Option<Journal>>,
+    /// Whether the journal may hold rows the main log has not merged.
+    journal_pending: AtomicBool,
+    /// Whether the last batch found the write lock held: the next one then does not
+    /// wait [`SIDE_AFTER`] for it again, only tries it.
+    writer_seen: AtomicBool,
 }
 
 impl std::fmt::Debug for ShareEngine {
@@ -199,6 +212,40 @@ impl ShareEngine {
             fault: None,
             audit: true,
             folder: Mutex::new(Folder::default()),
+            journal: Mutex::new(None),
+            journal_pending: AtomicBool::new(journal::exists(vault)),
+            writer_seen: AtomicBool::new(false),
+        }
+    }
+
+    /// The side journal, opened on first use.
+    fn journal<'g>(
+        &self,
+        guard: &'g mut MutexGuard<'_, Option<Journal>>,
+        vault: &Vault,
+    ) -> Result<&'g mut Journal> {
+        if guard.is_none() {
+            **guard = Some(Journal::open(vault)?);
+        }
+        Ok(guard.as_mut().expect("opened above"))
+    }
+
+    fn lock_journal(&self) -> MutexGuard<'_, Option<Journal>> {
+        self.journal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_folder(&self) -> MutexGuard<'_, Folder> {
+        self.folder.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new batch's memo, with a copy of the folded failures (kept if it commits), the
+    /// uses waiting in the side journal, and whether it is a side batch.
+    fn memo(&self, journal_uses: HashMap<String, u64>, side: bool) -> BatchMemo {
+        BatchMemo {
+            folder: self.lock_folder().clone(),
+            journal_uses,
+            side,
+            ..BatchMemo::default()
         }
     }
 
@@ -227,7 +274,9 @@ impl ShareEngine {
 
     /// Decides requests in one write transaction (one commit, one fsync); returns one
     /// reply per request, in order, after the commit. If the commit fails, every reply
-    /// is `503` with no data.
+    /// is `503` with no data. If another connection holds the write lock for longer
+    /// than [`SIDE_AFTER`], the batch is decided on a read snapshot and its rows and
+    /// uses are committed to the side [`journal`] instead (see [`Self::run_side`]).
     ///
     /// A request that fails (a database error, a log row that cannot be written) must
     /// roll back alone. The batch is first decided without savepoints; only if one of
@@ -256,10 +305,17 @@ impl ShareEngine {
     ) -> Option<Vec<ShareReply>> {
         let n = reqs.len();
         let all = |why: &str| Some((0..n).map(|_| ShareReply::unavailable(why)).collect());
-        let tx = match Transaction::new_unchecked(vault.conn(), TransactionBehavior::Immediate) {
+        let conn = vault.conn();
+        let seen = self.writer_seen.load(Ordering::Relaxed);
+        let _ = conn.busy_timeout(if seen { Duration::ZERO } else { SIDE_AFTER });
+        let begun = Transaction::new_unchecked(conn, TransactionBehavior::Immediate);
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        self.writer_seen.store(begun.is_err(), Ordering::Relaxed);
+        let tx = match begun.map_err(Error::from) {
             Ok(tx) => tx,
+            Err(Error::Busy) => return Some(self.run_side(vault, reqs, now)),
             Err(e) => {
-                tracing::warn!(error = %Error::from(e), "share: cannot begin transaction");
+                tracing::warn!(error = %e, "share: cannot begin transaction");
                 return all("the vault is busy; retry");
             }
         };
@@ -270,15 +326,31 @@ impl ShareEngine {
                 return all("the access log could not be written; retry");
             }
         };
+        // What side batches left in the journal joins the log first, in this commit, at
+        // most MERGE_PER_BATCH rows at a time; the uses of rows still waiting count.
+        let mut journal = self.lock_journal();
+        let mut held = None;
+        let mut journal_uses = HashMap::new();
+        if self.journal_pending.load(Ordering::Acquire) {
+            let begun = self.journal(&mut journal, vault).and_then(|j| {
+                j.begin()?;
+                Ok(HeldJournal { j, done: false })
+            });
+            let merged = begun.and_then(|h| {
+                let last = h.j.merge_into(&tx, &mut log, Some(MERGE_PER_BATCH))?;
+                journal_uses = h.j.pending_uses(&tx)?;
+                Ok((h, last))
+            });
+            match merged {
+                Ok(m) => held = Some(m),
+                Err(e) => {
+                    tracing::error!(code = e.code(), "share: cannot merge the side journal");
+                    return all("the access log could not be written; retry");
+                }
+            }
+        }
         // Read inside this transaction only: a second attempt starts afresh.
-        let mut memo = BatchMemo {
-            folder: self
-                .folder
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
-            ..BatchMemo::default()
-        };
+        let mut memo = self.memo(journal_uses, false);
         let secs = now.timestamp();
         if self.audit {
             for row in memo.folder.take_due(secs, false) {
@@ -313,15 +385,124 @@ impl ShareEngine {
             tracing::warn!(error = %e, "share: commit failed; nothing disclosed");
             return all("the access log could not be written; retry");
         }
-        *self.folder.lock().unwrap_or_else(|p| p.into_inner()) = memo.folder;
+        *self.lock_folder() = memo.folder;
+        if let Some((mut h, last)) = held {
+            // The rows merged by the commit above leave the journal. A failure leaves
+            // them for the next merge, which skips them.
+            let cleared = last
+                .map_or(Ok(()), |last| h.j.clear(last))
+                .and_then(|()| h.j.end())
+                .and_then(|()| h.j.is_empty());
+            h.done = true;
+            match cleared {
+                Ok(empty) => self.journal_pending.store(!empty, Ordering::Release),
+                Err(e) => tracing::warn!(code = e.code(), "share: cannot clear the side journal"),
+            }
+        }
         Some(out)
+    }
+
+    /// A batch while another connection holds the write lock: decided on a read
+    /// snapshot (the vault as it was before the writer's transaction), its log rows and
+    /// uses committed to the side journal before any reply; if that fails, every reply
+    /// is `503` and nothing is disclosed. A revocation, or a first remote use that would
+    /// bind a grant to a key, changes the grant itself and answers `503` busy.
+    fn run_side(
+        &self,
+        vault: &Vault,
+        reqs: &[ShareRequest],
+        now: DateTime<Utc>,
+    ) -> Vec<ShareReply> {
+        let all = |why: &str| reqs.iter().map(|_| ShareReply::unavailable(why)).collect();
+        let mut guard = self.lock_journal();
+        let j = match self.journal(&mut guard, vault) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(code = e.code(), "share: cannot open the side journal");
+                return all("the access log could not be written; retry");
+            }
+        };
+        if let Err(e) = j.begin() {
+            tracing::warn!(error = %e, "share: the side journal is busy");
+            return all("the vault is busy; retry");
+        }
+        let decided = self.decide_side(vault, j, reqs, now);
+        let (out, rows, folder) = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                j.rollback();
+                tracing::warn!(
+                    code = e.code(),
+                    "share: side batch failed; nothing disclosed"
+                );
+                return all("the access log could not be written; retry");
+            }
+        };
+        if let Err(e) = j.commit(&rows) {
+            tracing::error!(
+                code = e.code(),
+                "share: side journal write failed; nothing disclosed"
+            );
+            return all("the access log could not be written; retry");
+        }
+        self.journal_pending.store(true, Ordering::Release);
+        *self.lock_folder() = folder;
+        out
+    }
+
+    /// Decides a side batch inside the journal's write lock: the replies, the journal
+    /// rows to commit and the folded failures to keep if they commit.
+    fn decide_side(
+        &self,
+        vault: &Vault,
+        j: &mut Journal,
+        reqs: &[ShareRequest],
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<ShareReply>, Vec<JournalRow>, Folder)> {
+        let tx = Transaction::new_unchecked(vault.conn(), TransactionBehavior::Deferred)?;
+        let mut memo = self.memo(j.pending_uses(&tx)?, true);
+        let time = crate::now_rfc3339();
+        let mut rows = Vec::new();
+        let mut keep = |entry: Option<NewLogEntry>, use_grant: Option<String>| {
+            if let (Some(e), Some(f)) = (&entry, self.fault.as_deref()) {
+                f.before_write(e)?;
+            }
+            rows.push(JournalRow {
+                time: time.clone(),
+                entry,
+                use_grant,
+            });
+            Ok::<_, Error>(())
+        };
+        let secs = now.timestamp();
+        if self.audit {
+            for row in memo.folder.take_due(secs, false) {
+                keep(Some(row), None)?;
+            }
+        }
+        let mut out = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            let (reply, entry) = self.decide(vault, &tx, &mut memo, req, now)?;
+            let used = memo.used.take();
+            let logged = self.audit && needs_row(&mut memo.folder, &entry, &req.meta, secs);
+            if logged || used.is_some() {
+                keep(logged.then_some(entry), used)?;
+            }
+            out.push(reply);
+        }
+        tx.rollback()?;
+        Ok((out, rows, memo.folder))
     }
 
     /// Writes the rows that sum up folded failures: those whose minute is over, or every
     /// one with `all` (before the server stops or the vault locks). Servers call it now
     /// and then, so that a minute's summary does not wait for the next request.
+    ///
+    /// It also merges the side journal (unless a writer still holds the vault). While a
+    /// writer holds it, the due rows wait, or with `all` go to the side journal.
     pub fn flush_failures(&self, vault: &Vault, all: bool) -> Result<usize> {
-        let mut guard = self.folder.lock().unwrap_or_else(|p| p.into_inner());
+        self.merge_journal(vault);
+        let mut guard = self.lock_folder();
         if !self.audit || !guard.has_pending() {
             return Ok(0);
         }
@@ -330,15 +511,65 @@ impl ShareEngine {
         if rows.is_empty() {
             return Ok(0);
         }
-        vault.write(|tx| {
+        let conn = vault.conn();
+        conn.busy_timeout(SIDE_AFTER)?;
+        let written = vault.write(|tx| {
             let mut log = LogAppender::begin(tx)?;
             for row in &rows {
                 log.append(row, self.fault.as_deref())?;
             }
             log.finish()
-        })?;
+        });
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        match written {
+            Ok(()) => {}
+            Err(Error::Busy) if !all => return Ok(0),
+            Err(Error::Busy) => self.journal_rows(vault, rows.clone())?,
+            Err(e) => return Err(e),
+        }
         *guard = folder;
         Ok(rows.len())
+    }
+
+    /// Commits log rows to the side journal (the vault's write lock being held).
+    fn journal_rows(&self, vault: &Vault, rows: Vec<NewLogEntry>) -> Result<()> {
+        if let Some(f) = self.fault.as_deref() {
+            rows.iter().try_for_each(|r| f.before_write(r))?;
+        }
+        let time = crate::now_rfc3339();
+        let rows: Vec<JournalRow> = rows
+            .into_iter()
+            .map(|e| JournalRow {
+                time: time.clone(),
+                entry: Some(e),
+                use_grant: None,
+            })
+            .collect();
+        let mut guard = self.lock_journal();
+        let j = self.journal(&mut guard, vault)?;
+        j.begin()?;
+        j.commit(&rows)?;
+        self.journal_pending.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Merges the side journal into the log now, unless a writer holds the vault (its
+    /// rows then wait for the next batch or call). Servers call it on their idle timer
+    /// (through [`Self::flush_failures`]).
+    pub fn merge_journal(&self, vault: &Vault) {
+        if !self.journal_pending.load(Ordering::Acquire) {
+            return;
+        }
+        let mut guard = self.lock_journal();
+        let merged = self.journal(&mut guard, vault).and_then(|j| {
+            journal::merge(vault, j, SIDE_AFTER)?;
+            j.is_empty()
+        });
+        match merged {
+            Ok(empty) => self.journal_pending.store(!empty, Ordering::Release),
+            Err(Error::Busy) => {}
+            Err(e) => tracing::warn!(code = e.code(), "share: cannot merge the side journal"),
+        }
     }
 
     fn one(
@@ -463,11 +694,16 @@ impl ShareEngine {
             }
             Credential::Token(t) => t,
         };
-        let Some(g) =
+        let Some(mut g) =
             grant::find_by_token_cached(tx, &self.token_key, token, now, &mut memo.scopes)?
         else {
             return Ok(unauth(entry, "unknown_token", "the token is not valid"));
         };
+        if let Some(n) = memo.journal_uses.get(&g.id) {
+            // Uses waiting in the side journal count toward max_uses.
+            g.uses += n;
+            g.status = g.status_at(now);
+        }
         entry.grant_id = Some(g.id.clone());
         entry.org = Some(g.org.clone());
         // Sender-constrained tokens: a bound grant answers only its organization's key.
@@ -500,8 +736,18 @@ impl ShareEngine {
                 ))
             }
         }
+        let busy = |entry| {
+            deny(
+                entry,
+                "busy",
+                ShareReply::unavailable("the vault is busy; retry"),
+            )
+        };
         if let (Transport::Remote(p), None) = (&req.meta.transport, &g.org_key) {
             // The first remote use binds the grant to this organization's key.
+            if memo.side {
+                return Ok(busy(entry));
+            }
             grant::bind_org_key(tx, &g.id, &p.org_key)?;
         }
         let ok = |mut entry: NewLogEntry, status: u16, body: ReplyBody| {
@@ -517,6 +763,7 @@ impl ShareEngine {
         };
         match &req.op {
             ShareOp::Grant => Ok(ok(entry, 200, ReplyBody::Grant(g))),
+            ShareOp::Revoke if memo.side => Ok(busy(entry)),
             ShareOp::Revoke => {
                 grant::revoke_in(vault, tx, &g.id)?;
                 entry.kind = LogKind::GrantRevoke;
@@ -540,7 +787,7 @@ impl ShareEngine {
                 let listing = memo.listing(tx, &g, record_type.as_deref())?;
                 entry.record_ids = listing.record_ids.clone();
                 entry.fields = listing.fields.clone();
-                grant::count_use(tx, &g.id)?;
+                memo.count_use(tx, &g.id)?;
                 Ok(ok(entry, 200, ReplyBody::Records(listing.records.clone())))
             }
             ShareOp::Record { id } => {
@@ -549,7 +796,7 @@ impl ShareEngine {
                 match projected {
                     Some(r) => {
                         disclose(&mut entry, std::slice::from_ref(&r));
-                        grant::count_use(tx, &g.id)?;
+                        memo.count_use(tx, &g.id)?;
                         Ok(ok(entry, 200, ReplyBody::Record(r)))
                     }
                     None => {
@@ -616,9 +863,41 @@ struct BatchMemo {
     scopes: grant::ScopeCache,
     /// This attempt's copy of the engine's folded failures, kept if it commits.
     folder: Folder,
+    /// Per grant, the uses in the side journal that `grants.uses` does not hold yet
+    /// (in a side batch, also this batch's own).
+    journal_uses: HashMap<String, u64>,
+    /// A side batch (decided on a read snapshot): it writes nothing to the vault.
+    side: bool,
+    /// In a side batch, the grant whose use the request being decided counted.
+    used: Option<String>,
+}
+
+/// The side journal's transaction during a main batch (held so that no side batch of
+/// any process writes meanwhile); rolled back unless the batch committed.
+struct HeldJournal<'j> {
+    j: &'j mut Journal,
+    done: bool,
+}
+
+impl Drop for HeldJournal<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.j.rollback();
+        }
+    }
 }
 
 impl BatchMemo {
+    /// Counts a use of grant `id`: in `tx`, or in a side batch for the journal.
+    fn count_use(&mut self, tx: &Transaction<'_>, id: &str) -> Result<()> {
+        if !self.side {
+            return grant::count_use(tx, id);
+        }
+        *self.journal_uses.entry(id.to_string()).or_default() += 1;
+        self.used = Some(id.to_string());
+        Ok(())
+    }
+
     /// The projected records of `g`'s scope (of one type, or all its types).
     fn listing(
         &mut self,
@@ -1318,14 +1597,16 @@ mod tests {
         assert_eq!(row.grant_id, None, "no grant was looked up");
     }
 
+    /// Every log write fails, as on a full disk.
+    struct Fail;
+    impl LogFault for Fail {
+        fn before_write(&self, _: &NewLogEntry) -> Result<()> {
+            Err(Error::LogWriteFailed("disk full (injected)".into()))
+        }
+    }
+
     #[test]
     fn injected_log_failure_discloses_nothing_and_counts_nothing() {
-        struct Fail;
-        impl LogFault for Fail {
-            fn before_write(&self, _: &NewLogEntry) -> Result<()> {
-                Err(Error::LogWriteFailed("disk full (injected)".into()))
-            }
-        }
         let (_d, v, t, _) = setup(&["contact"], None);
         let e = ShareEngine::new(&v).with_log_fault(Arc::new(Fail));
         let before = v.log_len().unwrap();
@@ -1824,6 +2105,202 @@ mod tests {
         assert!(log
             .iter()
             .any(|e| e.outcome == "allowed" && !e.record_ids.is_empty()));
+        assert!(v.verify_log().unwrap().ok);
+    }
+
+    // ---- the side journal (issue 11, L3: an import blocked sharing) ----
+
+    /// A second handle that holds the vault's write lock, as a running import does,
+    /// until `release` (`ROLLBACK`: the import failed and left nothing).
+    struct HeldWriteLock(Vault);
+
+    impl HeldWriteLock {
+        fn on(v: &Vault) -> HeldWriteLock {
+            let w = v.try_clone().unwrap();
+            w.conn().execute_batch("BEGIN IMMEDIATE").unwrap();
+            HeldWriteLock(w)
+        }
+
+        fn release(self) {
+            self.0.conn().execute_batch("ROLLBACK").unwrap();
+        }
+    }
+
+    fn share_rows(v: &Vault) -> Vec<crate::access_log::LogEntry> {
+        let mut rows = v.log_entries(&Default::default()).unwrap();
+        rows.retain(|e| e.kind == LogKind::Share);
+        rows.reverse();
+        rows
+    }
+
+    /// Issue 11 (L3): while an import held the write lock, a share request waited for
+    /// the busy timeout (10 s) and got 503. It is now answered at once from a read
+    /// snapshot (the vault without the import's uncommitted records), logged and counted
+    /// in the side journal, with max_uses enforced across the journal; the next batch
+    /// that gets the write lock merges the journal into the chain, once.
+    #[test]
+    fn sharing_answers_while_an_import_holds_the_write_lock_l3() {
+        let (_d, v, t, _) = setup(&["contact"], Some(4));
+        let e = ShareEngine::new(&v);
+        let all = || ShareOp::Records {
+            record_type: Some("contact".into()),
+        };
+        let contacts = match e.handle(&v, req(&t, all())).body {
+            ReplyBody::Records(r) => r.len(),
+            other => panic!("{other:?}"),
+        };
+        let logged = v.log_len().unwrap();
+
+        let import = HeldWriteLock::on(&v);
+        // The import's first record, not committed yet.
+        import
+            .0
+            .conn()
+            .execute_batch(
+                r#"INSERT INTO records (id, type, fields, tags, source, created_at, updated_at)
+                   VALUES ('import-1', 'contact', '{"email":"new@example.org"}', '[]', 'import:csv',
+                           '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"#,
+            )
+            .unwrap();
+        let started = std::time::Instant::now();
+        let replies = e.handle_batch(&v, vec![req(&t, all()), req(&t, all())]);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "the batch waited for the writer"
+        );
+        for r in &replies {
+            assert_eq!(r.status, 200, "{r:?}");
+            match &r.body {
+                ReplyBody::Records(r) => assert_eq!(r.len(), contacts, "an uncommitted record"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let revoke = e.handle(&v, req(&t, ShareOp::Revoke));
+        assert_eq!(revoke.status, 503, "a revocation waits for the writer");
+        let fourth = e.handle(&v, req(&t, all()));
+        assert_eq!(fourth.status, 200, "{fourth:?}");
+        let exhausted = e.handle(&v, req(&t, all()));
+        assert_eq!(exhausted.status, 401, "max_uses counts the journal's uses");
+        assert_eq!(v.log_len().unwrap(), logged, "rows wait in the journal");
+        import.release();
+
+        // The next batch gets the write lock and merges the journal first.
+        assert_eq!(e.handle(&v, req(&t, all())).status, 401);
+        let rows = share_rows(&v);
+        let outcomes: Vec<&str> = rows.iter().map(|r| r.outcome.as_str()).collect();
+        assert_eq!(
+            outcomes,
+            [
+                "allowed",
+                "allowed",
+                "allowed",
+                "denied:busy",
+                "allowed",
+                "denied:exhausted",
+            ],
+            "the journal's rows, in order (the repeated denial is folded)"
+        );
+        assert!(
+            rows.windows(2).all(|w| w[0].time <= w[1].time),
+            "times kept"
+        );
+        assert_eq!(v.list_grants().unwrap()[0].uses, 4);
+        assert!(v.verify_log().unwrap().ok);
+        let len = v.log_len().unwrap();
+        e.merge_journal(&v);
+        assert_eq!(v.log_len().unwrap(), len, "merged once");
+        assert!(Journal::open(&v).unwrap().is_empty().unwrap());
+        assert!(
+            v.list(&Default::default()).unwrap().iter().all(|r| r
+                .fields
+                .get("email")
+                .map(String::as_str)
+                != Some("new@example.org")),
+            "the failed import left nothing"
+        );
+    }
+
+    /// A journal found at open is merged then, and a crash between the main commit of
+    /// a merge and the journal's clearing never merges a row twice.
+    #[test]
+    fn a_journal_left_by_a_crash_is_merged_once_at_open_l3() {
+        let (d, v, t, _) = setup(&["contact"], None);
+        let e = ShareEngine::new(&v);
+        let one = |v: &Vault| {
+            let import = HeldWriteLock::on(v);
+            assert_eq!(e.handle(v, req(&t, ShareOp::Grant)).status, 200);
+            import.release();
+        };
+        let logged = v.log_len().unwrap();
+        one(&v);
+        // Merged, then "crashed" before the journal was cleared.
+        let mut j = Journal::open(&v).unwrap();
+        v.write(|tx| {
+            let mut log = LogAppender::begin(tx)?;
+            j.merge_into(tx, &mut log, None)?.expect("a row to merge");
+            log.finish()
+        })
+        .unwrap();
+        assert!(!j.is_empty().unwrap());
+        one(&v);
+        drop((j, e, v));
+
+        let v = Vault::unlock(&d.path().join("v"), &crate::Passphrase::new("pw".into())).unwrap();
+        assert_eq!(
+            v.log_len().unwrap(),
+            logged + 2,
+            "each row merged exactly once"
+        );
+        assert!(Journal::open(&v).unwrap().is_empty().unwrap());
+        assert!(v.verify_log().unwrap().ok);
+    }
+
+    /// A side batch whose journal write fails answers 503, discloses nothing and
+    /// counts nothing, as the main path does.
+    #[test]
+    fn a_failed_journal_write_discloses_nothing_and_counts_nothing_l3() {
+        let (_d, v, t, _) = setup(&["contact"], Some(1));
+        let e = ShareEngine::new(&v).with_log_fault(Arc::new(Fail));
+        let before = v.log_len().unwrap();
+        let import = HeldWriteLock::on(&v);
+        let r = e.handle(&v, req(&t, ShareOp::Records { record_type: None }));
+        assert_eq!(r.status, 503);
+        assert!(matches!(r.body, ReplyBody::Error { .. }));
+        import.release();
+        let clean = ShareEngine::new(&v);
+        clean.merge_journal(&v);
+        assert_eq!(v.log_len().unwrap(), before);
+        assert_eq!(v.list_grants().unwrap()[0].uses, 0, "nothing counted");
+        let r = clean.handle(&v, req(&t, ShareOp::Records { record_type: None }));
+        assert_eq!(r.status, 200, "the one use is still there");
+    }
+
+    /// A batch merges at most MERGE_PER_BATCH journal rows; the uses of the rows still
+    /// waiting count toward max_uses meanwhile, and the rest merge at later batches.
+    #[test]
+    fn a_long_journal_merges_in_steps_and_max_uses_holds_meanwhile_l3() {
+        let waiting = journal::MERGE_PER_BATCH as u64 + 100;
+        let (_d, v, t, _) = setup(&["contact"], Some(waiting + 1));
+        let e = ShareEngine::new(&v);
+        let use_once = || req(&t, ShareOp::Records { record_type: None });
+        let import = HeldWriteLock::on(&v);
+        let replies = e.handle_batch(&v, (0..waiting).map(|_| use_once()).collect());
+        assert!(replies.iter().all(|r| r.status == 200));
+        import.release();
+
+        let replies = e.handle_batch(&v, vec![use_once(), use_once()]);
+        let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 401], "the 100 uses still waiting count");
+        assert_eq!(
+            v.list_grants().unwrap()[0].uses,
+            journal::MERGE_PER_BATCH as u64 + 1,
+            "one step merged"
+        );
+        assert!(!Journal::open(&v).unwrap().is_empty().unwrap());
+        assert_eq!(e.handle(&v, use_once()).status, 401);
+        assert!(Journal::open(&v).unwrap().is_empty().unwrap());
+        assert_eq!(v.list_grants().unwrap()[0].uses, waiting + 1);
+        assert_eq!(share_rows(&v).len() as u64, waiting + 2);
         assert!(v.verify_log().unwrap().ok);
     }
 }

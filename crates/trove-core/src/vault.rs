@@ -376,13 +376,17 @@ impl Vault {
         create_db_file(&dir.join(DB_FILE))?;
         let conn = open_connection(&dir.join(DB_FILE), &key)?;
         migrate(&conn)?;
-        Ok(Vault {
+        let vault = Vault {
             dir: dir.to_path_buf(),
             conn,
             key,
             vault_id: kf.vault_id,
             anchor: None,
-        })
+        };
+        // Share decisions a crash or a busy vault left in the side journal join the log
+        // now, unless a writer holds the vault (they join later; see share::journal).
+        crate::share::journal::merge_if_any(&vault);
+        Ok(vault)
     }
 
     /// A second handle on the same vault with its own database connection (for server
@@ -524,8 +528,8 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     }
 }
 
-/// The names a vault directory holds: the key file, the database and SQLite's side
-/// files, and the hidden temp files of atomic writes.
+/// The names a vault directory holds: the key file, the database, the share side
+/// journal and SQLite's side files, and the hidden temp files of atomic writes.
 fn is_vault_file(name: &std::ffi::OsStr) -> bool {
     let Some(name) = name.to_str() else {
         return false;
@@ -533,7 +537,10 @@ fn is_vault_file(name: &std::ffi::OsStr) -> bool {
     matches!(
         name,
         KEY_FILE | DB_FILE | "trove.db-wal" | "trove.db-shm" | "trove.db-journal"
-    ) || (name.starts_with(".trove.key.") && name.ends_with(".tmp"))
+    ) || name
+        .strip_prefix(crate::share::journal::JOURNAL_FILE)
+        .is_some_and(|rest| matches!(rest, "" | "-wal" | "-shm" | "-journal"))
+        || (name.starts_with(".trove.key.") && name.ends_with(".tmp"))
 }
 
 /// Makes an opened vault private again if something loosened it: every vault file
@@ -594,7 +601,7 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
 /// Creates the (empty) database file with mode 0600 before SQLite opens it, so that it
 /// and the WAL and shared-memory files SQLite derives from it (they copy its mode) are
 /// never readable by others, whatever the umask.
-fn create_db_file(path: &Path) -> Result<()> {
+pub(crate) fn create_db_file(path: &Path) -> Result<()> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]
@@ -607,7 +614,7 @@ fn create_db_file(path: &Path) -> Result<()> {
 }
 
 /// Opens one SQLCipher connection: key first, then the key check, then the pragmas.
-fn open_connection(path: &Path, key: &DataKey) -> Result<Connection> {
+pub(crate) fn open_connection(path: &Path, key: &DataKey) -> Result<Connection> {
     let conn = open_file(path)?;
     let mut pragma = zeroize::Zeroizing::new(String::from("PRAGMA key = \""));
     pragma.push_str(&key.sqlcipher_pragma());
@@ -661,9 +668,12 @@ fn configure(conn: &Connection) -> Result<()> {
         "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = ON; \
          PRAGMA cache_size = -{CACHE_KIB};"
     ))?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(())
 }
+
+/// How long a connection waits for another one's write lock before it gives up (busy).
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs `f` in a transaction of `behavior` on `conn`; commits if it returns `Ok`.
 pub(crate) fn in_transaction<T>(

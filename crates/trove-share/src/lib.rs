@@ -129,8 +129,8 @@ impl ShareState {
 
     /// Writes the rows that sum up repeated failures folded so far (they are otherwise
     /// written when their minute ends, when the vault locks, or when the server stops),
-    /// and returns once they are committed. For a shutdown that must not lose a count,
-    /// and for tests.
+    /// and merges the side journal into the log unless a writer holds the vault; returns
+    /// once they are committed. For a shutdown that must not lose a count, and for tests.
     pub async fn flush_failure_rows(&self) {
         self.inner.gate.flush_failures().await;
     }

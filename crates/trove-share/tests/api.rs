@@ -211,6 +211,35 @@ async fn the_call_after_the_last_use_is_refused() {
     assert_eq!(f.vault.list_grants().unwrap()[0].uses, 3);
 }
 
+/// Issue 11 (L3): while an import held the vault's write lock, the API waited 10 s and
+/// answered 503. Now it answers at once from the vault as it was before the import, the
+/// use counted (max_uses holds) and every row reaching the main log once the writer is
+/// done.
+#[tokio::test]
+async fn the_api_answers_while_an_import_holds_the_vault() {
+    let f = fixture();
+    let mut n = new_grant(&["note"]);
+    n.max_uses = Some(2);
+    let (_, t) = f.grant(n);
+    let s = f.state(ShareConfig::default());
+    let rows = f.vault.log_len().unwrap();
+    let import = f.vault.try_clone().unwrap();
+    import.conn().execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    for i in 0..2 {
+        let a = call(&s, "GET", "/v1/records", Some(t.expose_secret()), HOST).await;
+        assert_eq!(a.status, 200, "use {i}: {}", a.body);
+    }
+    let a = call(&s, "GET", "/v1/records", Some(t.expose_secret()), HOST).await;
+    assert_eq!(a.status, 401, "max_uses holds while the import runs");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    import.conn().execute_batch("ROLLBACK").unwrap();
+    s.flush_failure_rows().await; // also merges the side journal
+    assert_eq!(f.vault.log_len().unwrap(), rows + 3);
+    assert_eq!(f.vault.list_grants().unwrap()[0].uses, 2);
+    assert!(f.vault.verify_log().unwrap().ok);
+}
+
 #[tokio::test]
 async fn mistyped_token_is_refused_without_a_lookup() {
     let f = fixture();

@@ -5,19 +5,19 @@ use std::collections::BTreeSet;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 
-use rusqlite::{Transaction, TransactionBehavior};
+use rusqlite::Transaction;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::log_hook::FieldNames;
 use super::manifest::{parse_manifest, ValidManifest, MAX_MANIFEST_BYTES};
 use super::tar::{self, check_member_name, parse_header, read_block, show_name, Block, Member};
+use super::target::MergeTarget;
 use super::{check_json_depth, Progress, MAX_SCRYPT_WORK_FACTOR};
 use crate::error::{Error, Result};
 use crate::grant::Scope;
 use crate::record::{
-    get_record, later, overlay_partial, replace_record, validate_projected_record, validate_record,
-    DerivedColumns, Record, RecordInserter,
+    later, overlay_partial, validate_projected_record, validate_record, DerivedColumns, Record,
 };
 use crate::secret::Passphrase;
 use crate::vault::Vault;
@@ -490,7 +490,7 @@ fn import_tar(
     opts: &ImportOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
-    let tx = Transaction::new_unchecked(vault.conn(), TransactionBehavior::Immediate)?;
+    let tx = super::target::begin(vault, opts.dry_run)?;
     let (report, fields) = std::thread::scope(|s| {
         let (to_merge, from_reader) = std::sync::mpsc::sync_channel::<FromReader>(2);
         // Merged batches go back to be freed there, off the merging thread.
@@ -508,12 +508,22 @@ fn import_tar(
             detail_changes: opts.dry_run,
             ..Default::default()
         };
-        let merging = merge_batches(&tx, from_reader, &give_back, &mut counts, &mut |done| {
-            progress(Progress {
-                phase: "reading",
-                done,
-                total: opts.input_bytes,
-            })
+        let target = MergeTarget::new(&tx, opts.dry_run);
+        let merging = target.and_then(|mut target| {
+            merge_batches(
+                &tx,
+                &mut target,
+                from_reader,
+                &give_back,
+                &mut counts,
+                &mut |done| {
+                    progress(Progress {
+                        phase: "reading",
+                        done,
+                        total: opts.input_bytes,
+                    })
+                },
+            )
         });
         // On a merge error the channel closes and the reader stops at its next batch.
         let read = reader
@@ -528,11 +538,13 @@ fn import_tar(
         report.changes_not_shown = counts.changes_not_shown;
         Ok::<_, Error>((report, fields))
     })?;
-    super::log_hook::log_import(&tx, "bundle", &fields.into_set())?;
     if opts.dry_run {
+        // A dry run wrote nothing, not even its log row: end the read snapshot.
         tx.rollback()?;
     } else {
+        super::log_hook::log_import(&tx, "bundle", &fields.into_set())?;
         tx.commit()?;
+        crate::share::journal::merge_if_any(vault);
     }
     Ok(report)
 }
@@ -582,19 +594,19 @@ struct MergeCounts {
 /// work happens here (the records arrive validated, their columns built).
 fn merge_batches(
     tx: &Transaction<'_>,
+    target: &mut MergeTarget<'_>,
     from_reader: std::sync::mpsc::Receiver<FromReader>,
     give_back: &std::sync::mpsc::SyncSender<RecordBatch>,
     counts: &mut MergeCounts,
     on_read: &mut dyn FnMut(u64),
 ) -> Result<()> {
-    let mut ins = RecordInserter::new(tx)?;
     for msg in from_reader {
         match msg {
             FromReader::Records(batch, mode) => {
                 for (line, rec, cols) in &batch {
                     let mut change = None;
                     let detail = counts.detail_changes.then_some(&mut change);
-                    match merge_one(tx, &mut ins, rec, cols, mode, detail)
+                    match merge_one(tx, target, rec, cols, mode, detail)
                         .map_err(|e| at_line(e, *line))?
                     {
                         Merged::New => counts.new += 1,
@@ -1023,35 +1035,24 @@ pub enum Merged {
     Unchanged,
 }
 
-/// Merges one validated record (with `cols` built from it) into the vault inside `tx`,
-/// by id.
-pub fn merge_record(
-    tx: &Transaction<'_>,
-    ins: &mut RecordInserter<'_>,
-    rec: &Record,
-    cols: &DerivedColumns,
-    mode: MergeMode,
-) -> Result<Merged> {
-    merge_one(tx, ins, rec, cols, mode, None)
-}
-
-/// [`merge_record`], and with `detail` the field-level change of an update.
+/// Merges one validated record (with `cols` built from it) into `target` by id, and with
+/// `detail` the field-level change of an update.
 ///
 /// A stored `updated_at` more than a day ahead of the clock (left by a bundle before
 /// such times were refused) does not protect the record: any other valid copy wins, so
 /// a real backup restores a record a crafted bundle pinned.
 fn merge_one(
     tx: &Transaction<'_>,
-    ins: &mut RecordInserter<'_>,
+    target: &mut MergeTarget<'_>,
     rec: &Record,
     cols: &DerivedColumns,
     mode: MergeMode,
     detail: Option<&mut Option<RecordChange>>,
 ) -> Result<Merged> {
-    if ins.insert_if_new(rec, cols)? {
+    if target.insert_if_new(tx, rec, cols)? {
         return Ok(Merged::New);
     }
-    let Some(existing) = get_record(tx, &rec.id)? else {
+    let Some(existing) = target.get(tx, &rec.id)? else {
         return Err(Error::Database(format!(
             "record {} neither inserted nor found",
             rec.id
@@ -1085,7 +1086,7 @@ fn merge_one(
         }
         _ => (rec, cols),
     };
-    replace_record(tx, after, after_cols)?;
+    target.replace(tx, after, after_cols)?;
     if let Some(d) = detail {
         *d = Some(RecordChange::between(&existing, after));
     }
@@ -1101,29 +1102,30 @@ pub fn merge_records(
     dry_run: bool,
     format: &str,
 ) -> Result<ImportReport> {
-    let tx = Transaction::new_unchecked(vault.conn(), TransactionBehavior::Immediate)?;
+    let tx = super::target::begin(vault, dry_run)?;
     let mut report = ImportReport {
         format: format.into(),
         dry_run,
         ..Default::default()
     };
     let mut fields = FieldNames::default();
-    let mut ins = RecordInserter::new(&tx)?;
+    let mut target = MergeTarget::new(&tx, dry_run)?;
     for r in records {
         report.records += 1;
         fields.note_record(&r);
-        match merge_record(&tx, &mut ins, &r, &DerivedColumns::of(&r), mode)? {
+        match merge_one(&tx, &mut target, &r, &DerivedColumns::of(&r), mode, None)? {
             Merged::New => report.new += 1,
             Merged::Updated => report.updated += 1,
             Merged::Unchanged => report.unchanged += 1,
         }
     }
-    drop(ins);
-    super::log_hook::log_import(&tx, format, &fields.into_set())?;
+    drop(target);
     if dry_run {
         tx.rollback()?;
     } else {
+        super::log_hook::log_import(&tx, format, &fields.into_set())?;
         tx.commit()?;
+        crate::share::journal::merge_if_any(vault);
     }
     Ok(report)
 }

@@ -14,15 +14,16 @@ pub(crate) mod json;
 pub(crate) mod log_hook;
 pub mod manifest;
 pub mod tar;
+pub(crate) mod target;
 
 pub use export::{
     export, export_to_writer, parse_recipient, Encryption, ExportOptions, ExportSummary,
 };
 pub(crate) use export::{export_unlogged, projected_id, projection_digest};
 pub use import::{
-    import_bundle, import_bundle_bytes, inspect, merge_record, merge_records, read_identity_file,
-    BundleKey, BundleKind, ImportLimits, ImportOptions, ImportReport, ImportWarning, KeptInBundle,
-    MergeMode, Merged, RecordChange, ValueChange, MAX_FUTURE_SKEW_HOURS, MAX_REPORTED_CHANGES,
+    import_bundle, import_bundle_bytes, inspect, merge_records, read_identity_file, BundleKey,
+    BundleKind, ImportLimits, ImportOptions, ImportReport, ImportWarning, KeptInBundle, MergeMode,
+    Merged, RecordChange, ValueChange, MAX_FUTURE_SKEW_HOURS, MAX_REPORTED_CHANGES,
 };
 pub use manifest::{manifest_json, parse_manifest, Manifest};
 

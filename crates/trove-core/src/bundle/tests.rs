@@ -1769,3 +1769,51 @@ fn a_trashed_record_is_in_no_export_full_or_scoped() {
         );
     }
 }
+
+/// Issue 11 (L3): a dry-run bundle import took the write lock for the whole stream. It
+/// now runs while another connection holds it, and reports what the import then does,
+/// including a record met twice in one bundle (the second copy merges against the
+/// first, which the dry run never wrote).
+#[test]
+fn a_dry_run_bundle_import_takes_no_write_lock_l3() {
+    let (_d, v) = new_vault();
+    let recs = sample_records(3);
+    v.write(|tx| insert_record(tx, &recs[0])).unwrap();
+    let later = |r: &Record, t: &str, title: &str| Record {
+        updated_at: t.into(),
+        fields: [("title".to_string(), title.to_string())].into(),
+        ..r.clone()
+    };
+    let lines = [
+        later(&recs[0], "2026-02-01T00:00:00.000Z", "updated"),
+        recs[1].clone(),
+        later(&recs[1], "2026-03-01T00:00:00.000Z", "twice"),
+        recs[2].clone(),
+    ];
+    let bytes = tar_with(&records_jsonl(&lines), lines.len() as u64, &[]);
+    let before = snapshot(&v);
+
+    let writer = v.try_clone().unwrap();
+    writer.conn().execute_batch("BEGIN IMMEDIATE").unwrap();
+    v.conn()
+        .busy_timeout(std::time::Duration::from_millis(50))
+        .unwrap();
+    let opts = ImportOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let dry = import_bundle_bytes(&v, &bytes, BundleKey::None, &opts)
+        .expect("a dry run must not need the write lock");
+    writer.conn().execute_batch("ROLLBACK").unwrap();
+    assert_eq!(snapshot(&v), before, "the dry run wrote records");
+    let changed: Vec<&str> = dry.changes.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(changed, [&recs[0].id, &recs[1].id]);
+
+    let real = import_plain(&v, &bytes).unwrap();
+    assert_eq!(
+        (dry.new, dry.updated, dry.unchanged),
+        (real.new, real.updated, real.unchanged)
+    );
+    assert_eq!((real.new, real.updated, real.unchanged), (2, 2, 0));
+    assert_eq!(v.get(&recs[1].id).unwrap().fields["title"], "twice");
+}

@@ -22,18 +22,17 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Read;
 use std::path::Path;
 
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{OptionalExtension, Transaction};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use report::{Change, Problem, ProblemKind, Problems, Report, Unmapped, MAX_PROBLEMS};
 
 use crate::access_log::{append, LogKind, NewLogEntry};
+use crate::bundle::target::MergeTarget;
 use crate::bundle::{self, BundleKey, BundleKind, ImportOptions, Progress};
 use crate::error::{Error, Result};
-use crate::record::{
-    get_record, replace_record, validate_tag, DerivedColumns, NewRecord, Record, RecordInserter,
-};
+use crate::record::{validate_tag, DerivedColumns, NewRecord, Record};
 use crate::schema::record_type;
 use crate::secret::Passphrase;
 use crate::vault::Vault;
@@ -508,10 +507,10 @@ pub fn keep_what_fits(
     Some((fields, tags))
 }
 
-/// Merges records into the vault inside one transaction.
+/// Merges records into the vault inside one transaction (or, dry, into an overlay).
 struct Merger<'t, 'c> {
     tx: &'t Transaction<'c>,
-    ins: RecordInserter<'t>,
+    target: MergeTarget<'t>,
     now: String,
     seen: HashSet<String>,
     fields: BTreeSet<String>,
@@ -550,20 +549,21 @@ impl<'t, 'c> Merger<'t, 'c> {
             }
         }
         self.report.merge.records += 1;
-        if self.ins.insert_if_new(&rec, &DerivedColumns::of(&rec))? {
+        if self
+            .target
+            .insert_if_new(self.tx, &rec, &DerivedColumns::of(&rec))?
+        {
             self.report.merge.new += 1;
             self.added.push((rec.id.clone(), rec.updated_at.clone()));
-            set_origin(self.tx, &rec)?;
+            self.set_origin(&rec)?;
             return Ok(());
         }
-        let existing = get_record(self.tx, &rec.id)?.ok_or_else(|| {
+        let existing = self.target.get(self.tx, &rec.id)?.ok_or_else(|| {
             Error::Database(format!("record {} neither inserted nor found", rec.id))
         })?;
         let origin: Option<BTreeMap<String, String>> = self
-            .tx
-            .prepare_cached("SELECT fields FROM import_origin WHERE id = ?1")?
-            .query_row([&rec.id], |r| r.get::<_, String>(0))
-            .optional()?
+            .target
+            .origin(self.tx, &rec.id)?
             .and_then(|s| serde_json::from_str(&s).ok());
         let mut merged = existing.clone();
         let (mut changed, mut kept) = (Vec::new(), Vec::new());
@@ -587,13 +587,14 @@ impl<'t, 'c> Merger<'t, 'c> {
             }
         }
         changed.dedup();
-        set_origin(self.tx, &rec)?;
+        self.set_origin(&rec)?;
         if changed.is_empty() {
             self.report.merge.unchanged += 1;
         } else {
             merged.updated_at = self.now.clone();
             let merged = crate::record::validate_record(&merged)?;
-            replace_record(self.tx, &merged, &DerivedColumns::of(&merged))?;
+            self.target
+                .replace(self.tx, &merged, &DerivedColumns::of(&merged))?;
             self.report.merge.updated += 1;
         }
         if (!changed.is_empty() || !kept.is_empty()) && self.report.changes.len() < MAX_PROBLEMS {
@@ -605,16 +606,12 @@ impl<'t, 'c> Merger<'t, 'c> {
         }
         Ok(())
     }
-}
 
-/// Remembers the fields an import gave a record, to tell later edits by hand.
-fn set_origin(tx: &Transaction<'_>, r: &Record) -> Result<()> {
-    tx.prepare_cached("INSERT OR REPLACE INTO import_origin (id, fields) VALUES (?1, ?2)")?
-        .execute(rusqlite::params![
-            r.id,
-            serde_json::to_string(&r.fields).expect("map serializes")
-        ])?;
-    Ok(())
+    /// Remembers the fields an import gave a record, to tell later edits by hand.
+    fn set_origin(&mut self, r: &Record) -> Result<()> {
+        let fields = serde_json::to_string(&r.fields).expect("map serializes");
+        self.target.set_origin(self.tx, &r.id, fields)
+    }
 }
 
 /// Imports the file at `path` as `opts` says: a bundle (its key from `opts.secret`), or a
@@ -680,11 +677,12 @@ pub fn import_bytes(
     file: &str,
     opts: &Options<'_>,
 ) -> Result<Report> {
-    let tx = Transaction::new_unchecked(vault.conn(), TransactionBehavior::Immediate)?;
+    // A dry run reads a snapshot and merges into an overlay: no write lock, no writes.
+    let tx = bundle::target::begin(vault, opts.dry_run)?;
     let mut problems = Problems::default();
     let (fields, mut report, encoding, added) = {
         let mut m = Merger {
-            ins: RecordInserter::new(&tx)?,
+            target: MergeTarget::new(&tx, opts.dry_run)?,
             tx: &tx,
             now: crate::now_rfc3339(),
             seen: HashSet::new(),
@@ -751,11 +749,15 @@ pub fn import_bytes(
         });
     }
     problems.into_report(&mut report);
+    if opts.dry_run {
+        tx.rollback()?;
+        return Ok(report);
+    }
     let mut e = NewLogEntry::new(LogKind::Import);
     e.path = Some(format!("import:{}", format.name()));
     e.fields = fields.into_iter().collect();
     append(&tx, e, None)?;
-    if !opts.dry_run && !added.is_empty() {
+    if !added.is_empty() {
         report.batch = Some(crate::trash::record_batch(
             &tx,
             file,
@@ -763,11 +765,8 @@ pub fn import_bytes(
             &added,
         )?);
     }
-    if opts.dry_run {
-        tx.rollback()?;
-    } else {
-        tx.commit()?;
-    }
+    tx.commit()?;
+    crate::share::journal::merge_if_any(vault);
     Ok(report)
 }
 

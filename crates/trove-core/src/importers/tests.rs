@@ -637,17 +637,23 @@ fn no_scope_on_the_owners_types_reaches_a_person() {
     assert!(got.iter().all(|r| r.record_type != "person"));
 }
 
-#[test]
-fn reimport_updates_by_uid_and_keeps_fields_edited_by_hand() {
+/// A vault holding one imported card (UID abc-1) whose title the owner then fixed by
+/// hand; the file it came from and the record's id.
+fn imported_then_edited_by_hand() -> (tempfile::TempDir, Vault, std::path::PathBuf, String) {
     let (d, v) = new_vault();
     let old = "BEGIN:VCARD\nVERSION:4.0\nUID:abc-1\nFN:Ana López\nTEL:+49 170 1\nTITLE:Analyst\nEND:VCARD\n";
     let f = write(d.path(), "a.vcf", old.as_bytes());
     import(&v, &f, &Options::default()).unwrap();
     let id = all(&v)[0].id.clone();
-    // The owner fixes the title by hand.
     let mut ch = crate::RecordChanges::default();
     ch.set.insert("title".into(), "Senior analyst".into());
     v.edit(&id, &ch).unwrap();
+    (d, v, f, id)
+}
+
+#[test]
+fn reimport_updates_by_uid_and_keeps_fields_edited_by_hand() {
+    let (_d, v, f, id) = imported_then_edited_by_hand();
     let newer = "BEGIN:VCARD\nVERSION:4.0\nUID:abc-1\nFN:Ana López\nTEL:+49 170 2\nTITLE:Lead\nORG:Northwind\nEND:VCARD\n";
     std::fs::write(&f, newer).unwrap();
     let r = import(&v, &f, &Options::default()).unwrap();
@@ -880,4 +886,74 @@ fn migration_moves_old_vcard_imports_to_person_once() {
         "reported once"
     );
     drop(d);
+}
+
+/// The report of an import as JSON, without what tells a dry run from a real one.
+fn comparable(r: &Report) -> serde_json::Value {
+    let mut j = serde_json::to_value(r).unwrap();
+    let o = j.as_object_mut().unwrap();
+    o.remove("dry_run");
+    o.remove("batch");
+    j
+}
+
+/// Issue 11 (L3): a dry run took the write lock (`BEGIN IMMEDIATE`) for the whole file,
+/// so it waited for (and then blocked) every writer. It now reads a snapshot while
+/// another connection holds the write lock, and reports exactly what the import then
+/// does: updates, fields kept because they were edited by hand, and records met twice
+/// in one file.
+#[test]
+fn a_dry_run_takes_no_write_lock_and_reports_what_the_import_does_l3() {
+    let (_d, v, f, _) = imported_then_edited_by_hand();
+    let card = |uid: &str, tel: &str| {
+        format!(
+            "BEGIN:VCARD\nVERSION:4.0\nUID:{uid}\nFN:Ana López\nTEL:{tel}\nTITLE:Lead\nEND:VCARD\n"
+        )
+    };
+    // An update, a namesake of it twice (new, then unchanged against its first copy),
+    // and a new card.
+    let newer = [
+        card("abc-1", "+49 170 2"),
+        card("abc-1", "+49 170 3"),
+        card("abc-1", "+49 170 3"),
+        card("abc-2", "+49 170 4"),
+    ]
+    .concat();
+    std::fs::write(&f, newer).unwrap();
+
+    let writer = v.try_clone().unwrap();
+    writer.conn().execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Today's code would wait here for the whole busy timeout, then fail.
+    v.conn()
+        .busy_timeout(std::time::Duration::from_millis(50))
+        .unwrap();
+    let dry = import(
+        &v,
+        &f,
+        &Options {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .expect("a dry run must not need the write lock");
+    writer.conn().execute_batch("ROLLBACK").unwrap();
+    assert!(dry.merge.dry_run);
+    let logged = v.log_entries(&Default::default()).unwrap().len();
+    let real = import(&v, &f, &Options::default()).unwrap();
+    assert_eq!(
+        (real.merge.new, real.merge.updated, real.merge.unchanged),
+        (2, 1, 1),
+        "{real:?}"
+    );
+    assert_eq!(real.changes[0].kept_edited, ["title"]);
+    assert_eq!(
+        comparable(&dry),
+        comparable(&real),
+        "the dry run reported otherwise"
+    );
+    assert_eq!(
+        v.log_entries(&Default::default()).unwrap().len(),
+        logged + 1,
+        "only the real import is logged"
+    );
 }
