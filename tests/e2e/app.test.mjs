@@ -314,6 +314,15 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     });
     await shot(b, "12-grant-token");
     await (await el(b, "#token-done")).click();
+    // The grant card and its consent receipt speak in field labels, not `contact.email`.
+    const card = await text(b, '#grant-list button.grant[data-org="GLS Bank"]');
+    assert.match(card, /Contact: email; address/);
+    assert.doesNotMatch(card, /contact\.email/);
+    await (await el(b, '#grant-list button.grant[data-org="GLS Bank"]')).click();
+    await b.waitUntil(async () => /You allowed GLS Bank to read contact: email; address for “opening a savings account”/.test(await text(b, "p.receipt")), {
+      timeout: 5000,
+      timeoutMsg: "the consent receipt is not shown as a sentence",
+    });
 
     // The organization reads through the share API, with trove-client.
     const url = `http://127.0.0.1:${SHARE_PORT}`;

@@ -144,7 +144,8 @@ export function errorsFromApi(type: RecordTypeDto, e: ApiError): FieldErrors {
   return { "": e.hint ? `${e.message}. ${capitalize(e.hint)}.` : `${capitalize(e.message)}.` };
 }
 
-function capitalize(s: string): string {
+/** "the grant" → "The grant". */
+export function capitalize(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 

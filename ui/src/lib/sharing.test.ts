@@ -19,6 +19,7 @@ import {
   stagingLabel,
   storageTestLabel,
   usesLabel,
+  receiptSentence,
 } from "./sharing";
 
 const f = (name: string, title: string) => ({ name, title, description: null, format: null, max_length: 64, required: false, widget: null, sensitive: false });
@@ -200,5 +201,25 @@ describe("record-level grants", () => {
     const chosen = { b: "address", a: "address", n: "note" };
     expect(chosenInScope(chosen, ["address.city", "contact"])).toEqual(["a", "b"]);
     expect(chosenInScope(chosen, ["contact"])).toEqual([]);
+  });
+});
+
+describe("receiptSentence", () => {
+  const created = {
+    consentTimestamp: 1764670000,
+    piiControllers: [{ piiController: "Stadtwerke Berlin", onBehalf: false }],
+    services: [{ purposes: [{ purpose: "Electricity contract", piiCategory: ["address.street", "address.city", "contact"], termination: "expires at 2027-01-01T00:00:00Z; ends when revoked by the person or given up by the organization" }] }],
+    trove: { event: "grant_created", records: ["01A", "01B"], onlyTag: null },
+  };
+  const at = () => "Dec 2, 2026";
+  it("says who may read what, for which purpose and until when", () => {
+    expect(receiptSentence(created, types, at)).toBe(
+      "Dec 2, 2026: You allowed Stadtwerke Berlin to read address: street, city; contact of 2 chosen records for “Electricity contract”. It expires at 2027-01-01T00:00:00Z, ends when revoked by the person or given up by the organization.",
+    );
+  });
+  it("says a withdrawal, and leaves out what a receipt does not say", () => {
+    expect(receiptSentence({ ...created, trove: { event: "grant_revoked" } }, types, at)).toBe("Dec 2, 2026: You withdrew Stadtwerke Berlin’s access.");
+    expect(receiptSentence({}, types, at)).toBe("You allowed The organization to read the chosen fields.");
+    expect(receiptSentence(null)).toBe("You allowed The organization to read the chosen fields.");
   });
 });

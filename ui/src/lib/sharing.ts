@@ -317,3 +317,27 @@ export function chosenInScope(chosen: Record<string, string>, scope: string[]): 
     .map(([id]) => id)
     .sort();
 }
+
+/**
+ * A consent receipt as one sentence: who may read what, for which purpose, until when
+ * (or that the consent was withdrawn). The receipt itself (Kantara v1.1 JSON) stays behind
+ * a "details" toggle. Anything the receipt does not say is left out, never guessed.
+ */
+export function receiptSentence(receipt: unknown, types?: RecordTypeDto[], time: (t: string) => string = localTime): string {
+  const r = (receipt ?? {}) as {
+    consentTimestamp?: number;
+    piiControllers?: { piiController?: string }[];
+    services?: { purposes?: { purpose?: string; piiCategory?: string[]; termination?: string }[] }[];
+    trove?: { event?: string; records?: string[] | null; onlyTag?: string | null };
+  };
+  const org = r.piiControllers?.[0]?.piiController ?? "The organization";
+  const p = r.services?.[0]?.purposes?.[0];
+  const when = typeof r.consentTimestamp === "number" ? `${time(new Date(r.consentTimestamp * 1000).toISOString())}: ` : "";
+  if (r.trove?.event === "grant_revoked") return `${when}You withdrew ${org}’s access.`;
+  const what = p?.piiCategory?.length ? fieldsInWords(p.piiCategory, types) : "the chosen fields";
+  const records = r.trove?.records?.length ? ` of ${r.trove.records.length} chosen ${r.trove.records.length === 1 ? "record" : "records"}` : "";
+  const tag = r.trove?.onlyTag ? ` tagged “${r.trove.onlyTag}”` : "";
+  const purpose = p?.purpose ? ` for “${p.purpose}”` : "";
+  const until = p?.termination ? ` It ${p.termination.replace(/; /g, ", ")}.` : "";
+  return `${when}You allowed ${org} to read ${what}${records}${tag}${purpose}.${until}`;
+}
