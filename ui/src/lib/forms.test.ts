@@ -5,6 +5,7 @@ import {
   changesBetween,
   checkValues,
   cleanValues,
+  codeInWords,
   emptyValues,
   errorsFromApi,
   hasUnsavedChanges,
@@ -156,5 +157,16 @@ describe("maskValue", () => {
     expect(maskValue("L01X00T47")).toBe("•••• 0T47");
     expect(maskValue("120/80")).toBe("••••");
     expect(maskValue("")).toBe("••••");
+  });
+});
+
+describe("codeInWords", () => {
+  it("turns whole snake_case codes into words and leaves everything else", () => {
+    expect(codeInWords("blood_type")).toBe("Blood type");
+    expect(codeInWords("residence_permit")).toBe("Residence permit");
+    expect(codeInWords("passport")).toBe("passport");
+    expect(codeInWords("Kastanienallee 12")).toBe("Kastanienallee 12");
+    expect(codeInWords("ana_lopez@example.org")).toBe("ana_lopez@example.org");
+    expect(summaryOf(note, { ...rec, type: "note", fields: { title: "contact_hours" } })).toBe("Contact hours");
   });
 });

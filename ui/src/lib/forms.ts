@@ -159,6 +159,14 @@ export function maskValue(value: string): string {
   return compact.length >= 8 ? `•••• ${compact.slice(-4)}` : "••••";
 }
 
+/**
+ * A coded value as words for a summary: `blood_type` → "Blood type", `id_card` →
+ * "Id card". Only whole snake_case codes change; anything else is shown as written.
+ */
+export function codeInWords(value: string): string {
+  return /^[a-z]+(_[a-z0-9]+)+$/.test(value) ? capitalize(value.replace(/_/g, " ")) : value;
+}
+
 /** A one-line summary of a record, from its type's summary fields (sensitive ones masked). */
 export function summaryOf(type: RecordTypeDto | undefined, record: RecordDto): string {
   const names = type?.summary.length ? type.summary : Object.keys(record.fields);
@@ -166,7 +174,8 @@ export function summaryOf(type: RecordTypeDto | undefined, record: RecordDto): s
   const parts = names
     .map((n) => {
       const v = record.fields[n]?.replace(/\s+/g, " ").trim();
-      return v && sensitive.has(n) ? maskValue(v) : v;
+      if (!v) return v;
+      return sensitive.has(n) ? maskValue(v) : codeInWords(v);
     })
     .filter((v): v is string => !!v);
   const line = parts.join(" · ");
