@@ -436,6 +436,26 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await shot(b, "17-export");
     await (await el(b, "#export-submit")).click();
     assert.match(await text(b, "#export-result"), /3 records/);
+    // The result is scrolled into view; another tab opens at its top.
+    await b.waitUntil(
+      () => b.execute(() => {
+        const r = document.getElementById("export-result").getBoundingClientRect();
+        return r.top >= 0 && r.bottom <= window.innerHeight;
+      }),
+      { timeout: 5000, timeoutMsg: "the export's result was not scrolled into view" },
+    );
+    const scrolled = await b.execute(() => {
+      const c = document.querySelector(".content");
+      c.scrollTo({ top: c.scrollHeight });
+      return c.scrollTop;
+    });
+    assert.ok(scrolled > 0, "Export & import is longer than the window");
+    await (await el(b, "#tab-log")).click();
+    await b.waitUntil(() => b.execute(() => document.querySelector(".content").scrollTop === 0), {
+      timeout: 5000,
+      timeoutMsg: "the access log did not open at its top",
+    });
+    await (await el(b, "#tab-transfer")).click();
     assert.ok(fs.existsSync(file), "the bundle is on disk");
     assert.match(fs.readFileSync(file).subarray(0, 64).toString("latin1"), /^age-encryption\.org\/v1\n-> scrypt /);
 
