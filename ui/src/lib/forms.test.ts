@@ -7,6 +7,7 @@ import {
   cleanValues,
   codeInWords,
   emptyValues,
+  errorSentence,
   errorsFromApi,
   hasUnsavedChanges,
   inputFor,
@@ -128,7 +129,7 @@ describe("errorsFromApi", () => {
   });
   it("puts other errors on the form, with the hint", () => {
     const e = { code: "busy", message: "the vault is busy", hint: "wait and try again", field: null };
-    expect(errorsFromApi(bank, e)).toEqual({ "": "the vault is busy. Wait and try again." });
+    expect(errorsFromApi(bank, e)).toEqual({ "": "The vault is busy. Wait and try again." });
   });
   it("switches on the code, not the text", () => {
     const e = { code: "invalid_input", message: "invalid bank_account.iban: x", hint: null, field: "iban" };
@@ -168,5 +169,13 @@ describe("codeInWords", () => {
     expect(codeInWords("Kastanienallee 12")).toBe("Kastanienallee 12");
     expect(codeInWords("ana_lopez@example.org")).toBe("ana_lopez@example.org");
     expect(summaryOf(note, { ...rec, type: "note", fields: { title: "contact_hours" } })).toBe("Contact hours");
+  });
+});
+
+describe("errorSentence", () => {
+  it("starts with a capital letter and ends each part with a full stop", () => {
+    expect(errorSentence({ message: "the vault is locked", hint: "unlock it first" })).toBe("The vault is locked. Unlock it first.");
+    expect(errorSentence({ message: "no storage target named \"b2\"", hint: null })).toBe("No storage target named \"b2\".");
+    expect(errorSentence({ message: "Already a sentence.", hint: null })).toBe("Already a sentence.");
   });
 });

@@ -141,7 +141,14 @@ export function errorsFromApi(type: RecordTypeDto, e: ApiError): FieldErrors {
     const sentence = reason.startsWith("is ") ? `${title} ${reason}` : capitalize(reason);
     return { [e.field]: sentence.endsWith(".") ? sentence : `${sentence}.` };
   }
-  return { "": e.hint ? `${e.message}. ${capitalize(e.hint)}.` : `${capitalize(e.message)}.` };
+  return { "": errorSentence(e) };
+}
+
+/** An error from the vault as the app shows it: "The vault is locked. Unlock it first." */
+export function errorSentence(e: Pick<ApiError, "message" | "hint">): string {
+  const end = (s: string) => (/[.!?]$/.test(s) ? s : `${s}.`);
+  const message = end(capitalize(e.message));
+  return e.hint ? `${message} ${end(capitalize(e.hint))}` : message;
 }
 
 /** "the grant" → "The grant". */
