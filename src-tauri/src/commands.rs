@@ -204,7 +204,7 @@ pub fn get_record(state: State<'_, AppState>, id: String) -> Res<RecordDto> {
 #[tauri::command]
 pub fn add_record(state: State<'_, AppState>, record: NewRecordDto) -> Res<RecordDto> {
     state
-        .with_vault(|v| v.add(record.into()))
+        .with_vault_changing(|v| v.add(record.into()))
         .map(Into::into)
         .map_err(Into::into)
 }
@@ -217,7 +217,7 @@ pub fn edit_record(
     changes: RecordChangesDto,
 ) -> Res<RecordDto> {
     state
-        .with_vault(|v| v.edit(&id, &changes.into()))
+        .with_vault_changing(|v| v.edit(&id, &changes.into()))
         .map(Into::into)
         .map_err(Into::into)
 }
@@ -225,7 +225,9 @@ pub fn edit_record(
 /// Moves a record to the trash (restorable for 30 days).
 #[tauri::command]
 pub fn remove_record(state: State<'_, AppState>, id: String) -> Res<()> {
-    state.with_vault(|v| v.remove(&id)).map_err(Into::into)
+    state
+        .with_vault_changing(|v| v.remove(&id))
+        .map_err(Into::into)
 }
 
 /// The records in the trash, most recently removed first.
@@ -241,7 +243,7 @@ pub fn list_trash(state: State<'_, AppState>) -> Res<Vec<TrashedRecordDto>> {
 #[tauri::command]
 pub fn restore_record(state: State<'_, AppState>, id: String) -> Res<RecordDto> {
     state
-        .with_vault(|v| v.restore(&id))
+        .with_vault_changing(|v| v.restore(&id))
         .map(Into::into)
         .map_err(Into::into)
 }
@@ -259,7 +261,7 @@ pub fn empty_trash(state: State<'_, AppState>) -> Res<u32> {
 #[tauri::command]
 pub fn undo_import(state: State<'_, AppState>, batch: String) -> Res<UndoReportDto> {
     state
-        .with_vault(|v| v.undo_import(&batch))
+        .with_vault_changing(|v| v.undo_import(&batch))
         .map(Into::into)
         .map_err(Into::into)
 }

@@ -124,7 +124,8 @@ fn minute_of(time: &str) -> Option<i64> {
 
 /// How often the watcher looks for new reads.
 const POLL: Duration = Duration::from_secs(2);
-/// How often it re-publishes and deletes staged copies that are due.
+/// How often it re-publishes and deletes staged copies that are due (at its next poll
+/// instead when records were changed in the app: [`AppState::with_vault_changing`]).
 const STAGING_EVERY: Duration = Duration::from_secs(60);
 
 /// Starts the background watcher: every two seconds, new reads become notifications
@@ -144,7 +145,10 @@ pub fn spawn_watcher(app: AppHandle) {
                     show(&app, &n);
                 }
                 state.note_remote_presence();
-                if last_sync.is_none_or(|t| t.elapsed() >= STAGING_EVERY) && state.is_unlocked() {
+                let due = state.take_staging_due();
+                if (due || last_sync.is_none_or(|t| t.elapsed() >= STAGING_EVERY))
+                    && state.is_unlocked()
+                {
                     last_sync = Some(Instant::now());
                     state.sync_staging();
                 }

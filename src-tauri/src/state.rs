@@ -53,6 +53,9 @@ pub struct AppState {
     /// Where this computer keeps the newest log head it saw of each vault (rollback
     /// check at unlock); `None` in tests that do not ask for it.
     anchors: Option<AnchorStore>,
+    /// Records changed since staged copies were last brought up to date: the watcher
+    /// re-publishes at its next poll (seconds) instead of at its minute.
+    staging_due: AtomicBool,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
             log_cursor: Mutex::new(None),
             presence: Mutex::new(None),
             anchors: None,
+            staging_due: AtomicBool::new(false),
         }
     }
 
@@ -88,6 +92,20 @@ impl AppState {
             Some(v) => f(v),
             None => Err(Error::Locked),
         }
+    }
+
+    /// [`Self::with_vault`] for a change to records (add, edit, remove, restore, undo an
+    /// import): when it succeeds, staged copies are due for the watcher's next poll, so a
+    /// removed record leaves the person's storage within seconds, not a minute.
+    pub fn with_vault_changing<T>(&self, f: impl FnOnce(&Vault) -> Result<T>) -> Result<T> {
+        let out = self.with_vault(f)?;
+        self.staging_due.store(true, Ordering::Release);
+        Ok(out)
+    }
+
+    /// Whether records changed since the last call (see [`Self::with_vault_changing`]).
+    pub fn take_staging_due(&self) -> bool {
+        self.staging_due.swap(false, Ordering::AcqRel)
     }
 
     fn sharing(&self) -> MutexGuard<'_, Option<Sharing>> {
@@ -616,7 +634,11 @@ impl AppState {
         passphrase: Option<&Passphrase>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<ImportReportDto, ApiError> {
-        transfer::import(&self.handle()?, req, passphrase, progress)
+        let report = transfer::import(&self.handle()?, req, passphrase, progress)?;
+        if !report.dry_run && !report.refused {
+            self.staging_due.store(true, Ordering::Release);
+        }
+        Ok(report)
     }
 
     /// Full-text search, best match first.
@@ -1008,6 +1030,25 @@ mod tests {
         assert_eq!(preview.new, 1);
         let rec = &other.list(None, None).unwrap();
         assert!(rec.is_empty(), "dry run");
+    }
+
+    #[test]
+    fn changing_records_makes_staged_copies_due_once_and_reading_does_not() {
+        let t = tempfile::tempdir().unwrap();
+        let s = filled(&t);
+        assert!(!s.take_staging_due(), "nothing changed yet");
+        s.search("ana").unwrap();
+        assert!(!s.take_staging_due(), "a read changes nothing");
+        let id = s
+            .with_vault(|v| Ok(v.list(&Default::default())?[0].id.clone()))
+            .unwrap();
+        s.with_vault_changing(|v| v.remove(&id)).unwrap();
+        assert!(s.take_staging_due(), "a removal is due for re-publishing");
+        assert!(!s.take_staging_due(), "once");
+        assert!(s
+            .with_vault_changing(|v| v.remove("no-such-record"))
+            .is_err());
+        assert!(!s.take_staging_due(), "a failed change is not due");
     }
 
     #[test]
