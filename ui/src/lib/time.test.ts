@@ -1,13 +1,29 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { localTime } from "./time";
 
 describe("localTime", () => {
-  it("formats a valid time in local time, with seconds on request", () => {
-    const t = "2026-11-23T10:00:05Z";
-    const d = new Date(t);
-    expect(localTime(t)).toBe(d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }));
-    expect(localTime(t, true)).toBe(d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" }));
+  let tz: string | undefined;
+  beforeEach(() => {
+    tz = process.env.TZ;
+    process.env.TZ = "Europe/Berlin";
   });
+  afterEach(() => {
+    process.env.TZ = tz;
+  });
+
+  it("shows a UTC time in the local zone, with seconds only on request", () => {
+    // 10:00:05 UTC is 11:00:05 in Berlin in November (CET, UTC+1).
+    const short = localTime("2026-11-23T10:00:05Z");
+    expect(short).toContain("2026");
+    expect(short).toContain("23");
+    expect(short).toContain("11:00");
+    expect(short).not.toContain("10:00");
+    expect(short).not.toContain(":05");
+    expect(localTime("2026-11-23T10:00:05Z", true)).toContain("11:00:05");
+    // Summer time: 10:00 UTC is 12:00 in Berlin in July (CEST, UTC+2).
+    expect(localTime("2026-07-01T10:00:00.000Z")).toContain("12:00");
+  });
+
   it("returns anything unparsable unchanged", () => {
     expect(localTime("not a time")).toBe("not a time");
   });
