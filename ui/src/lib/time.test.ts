@@ -1,14 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { localTime } from "./time";
 
 describe("localTime", () => {
-  let tz: string | undefined;
   beforeEach(() => {
-    tz = process.env.TZ;
-    process.env.TZ = "Europe/Berlin";
+    vi.stubEnv("TZ", "Europe/Berlin");
   });
   afterEach(() => {
-    process.env.TZ = tz;
+    vi.unstubAllEnvs();
   });
 
   it("shows a UTC time in the local zone, with seconds only on request", () => {
