@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -363,8 +362,19 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
     }
 }
 
-/// Every column of a row, and the hash of the row before it as its `prev_hash`.
-const SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, (SELECT p.hash FROM access_log p WHERE p.seq = access_log.seq - 1), hash, org_key, route, count FROM access_log";
+/// Every column of a row, in the table's order before migration 9 (which `log.jsonl`
+/// keeps), with the hash of the row before it as its `prev_hash`: the genesis hash (32
+/// zero bytes) for row 1, and nothing (`''`) for a row whose predecessor is gone, which
+/// `log verify` names as a gap.
+const SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, \
+     coalesce((SELECT p.hash FROM access_log p WHERE p.seq = access_log.seq - 1), \
+              CASE WHEN access_log.seq = 1 THEN zeroblob(32) ELSE '' END) AS prev_hash, \
+     hash, org_key, route, count FROM access_log";
+
+/// [`SELECT`], oldest row first (verification and `log.jsonl`).
+pub(crate) fn select_in_order() -> String {
+    format!("{SELECT} ORDER BY seq")
+}
 
 /// The newest row's seq and hash, if any.
 pub(crate) fn head(tx: &rusqlite::Connection) -> Result<Option<(i64, String)>> {
@@ -391,13 +401,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
     let seq: i64 = r.get(0)?;
     let kind: String = r.get(2)?;
     let fields: String = r.get(11)?;
-    // Row 1 links to the genesis hash; a later row whose predecessor is gone links to
-    // nothing (`log verify` names the gap).
-    let prev_hash = match r.get_ref(12)? {
-        ValueRef::Null if seq == 1 => GENESIS_HASH.to_string(),
-        ValueRef::Null => String::new(),
-        v => stored::read_hash(v)?,
-    };
+    let prev_hash = stored::read_hash(r.get_ref(12)?)?;
     let route = match r.get::<_, Option<String>>(15)?.as_deref() {
         None => None,
         Some("direct") => Some(Route::Direct),
@@ -573,7 +577,7 @@ impl Vault {
 
 /// Recomputes the hash chain on `conn` (see [`Vault::verify_log`]).
 pub(crate) fn verify_chain(tx: &rusqlite::Connection) -> Result<VerifyReport> {
-    let mut stmt = tx.prepare(&format!("{SELECT} ORDER BY seq"))?;
+    let mut stmt = tx.prepare(&select_in_order())?;
     let mut rows = stmt.query([])?;
     let mut prev = GENESIS_HASH.to_string();
     let mut expect_seq = 1i64;

@@ -183,13 +183,6 @@ pub(crate) fn migrate_compact(tx: &Transaction<'_>) -> Result<()> {
     .map_err(Error::from)
 }
 
-/// The log's rows for `log.jsonl`, oldest first, with the columns (and their order) the
-/// table had before migration 9; [`jsonl_value`] turns the compact values back.
-pub(crate) const JSONL_SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, \
-     coalesce((SELECT p.hash FROM access_log p WHERE p.seq = access_log.seq - 1), \
-              CASE WHEN seq = 1 THEN '0000000000000000000000000000000000000000000000000000000000000000' ELSE '' END) AS prev_hash, \
-     hash, org_key, route, count FROM access_log ORDER BY seq";
-
 /// The value `log.jsonl` shows for a compactly stored column (the id, the hex hash, the
 /// RFC 3339 time, the list of ids), or `None` for any other column or a value that does
 /// not decode (written as it is stored).
@@ -206,7 +199,7 @@ pub(crate) fn jsonl_value(column: &str, v: ValueRef<'_>) -> Option<serde_json::V
 
 #[cfg(test)]
 mod tests {
-    use super::super::{chain_hash, verify_chain, LogEntry, LogKind, NewLogEntry, SELECT};
+    use super::super::{chain_hash, select_in_order, verify_chain, LogEntry, LogKind, NewLogEntry};
     use super::*;
     use crate::access_log::{from_row, GENESIS_HASH, HEAD_KEY};
     use crate::bundle::tar::Member;
@@ -327,7 +320,7 @@ mod tests {
     }
 
     fn read_all(conn: &rusqlite::Connection) -> Vec<LogEntry> {
-        let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY seq")).unwrap();
+        let mut stmt = conn.prepare(&select_in_order()).unwrap();
         let rows = stmt.query_map([], from_row).unwrap();
         rows.map(Result::unwrap).collect()
     }

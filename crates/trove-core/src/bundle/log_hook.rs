@@ -49,7 +49,7 @@ pub(crate) fn for_each_table_row(
     }
     let sql = match m {
         // The log's columns as they read (the table stores some compactly).
-        Member::Log => crate::access_log::stored::JSONL_SELECT.to_string(),
+        Member::Log => crate::access_log::select_in_order(),
         _ => format!("SELECT * FROM {table} ORDER BY rowid"),
     };
     let mut stmt = tx.prepare(&sql)?;
