@@ -28,6 +28,14 @@ if cargo tree -e features -i trove-core -p trove-cli -p trove-desktop -p trove-s
   echo "trove-core's bench feature is enabled in a shipped crate; only trove-bench may use it" >&2
   exit 1
 fi
+step "nothing that ships has the test-clock feature (a clock tests can move)"
+if cargo tree -e normal,build,features -i trove-core -p trove-cli -p trove-desktop -p trove-share -p trove-client |
+  grep -q 'feature "test-clock"'; then
+  echo "trove-core's test-clock feature is enabled in a shipped crate; only dev-dependencies may use it" >&2
+  exit 1
+fi
+step "trove-core layering: no module imports a higher layer, no import cycle"
+cargo test -q -p trove-core --test layering
 [ "${1:-}" = lint ] && exit 0
 
 step "rust tests"

@@ -5,7 +5,7 @@
 //! Baseline: `rusqlite`'s `bundled-sqlcipher` replaces plain SQLite for the whole build,
 //! so the baseline is the same SQLCipher library with no `PRAGMA key` (which is plain
 //! SQLite), driven through trove-core's own code path
-//! ([`trove_core::vault::UnencryptedBenchBaseline`]).
+//! ([`trove_core::bench::UnencryptedBenchBaseline`]).
 
 use std::time::{Duration, Instant};
 
@@ -13,8 +13,9 @@ use anyhow::{ensure, Context};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use trove_core::bench::UnencryptedBenchBaseline;
 use trove_core::demo::random_records;
-use trove_core::vault::{UnencryptedBenchBaseline, DB_FILE};
+use trove_core::vault::DB_FILE;
 use trove_core::{MemoryKeyStore, NewRecord, Passphrase, Record, Vault};
 
 use crate::common::{round, thread_cpu_time, Args, Latencies, Progress};
@@ -307,7 +308,7 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         "plain_search_p50_ms": round(search_plain.p(50.0), 3),
         "plain_search_p99_ms": round(search_plain.p(99.0), 3),
         "search_limit": limit,
-        "search_candidates": trove_core::record::SEARCH_CANDIDATES,
+        "search_candidates": trove_core::search::SEARCH_CANDIDATES,
         "search_by_class": per_class,
         "common_query_matches": matches,
         "unlock_s": round(unlock_s, 3),

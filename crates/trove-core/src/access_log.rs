@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::grant::Grant;
-use crate::remote::Route;
+use crate::model::grant::Grant;
+use crate::model::peer::Route;
 use crate::vault::Vault;
 
 pub(crate) mod stored;
@@ -773,7 +773,7 @@ mod tests {
              INSERT INTO meta (key, value) VALUES ('{HEAD_KEY}', '2:{h2}');"
         ))
         .unwrap();
-        crate::vault::migrate(&conn).unwrap();
+        crate::open::migrate(&conn).unwrap();
         let r = verify_chain(&conn).unwrap();
         assert!(
             r.ok && r.entries == 2,

@@ -234,7 +234,11 @@ impl Vault {
     /// stops).
     pub fn hold_anchor(&mut self, store: AnchorStore, accept: bool) -> Result<AnchorCheck> {
         let check = self.enforce_anchor(&store, accept)?;
-        self.anchor = Some(store);
+        self.on_close = Some(Box::new(move |v: &Vault| {
+            if let Err(e) = v.record_anchor(&store) {
+                tracing::warn!(code = e.code(), "cannot record the vault's rollback anchor");
+            }
+        }));
         Ok(check)
     }
 

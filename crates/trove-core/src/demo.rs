@@ -4,7 +4,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::record::NewRecord;
+use crate::model::record::NewRecord;
 
 const GIVEN: &[&str] = &[
     "Ana",

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use serde::Serialize;
+
 /// Everything that can go wrong in trove-core.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -16,7 +18,7 @@ pub enum Error {
     #[error("the passphrase is empty")]
     EmptyPassphrase,
     #[error("that passphrase is too weak: {0}")]
-    WeakPassphrase(crate::passphrase_policy::Weakness),
+    WeakPassphrase(Weakness),
     #[error("no vault at {}", .0.display())]
     NoVault(PathBuf),
     #[error("a vault already exists at {}", .0.display())]
@@ -135,7 +137,7 @@ pub enum Error {
     /// target and the step (never a secret or a URL's signature).
     #[error("{message}")]
     Storage {
-        failure: crate::staging::StorageFailure,
+        failure: StorageFailure,
         message: String,
     },
     #[error("{file}: {} malformed line(s): {}", .problems.len(), summarize_problems(.problems))]
@@ -388,6 +390,101 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+}
+
+/// Which rule a weak passphrase breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum Weakness {
+    /// Fewer than [`MIN_CHARS`](crate::passphrase_policy::MIN_CHARS) characters.
+    TooShort { chars: usize, min: usize },
+    /// Contains a very common password (`password`, `123456`, ...).
+    Common,
+    /// Long enough, but its estimated entropy is below [`MIN_BITS`](crate::passphrase_policy::MIN_BITS).
+    Guessable { bits: u32, min: u32 },
+}
+
+impl std::fmt::Display for Weakness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Weakness::TooShort { chars, min } => {
+                write!(f, "it has {chars} characters; at least {min} are needed")
+            }
+            Weakness::Common => f.write_str("it contains a very common password"),
+            Weakness::Guessable { bits, min } => write!(
+                f,
+                "it is easy to guess (about {bits} bits; at least {min} are needed): \
+                 repeats, sequences or too few kinds of characters"
+            ),
+        }
+    }
+}
+
+/// Why a request to a storage target failed, as far as it can be told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageFailure {
+    /// The endpoint's host name does not resolve.
+    Dns,
+    /// No connection (refused, unreachable, timed out).
+    Connection,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// The access key id or secret key was refused.
+    Credentials,
+    /// The bucket does not exist.
+    BucketMissing,
+    /// The storage says this computer's clock is off.
+    ClockSkew,
+    /// The key is valid but may not do this.
+    Denied,
+    /// An object that must be new exists already.
+    Exists,
+    /// Anything else the storage answered.
+    Unexpected,
+}
+
+impl StorageFailure {
+    /// A stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            StorageFailure::Dns => "storage_dns",
+            StorageFailure::Connection => "storage_connection",
+            StorageFailure::Tls => "storage_tls",
+            StorageFailure::Credentials => "storage_credentials",
+            StorageFailure::BucketMissing => "storage_bucket_missing",
+            StorageFailure::ClockSkew => "storage_clock_skew",
+            StorageFailure::Denied => "storage_denied",
+            StorageFailure::Exists => "storage_exists_object",
+            StorageFailure::Unexpected => "storage_unexpected",
+        }
+    }
+
+    /// What the person can do about it.
+    pub fn hint(self) -> &'static str {
+        match self {
+            StorageFailure::Dns => "check the endpoint's host name and this computer's network",
+            StorageFailure::Connection => {
+                "check that the endpoint is reachable from this computer (URL, port, network)"
+            }
+            StorageFailure::Tls => {
+                "check that the endpoint URL is right and its certificate is valid"
+            }
+            StorageFailure::Credentials => {
+                "check the access key id and secret key; to change them, remove the target \
+                 and add it again"
+            }
+            StorageFailure::BucketMissing => "create the bucket first, or fix the bucket name",
+            StorageFailure::ClockSkew => "set this computer's clock right, then try again",
+            StorageFailure::Denied => {
+                "give the key permission to write, read and delete objects under the prefix"
+            }
+            StorageFailure::Exists => "try again: Trove picks a new random name",
+            StorageFailure::Unexpected => {
+                "try again later; `trove storage test NAME` checks the target"
+            }
         }
     }
 }

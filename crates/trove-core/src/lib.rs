@@ -15,7 +15,11 @@
 
 pub mod access_log;
 pub mod anchor;
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod bench;
 pub mod bundle;
+pub mod clock;
 pub mod demo;
 pub mod error;
 pub mod fsutil;
@@ -23,6 +27,8 @@ pub mod grant;
 pub mod importers;
 pub mod keyfile;
 pub mod keystore;
+pub mod model;
+pub mod open;
 pub mod passphrase_policy;
 pub mod paths;
 pub mod receipt;
@@ -30,6 +36,7 @@ pub mod record;
 pub mod recovery_kit;
 pub mod remote;
 pub mod schema;
+pub mod search;
 pub mod secret;
 pub mod share;
 pub mod staging;
@@ -41,11 +48,14 @@ pub use access_log::{
     LogEntry, LogFault, LogFilter, LogKind, NewLogEntry, OrgSummary, VerifyReport,
 };
 pub use error::{Error, Result};
-pub use grant::{project, Grant, GrantStatus, NewGrant, Scope, ScopeItem};
 pub use keyfile::KdfParams;
 pub use keystore::{KeyStore, MemoryKeyStore, OsKeyring};
-pub use record::{ListFilter, NewRecord, Record, RecordChanges};
-pub use remote::{EndpointSecret, OrgKey, RemotePeer, RemoteSettings, Route};
+pub use model::grant::{Grant, GrantStatus, NewGrant};
+pub use model::peer::{OrgKey, RemotePeer, Route};
+pub use model::record::{NewRecord, Record, RecordChanges};
+pub use model::scope::{project, Scope, ScopeItem};
+pub use record::ListFilter;
+pub use remote::{EndpointSecret, RemoteSettings};
 pub use schema::{record_type, record_types, FieldDef, RecordType};
 pub use secret::{DataKey, Passphrase, RecoveryKey};
 pub use share::{
@@ -60,7 +70,4 @@ pub use token::ShareToken;
 pub use trash::{TrashedRecord, UndoReport, TRASH_DAYS};
 pub use vault::{Vault, VaultInfo};
 
-/// The current time as RFC 3339 UTC with milliseconds, the format of every stored time.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use clock::{now_rfc3339, Clock};

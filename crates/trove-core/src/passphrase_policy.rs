@@ -7,6 +7,7 @@
 //! when a very common password is inside; change both together. On top of it, a very
 //! common password padded with a few characters (`Qwerty2024!`) is refused as common.
 
+pub use crate::error::Weakness;
 use crate::error::{Error, Result};
 use crate::secret::Passphrase;
 
@@ -19,34 +20,6 @@ const COMMON: &[&str] = &[
     "password", "passwort", "123456", "qwerty", "letmein", "welcome", "iloveyou", "admin",
     "monkey", "dragon", "trove", "secret", "abc123", "111111", "sunshine", "princess",
 ];
-
-/// Which rule a weak passphrase breaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "rule", rename_all = "snake_case")]
-pub enum Weakness {
-    /// Fewer than [`MIN_CHARS`] characters.
-    TooShort { chars: usize, min: usize },
-    /// Contains a very common password (`password`, `123456`, ...).
-    Common,
-    /// Long enough, but its estimated entropy is below [`MIN_BITS`].
-    Guessable { bits: u32, min: u32 },
-}
-
-impl std::fmt::Display for Weakness {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Weakness::TooShort { chars, min } => {
-                write!(f, "it has {chars} characters; at least {min} are needed")
-            }
-            Weakness::Common => f.write_str("it contains a very common password"),
-            Weakness::Guessable { bits, min } => write!(
-                f,
-                "it is easy to guess (about {bits} bits; at least {min} are needed): \
-                 repeats, sequences or too few kinds of characters"
-            ),
-        }
-    }
-}
 
 /// An estimate of how hard a passphrase is to guess.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use rusqlite::{params, Transaction};
 use serde_json::{json, Value};
 
 use crate::error::Result;
-use crate::grant::{Grant, GrantStatus};
+use crate::model::grant::{Grant, GrantStatus};
 use crate::vault::Vault;
 
 /// Record types whose data counts as sensitive personal information.
@@ -65,7 +65,7 @@ pub fn build(vault: &Vault, g: &Grant, event: ReceiptEvent, at: DateTime<Utc>) -
         "jurisdiction": "EU",
         "consentTimestamp": at.timestamp(),
         "collectionMethod": "Trove grant (scoped share token issued by the person)",
-        "consentReceiptID": crate::record::new_id(),
+        "consentReceiptID": crate::model::record::new_id(),
         "language": "en",
         "piiPrincipalId": principal_id(vault),
         "piiControllers": [{ "piiController": g.org, "onBehalf": false }],

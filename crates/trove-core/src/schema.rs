@@ -16,13 +16,12 @@
 //! value. This keeps every record a flat `{name: string}` map (projection, search and
 //! bundles need nothing new) while a person can have three emails and two addresses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::grant::FieldSet;
 
 const SCHEMAS: &[(&str, &str)] = &[
     (
@@ -558,6 +557,25 @@ fn check_phone(v: &str) -> std::result::Result<(), String> {
         Err(format!(
             "{v:?} is not a phone number (digits, spaces, + - ( ) only)"
         ))
+    }
+}
+
+/// Which fields of one type a scope lets through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldSet {
+    /// Every field of the type.
+    All,
+    /// Only these fields.
+    Only(BTreeSet<String>),
+}
+
+impl FieldSet {
+    /// True when `field` passes.
+    pub fn allows(&self, field: &str) -> bool {
+        match self {
+            FieldSet::All => true,
+            FieldSet::Only(s) => s.contains(field),
+        }
     }
 }
 

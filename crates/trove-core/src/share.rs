@@ -21,9 +21,11 @@ use rusqlite::{Transaction, TransactionBehavior};
 
 use crate::access_log::{LogAppender, LogFault, LogKind, NewLogEntry};
 use crate::error::{Error, Result};
-use crate::grant::{self, project, Grant, GrantStatus};
+use crate::grant;
+use crate::model::grant::{Grant, GrantStatus};
+use crate::model::peer::RemotePeer;
+use crate::model::scope::project;
 use crate::record::{get_record, Record};
-use crate::remote::RemotePeer;
 use crate::token::{ShareToken, TokenFormatError};
 use crate::vault::{Vault, BUSY_TIMEOUT};
 
@@ -284,7 +286,7 @@ impl ShareEngine {
     /// again with one savepoint per request, so that the failure stays with its own
     /// request. Nothing is committed or answered before that.
     pub fn handle_batch(&self, vault: &Vault, reqs: Vec<ShareRequest>) -> Vec<ShareReply> {
-        let now = Utc::now();
+        let now = vault.clock().now();
         match self.run_batch(vault, &reqs, now, false) {
             Some(out) => out,
             None => self
@@ -934,29 +936,14 @@ impl BatchMemo {
 /// Every record of one type (optionally carrying `tag`), through the `(type, rowid)`
 /// index: the share API reads only the types in scope, never the whole table.
 fn records_of_type(tx: &Transaction<'_>, ty: &str, tag: Option<&str>) -> Result<Vec<Record>> {
-    const COLS: &str = "SELECT id, type, fields, tags, source, created_at, updated_at FROM records";
+    use crate::record::{from_row, SELECT};
     let mut stmt = match tag {
         Some(_) => tx.prepare_cached(&format!(
-            "{COLS} WHERE type = ?1 AND rowid IN (SELECT rec FROM record_tags WHERE tag = ?2) ORDER BY rowid DESC"
+            "{SELECT} WHERE type = ?1 AND rowid IN (SELECT rec FROM record_tags WHERE tag = ?2) ORDER BY rowid DESC"
         ))?,
-        None => tx.prepare_cached(&format!("{COLS} WHERE type = ?1 AND ?2 IS NULL ORDER BY rowid DESC"))?,
+        None => tx.prepare_cached(&format!("{SELECT} WHERE type = ?1 AND ?2 IS NULL ORDER BY rowid DESC"))?,
     };
-    let rows = stmt.query_map(rusqlite::params![ty, tag], |row| {
-        let bad = |i: usize, e: serde_json::Error| {
-            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-        };
-        let fields: String = row.get(2)?;
-        let tags: String = row.get(3)?;
-        Ok(Record {
-            id: row.get(0)?,
-            record_type: row.get(1)?,
-            fields: serde_json::from_str(&fields).map_err(|e| bad(2, e))?,
-            tags: serde_json::from_str(&tags).map_err(|e| bad(3, e))?,
-            source: row.get(4)?,
-            created_at: row.get(5)?,
-            updated_at: row.get(6)?,
-        })
-    })?;
+    let rows = stmt.query_map(rusqlite::params![ty, tag], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

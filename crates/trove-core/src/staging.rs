@@ -24,8 +24,10 @@ use zeroize::Zeroizing;
 use crate::access_log::{self, LogKind, NewLogEntry};
 use crate::bundle::tar::Member;
 use crate::bundle::{Encryption, ExportOptions};
+pub use crate::error::StorageFailure;
 use crate::error::{Error, Result};
-use crate::grant::{Grant, GrantStatus, NewGrant, Scope, ValidGrant};
+use crate::model::grant::{Grant, GrantStatus, NewGrant, ValidGrant};
+use crate::model::scope::Scope;
 use crate::token::ShareToken;
 use crate::vault::Vault;
 
@@ -264,73 +266,6 @@ fn validate_prefix(p: &str) -> Result<String> {
     } else {
         format!("{p}/")
     })
-}
-
-/// Why a request to a storage target failed, as far as it can be told apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StorageFailure {
-    /// The endpoint's host name does not resolve.
-    Dns,
-    /// No connection (refused, unreachable, timed out).
-    Connection,
-    /// The TLS handshake failed (certificate, protocol).
-    Tls,
-    /// The access key id or secret key was refused.
-    Credentials,
-    /// The bucket does not exist.
-    BucketMissing,
-    /// The storage says this computer's clock is off.
-    ClockSkew,
-    /// The key is valid but may not do this.
-    Denied,
-    /// An object that must be new exists already.
-    Exists,
-    /// Anything else the storage answered.
-    Unexpected,
-}
-
-impl StorageFailure {
-    /// A stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            StorageFailure::Dns => "storage_dns",
-            StorageFailure::Connection => "storage_connection",
-            StorageFailure::Tls => "storage_tls",
-            StorageFailure::Credentials => "storage_credentials",
-            StorageFailure::BucketMissing => "storage_bucket_missing",
-            StorageFailure::ClockSkew => "storage_clock_skew",
-            StorageFailure::Denied => "storage_denied",
-            StorageFailure::Exists => "storage_exists_object",
-            StorageFailure::Unexpected => "storage_unexpected",
-        }
-    }
-
-    /// What the person can do about it.
-    pub fn hint(self) -> &'static str {
-        match self {
-            StorageFailure::Dns => "check the endpoint's host name and this computer's network",
-            StorageFailure::Connection => {
-                "check that the endpoint is reachable from this computer (URL, port, network)"
-            }
-            StorageFailure::Tls => {
-                "check that the endpoint URL is right and its certificate is valid"
-            }
-            StorageFailure::Credentials => {
-                "check the access key id and secret key; to change them, remove the target \
-                 and add it again"
-            }
-            StorageFailure::BucketMissing => "create the bucket first, or fix the bucket name",
-            StorageFailure::ClockSkew => "set this computer's clock right, then try again",
-            StorageFailure::Denied => {
-                "give the key permission to write, read and delete objects under the prefix"
-            }
-            StorageFailure::Exists => "try again: Trove picks a new random name",
-            StorageFailure::Unexpected => {
-                "try again later; `trove storage test NAME` checks the target"
-            }
-        }
-    }
 }
 
 /// A staged copy's state as the person sees it.
@@ -775,7 +710,7 @@ impl Vault {
     /// Validates an offline grant and builds its first version. Writes nothing: the
     /// grant exists only once [`Vault::commit_offline_grant`] ran after the upload.
     pub fn prepare_offline_grant(&self, req: &OfflineGrant) -> Result<Publication> {
-        let now = Utc::now();
+        let now = self.clock().now();
         let valid = req.grant.validate(now)?;
         if valid.max_uses.is_some() {
             return Err(Error::OfflineNotAllowed(
@@ -815,7 +750,7 @@ impl Vault {
         };
         let token = ShareToken::generate();
         let link_id = trove_wire::staged::link_id(token.expose_secret());
-        let grant_id = crate::record::new_id();
+        let grant_id = crate::model::record::new_id();
         let dir = format!("{STAGED_DIR}/{}", random_name());
         let mut p = self.build_version(
             &grant_id,
@@ -937,7 +872,7 @@ impl Vault {
         let new = p.new.as_ref().ok_or_else(|| {
             Error::InvalidInput("this publication is not a new offline grant".into())
         })?;
-        let now = Utc::now();
+        let now = self.clock().now();
         let g = self.write(|tx| {
             let g = self.insert_grant(tx, &new.valid, &p.grant_id, &new.token, now)?;
             tx.prepare_cached(
@@ -989,7 +924,7 @@ impl Vault {
     /// due when the grant is active, its copy still reachable, and either the last
     /// attempt failed or the in-scope records differ from the published version.
     pub fn staging_work(&self) -> Result<StagingWork> {
-        let now = Utc::now();
+        let now = self.clock().now();
         let mut work = StagingWork::default();
         let all = self.read(|tx| {
             let mut out = Vec::new();
@@ -1053,7 +988,7 @@ impl Vault {
     /// whose last attempt failed), and marks it `updating`. `None` when there is nothing
     /// to re-stage (the grant ended, or nothing changed).
     pub fn prepare_restage(&self, grant_id: &str) -> Result<Option<Publication>> {
-        let now = Utc::now();
+        let now = self.clock().now();
         let found = self.read(|tx| {
             let Some(row) = rows(tx, Some(grant_id))?.pop() else {
                 return Ok(None);
@@ -1107,7 +1042,7 @@ impl Vault {
     /// Records a re-published version (the new bundle and manifest are on storage): the
     /// superseded bundle is queued for deletion, and one log row says what went where.
     pub fn commit_restage(&self, p: &Publication) -> Result<()> {
-        let now = Utc::now();
+        let now = self.clock().now();
         self.write(|tx| {
             let row = rows(tx, Some(&p.grant_id))?
                 .pop()
@@ -1163,7 +1098,7 @@ impl Vault {
         deleted: &[String],
         error: Option<&str>,
     ) -> Result<()> {
-        let now = Utc::now();
+        let now = self.clock().now();
         self.write(|tx| {
             let Some(row) = rows(tx, Some(&d.grant_id))?.pop() else {
                 return Ok(());
@@ -1219,7 +1154,7 @@ impl Vault {
 
     /// Every staged copy, oldest first.
     pub fn list_staging(&self) -> Result<Vec<StagingInfo>> {
-        let now = Utc::now();
+        let now = self.clock().now();
         self.read(|tx| {
             let mut out = Vec::new();
             for row in rows(tx, None)? {

@@ -7,15 +7,19 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::keyfile::{KdfParams, KeyFile};
 use crate::keystore::KeyStore;
-use crate::secret::{DataKey, Passphrase, RecoveryKey};
+use crate::secret::{DataKey, Passphrase};
 
 /// The database file inside a vault directory.
 pub const DB_FILE: &str = "trove.db";
 /// The key file inside a vault directory.
 pub const KEY_FILE: &str = "trove.key";
+/// The share decisions' side journal inside a vault directory (see
+/// `crate::share::journal`).
+pub const JOURNAL_FILE: &str = "journal.db";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is the number applied.
 /// Append only: never edit a migration that has shipped.
@@ -253,9 +257,6 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// The schema version whose SQL is followed by [`crate::access_log::stored::migrate_compact`].
-const COMPACT_LOG_VERSION: usize = 9;
-
 /// An unlocked vault. Dropping it (or calling [`Vault::lock`]) closes the database and
 /// zeroizes the data key.
 pub struct Vault {
@@ -263,16 +264,20 @@ pub struct Vault {
     conn: Connection,
     key: DataKey,
     vault_id: String,
-    /// Where to record the log head when this handle closes (see [`crate::anchor`]).
-    pub(crate) anchor: Option<crate::anchor::AnchorStore>,
+    /// Where "now" comes from for grants and share decisions (see [`crate::clock`]).
+    clock: Clock,
+    /// What to do when this handle closes: record the log head as the rollback anchor
+    /// (set by [`crate::anchor`]'s `hold_anchor`).
+    pub(crate) on_close: Option<OnClose>,
 }
+
+/// Work a vault handle does as it closes, given the still open handle.
+pub(crate) type OnClose = Box<dyn FnOnce(&Vault) + Send>;
 
 impl Drop for Vault {
     fn drop(&mut self) {
-        if let Some(store) = self.anchor.take() {
-            if let Err(e) = self.record_anchor(&store) {
-                tracing::warn!(code = e.code(), "cannot record the vault's rollback anchor");
-            }
+        if let Some(f) = self.on_close.take() {
+            f(self);
         }
     }
 }
@@ -296,37 +301,38 @@ pub struct VaultInfo {
 }
 
 impl Vault {
-    /// Creates a vault in `dir` (which may exist but must not hold a vault) and returns it
-    /// unlocked, with the recovery key to show the person once.
-    /// The passphrase slot's Argon2id parameters are calibrated on this machine
-    /// ([`KdfParams::for_new_key`]).
-    pub fn create(dir: &Path, passphrase: &Passphrase) -> Result<(Vault, RecoveryKey)> {
-        if dir.join(KEY_FILE).exists() || dir.join(DB_FILE).exists() {
-            return Err(Error::VaultExists(dir.to_path_buf()));
+    /// The handle over an opened, migrated connection (see [`crate::open`]).
+    pub(crate) fn from_parts(
+        dir: &Path,
+        conn: Connection,
+        key: DataKey,
+        vault_id: String,
+    ) -> Vault {
+        Vault {
+            dir: dir.to_path_buf(),
+            conn,
+            key,
+            vault_id,
+            clock: Clock::system(),
+            on_close: None,
         }
-        Self::create_with(dir, passphrase, KdfParams::for_new_key())
     }
 
-    /// [`Vault::create`] with explicit KDF parameters.
-    pub fn create_with(
-        dir: &Path,
-        passphrase: &Passphrase,
-        params: KdfParams,
-    ) -> Result<(Vault, RecoveryKey)> {
-        if dir.join(KEY_FILE).exists() || dir.join(DB_FILE).exists() {
-            return Err(Error::VaultExists(dir.to_path_buf()));
-        }
-        if passphrase.is_empty() {
-            return Err(Error::EmptyPassphrase);
-        }
-        create_private_dir(dir)?;
-        let key = DataKey::generate();
-        let (keyfile, recovery) = KeyFile::new(&key, passphrase, params)?;
-        // The key file goes first: a crash before the database exists leaves a vault
-        // that opens (the database is created and migrated on first open).
-        keyfile.write(&dir.join(KEY_FILE))?;
-        let vault = Self::open_with_key(dir, key)?;
-        Ok((vault, recovery))
+    /// The data key (to rewrap it under a new passphrase).
+    pub(crate) fn data_key(&self) -> &DataKey {
+        &self.key
+    }
+
+    /// The clock grants and share decisions read the time from.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Makes this handle (and the handles cloned from it afterwards) read the time from
+    /// `clock` (tests only: a fixed clock they move).
+    #[cfg(any(test, feature = "test-clock"))]
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
     }
 
     /// Reads the key file only: path, id, remembered flag, KDF parameters.
@@ -341,54 +347,6 @@ impl Vault {
         })
     }
 
-    /// Unlocks with the passphrase.
-    pub fn unlock(dir: &Path, passphrase: &Passphrase) -> Result<Vault> {
-        let key = read_keyfile(dir)?.unwrap_with_passphrase(passphrase)?;
-        Self::open_with_key(dir, key)
-    }
-
-    /// Unlocks with the key remembered in `store` (`trove remember`).
-    pub fn unlock_remembered(dir: &Path, store: &dyn KeyStore) -> Result<Vault> {
-        let kf = read_keyfile(dir)?;
-        if !kf.remembered {
-            return Err(Error::NotRemembered);
-        }
-        let key = store.load(&kf.vault_id)?;
-        Self::open_with_key(dir, key)
-    }
-
-    /// Sets a new passphrase using the recovery key, and returns the vault unlocked.
-    pub fn recover(dir: &Path, recovery: &RecoveryKey, new: &Passphrase) -> Result<Vault> {
-        let path = dir.join(KEY_FILE);
-        let mut kf = read_keyfile(dir)?;
-        let key = kf.unwrap_with_recovery(recovery)?;
-        // Open first: a recovery key for a damaged database should not rewrap anything.
-        let vault = Self::open_with_key(dir, key)?;
-        kf.rewrap_passphrase(&vault.key, new, KdfParams::for_new_key())?;
-        kf.write(&path)?;
-        Ok(vault)
-    }
-
-    /// Opens the database with the raw data key.
-    pub fn open_with_key(dir: &Path, key: DataKey) -> Result<Vault> {
-        let kf = read_keyfile(dir)?;
-        tighten_vault(dir)?;
-        create_db_file(&dir.join(DB_FILE))?;
-        let conn = open_connection(&dir.join(DB_FILE), &key)?;
-        migrate(&conn)?;
-        let vault = Vault {
-            dir: dir.to_path_buf(),
-            conn,
-            key,
-            vault_id: kf.vault_id,
-            anchor: None,
-        };
-        // Share decisions a crash or a busy vault left in the side journal join the log
-        // now, unless a writer holds the vault (they join later; see share::journal).
-        crate::share::journal::merge_if_any(&vault);
-        Ok(vault)
-    }
-
     /// A second handle on the same vault with its own database connection (for server
     /// workers and background work). Holds its own copy of the key.
     pub fn try_clone(&self) -> Result<Vault> {
@@ -399,7 +357,8 @@ impl Vault {
             conn,
             key,
             vault_id: self.vault_id.clone(),
-            anchor: None,
+            clock: self.clock.clone(),
+            on_close: None,
         })
     }
 
@@ -495,7 +454,7 @@ impl Vault {
     }
 }
 
-fn read_keyfile(dir: &Path) -> Result<KeyFile> {
+pub(crate) fn read_keyfile(dir: &Path) -> Result<KeyFile> {
     let path = dir.join(KEY_FILE);
     if !path.exists() {
         return Err(Error::NoVault(dir.to_path_buf()));
@@ -506,7 +465,7 @@ fn read_keyfile(dir: &Path) -> Result<KeyFile> {
 /// Creates the vault directory, private (0700). An existing directory is used only when
 /// it is empty (then made 0700); one that holds anything is refused and left exactly as
 /// it was: `TROVE_VAULT=/tmp trove init` must never lock everyone else out of `/tmp`.
-fn create_private_dir(dir: &Path) -> Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -538,7 +497,7 @@ fn is_vault_file(name: &std::ffi::OsStr) -> bool {
         name,
         KEY_FILE | DB_FILE | "trove.db-wal" | "trove.db-shm" | "trove.db-journal"
     ) || name
-        .strip_prefix(crate::share::journal::JOURNAL_FILE)
+        .strip_prefix(JOURNAL_FILE)
         .is_some_and(|rest| matches!(rest, "" | "-wal" | "-shm" | "-journal"))
         || (name.starts_with(".trove.key.") && name.ends_with(".tmp"))
 }
@@ -548,7 +507,7 @@ fn is_vault_file(name: &std::ffi::OsStr) -> bool {
 /// also holds other files is left as it is; the files themselves are what keep the data
 /// private). A mode that cannot be tightened (the files belong to someone else) is an
 /// error, before anything is read.
-fn tighten_vault(dir: &Path) -> Result<()> {
+pub(crate) fn tighten_vault(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -635,7 +594,7 @@ pub(crate) fn open_connection(path: &Path, key: &DataKey) -> Result<Connection> 
 }
 
 /// Opens the database file, without a key yet, with SQLCipher's own logging silenced.
-fn open_file(path: &Path) -> Result<Connection> {
+pub(crate) fn open_file(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -657,7 +616,7 @@ fn open_file(path: &Path) -> Result<Connection> {
 const CACHE_KIB: i64 = 64 * 1024;
 
 /// The pragmas every connection runs with, once it can read the database.
-fn configure(conn: &Connection) -> Result<()> {
+pub(crate) fn configure(conn: &Connection) -> Result<()> {
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Database(format!(
@@ -685,95 +644,6 @@ pub(crate) fn in_transaction<T>(
     let out = f(&tx)?;
     tx.commit()?;
     Ok(out)
-}
-
-pub(crate) fn migrate(conn: &Connection) -> Result<()> {
-    let current: usize =
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-    if current > MIGRATIONS.len() {
-        return Err(Error::UnsupportedVersion(format!(
-            "database schema {current}"
-        )));
-    }
-    if current == MIGRATIONS.len() {
-        return Ok(());
-    }
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    // Re-read inside the write lock: another process may have migrated meanwhile.
-    let current: usize = tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        tx.execute_batch(sql)?;
-        if i + 1 == COMPACT_LOG_VERSION {
-            crate::access_log::stored::migrate_compact(&tx)?;
-        }
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-/// **For benchmarks only: NOT a vault and NOT encrypted.** A plain SQLite database with
-/// the vault's exact schema (the same [`MIGRATIONS`]), the same pragmas and the same
-/// record statements (it calls the very functions [`Vault`] calls), opened without any
-/// `PRAGMA key`, so that trove-bench can measure what encryption costs against a baseline
-/// built by the same SQLCipher library in the same run. SQLCipher without a key is plain
-/// SQLite: the file starts with `SQLite format 3`.
-///
-/// It cannot open a vault by accident: it only ever *creates* a new file, refuses a path
-/// that exists or that lies in a directory holding a vault key file, and it is a separate
-/// type, so no vault operation (grants, sharing, export) accepts it. Compiled only with
-/// the `bench` feature (trove-bench's), never into what ships.
-#[cfg(feature = "bench")]
-#[doc(hidden)]
-pub struct UnencryptedBenchBaseline {
-    conn: Connection,
-}
-
-#[cfg(feature = "bench")]
-impl UnencryptedBenchBaseline {
-    /// Creates a new, unencrypted benchmark database at `path` (see the type's docs).
-    pub fn create_unencrypted_for_benchmark(path: &Path) -> Result<Self> {
-        if path.exists() {
-            return Err(Error::InvalidInput(format!(
-                "{} exists; the benchmark baseline only creates new files",
-                path.display()
-            )));
-        }
-        let parent = path.parent().unwrap_or(Path::new("."));
-        if parent.join(KEY_FILE).exists() || path.file_name() == Some(DB_FILE.as_ref()) {
-            return Err(Error::InvalidInput(format!(
-                "{} looks like a vault; the benchmark baseline must live elsewhere",
-                path.display()
-            )));
-        }
-        let conn = open_file(path)?;
-        configure(&conn)?;
-        migrate(&conn)?;
-        Ok(UnencryptedBenchBaseline { conn })
-    }
-
-    /// The open (unencrypted) connection.
-    pub fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
-    /// [`Vault::add_batch`] on this database: the same validation and statements.
-    pub fn add_batch(
-        &self,
-        news: impl IntoIterator<Item = crate::record::NewRecord>,
-    ) -> Result<Vec<String>> {
-        crate::record::add_batch_on(&self.conn, news)
-    }
-
-    /// [`Vault::get`] on this database.
-    pub fn get(&self, id: &str) -> Result<crate::record::Record> {
-        crate::record::get_record(&self.conn, id)?.ok_or_else(|| Error::NotFound(id.to_string()))
-    }
-
-    /// [`Vault::search`] on this database.
-    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<crate::record::Record>> {
-        crate::record::search_on(&self.conn, query, limit)
-    }
 }
 
 #[cfg(test)]
@@ -976,51 +846,6 @@ pub(crate) mod tests {
         }
         Vault::unlock(&p, &Passphrase::new("pw".into()))
             .expect("database is recreated and migrated");
-    }
-
-    #[cfg(feature = "bench")]
-    #[test]
-    fn benchmark_baseline_is_plain_sqlite_with_the_vault_schema_and_never_opens_a_vault() {
-        let (dir, v) = new_vault();
-        let vault_dir = dir.path().join("v");
-        let path = dir.path().join("baseline.db");
-        let b = UnencryptedBenchBaseline::create_unencrypted_for_benchmark(&path).unwrap();
-        let schema = |c: &Connection| -> Vec<(String, Option<String>)> {
-            c.prepare("SELECT name, sql FROM sqlite_master ORDER BY name")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap()
-        };
-        assert_eq!(schema(b.conn()), schema(v.conn()), "same schema as a vault");
-        let ids = b
-            .add_batch(crate::demo::random_records(5, 50))
-            .expect("same batch path");
-        assert_eq!(b.get(&ids[7]).unwrap().id, ids[7]);
-        drop(b);
-        let head = std::fs::read(&path).unwrap();
-        assert!(
-            head.starts_with(b"SQLite format 3\0"),
-            "baseline is plain SQLite"
-        );
-        let vault_head = std::fs::read(vault_dir.join(DB_FILE)).unwrap();
-        assert!(
-            !vault_head.starts_with(b"SQLite format 3"),
-            "vault is encrypted"
-        );
-        drop(v);
-        for refused in [
-            path.clone(),
-            vault_dir.join(DB_FILE),
-            vault_dir.join("x.db"),
-        ] {
-            assert!(
-                UnencryptedBenchBaseline::create_unencrypted_for_benchmark(&refused).is_err(),
-                "{} must be refused",
-                refused.display()
-            );
-        }
     }
 
     #[test]

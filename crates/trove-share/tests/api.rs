@@ -167,10 +167,12 @@ async fn revoked_token_is_refused_on_the_very_next_request() {
 
 #[tokio::test]
 async fn expired_grant_is_refused() {
-    let f = fixture();
+    let mut f = fixture();
+    let clock = trove_core::Clock::fixed(f.vault.clock().now());
+    f.vault.set_clock(clock.clone());
     let mut n = new_grant(&["contact"]);
     n.expires = Some("1h".into());
-    let (g, t) = f.grant(n);
+    let (_g, t) = f.grant(n);
     let s = f.state(ShareConfig::default());
     assert_eq!(
         call(&s, "GET", "/v1/grant", Some(t.expose_secret()), HOST)
@@ -178,14 +180,8 @@ async fn expired_grant_is_refused() {
             .status,
         200
     );
-    // Time passes: move the stored expiry into the past.
-    f.vault
-        .conn()
-        .execute(
-            "UPDATE grants SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?1",
-            [&g.id],
-        )
-        .unwrap();
+    // Time passes: the server's handle reads the same (test) clock.
+    clock.advance(chrono::Duration::hours(1));
     let a = call(&s, "GET", "/v1/records", Some(t.expose_secret()), HOST).await;
     assert_eq!(a.status, 401);
     assert_eq!(a.json()["error"], "invalid_token");

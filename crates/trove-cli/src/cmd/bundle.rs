@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 use trove_core::bundle::{self, BundleKind, Encryption, ExportOptions, Progress};
-use trove_core::grant::Scope;
 use trove_core::importers::{self, BundleSecret, Format};
+use trove_core::Scope;
 use trove_core::{Error, Passphrase, Result};
 
 use crate::ctx::{self, Ctx};

@@ -362,7 +362,7 @@ mod tests {
         };
         let before = bytes(&conn, &format!("{columns} + length(prev_hash)"));
 
-        crate::vault::migrate(&conn).unwrap();
+        crate::open::migrate(&conn).unwrap();
 
         assert_eq!(read_all(&conn), want, "every value reads back as it was");
         let r = verify_chain(&conn).unwrap();
@@ -396,7 +396,7 @@ mod tests {
     #[test]
     fn the_migrated_log_still_names_edited_rows_and_keeps_appending() {
         let (conn, _) = version_8();
-        crate::vault::migrate(&conn).unwrap();
+        crate::open::migrate(&conn).unwrap();
         let tx =
             rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)
                 .unwrap();

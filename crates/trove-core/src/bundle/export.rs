@@ -17,8 +17,8 @@ use super::tar::{self, Member};
 use super::{Progress, SCRYPT_WORK_FACTOR};
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
-use crate::grant::{project, Scope};
-use crate::record::Record;
+use crate::model::record::Record;
+use crate::model::scope::{project, Scope};
 use crate::secret::Passphrase;
 use crate::vault::Vault;
 
@@ -612,9 +612,9 @@ fn for_each_line(
     let mut buf = Vec::with_capacity(1024);
     match m {
         Member::Records => {
-            let mut stmt = tx.prepare(
-                "SELECT id, type, fields, tags, source, created_at, updated_at FROM records ORDER BY rowid",
-            )?;
+            // The columns of `record::from_row`: a scoped export maps rows with it, a full
+            // one copies them as stored (`write_stored_line`).
+            let mut stmt = tx.prepare(&format!("{} ORDER BY rowid", crate::record::SELECT))?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 buf.clear();
@@ -769,20 +769,16 @@ fn damaged_row(row: &rusqlite::Row<'_>, what: &str) -> Error {
     Error::VaultDamaged(format!("record {id}: {what} is not valid"))
 }
 
+/// [`crate::record::from_row`], with stored JSON that does not parse reported as a
+/// damaged vault naming the record.
 fn record_from_row(row: &rusqlite::Row<'_>) -> Result<Record> {
-    let fields: String = row.get(2)?;
-    let tags: String = row.get(3)?;
-    let id: String = row.get(0)?;
-    let damaged =
-        |what: &str| Error::VaultDamaged(format!("record {id}: {what} is not valid JSON"));
-    Ok(Record {
-        fields: serde_json::from_str(&fields).map_err(|_| damaged("fields"))?,
-        tags: serde_json::from_str(&tags).map_err(|_| damaged("tags"))?,
-        record_type: row.get(1)?,
-        source: row.get(4)?,
-        created_at: row.get(5)?,
-        updated_at: row.get(6)?,
-        id,
+    crate::record::from_row(row).map_err(|e| match e {
+        rusqlite::Error::FromSqlConversionFailure(i @ (2 | 3), ..) => {
+            let id: String = row.get(0).unwrap_or_default();
+            let what = if i == 2 { "fields" } else { "tags" };
+            Error::VaultDamaged(format!("record {id}: {what} is not valid JSON"))
+        }
+        e => e.into(),
     })
 }
 

@@ -15,10 +15,10 @@ use super::tar::{self, check_member_name, parse_header, read_block, show_name, B
 use super::target::MergeTarget;
 use super::{check_json_depth, Progress, MAX_SCRYPT_WORK_FACTOR};
 use crate::error::{Error, Result};
-use crate::grant::Scope;
-use crate::record::{
-    later, overlay_partial, validate_projected_record, validate_record, DerivedColumns, Record,
-};
+use crate::model::record::{later, overlay_partial, validate_record, Record};
+use crate::model::scope::validate_projected_record;
+use crate::model::scope::Scope;
+use crate::record::DerivedColumns;
 use crate::secret::Passphrase;
 use crate::vault::Vault;
 

@@ -146,7 +146,7 @@ impl FieldNames {
     }
 
     /// Notes every field of `r`.
-    pub(super) fn note_record(&mut self, r: &crate::record::Record) {
+    pub(super) fn note_record(&mut self, r: &crate::model::record::Record) {
         for f in r.fields.keys() {
             self.note(&r.record_type, f);
         }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tar::{show_name, Member};
 use crate::error::{Error, Result};
-use crate::grant::Scope;
+use crate::model::scope::Scope;
 
 /// The format tag of this version of bundles.
 pub const FORMAT: &str = "trove-bundle/1";

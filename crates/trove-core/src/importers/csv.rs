@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::person::{clean_label, normalize_birthday, AddressParts, Entry, Item, Single};
 use super::report::Problems;
 use crate::error::{Error, Result};
-use crate::record::validate_tag;
+use crate::model::record::validate_tag;
 use crate::schema::{record_type, RecordType};
 
 /// The longest cell read (the longest field, a note's body, holds 100,000 characters).

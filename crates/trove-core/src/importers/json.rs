@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::report::Problems;
-use crate::record::NewRecord;
+use crate::model::record::NewRecord;
 
 #[derive(Deserialize)]
 struct Item {

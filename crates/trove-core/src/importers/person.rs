@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::report::Problems;
-use crate::record::NewRecord;
+use crate::model::record::NewRecord;
 use crate::schema::{is_label, record_type, split_label, FieldDef};
 
 /// One value of a multi-valued property, where it came from and its label.

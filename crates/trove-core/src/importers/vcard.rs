@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::person::{clean_label, label_of, set, AddressParts, Entry, Item};
 use super::report::Problems;
 use super::text::decode_charset;
-use crate::record::validate_tag;
+use crate::model::record::validate_tag;
 
 /// One property of a card: where it is, its group, upper-cased name, parameters
 /// (upper-cased names) and its value split into components (structured properties) or

@@ -27,8 +27,7 @@ use crate::error::{Error, Result};
 use crate::secret::DataKey;
 use crate::vault::{create_db_file, open_connection, Vault, BUSY_TIMEOUT};
 
-/// The journal's file in the vault directory.
-pub const JOURNAL_FILE: &str = "journal.db";
+pub use crate::vault::JOURNAL_FILE;
 /// How long a share batch waits for the write lock before it decides on a read
 /// snapshot and writes to the journal instead.
 pub const SIDE_AFTER: Duration = Duration::from_millis(30);
