@@ -47,7 +47,8 @@ pub mod vault;
 pub use access_log::{
     LogEntry, LogFault, LogFilter, LogKind, NewLogEntry, OrgSummary, VerifyReport,
 };
-pub use error::{Error, Result};
+pub use clock::{now_rfc3339, Clock};
+pub use error::{Error, Result, StorageFailure};
 pub use keyfile::KdfParams;
 pub use keystore::{KeyStore, MemoryKeyStore, OsKeyring};
 pub use model::grant::{Grant, GrantStatus, NewGrant};
@@ -64,10 +65,8 @@ pub use share::{
 };
 pub use staging::{
     NewStorageTarget, OfflineGrant, Publication, SigningKey, StagingInfo, StagingState,
-    StorageFailure, StorageInfo, StorageSecret, StorageTarget,
+    StorageInfo, StorageSecret, StorageTarget,
 };
 pub use token::ShareToken;
 pub use trash::{TrashedRecord, UndoReport, TRASH_DAYS};
 pub use vault::{Vault, VaultInfo};
-
-pub use clock::{now_rfc3339, Clock};

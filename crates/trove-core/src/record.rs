@@ -237,7 +237,7 @@ pub fn get_record(conn: &rusqlite::Connection, id: &str) -> Result<Option<Record
 impl Vault {
     /// Validates and stores a new record; returns it with its id and times.
     pub fn add(&self, new: NewRecord) -> Result<Record> {
-        let r = prepare_new(new, &crate::now_rfc3339())?;
+        let r = prepare_new(new, &self.clock().now_rfc3339())?;
         self.write(|tx| insert_record(tx, &r))?;
         Ok(r)
     }
@@ -289,7 +289,7 @@ impl Vault {
             tags.extend(changes.add_tags.iter().cloned());
             tags.retain(|t| !changes.remove_tags.contains(t));
             r.tags = clean_tags(&tags)?;
-            r.updated_at = crate::now_rfc3339();
+            r.updated_at = self.clock().now_rfc3339();
             replace_record(tx, &r, &DerivedColumns::of(&r))?;
             Ok(r)
         })
@@ -316,11 +316,12 @@ impl Vault {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::vault::tests::new_vault;
 
-    fn rec(ty: &str, pairs: &[(&str, &str)]) -> NewRecord {
+    /// A new record of type `ty` with these fields.
+    pub(crate) fn rec(ty: &str, pairs: &[(&str, &str)]) -> NewRecord {
         NewRecord::new(
             ty,
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),

@@ -306,15 +306,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::record::NewRecord;
+    use crate::record::tests::rec;
     use crate::vault::tests::new_vault;
-
-    fn rec(ty: &str, pairs: &[(&str, &str)]) -> NewRecord {
-        NewRecord::new(
-            ty,
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-        )
-    }
 
     #[test]
     fn search_ranks_and_covers_every_field() {

@@ -1,6 +1,8 @@
 //! The vault: a directory holding the SQLCipher database (`trove.db`) and the key file
-//! (`trove.key`). Owns opening (key check, pragmas, migrations), locking, passphrase
-//! change, recovery and remember/forget.
+//! (`trove.key`). Owns the handle (its connection, key check, pragmas, transactions and
+//! clock), the schema's migrations, locking, passphrase change and remember/forget.
+//! Creating, unlocking and recovering a vault (which also migrate it and merge the share
+//! journal) are in [`crate::open`], above the stores.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -9,6 +9,13 @@ use crate::record::{insert_record, Record};
 use crate::secret::Passphrase;
 use crate::vault::tests::new_vault;
 use crate::vault::Vault;
+
+/// Makes `v` stamp what it writes from now on one second later than anything before
+/// (instead of sleeping for a later millisecond).
+fn later_clock(v: &mut Vault) {
+    let now = chrono::Utc::now() + chrono::Duration::seconds(1);
+    v.set_clock(crate::Clock::fixed(now));
+}
 use crate::ListFilter;
 
 /// Every record in the vault, by id.
@@ -550,14 +557,14 @@ fn dry_run_reports_the_same_and_writes_nothing() {
 
 #[test]
 fn newer_records_update_older_ones_and_older_never_overwrite() {
-    let (_d, src) = filled(5, 9);
+    let (_d, mut src) = filled(5, 9);
     let old_bundle = plain(&src);
     let (_d2, dst) = new_vault();
     import_plain(&dst, &old_bundle).unwrap();
     let victim = src.list(&ListFilter::default()).unwrap()[0].clone();
     let mut changes = crate::RecordChanges::default();
     changes.add_tags.push("edited".into());
-    std::thread::sleep(std::time::Duration::from_millis(2)); // distinct millisecond stamp
+    later_clock(&mut src); // a distinct, later stamp
     let edited = src.edit(&victim.id, &changes).unwrap();
     let new_bundle = plain(&src);
     let r = import_plain(&dst, &new_bundle).unwrap();
@@ -1612,10 +1619,10 @@ fn a_real_backup_restores_a_record_pinned_in_the_future_m2() {
 
 #[test]
 fn dry_run_shows_field_level_changes_of_updated_records() {
-    let (_d, src, stored) = vault_with_full_contact();
+    let (_d, mut src, stored) = vault_with_full_contact();
     let (_d2, dst) = new_vault();
     import_plain(&dst, &plain(&src)).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2)); // a later millisecond
+    later_clock(&mut src); // a later stamp
     let changes = crate::RecordChanges {
         set: [
             ("email".to_string(), "ana@moved.example".to_string()),
