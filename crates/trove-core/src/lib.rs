@@ -38,7 +38,7 @@ pub mod trash;
 pub mod vault;
 
 pub use access_log::{
-    LogEntry, LogFault, LogFilter, LogKind, NewLogEntry, OrgSummary, VerifyReport,
+    LogEntry, LogFault, LogFilter, LogKind, LogPage, NewLogEntry, OrgSummary, VerifyReport,
 };
 pub use error::{Error, Result};
 pub use grant::{project, Grant, GrantStatus, NewGrant, Scope, ScopeItem};
