@@ -342,7 +342,8 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await (await el(b, "#tab-sharing")).click();
     await (await el(b, "#new-grant")).click();
     // An empty form: every problem at once, and no field moves to make room for them.
-    const top = () => b.execute(() => document.getElementById("create-grant").getBoundingClientRect().top);
+    // Measured from the form's top: the click may scroll the screen.
+    const top = () => b.execute(() => document.getElementById("create-grant").getBoundingClientRect().top - document.querySelector("form.create").getBoundingClientRect().top);
     const buttonTop = await top();
     await (await el(b, "#create-grant")).click();
     await b.waitUntil(async () => (await (await b.$("#g-org-err")).getText()) !== "", { timeout: 5000, timeoutMsg: "no error for the organization" });
