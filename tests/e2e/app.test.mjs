@@ -326,7 +326,7 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
       assert.ok(m.status < 1.5 * m.lineHeight, `the status is one line: ${JSON.stringify(m)}`);
       assert.ok(m.overflow <= 0 && m.lockRight <= m.width, `nothing is pushed out of the bar: ${JSON.stringify(m)}`);
     }
-    await shot(b, "08-900x650");
+    await shot(b, "07b-900x650");
     await (await el(b, "button.tab=Records")).click();
     await b.setWindowSize(size.width, size.height);
   });
