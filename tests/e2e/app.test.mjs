@@ -976,7 +976,7 @@ describe("reaching organizations beyond this computer", () => {
 
     // Storage cannot count reads: a use limit is refused (by the core, as in the CLI).
     await createGrant("Clinic", { offline: true, maxUses: "3" });
-    assert.match(await text(b, "#create-grant-title ~ .form-error"), /use limit/);
+    assert.match(await text(b, "#grant-error"), /use limit/);
     await clearByKeys(b, "#g-max");
     await (await el(b, "#create-grant")).click();
     const link = await text(b, "#grant-link");
