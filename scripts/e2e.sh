@@ -12,6 +12,8 @@
 #
 #   scripts/e2e.sh                                  # screenshots under the target dir
 #   SCREENSHOT_DIR=docs/screenshots scripts/e2e.sh  # what `make screenshots` does
+#   E2E_ONLY="the demo vault" scripts/e2e.sh        # only the describe blocks (or tests)
+#                                                   # whose name matches (node --test-name-pattern)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,7 +53,7 @@ export HOME="$tmp/home" XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" 
   TROVE_ORG="$target/debug/examples/org" TROVE_CLI="$target/debug/trove" \
   TROVE_ORG_BIN="$target/debug/trove-org" TROVE_RELAY="$target/debug/examples/local_relay" \
   TROVE_S3="$target/debug/examples/s3_server" \
-  SCREENSHOT_DIR="$shots" TROVE_E2E_DRIVER="$driver"
+  SCREENSHOT_DIR="$shots" TROVE_E2E_DRIVER="$driver" E2E_ONLY="${E2E_ONLY:-}"
 # Free ports, so several checkouts can run this at once.
 E2E_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 E2E_NATIVE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -66,7 +68,7 @@ dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
     (exec 3<>"/dev/tcp/127.0.0.1/$E2E_PORT") 2>/dev/null && break
     sleep 0.1
   done
-  cd tests/e2e && node --test --test-concurrency=1 app.test.mjs
+  cd tests/e2e && node --test --test-concurrency=1 ${E2E_ONLY:+--test-name-pattern="$E2E_ONLY"} app.test.mjs
   rc=$?
   kill "$driver_pid" 2>/dev/null
   wait "$driver_pid" 2>/dev/null

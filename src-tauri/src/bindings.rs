@@ -7,8 +7,8 @@ use ts_rs::{Config, ExportError, TS};
 
 use crate::dto::{
     ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
-    ImportFileDto, ImportReportDto, ImportRequestDto, LogEntryDto, NewGrantDto, NewRecordDto,
-    NewStorageDto, OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto,
+    ImportFileDto, ImportReportDto, ImportRequestDto, LogEntryDto, LogPageDto, NewGrantDto,
+    NewRecordDto, NewStorageDto, OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto,
     RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto, StorageTestDto, TrashedRecordDto,
     UndoReportDto, UnlockOutcome, VaultStatus, VerifyReportDto,
 };
@@ -31,6 +31,7 @@ pub fn export(dir: &Path) -> Result<(), ExportError> {
     CreatedGrant::export_all(&cfg)?;
     Receipts::export_all(&cfg)?;
     LogEntryDto::export_all(&cfg)?;
+    LogPageDto::export_all(&cfg)?;
     OrgSummaryDto::export_all(&cfg)?;
     VerifyReportDto::export_all(&cfg)?;
     ExportRequestDto::export_all(&cfg)?;

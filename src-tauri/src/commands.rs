@@ -1,13 +1,15 @@
 //! The IPC commands the UI calls. Each is State + arguments → one call → errors mapped to
 //! `{code, message, hint, field}`. No logic lives here.
 
+use std::collections::BTreeMap;
+
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
 use trove_core::{passphrase_policy, Passphrase, RecoveryKey, StorageSecret};
 
 use crate::dto::{
     ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
-    ImportFileDto, ImportReportDto, ImportRequestDto, LogEntryDto, NewGrantDto, NewRecordDto,
+    ImportFileDto, ImportReportDto, ImportRequestDto, LogPageDto, NewGrantDto, NewRecordDto,
     NewStorageDto, OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto,
     RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto, StorageTestDto, TrashedRecordDto,
     UndoReportDto, UnlockOutcome, VaultStatus, VerifyReportDto,
@@ -159,20 +161,34 @@ pub fn record_types() -> Vec<RecordTypeDto> {
     crate::state::record_types()
 }
 
+/// Every field problem a record would have (a form shows them all at once).
+#[tauri::command]
+pub fn check_record_fields(
+    record_type: String,
+    fields: BTreeMap<String, String>,
+) -> Res<Vec<(String, String)>> {
+    crate::state::record_field_problems(&record_type, &fields).map_err(Into::into)
+}
+
 /// Record counts per type.
 #[tauri::command]
 pub fn record_counts(state: State<'_, AppState>) -> Res<Counts> {
     state.counts().map_err(Into::into)
 }
 
-/// Records of a type (or all), optionally with a tag, newest first.
+/// A page of records of a type (or all), optionally with a tag, newest first: at most
+/// `limit` (all when `None`), after the record `after` (the last of the page before).
 #[tauri::command]
 pub fn list_records(
     state: State<'_, AppState>,
     record_type: Option<String>,
     tag: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
 ) -> Res<Vec<RecordDto>> {
-    state.list(record_type, tag).map_err(Into::into)
+    state
+        .list(record_type, tag, after, limit)
+        .map_err(Into::into)
 }
 
 /// Full-text search over every field and tag.
@@ -356,14 +372,32 @@ pub fn grant_receipts(state: State<'_, AppState>, id: String) -> Res<Receipts> {
     state.receipts(&id).map_err(Into::into)
 }
 
-/// Access-log rows, newest first.
+/// A page of access-log rows, newest first: at most `limit`, older than `before` (the
+/// page before's `older`), optionally of one organization.
 #[tauri::command]
 pub fn access_log(
     state: State<'_, AppState>,
     org: Option<String>,
+    before: Option<u32>,
     limit: Option<u32>,
-) -> Res<Vec<LogEntryDto>> {
-    state.log(org, limit).map_err(Into::into)
+) -> Res<LogPageDto> {
+    state.log(org, before, limit).map_err(Into::into)
+}
+
+/// Every organization the access log names.
+#[tauri::command]
+pub fn access_log_orgs(state: State<'_, AppState>) -> Res<Vec<String>> {
+    state.log_orgs().map_err(Into::into)
+}
+
+/// Share API requests per organization in each interval between consecutive `bounds`
+/// (the chart's local days).
+#[tauri::command]
+pub fn access_share_counts(
+    state: State<'_, AppState>,
+    bounds: Vec<String>,
+) -> Res<Vec<BTreeMap<String, u32>>> {
+    state.share_counts(&bounds).map_err(Into::into)
 }
 
 /// The number of access-log rows.

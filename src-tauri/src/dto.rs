@@ -405,6 +405,24 @@ impl From<trove_core::LogEntry> for LogEntryDto {
     }
 }
 
+/// One page of access-log rows (mirrors `trove_core::LogPage`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct LogPageDto {
+    /// Newest first.
+    pub entries: Vec<LogEntryDto>,
+    /// Where the next (older) page starts (its `before`); `null` when these are the oldest.
+    pub older: Option<u32>,
+}
+
+impl From<trove_core::LogPage> for LogPageDto {
+    fn from(p: trove_core::LogPage) -> Self {
+        LogPageDto {
+            entries: p.entries.into_iter().map(Into::into).collect(),
+            older: p.older.map(|s| s.clamp(0, u32::MAX as i64) as u32),
+        }
+    }
+}
+
 /// What one organization has seen.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct OrgSummaryDto {

@@ -243,8 +243,9 @@ mod tests {
             .unwrap();
         assert_eq!(get(&url, "/v1/records", &created.token).0, 200);
 
-        let log = s.log(Some("GLS Bank".into()), None).unwrap();
+        let log = s.log(Some("GLS Bank".into()), None, None).unwrap();
         assert!(log
+            .entries
             .iter()
             .any(|e| e.kind == "share" && e.fields == ["contact.email"]));
         assert!(s.verify_log().unwrap().ok);
@@ -352,8 +353,9 @@ mod tests {
         assert_eq!(records[0].fields.keys().collect::<Vec<_>>(), ["email"]);
 
         let row = s
-            .log(Some("GLS Bank".into()), None)
+            .log(Some("GLS Bank".into()), None, None)
             .unwrap()
+            .entries
             .into_iter()
             .find(|e| e.kind == "share")
             .expect("the remote read is logged like a loopback one");

@@ -1,7 +1,7 @@
 //! The app's state: which vault directory it uses, the unlocked vault (if any) and the
 //! key store for "remember this device". Every operation here is one trove-core call.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -15,7 +15,7 @@ use trove_core::bundle::Progress;
 
 use crate::dto::{
     ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
-    ImportReportDto, ImportRequestDto, LogEntryDto, NewGrantDto, NewStorageDto, OrgSummaryDto,
+    ImportReportDto, ImportRequestDto, LogPageDto, NewGrantDto, NewStorageDto, OrgSummaryDto,
     Receipts, RecordDto, RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto,
     StorageTestDto, UnlockOutcome, VaultStatus, VerifyReportDto,
 };
@@ -539,20 +539,36 @@ impl AppState {
         })
     }
 
-    /// Access-log rows, newest first, optionally for one organization.
-    pub fn log(&self, org: Option<String>, limit: Option<u32>) -> Result<Vec<LogEntryDto>> {
+    /// A page of access-log rows, newest first (see [`Vault::log_page`]).
+    pub fn log(
+        &self,
+        org: Option<String>,
+        before: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<LogPageDto> {
         let filter = LogFilter {
             org,
             grant_id: None,
             limit: limit.map(|l| l as usize),
-            before: None,
+            before: before.map(i64::from),
         };
-        self.with_vault(|v| {
-            Ok(v.log_entries(&filter)?
-                .into_iter()
-                .map(Into::into)
-                .collect())
-        })
+        self.with_vault(|v| v.log_page(&filter).map(Into::into))
+    }
+
+    /// Every organization the access log names.
+    pub fn log_orgs(&self) -> Result<Vec<String>> {
+        self.with_vault(Vault::log_orgs)
+    }
+
+    /// Share API requests per organization between consecutive `bounds` (see
+    /// [`Vault::log_share_counts`]).
+    pub fn share_counts(&self, bounds: &[String]) -> Result<Vec<BTreeMap<String, u32>>> {
+        let n = |c: u64| c.min(u32::MAX as u64) as u32;
+        let days = self.with_vault(|v| v.log_share_counts(bounds))?;
+        Ok(days
+            .into_iter()
+            .map(|d| d.into_iter().map(|(org, c)| (org, n(c))).collect())
+            .collect())
     }
 
     /// The number of access-log rows (the UI polls it to update live).
@@ -602,11 +618,18 @@ impl AppState {
     }
 
     /// Records of one type (or all), newest first.
-    pub fn list(&self, record_type: Option<String>, tag: Option<String>) -> Result<Vec<RecordDto>> {
+    pub fn list(
+        &self,
+        record_type: Option<String>,
+        tag: Option<String>,
+        after: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<Vec<RecordDto>> {
         let filter = ListFilter {
             record_type,
             tag,
-            limit: None,
+            limit: limit.map(|l| l as usize),
+            after,
         };
         self.with_vault(|v| Ok(v.list(&filter)?.into_iter().map(Into::into).collect()))
     }
@@ -655,6 +678,15 @@ impl AppState {
 /// Every record type with its fields.
 pub fn record_types() -> Vec<RecordTypeDto> {
     trove_core::record_types().iter().map(Into::into).collect()
+}
+
+/// Every field problem of a record of `record_type` with `fields`, as `(field, reason)` in
+/// schema order (see [`trove_core::schema::RecordType::field_problems`]).
+pub fn record_field_problems(
+    record_type: &str,
+    fields: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>> {
+    Ok(trove_core::schema::record_type(record_type)?.field_problems(fields))
 }
 
 #[cfg(test)]
@@ -736,7 +768,7 @@ mod tests {
             "wrong_passphrase"
         );
         s.unlock(&pw("correct horse"), false, false).unwrap();
-        assert_eq!(s.list(None, None).unwrap()[0].id, id);
+        assert_eq!(s.list(None, None, None, None).unwrap()[0].id, id);
         assert_eq!(s.counts().unwrap().by_type["note"], 1);
     }
 
@@ -1028,7 +1060,7 @@ mod tests {
         let preview = other.import(&imp, None, &mut |_| {}).unwrap();
         assert_eq!(preview.scope, Some(vec!["contact.email".to_string()]));
         assert_eq!(preview.new, 1);
-        let rec = &other.list(None, None).unwrap();
+        let rec = &other.list(None, None, None, None).unwrap();
         assert!(rec.is_empty(), "dry run");
     }
 

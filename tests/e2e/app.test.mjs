@@ -192,11 +192,18 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await (await el(b, "#new-record")).click();
     await (await el(b, "#new-type")).selectByAttribute("value", "contact");
     await typeInto(b, "#f-email", "ana-at-example");
+    await typeInto(b, "#f-phone", "call me");
+    const tops = () => b.execute(() => ["#f-phone", "#f-label", "#f-tags", "#save-record"].map((s) => document.querySelector(s).getBoundingClientRect().top));
+    const before = await tops();
     await (await el(b, "#save-record")).click();
     const err = await text(b, "#h-email .error");
     assert.match(err, /not an email address/);
+    assert.ok((await text(b, "#h-phone .error")).length > 0, "every field's problem shows at once, not only the first");
     assert.equal(await (await b.$("#f-email")).getAttribute("aria-invalid"), "true");
+    assert.equal(await (await b.$("#f-phone")).getAttribute("aria-invalid"), "true");
+    assert.deepEqual(await tops(), before, "showing the errors moves no field");
     await shot(b, "04-validation");
+    await clearByKeys(b, "#f-phone");
     await typeInto(b, "#f-email", "ana@example.org");
     await typeInto(b, "#f-label", "personal");
     await typeInto(b, "#f-tags", "personal, family");
@@ -283,6 +290,47 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await (await el(b, 'input[name="theme"][value="system"]')).click();
   });
 
+  it("at 900×650 the navigation and the status stay on one line", async () => {
+    const size = await b.getWindowSize();
+    await b.setWindowSize(900, 650);
+    await b.waitUntil(async () => (await b.execute(() => window.innerWidth)) === 900, {
+      timeout: 5000,
+      timeoutMsg: "the window did not become 900 px wide",
+    });
+    for (const tab of ["Records", "Export & import", "Access log"]) {
+      await (await el(b, `button.tab=${tab}`)).click();
+      await b.waitUntil(async () => (await b.execute(() => document.activeElement?.tagName)) === "H1", {
+        timeout: 5000,
+        timeoutMsg: `a new screen puts the focus on its heading (${tab})`,
+      });
+      const m = await b.execute(() => {
+        const h = (e) => e.getBoundingClientRect().height;
+        const bar = document.querySelector("header.topbar");
+        const nav = bar.querySelector("nav");
+        const tabs = [...nav.querySelectorAll("button.tab")];
+        const status = document.getElementById("lock-status");
+        return {
+          nav: h(nav),
+          tabs: tabs.map(h),
+          tabTops: tabs.map((t) => t.getBoundingClientRect().top),
+          status: h(status),
+          lineHeight: parseFloat(getComputedStyle(status).lineHeight),
+          lockRight: document.getElementById("lock").getBoundingClientRect().right,
+          overflow: bar.scrollWidth - bar.clientWidth,
+          width: window.innerWidth,
+        };
+      });
+      assert.ok(m.tabs.every((t) => t === m.tabs[0]), `no tab label wraps: ${JSON.stringify(m)}`);
+      assert.equal(m.nav, m.tabs[0], `the navigation is one row of tabs: ${JSON.stringify(m)}`);
+      assert.ok(m.tabTops.every((t) => t === m.tabTops[0]), `the tabs sit on one line: ${JSON.stringify(m)}`);
+      assert.ok(m.status < 1.5 * m.lineHeight, `the status is one line: ${JSON.stringify(m)}`);
+      assert.ok(m.overflow <= 0 && m.lockRight <= m.width, `nothing is pushed out of the bar: ${JSON.stringify(m)}`);
+    }
+    await shot(b, "07b-900x650");
+    await (await el(b, "button.tab=Records")).click();
+    await b.setWindowSize(size.width, size.height);
+  });
+
   it("shares: grant → an organization reads → the log shows it → revoke → refused", async () => {
     // Sharing on, on a free loopback port.
     await (await el(b, "#tab-settings")).click();
@@ -293,6 +341,14 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     // Create a grant, ticking one field of contact and the whole address type.
     await (await el(b, "#tab-sharing")).click();
     await (await el(b, "#new-grant")).click();
+    // An empty form: every problem at once, and no field moves to make room for them.
+    // Measured from the form's top: the click may scroll the screen.
+    const top = () => b.execute(() => document.getElementById("create-grant").getBoundingClientRect().top - document.querySelector("form.create").getBoundingClientRect().top);
+    const buttonTop = await top();
+    await (await el(b, "#create-grant")).click();
+    await b.waitUntil(async () => (await (await b.$("#g-org-err")).getText()) !== "", { timeout: 5000, timeoutMsg: "no error for the organization" });
+    for (const id of ["#g-org-err", "#g-purpose-err", "#scope-err"]) assert.notEqual(await (await b.$(id)).getText(), "", `${id} is shown with the others`);
+    assert.equal(await top(), buttonTop, "the errors take no room the form had not kept for them");
     await typeInto(b, "#g-org", "GLS Bank");
     await typeInto(b, "#g-purpose", "opening a savings account");
     await (await el(b, "#scope-contact-email")).click();
@@ -348,6 +404,17 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     // In plain words, with field labels; the route and status stay in each row's details.
     assert.match(await text(b, "#timeline"), /GLS Bank read \d+ records? \(.*contact: email/);
     assert.match(await text(b, "#org-summary"), /GLS Bank/);
+    assert.ok(await (await b.$("#log-start")).isExisting(), "every row fits on the first page: no “Load older”");
+    // The organization filter is applied by the vault: only GLS Bank's rows, all of them.
+    await (await el(b, "#org-filter")).selectByAttribute("value", "GLS Bank");
+    await b.waitUntil(
+      async () => {
+        const actors = await b.execute(() => [...document.querySelectorAll("#timeline li strong")].map((e) => e.textContent));
+        return actors.length > 0 && actors.every((a) => a === "GLS Bank");
+      },
+      { timeout: 5000, timeoutMsg: "the filtered timeline shows rows of others" },
+    );
+    await (await el(b, "#org-filter")).selectByAttribute("value", "");
     await (await el(b, "#verify-log")).click();
     assert.match(await text(b, "#verify-result"), /intact/);
     await shot(b, "13-access-log");
@@ -512,7 +579,19 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     fs.writeFileSync(bad, card("Bo Berg", "bo@example.org") + card("Cleo Ito", "cleo@example.org", "BDAY:1990-02-31\r\n"));
     fs.writeFileSync(good, card("Bo Berg", "bo@example.org") + card("Cleo Ito", "cleo@example.org"));
 
-    await (await el(b, "#mode-import")).click();
+    // The Export/Import tabs: arrow keys move between them, each tab controls its panel.
+    const selected = (id) => b.execute((i) => document.getElementById(i).getAttribute("aria-selected"), id);
+    await (await el(b, "#mode-export")).click();
+    assert.equal(await (await b.$("#mode-import")).getAttribute("aria-controls"), "panel-import");
+    await b.keys(["ArrowRight"]);
+    assert.equal(await selected("mode-import"), "true", "Right moves to Import");
+    assert.equal(await b.execute(() => document.activeElement?.id), "mode-import", "and focuses it");
+    assert.equal(await (await b.$("#panel-import")).isDisplayed(), true);
+    assert.equal(await (await b.$("#panel-export")).isDisplayed(), false);
+    await b.keys(["ArrowLeft"]);
+    assert.equal(await selected("mode-export"), "true", "Left moves back to Export");
+    await b.keys(["ArrowLeft"]);
+    assert.equal(await selected("mode-import"), "true", "and wraps around");
     await typeInto(b, "#import-path", bad);
     await b.keys(["Tab"]);
     assert.match(await text(b, "#import-kind"), /vCard/);
@@ -573,7 +652,7 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
       timeoutMsg: "the open dialog did not close on Escape",
     });
     assert.equal(await (await b.$("#import-path")).getValue(), before, "a cancelled dialog leaves the path as it was");
-    assert.equal(await (await b.$("#transfer-error")).isExisting(), false, "no permission error from the dialog plugin");
+    assert.equal(await (await b.$("#import-error")).isExisting(), false, "no permission error from the dialog plugin");
   });
 
   it("undoes an import: what it added goes to the trash", async () => {
@@ -897,7 +976,7 @@ describe("reaching organizations beyond this computer", () => {
 
     // Storage cannot count reads: a use limit is refused (by the core, as in the CLI).
     await createGrant("Clinic", { offline: true, maxUses: "3" });
-    assert.match(await text(b, "#create-grant-title ~ .form-error"), /use limit/);
+    assert.match(await text(b, "#grant-error"), /use limit/);
     await clearByKeys(b, "#g-max");
     await (await el(b, "#create-grant")).click();
     const link = await text(b, "#grant-link");

@@ -441,6 +441,15 @@ pub struct LogFilter {
     pub before: Option<i64>,
 }
 
+/// One page of log rows (see [`Vault::log_page`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogPage {
+    /// Newest first.
+    pub entries: Vec<LogEntry>,
+    /// The `before` of the next (older) page; `None` when these are the oldest rows.
+    pub older: Option<i64>,
+}
+
 /// The result of recomputing the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
@@ -485,6 +494,72 @@ impl Vault {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// One page of the rows matching `filter`, newest first: `filter.limit` rows at most
+    /// (all when `None`), older than `filter.before`; [`LogPage::older`] is the `before`
+    /// of the next page, or `None` when no older row matches.
+    pub fn log_page(&self, filter: &LogFilter) -> Result<LogPage> {
+        let mut probe = filter.clone();
+        probe.limit = filter.limit.map(|l| l.saturating_add(1));
+        let mut entries = self.log_entries(&probe)?;
+        let more = filter.limit.is_some_and(|l| entries.len() > l);
+        if more {
+            entries.pop();
+        }
+        let older = if more {
+            entries.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(LogPage { entries, older })
+    }
+
+    /// Every organization the log names, in alphabetical order.
+    pub fn log_orgs(&self) -> Result<Vec<String>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT DISTINCT org FROM access_log WHERE org IS NOT NULL ORDER BY org",
+            )?;
+            let orgs = stmt.query_map([], |r| r.get(0))?;
+            Ok(orgs.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Share API requests per organization in each interval between consecutive
+    /// `bounds` (RFC 3339 times, ascending; `bounds[i] <= time < bounds[i + 1]`): the
+    /// caller chooses the intervals, e.g. the local days of a chart.
+    pub fn log_share_counts(&self, bounds: &[String]) -> Result<Vec<BTreeMap<String, u64>>> {
+        let ms = bounds
+            .iter()
+            .map(|b| {
+                chrono::DateTime::parse_from_rfc3339(b)
+                    .map(|t| t.timestamp_millis())
+                    .map_err(|_| Error::InvalidInput(format!("{b:?} is not an RFC 3339 time")))
+            })
+            .collect::<Result<Vec<i64>>>()?;
+        if ms.windows(2).any(|w| w[0] > w[1]) {
+            return Err(Error::InvalidInput(
+                "the interval bounds must be in ascending order".into(),
+            ));
+        }
+        let mut out = vec![BTreeMap::new(); ms.len().saturating_sub(1)];
+        let (Some(&first), Some(&last)) = (ms.first(), ms.last()) else {
+            return Ok(out);
+        };
+        self.read(|tx| {
+            // Times are stored as integer milliseconds (see `stored::time_value`).
+            let mut stmt = tx.prepare_cached(
+                "SELECT time, org FROM access_log WHERE kind = ?1 AND org IS NOT NULL AND time >= ?2 AND time < ?3",
+            )?;
+            let mut rows = stmt.query(params![LogKind::Share.as_str(), first, last])?;
+            while let Some(r) = rows.next()? {
+                let t: i64 = r.get(0)?;
+                let i = ms.partition_point(|&b| b <= t) - 1;
+                *out[i].entry(r.get::<_, String>(1)?).or_insert(0) += 1;
+            }
+            Ok(out)
+        })
     }
 
     /// Calls `f` with each row matching `filter`, newest first, one at a time: memory
@@ -941,6 +1016,97 @@ mod tests {
         let mut e = share_row("Acme", &[], &[]);
         e.outcome = "denied:has value ana@example.org".into();
         v.log_event(e).is_err()
+    }
+
+    /// Regression (issue 14): the app read the newest 2,000 rows and filtered them by
+    /// organization, so an organization's older rows were never shown. Pages are now
+    /// filtered in the vault and walk back to its oldest row.
+    #[test]
+    fn pages_of_one_organization_reach_its_oldest_row() {
+        let (_d, v) = filled();
+        for i in 0..4 {
+            v.log_event(share_row("Acme", &[&format!("N{i}")], &["contact.email"]))
+                .unwrap();
+        }
+        // Acme: seq 1, 3, 5 (filled) and 6..=9.
+        let mut filter = LogFilter {
+            org: Some("Acme".into()),
+            limit: Some(3),
+            ..Default::default()
+        };
+        let mut pages = Vec::new();
+        loop {
+            let page = v.log_page(&filter).unwrap();
+            pages.push(page.entries.iter().map(|e| e.seq).collect::<Vec<_>>());
+            match page.older {
+                Some(seq) => filter.before = Some(seq),
+                None => break,
+            }
+        }
+        assert_eq!(pages, [vec![9, 8, 7], vec![6, 5, 3], vec![1]]);
+        filter.before = Some(3);
+        filter.limit = Some(1);
+        assert_eq!(
+            v.log_page(&filter).unwrap().older,
+            None,
+            "a page that ends on the oldest row says so"
+        );
+        assert_eq!(v.log_orgs().unwrap(), ["Acme", "Clinic"]);
+    }
+
+    #[test]
+    fn share_counts_fall_into_the_callers_intervals() {
+        let (_d, v) = new_vault();
+        let mut grant = NewLogEntry::new(LogKind::GrantCreate);
+        grant.org = Some("Acme".into());
+        let rows = [
+            (share_row("Acme", &[], &[]), "2026-11-23T09:59:59.999Z"),
+            (share_row("Acme", &[], &[]), "2026-11-23T10:00:00.000Z"),
+            (share_row("Clinic", &[], &[]), "2026-11-23T23:59:59.999Z"),
+            (grant, "2026-11-24T01:00:00.000Z"),
+            (share_row("Acme", &[], &[]), "2026-11-24T01:00:00.000Z"),
+            (share_row("Acme", &[], &[]), "2026-11-25T00:00:00.000Z"),
+        ];
+        v.write(|tx| {
+            let mut a = LogAppender::begin(tx)?;
+            for (e, time) in &rows {
+                a.append_at(e, time)?;
+            }
+            a.finish()
+        })
+        .unwrap();
+        let day = |d: &str| format!("2026-11-{d}T00:00:00+01:00");
+        // Local days in UTC+1: the 23rd runs from 22nd 23:00Z to 23rd 23:00Z.
+        let counts = v
+            .log_share_counts(&[day("23"), day("24"), day("25")])
+            .unwrap();
+        let as_vec =
+            |m: &BTreeMap<String, u64>| m.iter().map(|(k, n)| (k.clone(), *n)).collect::<Vec<_>>();
+        assert_eq!(
+            as_vec(&counts[0]),
+            [("Acme".to_string(), 2)],
+            "the start is inclusive"
+        );
+        assert_eq!(
+            as_vec(&counts[1]),
+            [("Acme".to_string(), 1), ("Clinic".to_string(), 1)],
+            "23:59:59.999Z is the 24th in UTC+1; the grant change is not a read"
+        );
+        assert_eq!(
+            counts.len(),
+            2,
+            "the end is exclusive: the 25th's read is outside"
+        );
+        assert_eq!(v.log_share_counts(&[]).unwrap(), Vec::new());
+        let e = v
+            .log_share_counts(&["yesterday".into(), day("25")])
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"yesterday\" is not an RFC 3339 time"),
+            "{e}"
+        );
+        assert!(v.log_share_counts(&[day("25"), day("23")]).is_err());
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub mod trash;
 pub mod vault;
 
 pub use access_log::{
-    LogEntry, LogFault, LogFilter, LogKind, NewLogEntry, OrgSummary, VerifyReport,
+    LogEntry, LogFault, LogFilter, LogKind, LogPage, NewLogEntry, OrgSummary, VerifyReport,
 };
 pub use clock::{now_rfc3339, Clock};
 pub use error::{Error, Result, StorageFailure};

@@ -26,6 +26,11 @@ pub struct ListFilter {
     /// At most this many, newest first; `None` for all.
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Only records listed after the record with this id (the next page after a page
+    /// ending there). An id that is not in the vault (deleted meanwhile) is
+    /// [`Error::NotFound`]: start again from the first page.
+    #[serde(default)]
+    pub after: Option<String>,
 }
 
 /// The columns of a stored record, in the order [`from_row`] reads them. Every read of
@@ -259,14 +264,27 @@ impl Vault {
             record_type(t)?;
         }
         let limit = filter.limit.map(|l| l as i64).unwrap_or(-1);
+        // The page cursor: the rowid of the last record of the page before (newest first).
+        let before = match &filter.after {
+            Some(id) => self
+                .conn()
+                .prepare_cached("SELECT rowid FROM records WHERE id = ?1")?
+                .query_row([id], |r| r.get::<_, i64>(0))
+                .optional()?
+                .ok_or_else(|| Error::NotFound(id.clone()))?,
+            None => i64::MAX,
+        };
         let sql = match &filter.tag {
             Some(_) => format!(
-                "{SELECT} WHERE (?1 IS NULL OR type = ?1) AND rowid IN (SELECT rec FROM record_tags WHERE tag = ?2) ORDER BY rowid DESC LIMIT ?3"
+                "{SELECT} WHERE (?1 IS NULL OR type = ?1) AND rowid IN (SELECT rec FROM record_tags WHERE tag = ?2) AND rowid < ?4 ORDER BY rowid DESC LIMIT ?3"
             ),
-            None => format!("{SELECT} WHERE (?1 IS NULL OR type = ?1) AND ?2 IS NULL ORDER BY rowid DESC LIMIT ?3"),
+            None => format!("{SELECT} WHERE (?1 IS NULL OR type = ?1) AND ?2 IS NULL AND rowid < ?4 ORDER BY rowid DESC LIMIT ?3"),
         };
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![filter.record_type, filter.tag, limit], from_row)?;
+        let rows = stmt.query_map(
+            params![filter.record_type, filter.tag, limit, before],
+            from_row,
+        )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -397,6 +415,65 @@ pub(crate) mod tests {
         assert!(
             v.search("example", 10).unwrap().is_empty(),
             "removed record left the index"
+        );
+    }
+
+    /// The record list pages with a cursor: each page starts after the last record of the
+    /// one before, so pages never overlap or skip a record, even when records are added
+    /// between pages (they are newer, so they do not shift the older pages).
+    #[test]
+    fn list_pages_with_a_cursor_newest_first() {
+        let (_d, v) = new_vault();
+        let ids: Vec<String> = (0..7)
+            .map(|i| {
+                let ty = if i % 2 == 0 { "note" } else { "contact" };
+                let pair = if ty == "note" {
+                    ("title", "n")
+                } else {
+                    ("email", "a@example.org")
+                };
+                v.add(rec(ty, &[pair])).unwrap().id
+            })
+            .collect();
+        let page = |after: Option<&String>, ty: Option<&str>| {
+            v.list(&ListFilter {
+                record_type: ty.map(str::to_string),
+                limit: Some(3),
+                after: after.cloned(),
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+        };
+        let first = page(None, None);
+        assert_eq!(first, [&ids[6][..], &ids[5], &ids[4]]);
+        v.add(rec("note", &[("title", "newer")])).unwrap();
+        let second = page(first.last(), None);
+        assert_eq!(
+            second,
+            [&ids[3][..], &ids[2], &ids[1]],
+            "a newer record does not shift the next page"
+        );
+        assert_eq!(page(second.last(), None), [&ids[0][..]]);
+        assert_eq!(page(Some(&ids[0]), None), Vec::<String>::new());
+        let notes = page(None, Some("note"));
+        assert_eq!(
+            page(notes.last(), Some("note")).len(),
+            2,
+            "the cursor keeps the type filter: 5 notes, 3 + 2"
+        );
+        v.remove(&ids[4]).unwrap();
+        assert!(
+            matches!(
+                v.list(&ListFilter {
+                    after: Some(ids[4].clone()),
+                    ..Default::default()
+                }),
+                Err(Error::NotFound(_))
+            ),
+            "a cursor on a deleted record is an error, not an empty page"
         );
     }
 

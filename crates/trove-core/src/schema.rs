@@ -290,6 +290,23 @@ impl RecordType {
         self.validate_within(fields, &FieldSet::All)
     }
 
+    /// Every problem [`RecordType::validate`] would find, one per field, in schema order
+    /// (a form shows them all at once instead of the first): a value that breaks its
+    /// format or length, or a missing required field. Unknown fields are left to
+    /// `validate`.
+    pub fn field_problems(&self, fields: &BTreeMap<String, String>) -> Vec<(String, String)> {
+        self.fields
+            .iter()
+            .filter_map(|f| {
+                let problem = match fields.get(&f.name).filter(|v| !v.is_empty()) {
+                    Some(v) => f.normalize(v).err(),
+                    None => f.required.then(|| "is required".to_string()),
+                };
+                problem.map(|p| (f.name.clone(), p))
+            })
+            .collect()
+    }
+
     /// Like [`RecordType::validate`] for a record projected to `visible` (a scoped
     /// bundle): every field must be visible, and only visible required fields are
     /// required, because the others were withheld on purpose.
@@ -588,6 +605,46 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// Issue 15: a form showed the vault's first problem only; every field's is listed.
+    #[test]
+    fn field_problems_lists_every_bad_field_in_schema_order() {
+        let c = record_type("contact").unwrap();
+        let fields: BTreeMap<String, String> = [("email", "not-an-email"), ("phone", "call me")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let problems = c.field_problems(&fields);
+        assert_eq!(
+            problems.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
+            ["email", "phone"],
+            "{problems:?}"
+        );
+        for (field, reason) in &problems {
+            let one: BTreeMap<String, String> = [(field.clone(), fields[field].clone())]
+                .into_iter()
+                .collect();
+            let Err(Error::InvalidField { reason: alone, .. }) = c.validate(&one) else {
+                panic!("{field} alone must fail validation");
+            };
+            assert_eq!(&alone, reason, "the same words as validate");
+        }
+        let bank = record_type("bank_account").unwrap();
+        let only_bic: BTreeMap<String, String> = [("bic".to_string(), "no".to_string())]
+            .into_iter()
+            .collect();
+        let both = bank.field_problems(&only_bic);
+        assert_eq!(
+            both.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
+            ["iban", "bic"],
+            "a missing required field and a bad one, together: {both:?}"
+        );
+        assert_eq!(both[0].1, "is required");
+        let ok: BTreeMap<String, String> = [("email".to_string(), "ana@example.org".to_string())]
+            .into_iter()
+            .collect();
+        assert_eq!(c.field_problems(&ok), Vec::new());
     }
 
     #[test]

@@ -13,6 +13,7 @@ import type { VaultStatus } from "../bindings/VaultStatus";
 import type { CreatedGrant } from "../bindings/CreatedGrant";
 import type { GrantDto } from "../bindings/GrantDto";
 import type { LogEntryDto } from "../bindings/LogEntryDto";
+import type { LogPageDto } from "../bindings/LogPageDto";
 import type { NewGrantDto } from "../bindings/NewGrantDto";
 import type { OrgSummaryDto } from "../bindings/OrgSummaryDto";
 import type { Receipts } from "../bindings/Receipts";
@@ -40,6 +41,7 @@ export type {
   CreatedGrant,
   GrantDto,
   LogEntryDto,
+  LogPageDto,
   NewGrantDto,
   OrgSummaryDto,
   RecordDto,
@@ -83,11 +85,37 @@ export function toApiError(e: unknown): ApiError {
   return { code: "internal", message, hint: null, field: null };
 }
 
+/** What the app does when a call finds the vault locked (App.svelte: the unlock screen). */
+let lockedHandler: (() => void) | null = null;
+
+/**
+ * Sets the one place that handles a locked vault: every call that fails with `locked` runs
+ * `handler` (and still rejects, so the screen stops what it was doing). Returns a function
+ * that removes it.
+ */
+export function onVaultLocked(handler: () => void): () => void {
+  lockedHandler = handler;
+  return () => {
+    if (lockedHandler === handler) lockedHandler = null;
+  };
+}
+
+/**
+ * The error a screen shows for a failed call, or null when there is nothing to show: the
+ * vault was locked, which {@link onVaultLocked}'s handler has already dealt with.
+ */
+export function shownError(e: unknown): ApiError | null {
+  const err = toApiError(e);
+  return err.code === "locked" ? null : err;
+}
+
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
   try {
     return await invoke<T>(cmd, args);
   } catch (e) {
-    throw toApiError(e);
+    const err = toApiError(e);
+    if (err.code === "locked") lockedHandler?.();
+    throw err;
   }
 }
 
@@ -112,8 +140,12 @@ export const api = {
   forgetDevice: () => call<void>("forget_device"),
   recordTypes: () => call<RecordTypeDto[]>("record_types"),
   counts: () => call<Counts>("record_counts"),
-  listRecords: (recordType: string | null) =>
-    call<RecordDto[]>("list_records", { recordType, tag: null }),
+  /** Every field problem the vault would find in a record, as [field, reason] pairs. */
+  checkRecordFields: (recordType: string, fields: Record<string, string>) =>
+    call<[string, string][]>("check_record_fields", { recordType, fields }),
+  /** Records newest first: at most `limit` (all when null), after the record `after`. */
+  listRecords: (recordType: string | null, after: string | null = null, limit: number | null = null) =>
+    call<RecordDto[]>("list_records", { recordType, tag: null, after, limit }),
   searchRecords: (query: string) => call<RecordDto[]>("search_records", { query }),
   getRecord: (id: string) => call<RecordDto>("get_record", { id }),
   addRecord: (record: NewRecordDto) => call<RecordDto>("add_record", { record }),
@@ -138,7 +170,12 @@ export const api = {
   createGrant: (grant: NewGrantDto) => call<CreatedGrant>("create_grant", { grant }),
   revokeGrant: (id: string) => call<GrantDto>("revoke_grant", { id }),
   grantReceipts: (id: string) => call<Receipts>("grant_receipts", { id }),
-  accessLog: (org: string | null, limit: number | null) => call<LogEntryDto[]>("access_log", { org, limit }),
+  /** A page of the access log, newest first: at most `limit` rows older than `before`. */
+  accessLog: (org: string | null, before: number | null, limit: number) =>
+    call<LogPageDto>("access_log", { org, before, limit }),
+  accessLogOrgs: () => call<string[]>("access_log_orgs"),
+  /** Share requests per organization between consecutive `bounds` (RFC 3339 times). */
+  accessShareCounts: (bounds: string[]) => call<Record<string, number>[]>("access_share_counts", { bounds }),
   accessLogLen: () => call<number>("access_log_len"),
   accessSummary: () => call<OrgSummaryDto[]>("access_summary"),
   verifyAccessLog: () => call<VerifyReportDto>("verify_access_log"),

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { RecordDto } from "../bindings/RecordDto";
 import type { RecordTypeDto } from "../bindings/RecordTypeDto";
 import {
+  allFieldErrors,
   changesBetween,
   checkValues,
   cleanValues,
@@ -74,6 +75,31 @@ describe("values", () => {
   it("trims one-line fields, keeps inner newlines of text areas, drops empties", () => {
     expect(cleanValues(note, { title: "  hi ", body: "a\n b\n\n" })).toEqual({ title: "hi", body: "a\n b" });
     expect(cleanValues(bank, { bank: " ", iban: "x" })).toEqual({ iban: "x" });
+  });
+});
+
+describe("allFieldErrors", () => {
+  it("shows every field's problem at once: the form's checks and the vault's formats", () => {
+    const values = { bank: "x".repeat(65), holder: "", iban: "", bic: "no" };
+    const local = checkValues(bank, values);
+    expect(Object.keys(local)).toEqual(["bank", "iban"]);
+    const vault: [string, string][] = [
+      ["bank", "is 65 characters long; at most 64 allowed"],
+      ["iban", "is required"],
+      ["bic", "must be 8 or 11 letters and digits"],
+    ];
+    expect(allFieldErrors(bank, local, vault)).toEqual({
+      bank: "At most 64 characters.",
+      iban: "IBAN is required.",
+      bic: "Must be 8 or 11 letters and digits.",
+    });
+  });
+
+  it("keeps “fill in at least one field” only when no field has a problem", () => {
+    const empty = checkValues(note, { title: "", body: "" });
+    expect(allFieldErrors(note, empty, [])).toEqual({ "": "Fill in at least one field." });
+    expect(allFieldErrors(bank, { "": "Fill in at least one field." }, [["iban", "is required"]])).toEqual({ iban: "IBAN is required." });
+    expect(allFieldErrors(note, {}, [])).toEqual({});
   });
 });
 

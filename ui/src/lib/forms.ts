@@ -134,14 +134,33 @@ export function hasUnsavedChanges(type: RecordTypeDto, record: RecordDto | null,
  */
 export function errorsFromApi(type: RecordTypeDto, e: ApiError): FieldErrors {
   if ((e.code === "invalid_field" || e.code === "unknown_field") && e.field) {
-    const title = type.fields.find((f) => f.name === e.field)?.title ?? e.field;
     const prefix = `invalid ${type.name}.${e.field}: `;
     const reason = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
-    // "is required" reads as "Email is required."; a full sentence stands on its own.
-    const sentence = reason.startsWith("is ") ? `${title} ${reason}` : capitalize(reason);
-    return { [e.field]: sentence.endsWith(".") ? sentence : `${sentence}.` };
+    return { [e.field]: fieldSentence(type, e.field, reason) };
   }
   return { "": errorSentence(e) };
+}
+
+/** A field's problem as a sentence: "is required" reads as "Email is required." */
+function fieldSentence(type: RecordTypeDto, field: string, reason: string): string {
+  const title = type.fields.find((f) => f.name === field)?.title ?? field;
+  const sentence = reason.startsWith("is ") ? `${title} ${reason}` : capitalize(reason);
+  return sentence.endsWith(".") ? sentence : `${sentence}.`;
+}
+
+/**
+ * Every message a submitted form shows at once: the form's own checks (`local`, from
+ * {@link checkValues}) and the vault's answer for every field (`problems`, as
+ * `[field, reason]` from its field check). A field the form already flags keeps the
+ * form's words; the form-wide "fill in at least one field" stays only when no field has
+ * a problem.
+ */
+export function allFieldErrors(type: RecordTypeDto, local: FieldErrors, problems: [string, string][]): FieldErrors {
+  const out: FieldErrors = {};
+  for (const [field, reason] of problems) out[field] = fieldSentence(type, field, reason);
+  for (const [field, message] of Object.entries(local)) if (field !== "") out[field] = message;
+  if (local[""] && Object.keys(out).length === 0) out[""] = local[""];
+  return out;
 }
 
 /** An error from the vault as the app shows it: "The vault is locked. Unlock it first." */

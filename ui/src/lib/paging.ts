@@ -1,8 +1,12 @@
-// The record list shows records a page at a time: rendering 10,000 rows costs WebKit
-// hundreds of MB and seconds (docs/benchmarks.md, `app`), and nobody scrolls that far.
+// The record list and the access log read from the vault a page at a time: rendering
+// 10,000 rows costs WebKit hundreds of MB and seconds (docs/benchmarks.md, `app`), nobody
+// scrolls that far, and a filter applied to a fixed number of rows loses the older ones.
 
-/** Rows added to the list per page. */
+/** Records the list asks the vault for per page. */
 export const PAGE = 200;
+
+/** Access-log rows the timeline asks the vault for per page ("Load older entries"). */
+export const LOG_PAGE = 100;
 
 /** The "show more" button's label, or null when every record is shown. */
 export function moreLabel(shown: number, total: number, page = PAGE): string | null {

@@ -1,10 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { LogEntryDto } from "../bindings/LogEntryDto";
 import type { RecordTypeDto } from "../bindings/RecordTypeDto";
 import type { GrantDto } from "../bindings/GrantDto";
 import type { StagingDto } from "../bindings/StagingDto";
 import {
   accessesPerDay,
+  chartDays,
   checkGrant,
   chosenInScope,
   describeEntry,
@@ -73,24 +74,38 @@ describe("usesLabel", () => {
   });
 });
 
+describe("chartDays", () => {
+  beforeEach(() => {
+    vi.stubEnv("TZ", "Europe/Berlin");
+  });
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it("names the local days up to today and the instants where each starts and the last ends", () => {
+    // 15:00 UTC on 21 November is 16:00 in Berlin (UTC+1): local midnight is 23:00 UTC.
+    const { days, bounds } = chartDays(new Date("2026-11-21T15:00:00Z"), 3);
+    expect(days).toEqual(["2026-11-19", "2026-11-20", "2026-11-21"]);
+    expect(bounds).toEqual(["2026-11-18T23:00:00.000Z", "2026-11-19T23:00:00.000Z", "2026-11-20T23:00:00.000Z", "2026-11-21T23:00:00.000Z"]);
+  });
+
+  it("gives the day the clocks change its real length (23 hours on 29 March in Berlin)", () => {
+    const { days, bounds } = chartDays(new Date("2026-03-29T12:00:00Z"), 1);
+    expect(days).toEqual(["2026-03-29"]);
+    expect(bounds).toEqual(["2026-03-28T23:00:00.000Z", "2026-03-29T22:00:00.000Z"]);
+  });
+});
+
 describe("accessesPerDay", () => {
-  it("counts share requests per local day and org, oldest day first", () => {
-    const today = new Date(2026, 10, 21, 15);
-    const s = accessesPerDay(
-      [
-        entry({ time: new Date(2026, 10, 21, 9).toISOString() }),
-        entry({ time: new Date(2026, 10, 21, 10).toISOString(), org: "Clinic" }),
-        entry({ time: new Date(2026, 10, 20, 9).toISOString() }),
-        entry({ time: new Date(2026, 10, 20, 9).toISOString(), kind: "grant_create" }),
-        entry({ time: new Date(2026, 9, 1, 9).toISOString() }),
-      ],
-      today,
-      3,
-    );
+  it("lays the vault's counts per day out per org, oldest day first", () => {
+    const s = accessesPerDay(["2026-11-19", "2026-11-20", "2026-11-21"], [{}, { "GLS Bank": 1 }, { "GLS Bank": 1, Clinic: 1 }]);
     expect(s.days).toEqual(["2026-11-19", "2026-11-20", "2026-11-21"]);
     expect(s.orgs).toEqual(["Clinic", "GLS Bank"]);
     expect(s.counts).toEqual([[0, 0], [0, 1], [1, 1]]);
     expect(s.max).toBe(2);
+  });
+  it("is empty without requests", () => {
+    expect(accessesPerDay(["2026-11-21"], [{}])).toEqual({ days: ["2026-11-21"], orgs: [], counts: [[]], max: 0 });
   });
 });
 

@@ -84,24 +84,30 @@ export interface DaySeries {
 }
 
 /**
- * Share API requests per day and organization for the `days` days up to `today`
- * (inclusive). Grant changes and other kinds are not accesses and are left out.
+ * The local days of a chart: the `days` days up to `today` (inclusive), as YYYY-MM-DD,
+ * and the instants where each starts and the last ends (`days + 1` RFC 3339 times), which
+ * the vault counts requests between (a day with a clock change is 23 or 25 hours long).
  */
-export function accessesPerDay(entries: LogEntryDto[], today: Date, days = 14): DaySeries {
-  const dayList: string[] = [];
-  for (let i = days - 1; i >= 0; i--) {
-    const d = new Date(today.getFullYear(), today.getMonth(), today.getDate() - i, 12);
-    dayList.push(dayOf(d.toISOString()));
+export function chartDays(today: Date, days = 14): { days: string[]; bounds: string[] } {
+  const list: string[] = [];
+  const bounds: string[] = [];
+  for (let i = days - 1; i >= -1; i--) {
+    const start = new Date(today.getFullYear(), today.getMonth(), today.getDate() - i);
+    bounds.push(start.toISOString());
+    if (i >= 0) list.push(dayOf(start.toISOString()));
   }
-  const shares = entries.filter((e) => e.kind === "share" && e.org);
-  const orgs = [...new Set(shares.map((e) => e.org as string))].sort();
-  const counts = dayList.map(() => orgs.map(() => 0));
-  for (const e of shares) {
-    const di = dayList.indexOf(dayOf(e.time));
-    if (di >= 0) counts[di][orgs.indexOf(e.org as string)]++;
-  }
+  return { days: list, bounds };
+}
+
+/**
+ * Share API requests per day and organization, from the vault's counts per day
+ * (`perDay[i]` for `days[i]`; grant changes and other kinds are not accesses).
+ */
+export function accessesPerDay(days: string[], perDay: Record<string, number>[]): DaySeries {
+  const orgs = [...new Set(perDay.flatMap((d) => Object.keys(d)))].sort();
+  const counts = days.map((_, i) => orgs.map((o) => perDay[i]?.[o] ?? 0));
   const max = Math.max(0, ...counts.map((row) => row.reduce((a, b) => a + b, 0)));
-  return { days: dayList, orgs, counts, max };
+  return { days, orgs, counts, max };
 }
 
 /**

@@ -122,6 +122,7 @@ pub fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
         record_type: a.record_type,
         tag: a.tag,
         limit: a.limit,
+        after: None,
     })?;
     show_records(ctx, &records);
     Ok(())
