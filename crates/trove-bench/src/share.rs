@@ -43,43 +43,15 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         .enable_all()
         .build()?;
 
-    // 0. The gate alone: decisions in batches of `conns`, no HTTP.
-    let gate_rate = {
-        let v = vault.try_clone()?;
-        let engine = ShareEngine::new(&v);
-        let rows0 = vault.log_len()?;
-        let n_batches = (requests / conns).max(1);
-        let t = Instant::now();
-        let cpu0 = thread_cpu_time();
-        for _ in 0..n_batches {
-            let reqs = (0..conns)
-                .map(|_| trove_core::ShareRequest {
-                    meta: trove_core::RequestMeta {
-                        remote_addr: "127.0.0.1".into(),
-                        method: "GET".into(),
-                        path: "/v1/records".into(),
-                        transport: trove_core::Transport::Http,
-                    },
-                    credential: trove_core::Credential::from_authorization(Some(&format!(
-                        "Bearer {token}"
-                    ))),
-                    op: trove_core::ShareOp::Records { record_type: None },
-                })
-                .collect();
-            let out = engine.handle_batch(&v, reqs);
-            ensure!(out.iter().all(|r| r.status == 200), "gate answered non-200");
-        }
-        let rate = (n_batches * conns) as f64 / t.elapsed().as_secs_f64();
-        let per_cpu = match (cpu0, thread_cpu_time()) {
-            (Some(a), Some(b)) if b > a => (n_batches * conns) as f64 / (b - a).as_secs_f64(),
-            _ => 0.0,
-        };
-        ensure!(vault.log_len()? - rows0 == (n_batches * conns) as u64);
-        p.say(format!(
-            "gate alone (batches of {conns}): {rate:.0} decisions/s wall, {per_cpu:.0} per CPU second"
-        ));
-        (rate, per_cpu)
-    };
+    // 0. The gate alone: decisions in batches of `conns`, no HTTP, audited and not.
+    let audited_engine = ShareEngine::new(&vault);
+    let gate_rate = gate_alone(&vault, audited_engine, &token, conns, requests, true)?;
+    let engine = ShareEngine::new(&vault).unaudited_for_benchmarks_only();
+    let gate_off = gate_alone(&vault, engine, &token, conns, requests, false)?;
+    p.say(format!(
+        "gate alone (batches of {conns}): audited {:.0} decisions/s wall, {:.0} per CPU second; audit off {:.0} wall, {:.0} per CPU second",
+        gate_rate.0, gate_rate.1, gate_off.0, gate_off.1
+    ));
 
     let config = || ShareConfig {
         max_failures: u32::MAX,
@@ -167,7 +139,58 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         "audit_off_cpu_us_per_req": round(unaudited.cpu_us, 1),
         "gate_only_req_per_s": round(gate_rate.0, 0),
         "gate_only_req_per_cpu_s": round(gate_rate.1, 0),
+        "gate_only_audit_off_req_per_s": round(gate_off.0, 0),
+        "gate_only_audit_off_req_per_cpu_s": round(gate_off.1, 0),
+        "gate_only_audit_cost": round(1.0 - gate_rate.0 / gate_off.0, 3),
     }))
+}
+
+/// Decides `requests` reads in batches of `conns` on this thread with `engine`, no HTTP:
+/// (decisions per second of wall time, per second of this thread's CPU). Checks that
+/// each decision wrote one log row when `audited`, and none otherwise.
+fn gate_alone(
+    vault: &trove_core::Vault,
+    engine: ShareEngine,
+    token: &str,
+    conns: usize,
+    requests: usize,
+    audited: bool,
+) -> anyhow::Result<(f64, f64)> {
+    let v = vault.try_clone()?;
+    let rows0 = vault.log_len()?;
+    let n_batches = (requests / conns).max(1);
+    let t = Instant::now();
+    let cpu0 = thread_cpu_time();
+    for _ in 0..n_batches {
+        let reqs = (0..conns)
+            .map(|_| trove_core::ShareRequest {
+                meta: trove_core::RequestMeta {
+                    remote_addr: "127.0.0.1".into(),
+                    method: "GET".into(),
+                    path: "/v1/records".into(),
+                    transport: trove_core::Transport::Http,
+                },
+                credential: trove_core::Credential::from_authorization(Some(&format!(
+                    "Bearer {token}"
+                ))),
+                op: trove_core::ShareOp::Records { record_type: None },
+            })
+            .collect();
+        let out = engine.handle_batch(&v, reqs);
+        ensure!(out.iter().all(|r| r.status == 200), "gate answered non-200");
+    }
+    let logged = vault.log_len()? - rows0;
+    let n = (n_batches * conns) as f64;
+    ensure!(
+        logged == if audited { n as u64 } else { 0 },
+        "the gate wrote {logged} log rows for {n} decisions (audited: {audited})"
+    );
+    let rate = n / t.elapsed().as_secs_f64();
+    let per_cpu = match (cpu0, thread_cpu_time()) {
+        (Some(a), Some(b)) if b > a => n / (b - a).as_secs_f64(),
+        _ => 0.0,
+    };
+    Ok((rate, per_cpu))
 }
 
 struct PhaseResult {
