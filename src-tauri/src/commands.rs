@@ -1,10 +1,13 @@
 //! The IPC commands the UI calls. Each is State + arguments → one call → errors mapped to
-//! `{code, message, hint, field}`. No logic lives here.
+//! `{code, message, hint, field}`. No logic lives here. Every command that waits for
+//! anything (the vault's lock, the share server, the keyring, the disk) is an `async fn`
+//! whose work runs on a blocking thread ([`blocking`]): Tauri runs a plain `fn` command on
+//! the main thread, where a wait would freeze the window (a test keeps it so).
 
 use std::collections::BTreeMap;
 
 use tauri::ipc::Channel;
-use tauri::{AppHandle, Manager, State};
+use tauri::{AppHandle, Manager};
 use trove_core::{passphrase_policy, Passphrase, RecoveryKey, StorageSecret};
 
 use crate::dto::{
@@ -21,8 +24,8 @@ type Res<T> = Result<T, ApiError>;
 
 /// Is there a vault, is it unlocked, is it remembered.
 #[tauri::command]
-pub fn vault_status(state: State<'_, AppState>) -> VaultStatus {
-    state.status()
+pub async fn vault_status(app: AppHandle) -> Res<VaultStatus> {
+    blocking(app, move |state| Ok(state.status())).await
 }
 
 /// Runs `f` on a blocking thread, so key derivation, keyring calls and long bundle work
@@ -123,8 +126,12 @@ pub async fn save_recovery_kit(app: AppHandle, path: String, recovery_key: Strin
 
 /// Locks the vault (closes it and zeroizes the key).
 #[tauri::command]
-pub fn lock(state: State<'_, AppState>) {
-    state.lock()
+pub async fn lock(app: AppHandle) -> Res<()> {
+    blocking(app, move |state| {
+        state.lock();
+        Ok(())
+    })
+    .await
 }
 
 /// Changes the passphrase (the current one is checked first).
@@ -172,156 +179,193 @@ pub fn check_record_fields(
 
 /// Record counts per type.
 #[tauri::command]
-pub fn record_counts(state: State<'_, AppState>) -> Res<Counts> {
-    state.counts().map_err(Into::into)
+pub async fn record_counts(app: AppHandle) -> Res<Counts> {
+    blocking(app, move |state| state.counts().map_err(Into::into)).await
 }
 
 /// A page of records of a type (or all), optionally with a tag, newest first: at most
 /// `limit` (all when `None`), after the record `after` (the last of the page before).
 #[tauri::command]
-pub fn list_records(
-    state: State<'_, AppState>,
+pub async fn list_records(
+    app: AppHandle,
     record_type: Option<String>,
     tag: Option<String>,
     after: Option<String>,
     limit: Option<u32>,
 ) -> Res<Vec<RecordDto>> {
-    state
-        .list(record_type, tag, after, limit)
-        .map_err(Into::into)
+    blocking(app, move |state| {
+        state
+            .list(record_type, tag, after, limit)
+            .map_err(Into::into)
+    })
+    .await
 }
 
 /// Full-text search over every field and tag.
 #[tauri::command]
-pub fn search_records(state: State<'_, AppState>, query: String) -> Res<Vec<RecordDto>> {
-    state.search(&query).map_err(Into::into)
+pub async fn search_records(app: AppHandle, query: String) -> Res<Vec<RecordDto>> {
+    blocking(app, move |state| state.search(&query).map_err(Into::into)).await
 }
 
 /// How many records an earlier vCard import had put in the owner's types and the
 /// vault's migration moved to `person`, once: the first call after that migration says
 /// how many, every later call `None` (the CLI prints the same notice).
 #[tauri::command]
-pub fn take_migration_notice(state: State<'_, AppState>) -> Res<Option<u64>> {
-    state
-        .with_vault(trove_core::importers::take_person_migration_notice)
-        .map_err(Into::into)
+pub async fn take_migration_notice(app: AppHandle) -> Res<Option<u64>> {
+    blocking(app, move |state| {
+        state
+            .with_vault(trove_core::importers::take_person_migration_notice)
+            .map_err(Into::into)
+    })
+    .await
 }
 
 /// One record.
 #[tauri::command]
-pub fn get_record(state: State<'_, AppState>, id: String) -> Res<RecordDto> {
-    state
-        .with_vault(|v| v.get(&id))
-        .map(Into::into)
-        .map_err(Into::into)
+pub async fn get_record(app: AppHandle, id: String) -> Res<RecordDto> {
+    blocking(app, move |state| {
+        state
+            .with_vault(|v| v.get(&id))
+            .map(Into::into)
+            .map_err(Into::into)
+    })
+    .await
 }
 
 /// Adds a record (validated against its schema).
 #[tauri::command]
-pub fn add_record(state: State<'_, AppState>, record: NewRecordDto) -> Res<RecordDto> {
-    state
-        .with_vault_changing(|v| v.add(record.into()))
-        .map(Into::into)
-        .map_err(Into::into)
+pub async fn add_record(app: AppHandle, record: NewRecordDto) -> Res<RecordDto> {
+    blocking(app, move |state| {
+        state
+            .with_vault_changing(|v| v.add(record.into()))
+            .map(Into::into)
+            .map_err(Into::into)
+    })
+    .await
 }
 
 /// Edits a record (validated against its schema).
 #[tauri::command]
-pub fn edit_record(
-    state: State<'_, AppState>,
-    id: String,
-    changes: RecordChangesDto,
-) -> Res<RecordDto> {
-    state
-        .with_vault_changing(|v| v.edit(&id, &changes.into()))
-        .map(Into::into)
-        .map_err(Into::into)
+pub async fn edit_record(app: AppHandle, id: String, changes: RecordChangesDto) -> Res<RecordDto> {
+    blocking(app, move |state| {
+        state
+            .with_vault_changing(|v| v.edit(&id, &changes.into()))
+            .map(Into::into)
+            .map_err(Into::into)
+    })
+    .await
 }
 
 /// Moves a record to the trash (restorable for 30 days).
 #[tauri::command]
-pub fn remove_record(state: State<'_, AppState>, id: String) -> Res<()> {
-    state
-        .with_vault_changing(|v| v.remove(&id))
-        .map_err(Into::into)
+pub async fn remove_record(app: AppHandle, id: String) -> Res<()> {
+    blocking(app, move |state| {
+        state
+            .with_vault_changing(|v| v.remove(&id))
+            .map_err(Into::into)
+    })
+    .await
 }
 
 /// The records in the trash, most recently removed first.
 #[tauri::command]
-pub fn list_trash(state: State<'_, AppState>) -> Res<Vec<TrashedRecordDto>> {
-    state
-        .with_vault(|v| v.list_trash())
-        .map(|t| t.into_iter().map(Into::into).collect())
-        .map_err(Into::into)
+pub async fn list_trash(app: AppHandle) -> Res<Vec<TrashedRecordDto>> {
+    blocking(app, move |state| {
+        state
+            .with_vault(|v| v.list_trash())
+            .map(|t| t.into_iter().map(Into::into).collect())
+            .map_err(Into::into)
+    })
+    .await
 }
 
 /// Puts a trashed record back.
 #[tauri::command]
-pub fn restore_record(state: State<'_, AppState>, id: String) -> Res<RecordDto> {
-    state
-        .with_vault_changing(|v| v.restore(&id))
-        .map(Into::into)
-        .map_err(Into::into)
+pub async fn restore_record(app: AppHandle, id: String) -> Res<RecordDto> {
+    blocking(app, move |state| {
+        state
+            .with_vault_changing(|v| v.restore(&id))
+            .map(Into::into)
+            .map_err(Into::into)
+    })
+    .await
 }
 
 /// Erases every record in the trash for good; returns how many.
 #[tauri::command]
-pub fn empty_trash(state: State<'_, AppState>) -> Res<u32> {
-    state
-        .with_vault(|v| v.empty_trash())
-        .map(|n| n.min(u32::MAX as u64) as u32)
-        .map_err(Into::into)
+pub async fn empty_trash(app: AppHandle) -> Res<u32> {
+    blocking(app, move |state| {
+        state
+            .with_vault(|v| v.empty_trash())
+            .map(|n| n.min(u32::MAX as u64) as u32)
+            .map_err(Into::into)
+    })
+    .await
 }
 
 /// Undoes one import: what it added goes to the trash, records changed since stay.
 #[tauri::command]
-pub fn undo_import(state: State<'_, AppState>, batch: String) -> Res<UndoReportDto> {
-    state
-        .with_vault_changing(|v| v.undo_import(&batch))
-        .map(Into::into)
-        .map_err(Into::into)
+pub async fn undo_import(app: AppHandle, batch: String) -> Res<UndoReportDto> {
+    blocking(app, move |state| {
+        state
+            .with_vault_changing(|v| v.undo_import(&batch))
+            .map(Into::into)
+            .map_err(Into::into)
+    })
+    .await
 }
 
 /// Whether the share server runs, and where.
 #[tauri::command]
-pub fn sharing_status(state: State<'_, AppState>) -> SharingStatus {
-    state.sharing_status()
+pub async fn sharing_status(app: AppHandle) -> Res<SharingStatus> {
+    blocking(app, move |state| Ok(state.sharing_status())).await
 }
 
 /// Starts the share server on `listen` (e.g. `127.0.0.1:7878`).
 #[tauri::command]
-pub fn start_sharing(state: State<'_, AppState>, listen: String) -> Res<SharingStatus> {
-    state.start_sharing(&listen)
+pub async fn start_sharing(app: AppHandle, listen: String) -> Res<SharingStatus> {
+    blocking(app, move |state| state.start_sharing(&listen)).await
 }
 
 /// Stops the share server.
 #[tauri::command]
-pub fn stop_sharing(state: State<'_, AppState>) {
-    state.stop_sharing()
+pub async fn stop_sharing(app: AppHandle) -> Res<()> {
+    blocking(app, move |state| {
+        state.stop_sharing();
+        Ok(())
+    })
+    .await
 }
 
 /// The "Reachable from the internet" switch and the relay.
 #[tauri::command]
-pub fn remote_settings(state: State<'_, AppState>) -> Res<RemoteSettingsDto> {
-    state.remote_settings().map_err(Into::into)
+pub async fn remote_settings(app: AppHandle) -> Res<RemoteSettingsDto> {
+    blocking(app, move |state| {
+        state.remote_settings().map_err(Into::into)
+    })
+    .await
 }
 
 /// Changes the remote settings and applies them to the running server.
 #[tauri::command]
-pub fn set_remote(state: State<'_, AppState>, settings: RemoteSettingsDto) -> Res<SharingStatus> {
-    state.set_remote(settings)
+pub async fn set_remote(app: AppHandle, settings: RemoteSettingsDto) -> Res<SharingStatus> {
+    blocking(app, move |state| state.set_remote(settings)).await
 }
 
 /// Turns the desktop notification on an organization's read on or off.
 #[tauri::command]
-pub fn set_notifications(state: State<'_, AppState>, on: bool) {
-    state.set_notifications(on)
+pub async fn set_notifications(app: AppHandle, on: bool) -> Res<()> {
+    blocking(app, move |state| {
+        state.set_notifications(on);
+        Ok(())
+    })
+    .await
 }
 
 /// Every grant with its status, uses and staged copy.
 #[tauri::command]
-pub fn list_grants(state: State<'_, AppState>) -> Res<Vec<GrantDto>> {
-    state.grants().map_err(Into::into)
+pub async fn list_grants(app: AppHandle) -> Res<Vec<GrantDto>> {
+    blocking(app, move |state| state.grants().map_err(Into::into)).await
 }
 
 /// Creates a grant; the token and the share link are returned once.
@@ -338,26 +382,28 @@ pub async fn revoke_grant(app: AppHandle, id: String) -> Res<GrantDto> {
 
 /// Storage targets for grants available while this computer is off.
 #[tauri::command]
-pub fn list_storage(state: State<'_, AppState>) -> Res<Vec<StorageDto>> {
-    state.storage().map_err(Into::into)
+pub async fn list_storage(app: AppHandle) -> Res<Vec<StorageDto>> {
+    blocking(app, move |state| state.storage().map_err(Into::into)).await
 }
 
 /// Adds a storage target. `secret` stays in a secret type from here on and is kept
 /// only inside the vault.
 #[tauri::command]
-pub fn add_storage(
-    state: State<'_, AppState>,
-    target: NewStorageDto,
-    secret: String,
-) -> Res<StorageDto> {
-    let secret = StorageSecret::new(secret);
-    state.add_storage(target, secret).map_err(Into::into)
+pub async fn add_storage(app: AppHandle, target: NewStorageDto, secret: String) -> Res<StorageDto> {
+    blocking(app, move |state| {
+        let secret = StorageSecret::new(secret);
+        state.add_storage(target, secret).map_err(Into::into)
+    })
+    .await
 }
 
 /// Removes a storage target.
 #[tauri::command]
-pub fn remove_storage(state: State<'_, AppState>, name: String) -> Res<StorageDto> {
-    state.remove_storage(&name).map_err(Into::into)
+pub async fn remove_storage(app: AppHandle, name: String) -> Res<StorageDto> {
+    blocking(app, move |state| {
+        state.remove_storage(&name).map_err(Into::into)
+    })
+    .await
 }
 
 /// Tests a storage target: write, read back, delete a probe object.
@@ -368,54 +414,60 @@ pub async fn test_storage(app: AppHandle, name: String) -> Res<StorageTestDto> {
 
 /// A grant's consent receipts.
 #[tauri::command]
-pub fn grant_receipts(state: State<'_, AppState>, id: String) -> Res<Receipts> {
-    state.receipts(&id).map_err(Into::into)
+pub async fn grant_receipts(app: AppHandle, id: String) -> Res<Receipts> {
+    blocking(app, move |state| state.receipts(&id).map_err(Into::into)).await
 }
 
 /// A page of access-log rows, newest first: at most `limit`, older than `before` (the
 /// page before's `older`), optionally of one organization.
 #[tauri::command]
-pub fn access_log(
-    state: State<'_, AppState>,
+pub async fn access_log(
+    app: AppHandle,
     org: Option<String>,
     before: Option<u32>,
     limit: Option<u32>,
 ) -> Res<LogPageDto> {
-    state.log(org, before, limit).map_err(Into::into)
+    blocking(app, move |state| {
+        state.log(org, before, limit).map_err(Into::into)
+    })
+    .await
 }
 
 /// Every organization the access log names.
 #[tauri::command]
-pub fn access_log_orgs(state: State<'_, AppState>) -> Res<Vec<String>> {
-    state.log_orgs().map_err(Into::into)
+pub async fn access_log_orgs(app: AppHandle) -> Res<Vec<String>> {
+    blocking(app, move |state| state.log_orgs().map_err(Into::into)).await
 }
 
 /// Share API requests per organization in each interval between consecutive `bounds`
 /// (the chart's local days).
 #[tauri::command]
-pub fn access_share_counts(
-    state: State<'_, AppState>,
+pub async fn access_share_counts(
+    app: AppHandle,
     bounds: Vec<String>,
 ) -> Res<Vec<BTreeMap<String, u32>>> {
-    state.share_counts(&bounds).map_err(Into::into)
+    blocking(app, move |state| {
+        state.share_counts(&bounds).map_err(Into::into)
+    })
+    .await
 }
 
 /// The number of access-log rows.
 #[tauri::command]
-pub fn access_log_len(state: State<'_, AppState>) -> Res<u32> {
-    state.log_len().map_err(Into::into)
+pub async fn access_log_len(app: AppHandle) -> Res<u32> {
+    blocking(app, move |state| state.log_len().map_err(Into::into)).await
 }
 
 /// What each organization has seen.
 #[tauri::command]
-pub fn access_summary(state: State<'_, AppState>) -> Res<Vec<OrgSummaryDto>> {
-    state.log_summary().map_err(Into::into)
+pub async fn access_summary(app: AppHandle) -> Res<Vec<OrgSummaryDto>> {
+    blocking(app, move |state| state.log_summary().map_err(Into::into)).await
 }
 
 /// Re-checks the access log's hash chain.
 #[tauri::command]
-pub fn verify_access_log(state: State<'_, AppState>) -> Res<VerifyReportDto> {
-    state.verify_log().map_err(Into::into)
+pub async fn verify_access_log(app: AppHandle) -> Res<VerifyReportDto> {
+    blocking(app, move |state| state.verify_log().map_err(Into::into)).await
 }
 
 /// What a file to import is (format; for a bundle, what opens it).
@@ -461,4 +513,35 @@ pub async fn import_file(
         s.import(&request, passphrase.as_ref(), &mut |p| t.report(p))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    /// Commands that may run on the main thread: pure functions of their arguments
+    /// (schemas), which never wait for the vault's or the share server's lock, the
+    /// keyring, the disk or the network.
+    const ON_MAIN_THREAD: &[&str] = &["record_types", "check_record_fields"];
+
+    /// Tauri runs a plain `fn` command on the main thread, where any wait freezes the
+    /// window: everything else must be an `async fn` that hands its work to `blocking`.
+    #[test]
+    fn only_cheap_commands_run_on_the_main_thread() {
+        let src = include_str!("commands.rs");
+        let mut on_main = Vec::new();
+        let mut rest = src;
+        while let Some(i) = rest.find("#[tauri::command]\npub fn ") {
+            rest = &rest[i + "#[tauri::command]\npub fn ".len()..];
+            let name = &rest[..rest.find('(').expect("a command has arguments")];
+            on_main.push(name.to_string());
+        }
+        let unexpected: Vec<_> = on_main
+            .iter()
+            .filter(|n| !ON_MAIN_THREAD.contains(&n.as_str()))
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "commands that would block the window: {unexpected:?}"
+        );
+        assert_eq!(on_main.len(), ON_MAIN_THREAD.len(), "{on_main:?}");
+    }
 }
