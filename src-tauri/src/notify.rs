@@ -1,7 +1,7 @@
 //! Desktop notifications when an organization reads: new allowed share-API rows of the
 //! access log, grouped per organization and minute ([`group_reads`], pure), shown through
 //! the Tauri notification plugin by a background watcher that also keeps staged copies
-//! up to date ([`spawn_watcher`]).
+//! up to date and hands freed heap back to the system ([`spawn_watcher`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -145,6 +145,8 @@ pub fn spawn_watcher(app: AppHandle) {
                     show(&app, &n);
                 }
                 state.note_remote_presence();
+                // Heap a big answer (the record list) freed goes back to the system.
+                crate::memory::release_free_heap();
                 let due = state.take_staging_due();
                 if (due || last_sync.is_none_or(|t| t.elapsed() >= STAGING_EVERY))
                     && state.is_unlocked()

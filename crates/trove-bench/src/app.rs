@@ -295,9 +295,19 @@ pub fn summarize(m: &Measured) -> Value {
 }
 
 /// `K=V,K=V` (empty: none) as environment pairs; only `WEBKIT_*`, `GDK_*`, `GSK_*`,
-/// `LIBGL_*` and `MESA_*` names, the rendering knobs worth comparing.
+/// `LIBGL_*` and `MESA_*` names, the rendering knobs worth comparing, and `MALLOC_*`,
+/// `JSC_*` and `GLIBC_TUNABLES`, the memory ones (glibc's allocator, JavaScriptCore).
 pub fn parse_app_env(text: &str) -> anyhow::Result<Vec<(String, String)>> {
-    const PREFIXES: [&str; 5] = ["WEBKIT_", "GDK_", "GSK_", "LIBGL_", "MESA_"];
+    const PREFIXES: [&str; 8] = [
+        "WEBKIT_",
+        "GDK_",
+        "GSK_",
+        "LIBGL_",
+        "MESA_",
+        "MALLOC_",
+        "JSC_",
+        "GLIBC_TUNABLES",
+    ];
     text.split(',')
         .filter(|kv| !kv.trim().is_empty())
         .map(|kv| {
@@ -791,8 +801,12 @@ mod tests {
     }
 
     #[test]
-    fn app_env_takes_rendering_knobs_only() {
+    fn app_env_takes_rendering_and_memory_knobs_only() {
         assert_eq!(parse_app_env("").unwrap(), vec![]);
+        assert_eq!(
+            parse_app_env("MALLOC_ARENA_MAX=2").unwrap(),
+            vec![("MALLOC_ARENA_MAX".to_string(), "2".to_string())]
+        );
         assert_eq!(
             parse_app_env("WEBKIT_DISABLE_DMABUF_RENDERER=1, GDK_SCALE=2").unwrap(),
             vec![

@@ -259,3 +259,48 @@ fn remembered_vault_falls_back_to_the_passphrase_when_the_keyring_is_gone() {
     );
     assert!(t.run(&["list"]).status.success(), "passphrase still works");
 }
+
+/// The passphrase slot's Argon2id parameters in the vault's key file.
+fn kdf_params(t: &TestVault) -> serde_json::Value {
+    let kf: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.vault.join("trove.key")).unwrap()).unwrap();
+    kf["passphrase"]["params"].clone()
+}
+
+/// `TROVE_INSECURE_FAST_KDF_FOR_TESTS` (set by every command here) gives a debug build's
+/// vaults the 8 KiB test parameters, accepted only while it is set. A release build
+/// ignores it: it calibrates, and refuses a key file with the test parameters as crafted.
+/// (`cargo test --release -p trove-cli --test cli keys::` runs the release half.)
+#[test]
+fn the_insecure_fast_kdf_switch_takes_effect_only_in_debug_builds() {
+    const SWITCH: &str = "TROVE_INSECURE_FAST_KDF_FOR_TESTS";
+    let t = TestVault::new();
+    let refused = |out: std::process::Output| {
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("8 KiB") && stderr(&out).contains("outside what Trove accepts"),
+            "{}",
+            stderr(&out)
+        );
+    };
+    if cfg!(debug_assertions) {
+        assert_eq!(
+            kdf_params(&t),
+            serde_json::json!({"m_cost_kib": 8, "t_cost": 1, "p_cost": 1})
+        );
+        t.ok(&["add", "note", "title=unlocked with the test parameters"]);
+        refused(t.cmd(&["list"]).env_remove(SWITCH).output().unwrap());
+    } else {
+        let p = kdf_params(&t);
+        assert!(
+            p["m_cost_kib"].as_u64() >= Some(64 * 1024) && p["t_cost"].as_u64() >= Some(6),
+            "a release build calibrates despite {SWITCH}: {p}"
+        );
+        let path = t.vault.join("trove.key");
+        let mut kf: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        kf["passphrase"]["params"] = serde_json::json!({"m_cost_kib": 8, "t_cost": 1, "p_cost": 1});
+        std::fs::write(&path, serde_json::to_vec(&kf).unwrap()).unwrap();
+        refused(t.run(&["list"]));
+    }
+}

@@ -28,7 +28,7 @@ fn assert_no_plaintext(t: &TestVault, when: &str) {
 
 #[test]
 fn marker_record_is_absent_from_every_vault_file() {
-    let t = TestVault::new();
+    let t = TestVault::openable_here();
     t.ok(&[
         "add",
         "note",

@@ -82,7 +82,7 @@ pub(crate) fn serve_remote(t: &TestVault, relay: &str) -> (Serving, String) {
 #[test]
 fn serve_remote_announces_its_endpoint_and_links_name_it() {
     let relay = relay();
-    let t = TestVault::new();
+    let t = TestVault::openable_here();
     let (child, id) = serve_remote(&t, &relay.url);
     assert_eq!(id.len(), 64, "{id}");
 

@@ -211,7 +211,7 @@ fn serve_refuses_non_loopback_without_tls() {
 
 #[test]
 fn log_verify_names_a_tampered_entry() {
-    let t = TestVault::new();
+    let t = TestVault::openable_here();
     create(&t, &["--scope", "note"]);
     create(&t, &["--scope", "contact"]);
     assert_eq!(t.json(&["log", "verify"])["entries"], 2);

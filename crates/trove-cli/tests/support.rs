@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use trove_core::{KdfParams, Passphrase, Vault};
+
 pub const PW: &str = "correct horse battery staple";
 
 /// A temporary HOME with a vault path inside it (not created until `init`).
@@ -27,6 +29,22 @@ impl TestVault {
         t
     }
 
+    /// An initialized vault with passphrase [`PW`] that this test process can open too
+    /// (`Vault::unlock`). [`TestVault::new`]'s `trove init` writes the 8 KiB test KDF
+    /// parameters, which only a process with `TROVE_INSECURE_FAST_KDF_FOR_TESTS` set
+    /// accepts; this one is created here with the weakest parameters every build
+    /// accepts (64 MiB, one pass).
+    pub fn openable_here() -> Self {
+        let t = Self::empty();
+        let params = KdfParams {
+            m_cost_kib: KdfParams::MIN_M_COST_KIB,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        Vault::create_with(&t.vault, &Passphrase::new(PW.into()), params).unwrap();
+        t
+    }
+
     /// `trove` with this vault, the passphrase in TROVE_PASSPHRASE, a private HOME and
     /// no session bus (so the OS keyring is never reached).
     pub fn cmd(&self, args: &[&str]) -> Command {
@@ -38,7 +56,8 @@ impl TestVault {
             .env("XDG_DATA_HOME", self.home.path().join("data"))
             .env("TROVE_VAULT", &self.vault)
             .env("TROVE_PASSPHRASE", PW)
-            // Debug builds only: the weakest accepted KDF, no calibration (tests stay fast).
+            // Debug builds only: 8 KiB test KDF parameters, no calibration (tests stay
+            // fast; see trove_core::keyfile::insecure_fast_kdf_for_tests).
             .env("TROVE_INSECURE_FAST_KDF_FOR_TESTS", "1")
             .stdin(Stdio::null());
         c

@@ -62,20 +62,20 @@ impl KdfParams {
     /// What a derivation for a new key should cost on this machine.
     pub const CALIBRATION_TARGET: std::time::Duration = std::time::Duration::from_millis(500);
 
+    /// The parameters of test vaults: 8 KiB, one pass, one lane (microseconds), written
+    /// and accepted only under [`insecure_fast_kdf_for_tests`].
+    pub const INSECURE_FOR_TESTS: KdfParams = KdfParams {
+        m_cost_kib: 8,
+        t_cost: 1,
+        p_cost: 1,
+    };
+
     /// The parameters for a new passphrase slot (`init`, passphrase change, recovery):
-    /// [`KdfParams::calibrate`] to [`KdfParams::CALIBRATION_TARGET`].
-    ///
-    /// Debug builds only: with `TROVE_INSECURE_FAST_KDF_FOR_TESTS` set, the weakest
-    /// accepted parameters (64 MiB, one pass) and no calibration, so test suites that
-    /// run `trove init` stay fast. Release builds never read that variable.
+    /// [`KdfParams::calibrate`] to [`KdfParams::CALIBRATION_TARGET`], or
+    /// [`KdfParams::INSECURE_FOR_TESTS`] under [`insecure_fast_kdf_for_tests`].
     pub fn for_new_key() -> KdfParams {
-        #[cfg(debug_assertions)]
-        if std::env::var_os("TROVE_INSECURE_FAST_KDF_FOR_TESTS").is_some() {
-            return KdfParams {
-                m_cost_kib: Self::MIN_M_COST_KIB,
-                t_cost: 1,
-                p_cost: 1,
-            };
+        if insecure_fast_kdf_for_tests() {
+            return Self::INSECURE_FOR_TESTS;
         }
         Self::calibrate(Self::CALIBRATION_TARGET).params
     }
@@ -119,7 +119,12 @@ impl KdfParams {
 
     fn validate(&self) -> Result<()> {
         // Caps stop a crafted key file from making unlock take minutes or all memory.
-        let ok = (Self::MIN_M_COST_KIB..=Self::MAX_M_COST_KIB).contains(&self.m_cost_kib)
+        let min_m_cost_kib = if insecure_fast_kdf_for_tests() {
+            Self::INSECURE_FOR_TESTS.m_cost_kib
+        } else {
+            Self::MIN_M_COST_KIB
+        };
+        let ok = (min_m_cost_kib..=Self::MAX_M_COST_KIB).contains(&self.m_cost_kib)
             && (1..=Self::MAX_T_COST).contains(&self.t_cost)
             && (1..=Self::MAX_P_COST).contains(&self.p_cost);
         if ok {
@@ -138,6 +143,23 @@ impl KdfParams {
                 Self::MAX_P_COST
             )))
         }
+    }
+}
+
+/// Debug builds only: true when `TROVE_INSECURE_FAST_KDF_FOR_TESTS` is set. Test suites
+/// set it so that `trove init` writes [`KdfParams::INSECURE_FOR_TESTS`] and every unlock
+/// of such a vault costs microseconds instead of an Argon2id pass over 64 MiB (the CLI
+/// crash test then kills adds in their commits, not in their unlock). A release build
+/// compiles this to `false`: it never reads the variable, never writes weak parameters
+/// and refuses a key file that has them.
+pub fn insecure_fast_kdf_for_tests() -> bool {
+    #[cfg(debug_assertions)]
+    {
+        std::env::var_os("TROVE_INSECURE_FAST_KDF_FOR_TESTS").is_some()
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        false
     }
 }
 
