@@ -586,14 +586,9 @@ impl AppState {
         self.with_vault(|v| v.verify_log().map(Into::into))
     }
 
-    /// Changes the passphrase after checking the current one.
+    /// Changes the passphrase; the vault checks the current one.
     pub fn change_passphrase(&self, current: &Passphrase, new: &Passphrase) -> Result<()> {
-        if new.is_empty() {
-            return Err(Error::EmptyPassphrase);
-        }
-        // Someone at an unlocked, unattended computer must not be able to change it.
-        Vault::unlock(&self.dir, current)?.lock();
-        self.with_vault(|v| v.change_passphrase(new))
+        self.with_vault(|v| v.change_passphrase(current, new))
     }
 
     /// Keeps the vault key in the OS keyring.

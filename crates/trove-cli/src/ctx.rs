@@ -54,7 +54,26 @@ impl Ctx {
     /// Unlocks the vault: `--passphrase-file`, `TROVE_PASSPHRASE`, the OS keyring when
     /// this device remembers the vault, then a prompt on a terminal.
     pub fn unlock_only(&self) -> Result<Vault> {
-        let mut vault = self.unlock_unchecked()?;
+        self.anchored(self.unlock_unchecked()?)
+    }
+
+    /// Unlocks the vault with `passphrase` only (never the OS keyring), with the same
+    /// rollback check as [`Ctx::unlock_only`].
+    pub fn unlock_with(&self, passphrase: &Passphrase) -> Result<Vault> {
+        self.anchored(Vault::unlock(&self.vault_dir, passphrase)?)
+    }
+
+    /// The current passphrase, for commands that must prove it even on a device that
+    /// remembers the vault: `--passphrase-file`, `TROVE_PASSPHRASE`, or a prompt.
+    pub fn current_passphrase(&self) -> Result<Passphrase> {
+        Vault::info(&self.vault_dir)?;
+        match self.given_passphrase()? {
+            Some(p) => Ok(p),
+            None => prompt("Current passphrase: "),
+        }
+    }
+
+    fn anchored(&self, mut vault: Vault) -> Result<Vault> {
         // Before anything is read or served: is this the newest vault this computer saw?
         if let Some(store) = AnchorStore::default_location() {
             let check = vault.hold_anchor(store, self.accept_restore)?;

@@ -99,3 +99,39 @@ fn locked_keyring_is_a_clear_error_and_the_passphrase_still_works() {
         .success());
     assert!(with_bus(&t, &["forget"]).output().unwrap().status.success());
 }
+
+/// `trove passwd` on a device that remembers the vault used to unlock from the keyring
+/// and change the passphrase without anyone proving they knew it: whoever sat at the
+/// computer could lock its owner out. The current passphrase is asked for regardless.
+#[test]
+fn passwd_needs_the_current_passphrase_even_when_remembered() {
+    let t = TestVault::new();
+    let out = with_bus(&t, &["remember"]).output().unwrap();
+    assert!(out.status.success(), "remember: {}", stderr(&out));
+    let out = with_bus(&t, &["passwd", "--allow-weak-passphrase"])
+        .env_remove("TROVE_PASSPHRASE")
+        .env("TROVE_NEW_PASSPHRASE", "taken over by someone else")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "passwd without the current passphrase must fail: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).to_lowercase().contains("passphrase"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing changed: the old passphrase still opens it, the intruder's does not.
+    let out = with_bus(&t, &["forget"]).output().unwrap();
+    assert!(out.status.success(), "forget: {}", stderr(&out));
+    t.ok(&["list"]);
+    let out = t
+        .cmd(&["list"])
+        .env("TROVE_PASSPHRASE", "taken over by someone else")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}

@@ -367,9 +367,25 @@ impl Vault {
     /// Changes the passphrase: rewraps the data key under the new one, with Argon2id
     /// parameters calibrated on this machine (and in the current key-file format). The
     /// database is not re-encrypted; the old passphrase stops working at once.
-    pub fn change_passphrase(&self, new: &Passphrase) -> Result<()> {
+    ///
+    /// `current` must open the key file, however this vault was unlocked: a vault opened
+    /// from the OS keyring, or left unlocked at an unattended computer, does not let
+    /// whoever sits there lock its owner out ([`Error::WrongPassphrase`] otherwise).
+    /// Whether `new` is strong enough is the caller's check
+    /// ([`crate::passphrase_policy::check_new`]), which has a deliberate override.
+    pub fn change_passphrase(&self, current: &Passphrase, new: &Passphrase) -> Result<()> {
+        if new.is_empty() {
+            return Err(Error::EmptyPassphrase);
+        }
         let path = self.dir.join(KEY_FILE);
         let mut kf = KeyFile::read(&path)?;
+        let opened = kf.unwrap_with_passphrase(current)?;
+        if opened.expose_secret() != self.key.expose_secret() {
+            // The key file was replaced under this open vault by another vault's.
+            return Err(Error::KeyFileDamaged(
+                "the key file no longer belongs to the open vault".into(),
+            ));
+        }
         kf.rewrap_passphrase(&self.key, new, KdfParams::for_new_key())?;
         kf.write(&path)
     }
@@ -835,6 +851,37 @@ pub(crate) mod tests {
             Err(Error::WrongPassphrase)
         ));
         Vault::unlock(&p, &Passphrase::new("fresh".into())).unwrap();
+    }
+
+    /// The rule "a new passphrase needs the current one" lives here, not in a front end:
+    /// a vault opened from the keyring (nobody typed anything) cannot have its passphrase
+    /// changed by whoever sits at the computer, and a failed attempt changes nothing.
+    #[test]
+    fn changing_the_passphrase_needs_the_current_one_even_when_remembered() {
+        let (dir, v) = new_vault();
+        let p = dir.path().join("v");
+        let store = MemoryKeyStore::default();
+        v.remember(&store).unwrap();
+        drop(v);
+        let v = Vault::unlock_remembered(&p, &store).unwrap();
+        let before = std::fs::read(p.join(KEY_FILE)).unwrap();
+        let pw = |s: &str| Passphrase::new(s.into());
+        for (current, new, code) in [
+            ("guess", "taken over", "wrong_passphrase"),
+            ("", "taken over", "wrong_passphrase"),
+            ("pw", "", "empty_passphrase"),
+        ] {
+            let err = v.change_passphrase(&pw(current), &pw(new)).unwrap_err();
+            assert_eq!(err.code(), code, "{current:?} → {new:?}");
+            assert_eq!(std::fs::read(p.join(KEY_FILE)).unwrap(), before);
+        }
+        v.change_passphrase(&pw("pw"), &pw("next one")).unwrap();
+        drop(v);
+        assert!(matches!(
+            Vault::unlock(&p, &pw("pw")),
+            Err(Error::WrongPassphrase)
+        ));
+        Vault::unlock(&p, &pw("next one")).unwrap();
     }
 
     #[test]

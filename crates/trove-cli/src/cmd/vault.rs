@@ -119,10 +119,12 @@ pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<()> {
 }
 
 pub fn passwd(ctx: &Ctx, a: NewPassphraseArgs) -> Result<()> {
-    let vault = ctx.unlock()?;
+    // The current passphrase is needed even when this device remembers the vault.
+    let current = ctx.current_passphrase()?;
+    let vault = ctx.unlock_with(&current)?;
     let new = env_or_prompt_new("TROVE_NEW_PASSPHRASE", "New passphrase: ")?;
     a.check(&new)?;
-    vault.change_passphrase(&new)?;
+    vault.change_passphrase(&current, &new)?;
     done(
         ctx,
         "Passphrase changed. The old one no longer opens the vault.",
