@@ -309,6 +309,15 @@ mod tests {
     use crate::record::tests::rec;
     use crate::vault::tests::new_vault;
 
+    /// The ids `query` finds, best first.
+    fn hit_ids(v: &Vault, query: &str) -> Vec<String> {
+        v.search(query, 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    }
+
     #[test]
     fn search_ranks_and_covers_every_field() {
         let (_d, v) = new_vault();
@@ -340,12 +349,7 @@ mod tests {
                 ],
             ))
             .unwrap();
-        let hits: Vec<_> = v
-            .search("oat milk", 10)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
+        let hits = hit_ids(&v, "oat milk");
         assert_eq!(
             hits,
             [strong.id.clone(), weak.id.clone()],
@@ -421,12 +425,7 @@ mod tests {
             .unwrap();
         let rare_twice = v.add(note("zürich tax", "zürich zürich move")).unwrap();
         let tax_heavy = v.add(note("tax tax tax", "tax tax zürich")).unwrap();
-        let hits: Vec<_> = v
-            .search("tax zurich", 10)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
+        let hits = hit_ids(&v, "tax zurich");
         assert_eq!(
             hits,
             [rare_twice.id, tax_heavy.id],
