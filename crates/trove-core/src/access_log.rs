@@ -27,6 +27,7 @@ const HEAD_KEY: &str = "access_log_head";
 
 /// What a log row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum LogKind {
     /// A share API request (allowed or denied).
@@ -133,6 +134,7 @@ impl NewLogEntry {
 
 /// A stored log row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LogEntry {
     pub seq: i64,
     pub time: String,
@@ -443,6 +445,7 @@ pub struct LogFilter {
 
 /// One page of log rows (see [`Vault::log_page`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LogPage {
     /// Newest first.
     pub entries: Vec<LogEntry>,
@@ -452,6 +455,7 @@ pub struct LogPage {
 
 /// The result of recomputing the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VerifyReport {
     /// Rows checked.
     pub entries: u64,
@@ -465,6 +469,7 @@ pub struct VerifyReport {
 
 /// What one organization has seen through the share API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct OrgSummary {
     pub org: String,
     /// Requests made (allowed and denied).

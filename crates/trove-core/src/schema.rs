@@ -69,6 +69,7 @@ const SCHEMAS: &[(&str, &str)] = &[
 
 /// A record type and its fields, in schema order.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RecordType {
     pub name: String,
     pub title: String,
@@ -83,24 +84,30 @@ pub struct RecordType {
 
 /// One field of a record type.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FieldDef {
     pub name: String,
     pub title: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub format: Option<String>,
     pub max_length: usize,
     pub required: bool,
     /// `textarea` for long text; absent for a one-line input.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub widget: Option<String>,
     /// Several values, one per line, each `[label: ]value` (see the module docs).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub list: bool,
     /// A value to keep out of sight until asked (an IBAN, a document number, a health
     /// value): the app masks it in lists and detail, with reveal and copy per field.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub sensitive: bool,
 }
 
