@@ -1247,7 +1247,8 @@ mod tests {
         );
         let report = s.test_storage("home").unwrap();
         assert!(!report.ok && !report.steps[0].ok);
-        assert_eq!(report.steps[0].code.as_deref(), Some("storage_connection"));
+        assert_eq!(report.steps[0].step, trove_share::staging::StepName::Write);
+        assert_eq!(report.steps[0].code, Some("storage_connection"));
         s.remove_storage("home").unwrap();
         assert!(s.storage().unwrap().is_empty());
     }

@@ -387,7 +387,7 @@ fn export_to_file_is_atomic_and_leaves_no_temp_file() {
         .starts_with(b"age-encryption.org/v1\n"));
     // Progress: the members copied into the bundle, in bytes, up to all of them.
     let last = seen.last().expect("progress reported");
-    assert_eq!(last.phase, "finishing");
+    assert_eq!(last.phase, super::Phase::Finishing);
     assert_eq!(Some(last.done), last.total);
     assert!(last.done > 0);
     // Only the bundle is left: neither the temp file nor the members' spill.
