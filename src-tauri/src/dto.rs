@@ -138,7 +138,8 @@ impl From<trove_core::Grant> for GrantDto {
     }
 }
 
-/// What the person asks for in the create-grant flow.
+/// What the person asks for in the create-grant flow. Not `trove_core::NewGrant`: the
+/// screen also asks for a staged copy (`offline`, `storage`) and never binds an org key.
 #[derive(Debug, Clone, Deserialize, TS)]
 pub struct NewGrantDto {
     pub org: String,
@@ -430,4 +431,70 @@ pub struct NewStorageDto {
     pub access_key_id: String,
     pub region: Option<String>,
     pub prefix: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, to_value};
+    use trove_core::bundle::{Phase, Protection};
+    use trove_core::importers::Format;
+    use trove_core::{GrantStatus, LogKind, Route, Scope, StagingState};
+    use trove_share::staging::StepName;
+
+    use super::*;
+
+    /// The UI switches on these strings (the unions in `ui/src/bindings/`); they are the
+    /// strings the app sent before these fields were enums.
+    #[test]
+    fn enums_cross_as_the_strings_the_ui_switches_on() {
+        let pairs = [
+            (to_value(GrantStatus::Exhausted), "exhausted"),
+            (to_value(LogKind::GrantRevoke), "grant_revoke"),
+            (to_value(LogKind::RemoteKeyRotate), "remote_key_rotate"),
+            (to_value(Route::Relayed), "relayed"),
+            (to_value(StagingState::DeletionPending), "deletion_pending"),
+            (to_value(Protection::Recipients), "recipients"),
+            (to_value(Phase::Finishing), "finishing"),
+            (to_value(Format::Vcard), "vcard"),
+            (to_value(StepName::Delete), "delete"),
+            (to_value(RemoteState::Connecting), "connecting"),
+            (to_value(LineProblemKind::ValueNotKept), "value_not_kept"),
+        ];
+        for (value, expected) in pairs {
+            assert_eq!(value.unwrap(), json!(expected));
+        }
+        let asked: ImportRequestDto = serde_json::from_value(json!({
+            "path": "/tmp/a.vcf", "format": null, "record_type": null,
+            "identity_path": null, "dry_run": true,
+        }))
+        .unwrap();
+        assert_eq!(asked.format, None, "null: detect the format");
+    }
+
+    /// The sharing screen reads a grant flat, its scope as `TYPE.FIELD` strings (the
+    /// binding says `ScopeItem = string` by hand: this is what holds it to the truth).
+    #[test]
+    fn a_grant_crosses_flat_with_its_scope_as_strings() {
+        let grant = trove_core::Grant {
+            id: "g1".into(),
+            org: "Clinic".into(),
+            purpose: "intake".into(),
+            scope: Scope::parse(&["contact.email", "address"], Some("home")).unwrap(),
+            created_at: "2026-12-01T10:00:00Z".into(),
+            expires_at: None,
+            max_uses: Some(3),
+            uses: 1,
+            revoked_at: None,
+            org_key: None,
+            status: GrantStatus::Active,
+        };
+        let v = to_value(GrantDto::from(grant)).unwrap();
+        assert_eq!(v["scope"], json!(["contact.email", "address"]));
+        assert_eq!(
+            (&v["id"], &v["status"], &v["only_tag"], &v["max_uses"]),
+            (&json!("g1"), &json!("active"), &json!("home"), &json!(3))
+        );
+        assert_eq!(v["staging"], json!(null));
+        assert!(v.get("records").is_none(), "no record list: left out ({v})");
+    }
 }
