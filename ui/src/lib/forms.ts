@@ -3,6 +3,7 @@
 // right field, and the change set an edit form produces.
 import type { ApiError } from "../bindings/ApiError";
 import type { FieldDef } from "../bindings/FieldDef";
+import type { FieldFormat } from "../bindings/FieldFormat";
 import type { RecordChanges } from "../bindings/RecordChanges";
 import type { StoredRecord } from "../bindings/StoredRecord";
 import type { RecordType } from "../bindings/RecordType";
@@ -21,7 +22,7 @@ export interface InputSpec {
   uppercase: boolean;
 }
 
-const EXAMPLES: Record<string, string> = {
+const EXAMPLES: Record<FieldFormat, string> = {
   email: "name@example.org",
   date: "YYYY-MM-DD",
   "partial-date": "YYYY-MM-DD or --MM-DD",
@@ -37,7 +38,7 @@ export function inputFor(field: FieldDef): InputSpec {
   return {
     element: field.widget === "textarea" ? "textarea" : "input",
     type: f === "email" ? "email" : f === "date" ? "date" : f === "phone" ? "tel" : "text",
-    placeholder: f ? (EXAMPLES[f] ?? "") : "",
+    placeholder: f ? EXAMPLES[f] : "",
     uppercase: f === "iban" || f === "bic" || f === "country",
   };
 }
