@@ -31,6 +31,7 @@ const HEAD_KEY: &str = "access_log_head";
 
 /// What a log row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum LogKind {
     /// A share API request (allowed or denied).
@@ -137,6 +138,7 @@ impl NewLogEntry {
 
 /// A stored log row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LogEntry {
     pub seq: i64,
     pub time: String,
@@ -581,6 +583,7 @@ pub struct LogFilter {
 
 /// One page of log rows (see [`Vault::log_page`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LogPage {
     /// Newest first.
     pub entries: Vec<LogEntry>,
@@ -590,6 +593,7 @@ pub struct LogPage {
 
 /// The result of recomputing the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VerifyReport {
     /// Rows checked.
     pub entries: u64,
@@ -603,6 +607,7 @@ pub struct VerifyReport {
 
 /// What one organization has seen through the share API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct OrgSummary {
     pub org: String,
     /// Requests made (allowed and denied).
