@@ -39,9 +39,9 @@ pub(crate) enum Id {
 
 impl Id {
     pub(crate) fn new(id: &str) -> Id {
-        match ulid::Ulid::from_string(id) {
-            Ok(u) if u.to_string() == id => Id::Ulid(u.to_bytes()),
-            _ => Id::Text(id.to_string()),
+        match ulid_bytes(id) {
+            Some(b) => Id::Ulid(b),
+            None => Id::Text(id.to_string()),
         }
     }
 
@@ -51,6 +51,13 @@ impl Id {
             Id::Text(t) => t.clone(),
         }
     }
+}
+
+/// The 16 bytes of `id` when it is a ULID in canonical form (the text they give back).
+fn ulid_bytes(id: &str) -> Option<[u8; 16]> {
+    let u = ulid::Ulid::from_string(id).ok()?;
+    let mut buf = [0; ulid::ULID_LEN];
+    (u.array_to_str(&mut buf) == id).then(|| u.to_bytes())
 }
 
 /// A list of ids: 16 bytes each when every one is a canonical ULID, else their text.
@@ -64,9 +71,9 @@ impl Ids {
     pub(crate) fn new(ids: &[String]) -> Ids {
         let mut packed = Vec::with_capacity(ids.len());
         for id in ids {
-            match Id::new(id) {
-                Id::Ulid(b) => packed.push(b),
-                Id::Text(_) => return Ids::Text(ids.to_vec()),
+            match ulid_bytes(id) {
+                Some(b) => packed.push(b),
+                None => return Ids::Text(ids.to_vec()),
             }
         }
         Ids::Ulids(packed)
