@@ -685,8 +685,8 @@ pub struct ImportReportDto {
     pub problems: Vec<LineProblemDto>,
     /// Nothing was imported: the file was refused (see `problems`).
     pub refused: bool,
-    /// What this import added, as one batch that "Undo import" removes (none for a dry
-    /// run, a bundle, or an import that added nothing).
+    /// What this import changed, as one batch that "Undo import" takes back (none for a
+    /// dry run or an import that changed nothing).
     pub batch: Option<String>,
     /// What the person should know about how the file was read (a bundle that was not
     /// encrypted, columns read without a prefix they all share); nothing was lost.
@@ -718,8 +718,12 @@ pub struct UndoReportDto {
     pub batch: String,
     /// Moved to the trash.
     pub removed: Vec<String>,
+    /// Updated by the import: put back as they were before it.
+    pub restored: Vec<String>,
     /// Changed since the import: kept.
     pub kept_changed: Vec<String>,
+    /// Updated by the import, earlier version no longer kept: kept as imported.
+    pub kept_no_earlier: Vec<String>,
     /// Already removed before the undo.
     pub already_gone: Vec<String>,
 }
@@ -729,7 +733,9 @@ impl From<trove_core::UndoReport> for UndoReportDto {
         UndoReportDto {
             batch: u.batch,
             removed: u.removed,
+            restored: u.restored,
             kept_changed: u.kept_changed,
+            kept_no_earlier: u.kept_no_earlier,
             already_gone: u.already_gone,
         }
     }
@@ -784,7 +790,7 @@ impl ImportReportDto {
                 })
                 .collect(),
             refused: full.refused,
-            batch: full.batch,
+            batch: r.batch,
         }
     }
 }
