@@ -9,9 +9,17 @@ export type UndoReportDto = { batch: string,
  */
 removed: Array<string>, 
 /**
+ * Updated by the import: put back as they were before it.
+ */
+restored: Array<string>, 
+/**
  * Changed since the import: kept.
  */
 kept_changed: Array<string>, 
+/**
+ * Updated by the import, earlier version no longer kept: kept as imported.
+ */
+kept_no_earlier: Array<string>, 
 /**
  * Already removed before the undo.
  */
