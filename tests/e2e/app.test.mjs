@@ -203,6 +203,19 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     assert.equal(await (await b.$("#f-phone")).getAttribute("aria-invalid"), "true");
     assert.deepEqual(await tops(), before, "showing the errors moves no field");
     await shot(b, "04-validation");
+    // A message longer than its line lies over what follows instead of pushing it down.
+    const lines = await b.execute(() => {
+      const e = document.querySelector("#h-email .error");
+      e.dataset.was = e.textContent;
+      e.textContent = "This message is much longer than one line of the form, as a server's refusal can be. ".repeat(4);
+      return Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight));
+    });
+    assert.ok(lines >= 3, `the long message wraps (${lines} lines)`);
+    assert.deepEqual(await tops(), before, "a message of several lines moves no field either");
+    await b.execute(() => {
+      const e = document.querySelector("#h-email .error");
+      e.textContent = e.dataset.was;
+    });
     await clearByKeys(b, "#f-phone");
     await typeInto(b, "#f-email", "ana@example.org");
     await typeInto(b, "#f-label", "personal");
