@@ -709,40 +709,30 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
   });
 
   it("undoes an import (a JSON file, then a Trove bundle): what it added goes to the trash", async () => {
-    const file = path.join(TMP, "prefs.json");
-    fs.writeFileSync(file, JSON.stringify([{ type: "preference", fields: { key: "lang", value: "es" } }]));
-    await (await el(b, "#tab-records")).click();
-    const before = await countOf(b, "preference");
-    await (await el(b, "#tab-transfer")).click();
-    await (await el(b, "#mode-import")).click();
-    await typeInto(b, "#import-path", file);
-    await b.keys(["Tab"]);
-    await (await el(b, "#import-preview")).click();
-    await (await el(b, "#import-commit")).click();
-    await el(b, "#import-result");
-    await (await el(b, "#undo-import")).click();
-    assert.match(await text(b, "#undo-result"), /1 record moved to the trash/);
-    await shot(b, "22b-import-undone");
-    await (await el(b, "#tab-records")).click();
-    assert.equal(await countOf(b, "preference"), before, "the import's record is gone");
-
-    // A Trove bundle's import is undone the same way (the CLI writes one from another vault).
+    const json = path.join(TMP, "prefs.json");
+    fs.writeFileSync(json, JSON.stringify([{ type: "preference", fields: { key: "lang", value: "es" } }]));
+    // A bundle from another vault, written by the CLI.
     const env = { TROVE_VAULT: path.join(TMP, "undo-src"), TROVE_PASSPHRASE: "undo source pass" };
     await trove(env, "--json", "init");
     await trove(env, "--json", "add", "preference", "key=theme", "value=dark");
     const bundle = path.join(TMP, "undo-src.trove");
     await trove(env, "--json", "export", bundle, "--plain");
-    await (await el(b, "#tab-transfer")).click();
-    await (await el(b, "#mode-import")).click();
-    await typeInto(b, "#import-path", bundle);
-    await b.keys(["Tab"]);
-    await (await el(b, "#import-preview")).click();
-    await (await el(b, "#import-commit")).click();
-    assert.match(await text(b, "#import-result"), /1 added/);
-    await (await el(b, "#undo-import")).click();
-    assert.match(await text(b, "#undo-result"), /1 record moved to the trash/);
     await (await el(b, "#tab-records")).click();
-    assert.equal(await countOf(b, "preference"), before, "the bundle's record is gone too");
+    const before = await countOf(b, "preference");
+    for (const file of [json, bundle]) {
+      await (await el(b, "#tab-transfer")).click();
+      await (await el(b, "#mode-import")).click();
+      await typeInto(b, "#import-path", file);
+      await b.keys(["Tab"]);
+      await (await el(b, "#import-preview")).click();
+      await (await el(b, "#import-commit")).click();
+      assert.match(await text(b, "#import-result"), /1 added/);
+      await (await el(b, "#undo-import")).click();
+      assert.match(await text(b, "#undo-result"), /1 record moved to the trash/);
+      if (file === json) await shot(b, "22b-import-undone");
+      await (await el(b, "#tab-records")).click();
+      assert.equal(await countOf(b, "preference"), before, `${path.basename(file)}: the import's record is gone`);
+    }
   });
 
   it("locks, refuses a wrong passphrase, unlocks with the right one", async () => {
