@@ -508,7 +508,7 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await (await found.$("input")).click();
     assert.match(await text(b, "#records-preview"), new RegExp(`3 of ${total} Note records`), "the summary counts every chosen record, not the shown ones");
     await shot(b, "14d-record-picker");
-    await (await b.$("form.create button=Cancel")).click();
+    await (await (await b.$("form.create")).$("button=Cancel")).click();
     const undone = await trove(env, "--json", "import", "undo", imported.batch);
     assert.equal(undone.removed.length, 60);
     await trove(env, "--json", "trash", "empty");
