@@ -1,7 +1,7 @@
 //! The trash and import batches: removing a record moves it out of the `records` table
 //! into `trash` for [`TRASH_DAYS`] days (so no list, search, share or export path can
-//! reach it), and an import remembers what it added and what it updated so it can be undone as a
-//! batch.
+//! reach it), and an import remembers what it added and what it updated so that it can
+//! be undone as a batch.
 
 use chrono::{Duration, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
