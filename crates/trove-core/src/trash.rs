@@ -16,6 +16,7 @@ pub const TRASH_DAYS: i64 = 30;
 
 /// A record in the trash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TrashedRecord {
     #[serde(flatten)]
     pub record: Record,
@@ -27,6 +28,7 @@ pub struct TrashedRecord {
 
 /// What undoing an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UndoReport {
     pub batch: String,
     /// Records the import added, now moved to the trash.
@@ -418,9 +420,9 @@ mod tests {
     }
 
     #[test]
-    fn migration_10_moves_what_older_imports_added_to_a_row_each() {
+    fn migration_11_moves_what_older_imports_added_to_a_row_each() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        for sql in &crate::vault::MIGRATIONS[..9] {
+        for sql in &crate::vault::MIGRATIONS[..10] {
             conn.execute_batch(sql).unwrap();
         }
         conn.execute_batch(
@@ -430,7 +432,7 @@ mod tests {
                UPDATE import_batches SET undone_at = '2026-11-02T00:00:00.000Z' WHERE id = 'B2';"#,
         )
         .unwrap();
-        conn.execute_batch(crate::vault::MIGRATIONS[9]).unwrap();
+        conn.execute_batch(crate::vault::MIGRATIONS[10]).unwrap();
         let rows: Vec<(String, String, String, bool, Option<String>)> = conn
             .prepare("SELECT batch, id, updated_at, was_new, before FROM import_batch_records ORDER BY id")
             .unwrap()

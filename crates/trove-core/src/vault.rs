@@ -257,7 +257,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         count       INTEGER
     );
     "#,
-    // 10: what each import changed, a row per record (written as the import goes, so a
+    // 10: the access log stored as one row per commit, a block of entries, indexed by
+    // the organizations and grants they name (see `access_log::block`). The rows of the
+    // table above are moved over by `access_log::stored::migrate_blocks`, which then
+    // drops it and makes the new tables append-only; what they hash and how they read
+    // is unchanged.
+    r#"
+    CREATE TABLE access_log_block (
+        first_seq INTEGER PRIMARY KEY,
+        last_seq  INTEGER NOT NULL,
+        min_time  INTEGER,
+        max_time  INTEGER,
+        entries   BLOB NOT NULL
+    );
+    CREATE TABLE access_log_key (
+        key   BLOB NOT NULL,
+        block INTEGER NOT NULL,
+        PRIMARY KEY (key, block)
+    ) WITHOUT ROWID;
+    "#,
+    // 11: what each import changed, a row per record (written as the import goes, so a
     // large bundle needs no list in memory): the `updated_at` it left, whether it added
     // the record, and, for one it updated, the earlier version (JSON, kept for
     // `trash::TRASH_DAYS` days) that an undo puts back, with the earlier `import_origin`
