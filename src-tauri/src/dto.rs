@@ -347,8 +347,8 @@ pub struct ImportReportDto {
     pub problems: Vec<LineProblemDto>,
     /// Nothing was imported: the file was refused (see `problems`).
     pub refused: bool,
-    /// What this import added, as one batch that "Undo import" removes (none for a dry
-    /// run, a bundle, or an import that added nothing).
+    /// What this import changed, as one batch that "Undo import" takes back (none for a
+    /// dry run or an import that changed nothing).
     pub batch: Option<String>,
     /// What the person should know about how the file was read (a bundle that was not
     /// encrypted, columns read without a prefix they all share); nothing was lost.
@@ -396,7 +396,7 @@ impl ImportReportDto {
                 })
                 .collect(),
             refused: full.refused,
-            batch: full.batch,
+            batch: r.batch,
         }
     }
 }

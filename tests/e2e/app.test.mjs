@@ -203,6 +203,19 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     assert.equal(await (await b.$("#f-phone")).getAttribute("aria-invalid"), "true");
     assert.deepEqual(await tops(), before, "showing the errors moves no field");
     await shot(b, "04-validation");
+    // A message longer than its line lies over what follows instead of pushing it down.
+    const lines = await b.execute(() => {
+      const e = document.querySelector("#h-email .error");
+      e.dataset.was = e.textContent;
+      e.textContent = "This message is much longer than one line of the form, as a server's refusal can be. ".repeat(4);
+      return Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight));
+    });
+    assert.ok(lines >= 3, `the long message wraps (${lines} lines)`);
+    assert.deepEqual(await tops(), before, "a message of several lines moves no field either");
+    await b.execute(() => {
+      const e = document.querySelector("#h-email .error");
+      e.textContent = e.dataset.was;
+    });
     await clearByKeys(b, "#f-phone");
     await typeInto(b, "#f-email", "ana@example.org");
     await typeInto(b, "#f-label", "personal");
@@ -503,11 +516,12 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     await shot(b, "17-export");
     await (await el(b, "#export-submit")).click();
     assert.match(await text(b, "#export-result"), /3 records/);
-    // The result is scrolled into view; another tab opens at its top.
+    // The result is scrolled into view (to the pixel: scrolling stops at whole pixels and
+    // lines of 1.6rem put the card at fractions of one); another tab opens at its top.
     await b.waitUntil(
       () => b.execute(() => {
         const r = document.getElementById("export-result").getBoundingClientRect();
-        return r.top >= 0 && r.bottom <= window.innerHeight;
+        return r.top >= -1 && r.bottom <= window.innerHeight + 1;
       }),
       { timeout: 5000, timeoutMsg: "the export's result was not scrolled into view" },
     );
@@ -655,23 +669,31 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
     assert.equal(await (await b.$("#import-error")).isExisting(), false, "no permission error from the dialog plugin");
   });
 
-  it("undoes an import: what it added goes to the trash", async () => {
-    const file = path.join(TMP, "prefs.json");
-    fs.writeFileSync(file, JSON.stringify([{ type: "preference", fields: { key: "lang", value: "es" } }]));
+  it("undoes an import (a JSON file, then a Trove bundle): what it added goes to the trash", async () => {
+    const json = path.join(TMP, "prefs.json");
+    fs.writeFileSync(json, JSON.stringify([{ type: "preference", fields: { key: "lang", value: "es" } }]));
+    // A bundle from another vault, written by the CLI.
+    const env = { TROVE_VAULT: path.join(TMP, "undo-src"), TROVE_PASSPHRASE: "undo source pass" };
+    await trove(env, "--json", "init");
+    await trove(env, "--json", "add", "preference", "key=theme", "value=dark");
+    const bundle = path.join(TMP, "undo-src.trove");
+    await trove(env, "--json", "export", bundle, "--plain");
     await (await el(b, "#tab-records")).click();
     const before = await countOf(b, "preference");
-    await (await el(b, "#tab-transfer")).click();
-    await (await el(b, "#mode-import")).click();
-    await typeInto(b, "#import-path", file);
-    await b.keys(["Tab"]);
-    await (await el(b, "#import-preview")).click();
-    await (await el(b, "#import-commit")).click();
-    await el(b, "#import-result");
-    await (await el(b, "#undo-import")).click();
-    assert.match(await text(b, "#undo-result"), /1 record moved to the trash/);
-    await shot(b, "22b-import-undone");
-    await (await el(b, "#tab-records")).click();
-    assert.equal(await countOf(b, "preference"), before, "the import's record is gone");
+    for (const file of [json, bundle]) {
+      await (await el(b, "#tab-transfer")).click();
+      await (await el(b, "#mode-import")).click();
+      await typeInto(b, "#import-path", file);
+      await b.keys(["Tab"]);
+      await (await el(b, "#import-preview")).click();
+      await (await el(b, "#import-commit")).click();
+      assert.match(await text(b, "#import-result"), /1 added/);
+      await (await el(b, "#undo-import")).click();
+      assert.match(await text(b, "#undo-result"), /1 record moved to the trash/);
+      if (file === json) await shot(b, "22b-import-undone");
+      await (await el(b, "#tab-records")).click();
+      assert.equal(await countOf(b, "preference"), before, `${path.basename(file)}: the import's record is gone`);
+    }
   });
 
   it("locks, refuses a wrong passphrase, unlocks with the right one", async () => {
@@ -721,6 +743,7 @@ describe("a new vault: create, add, edit, delete, lock, unlock", () => {
 
 describe("the demo vault", () => {
   let b;
+  let demoPass;
 
   before(async () => {
     b = await startApp(path.join(TMP, "vault-demo"));
@@ -730,7 +753,7 @@ describe("the demo vault", () => {
   });
 
   it("opens with sample data and the documented passphrase", async () => {
-    const pass = await text(b, "#demo-passphrase");
+    const pass = (demoPass = await text(b, "#demo-passphrase"));
     await (await el(b, "#open-demo")).click();
     await el(b, "#new-record");
     await b.waitUntil(async () => Number(await (await b.$("button.type .count")).getText()) >= 40, { timeout: 10000 });
@@ -775,6 +798,47 @@ describe("the demo vault", () => {
     await typeInto(b, "#unlock-pass", pass);
     await (await el(b, "#unlock-submit")).click();
     await el(b, "#new-record");
+  });
+
+  it("the record picker reads a page at a time and searches, and its counts stay right", async () => {
+    // 60 notes written by the CLI into the open demo vault, taken back by `import undo` below.
+    const file = path.join(TMP, "many-notes.json");
+    fs.writeFileSync(file, JSON.stringify(Array.from({ length: 60 }, (_, i) => ({ type: "note", fields: { title: `Picker note n${i}` } }))));
+    const env = { TROVE_VAULT: path.join(TMP, "vault-demo"), TROVE_PASSPHRASE: demoPass };
+    const imported = await trove(env, "--json", "import", file);
+    assert.equal(imported.new, 60);
+    // The records screen reads the counts again when it opens.
+    await (await el(b, "#tab-log")).click();
+    await (await el(b, "#tab-records")).click();
+    let total = 0;
+    await b.waitUntil(async () => (total = await countOf(b, "note")) >= 60, { timeout: 5000, timeoutMsg: "the imported notes are not counted" });
+    await (await el(b, "#tab-sharing")).click();
+    await (await el(b, "#new-grant")).click();
+    await (await el(b, "#scope-note")).click();
+    await (await el(b, "#g-some-records")).click();
+    const picks = 'div.record-picks[data-type="note"]';
+    const boxes = async () => (await b.$$(`${picks} input[data-record]`)).length;
+    await b.waitUntil(async () => (await boxes()) === 50, { timeout: 5000, timeoutMsg: "the first page is not 50 records" });
+    assert.match(await text(b, `${picks} p`), new RegExp(`^0 of ${total} Note records`));
+    const more = await el(b, `${picks} button.more-records`);
+    assert.match(await more.getText(), new RegExp(`Show ${Math.min(50, total - 50)} more \\(50 of ${total} shown\\)`));
+    await more.click();
+    await b.waitUntil(async () => (await boxes()) === Math.min(100, total), { timeout: 5000, timeoutMsg: "the next page did not come" });
+    const ids = await Promise.all((await b.$$(`${picks} input[data-record]`)).slice(0, 2).map((e) => e.getAttribute("data-record")));
+    for (const id of ids) await (await el(b, `${picks} input[data-record="${id}"]`)).click();
+    assert.match(await text(b, "#records-preview"), new RegExp(`2 of ${total} Note records`));
+    // A search in the vault: the match, and the two chosen ones still there to untick.
+    await typeInto(b, "#g-records-search", "n57");
+    await b.waitUntil(async () => / 1 found/.test(await text(b, `${picks} p`)), { timeout: 5000, timeoutMsg: "the search found nothing" });
+    assert.equal(await boxes(), 3);
+    assert.match(await text(b, picks), /Picker note n57/);
+    const found = await (await b.$(picks)).$("label*=Picker note n57");
+    await (await found.$("input")).click();
+    assert.match(await text(b, "#records-preview"), new RegExp(`3 of ${total} Note records`), "the summary counts every chosen record, not the shown ones");
+    await shot(b, "14d-record-picker");
+    await (await (await b.$("form.create")).$("button=Cancel")).click();
+    const undone = await trove(env, "--json", "import", "undo", imported.batch);
+    assert.equal(undone.removed.length, 60);
   });
 });
 

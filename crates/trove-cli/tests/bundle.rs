@@ -263,3 +263,54 @@ fn an_address_book_never_becomes_the_owners_records() {
     let out = t.run(&["import", book.to_str().unwrap(), "--as-me"]);
     assert_eq!(out.status.code(), Some(1), "two cards are not one owner");
 }
+
+#[test]
+fn a_bundle_import_prints_its_batch_and_undo_takes_it_back() {
+    let src = TestVault::new();
+    let kept = src.ok(&["add", "note", "title=first"]).trim().to_string();
+    let file = src.home.path().join("b.trove");
+    let f = file.to_str().unwrap();
+    src.ok(&["export", f, "--plain"]);
+    let dst = TestVault::new();
+    let first = dst.json(&["import", f]);
+    assert!(first["batch"].is_string(), "{first}");
+    let original = dst.json(&["get", &kept]);
+
+    src.ok(&["edit", &kept, "title=second"]);
+    let added = src.ok(&["add", "note", "title=new"]).trim().to_string();
+    let file = src.home.path().join("b2.trove");
+    let f = file.to_str().unwrap();
+    src.ok(&["export", f, "--plain"]);
+    let dry = dst.json(&["import", f, "--dry-run"]);
+    assert!(dry["batch"].is_null(), "a dry run records no batch: {dry}");
+    let out = dst.ok(&["import", f]);
+    let batch = out
+        .lines()
+        .find_map(|l| l.strip_prefix("batch "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the import names its batch: {out}"))
+        .to_string();
+    assert!(out.contains(&format!("trove import undo {batch}")), "{out}");
+    assert_eq!(dst.json(&["get", &kept])["fields"]["title"], "second");
+
+    let undone = dst.ok(&["import", "undo", &batch]);
+    assert!(
+        undone.contains("1 records moved to the trash, 1 put back as they were before it"),
+        "{undone}"
+    );
+    assert_eq!(
+        dst.json(&["get", &kept]),
+        original,
+        "the earlier version, exactly"
+    );
+    assert_eq!(dst.count(), 1);
+    let trash = dst.json(&["trash", "list"]);
+    assert_eq!(trash["trash"][0]["id"], added.as_str());
+    let again = dst.run(&["import", "undo", &batch]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already undone"),
+        "{}",
+        stderr(&again)
+    );
+}

@@ -1,13 +1,14 @@
 //! The trash and import batches: removing a record moves it out of the `records` table
 //! into `trash` for [`TRASH_DAYS`] days (so no list, search, share or export path can
-//! reach it), and an import remembers what it added so it can be undone as a batch.
+//! reach it), and an import remembers what it added and what it updated so that it can
+//! be undone as a batch.
 
 use chrono::{Duration, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::record::{get_record, insert_record, Record};
+use crate::record::{get_record, insert_record, replace_record, DerivedColumns, Record};
 use crate::vault::Vault;
 
 /// How long a removed record stays restorable.
@@ -32,8 +33,13 @@ pub struct UndoReport {
     pub batch: String,
     /// Records the import added, now moved to the trash.
     pub removed: Vec<String>,
-    /// Records the import added that were changed since: kept.
+    /// Records the import updated, put back as they were before it.
+    pub restored: Vec<String>,
+    /// Records the import added or updated that were changed since: kept.
     pub kept_changed: Vec<String>,
+    /// Records the import updated whose earlier version is no longer kept (erased
+    /// [`TRASH_DAYS`] days after the import, or by emptying the trash): kept as imported.
+    pub kept_no_earlier: Vec<String>,
     /// Records the import added that were already removed.
     pub already_gone: Vec<String>,
 }
@@ -42,11 +48,17 @@ fn stamp(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Erases trashed records older than [`TRASH_DAYS`].
+/// Erases trashed records older than [`TRASH_DAYS`], and the earlier versions kept by
+/// imports older than that.
 fn purge_expired(tx: &Transaction<'_>) -> Result<()> {
     let cutoff = stamp(Utc::now() - Duration::days(TRASH_DAYS));
     tx.prepare_cached("DELETE FROM trash WHERE trashed_at < ?1")?
-        .execute([cutoff])?;
+        .execute([&cutoff])?;
+    tx.prepare_cached(
+        "UPDATE import_batch_records SET before = NULL, before_origin = NULL WHERE before IS NOT NULL \
+         AND batch IN (SELECT id FROM import_batches WHERE created_at < ?1)",
+    )?
+    .execute([&cutoff])?;
     Ok(())
 }
 
@@ -83,26 +95,103 @@ fn trashed_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TrashedRecord> 
     })
 }
 
-/// Remembers what one import added (ids with their `updated_at`), inside its
-/// transaction; returns the batch id.
-pub(crate) fn record_batch(
-    tx: &Transaction<'_>,
-    file: &str,
-    format: &str,
-    added: &[(String, String)],
-) -> Result<String> {
-    let id = crate::record::new_id();
-    tx.prepare_cached(
-        "INSERT INTO import_batches (id, created_at, file, format, added) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        id,
-        crate::now_rfc3339(),
-        file,
-        format,
-        serde_json::to_string(added).expect("ids serialize")
-    ])?;
-    Ok(id)
+/// What one import changes, written as it goes inside its transaction (a row per
+/// record, so a large bundle keeps no list in memory), so that [`Vault::undo_import`]
+/// can take it back: the records it added, and the earlier version of those it updated.
+/// A dry run has none.
+pub(crate) struct BatchWriter {
+    id: String,
+    rows: u64,
+}
+
+impl BatchWriter {
+    pub(crate) fn new() -> Self {
+        BatchWriter {
+            id: crate::record::new_id(),
+            rows: 0,
+        }
+    }
+
+    fn note(
+        &mut self,
+        tx: &Transaction<'_>,
+        id: &str,
+        updated_at: &str,
+        before: Option<(&Record, Option<&str>)>,
+    ) -> Result<()> {
+        // A record met again in the same import keeps its first row (added, or its
+        // version before the import) with the latest `updated_at`.
+        tx.prepare_cached(
+            "INSERT INTO import_batch_records (batch, id, updated_at, was_new, before, before_origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (batch, id) DO UPDATE SET updated_at = excluded.updated_at",
+        )?
+        .execute(params![
+            self.id,
+            id,
+            updated_at,
+            before.is_none(),
+            before.map(|(b, _)| serde_json::to_string(b).expect("record serializes")),
+            before.and_then(|(_, o)| o),
+        ])?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The import added `r`.
+    pub(crate) fn added(&mut self, tx: &Transaction<'_>, r: &Record) -> Result<()> {
+        self.note(tx, &r.id, &r.updated_at, None)
+    }
+
+    /// The import replaced `before` by a version updated at `updated_at`, and, when
+    /// `origin` is given, the record's `import_origin` fields (`None` inside: it had none).
+    pub(crate) fn updated(
+        &mut self,
+        tx: &Transaction<'_>,
+        before: &Record,
+        origin: Option<Option<&str>>,
+        updated_at: &str,
+    ) -> Result<()> {
+        // An import that had no origin to replace stores '' (forget on undo).
+        let origin = origin.map(|o| o.unwrap_or(""));
+        self.note(tx, &before.id, updated_at, Some((before, origin)))
+    }
+
+    /// Records the batch (from `file`, in `format`); its id, or `None` when the import
+    /// changed nothing.
+    pub(crate) fn finish(
+        self,
+        tx: &Transaction<'_>,
+        file: &str,
+        format: &str,
+    ) -> Result<Option<String>> {
+        purge_expired(tx)?;
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        tx.prepare_cached(
+            "INSERT INTO import_batches (id, created_at, file, format) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![self.id, crate::now_rfc3339(), file, format])?;
+        Ok(Some(self.id))
+    }
+}
+
+/// Puts back the `import_origin` fields an import replaced: `None` leaves them, `""`
+/// (there were none) forgets them.
+fn restore_origin(tx: &Transaction<'_>, id: &str, origin: Option<&str>) -> Result<()> {
+    match origin {
+        None => {}
+        Some("") => {
+            tx.execute("DELETE FROM import_origin WHERE id = ?1", [id])?;
+        }
+        Some(fields) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO import_origin (id, fields) VALUES (?1, ?2)",
+                params![id, fields],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 impl Vault {
@@ -153,50 +242,81 @@ impl Vault {
         })
     }
 
-    /// Erases every record in the trash for good; returns how many.
+    /// Erases every record in the trash for good, and the earlier versions of records
+    /// kept to undo imports; returns how many records were in the trash.
     pub fn empty_trash(&self) -> Result<u64> {
-        self.write(|tx| Ok(tx.execute("DELETE FROM trash", [])? as u64))
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE import_batch_records SET before = NULL, before_origin = NULL WHERE before IS NOT NULL",
+                [],
+            )?;
+            Ok(tx.execute("DELETE FROM trash", [])? as u64)
+        })
     }
 
-    /// Undoes the import `batch`: the records it added move to the trash, except those
-    /// changed since (kept, and named in the report). An undone batch cannot be undone
-    /// again.
+    /// Undoes the import `batch`: the records it added move to the trash, those it
+    /// updated get their earlier version back; records changed since are kept (and
+    /// named in the report). An undone batch cannot be undone again.
     pub fn undo_import(&self, batch: &str) -> Result<UndoReport> {
         self.write(|tx| {
-            let row: Option<(String, Option<String>)> = tx
+            let undone: Option<Option<String>> = tx
                 .query_row(
-                    "SELECT added, undone_at FROM import_batches WHERE id = ?1",
+                    "SELECT undone_at FROM import_batches WHERE id = ?1",
                     [batch],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| r.get(0),
                 )
                 .optional()?;
-            let Some((added, undone)) = row else {
+            let Some(undone) = undone else {
                 return Err(Error::InvalidInput(format!(
                     "there is no import batch {batch:?}: use the batch id an import printed"
                 )));
             };
             if let Some(at) = undone {
                 return Err(Error::InvalidInput(format!(
-                    "import batch {batch} was already undone at {at}; its records are in the trash (see `trash list`)"
+                    "import batch {batch} was already undone at {at}; what it added is in the trash (see `trash list`)"
                 )));
             }
-            let added: Vec<(String, String)> = serde_json::from_str(&added)
-                .map_err(|e| Error::InvalidInput(format!("import batch {batch} is damaged: {e}")))?;
+            purge_expired(tx)?;
             let mut report = UndoReport {
                 batch: batch.to_string(),
                 ..Default::default()
             };
-            purge_expired(tx)?;
-            for (id, updated_at) in added {
+            let mut rows = tx.prepare_cached(
+                "SELECT id, updated_at, was_new, before, before_origin FROM import_batch_records WHERE batch = ?1 ORDER BY id",
+            )?;
+            let mut rows = rows.query([batch])?;
+            while let Some(row) = rows.next()? {
+                let id: String = row.get(0)?;
+                let updated_at: String = row.get(1)?;
+                let was_new: bool = row.get(2)?;
+                let before: Option<String> = row.get(3)?;
+                let origin: Option<String> = row.get(4)?;
                 match get_record(tx, &id)? {
                     None => report.already_gone.push(id),
                     Some(r) if r.updated_at != updated_at => report.kept_changed.push(id),
-                    Some(_) => {
+                    Some(_) if was_new => {
                         trash_in(tx, &id)?;
                         report.removed.push(id);
                     }
+                    Some(_) => match before {
+                        None => report.kept_no_earlier.push(id),
+                        Some(text) => {
+                            let b: Record = serde_json::from_str(&text).map_err(|e| {
+                                Error::InvalidInput(format!(
+                                    "import batch {batch} is damaged (record {id}): {e}"
+                                ))
+                            })?;
+                            replace_record(tx, &b, &DerivedColumns::of(&b))?;
+                            restore_origin(tx, &id, origin.as_deref())?;
+                            report.restored.push(id);
+                        }
+                    },
                 }
             }
+            tx.execute(
+                "DELETE FROM import_batch_records WHERE batch = ?1",
+                [batch],
+            )?;
             tx.execute(
                 "UPDATE import_batches SET undone_at = ?2 WHERE id = ?1",
                 params![batch, crate::now_rfc3339()],
@@ -270,13 +390,13 @@ mod tests {
         let (a, b, c) = (note(&v, "a"), note(&v, "b"), note(&v, "c"));
         let batch = v
             .write(|tx| {
-                record_batch(
-                    tx,
-                    "x.json",
-                    "json",
-                    &[a.clone(), b.clone(), c.clone()].map(|r| (r.id, r.updated_at)),
-                )
+                let mut w = BatchWriter::new();
+                for r in [&a, &b, &c] {
+                    w.added(tx, r)?;
+                }
+                w.finish(tx, "x.json", "json")
             })
+            .unwrap()
             .unwrap();
         v.edit(
             &b.id,
@@ -297,5 +417,42 @@ mod tests {
         assert!(again.to_string().contains("already undone"), "{again}");
         let unknown = v.undo_import("nope").unwrap_err();
         assert!(unknown.to_string().contains("no import batch"), "{unknown}");
+    }
+
+    #[test]
+    fn migration_11_moves_what_older_imports_added_to_a_row_each() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in &crate::vault::MIGRATIONS[..10] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            r#"INSERT INTO import_batches (id, created_at, file, format, added) VALUES
+                ('B1', '2026-11-01T00:00:00.000Z', 'a.vcf', 'vcard', '[["R1","t1"],["R2","t2"]]'),
+                ('B2', '2026-11-01T00:00:00.000Z', 'b.vcf', 'vcard', '[["R3","t3"]]');
+               UPDATE import_batches SET undone_at = '2026-11-02T00:00:00.000Z' WHERE id = 'B2';"#,
+        )
+        .unwrap();
+        conn.execute_batch(crate::vault::MIGRATIONS[10]).unwrap();
+        let rows: Vec<(String, String, String, bool, Option<String>)> = conn
+            .prepare("SELECT batch, id, updated_at, was_new, before FROM import_batch_records ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let row = |id: &str, t: &str| ("B1".to_string(), id.to_string(), t.to_string(), true, None);
+        assert_eq!(
+            rows,
+            vec![row("R1", "t1"), row("R2", "t2")],
+            "undone B2 needs none"
+        );
+        let undone: Option<String> = conn
+            .query_row(
+                "SELECT undone_at FROM import_batches WHERE id = 'B2'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(undone.is_some(), "batches are kept");
     }
 }

@@ -276,6 +276,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (key, block)
     ) WITHOUT ROWID;
     "#,
+    // 11: what each import changed, a row per record (written as the import goes, so a
+    // large bundle needs no list in memory): the `updated_at` it left, whether it added
+    // the record, and, for one it updated, the earlier version (JSON, kept for
+    // `trash::TRASH_DAYS` days) that an undo puts back, with the earlier `import_origin`
+    // fields when a vCard/CSV/JSON import replaced them. Rows of batches already undone
+    // are not kept.
+    r#"
+    CREATE TABLE import_batch_records (
+        batch      TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        was_new    INTEGER NOT NULL,
+        before     TEXT,
+        before_origin TEXT,
+        PRIMARY KEY (batch, id)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO import_batch_records (batch, id, updated_at, was_new)
+        SELECT b.id, json_extract(e.value, '$[0]'), json_extract(e.value, '$[1]'), 1
+        FROM import_batches b, json_each(b.added) e
+        WHERE b.undone_at IS NULL;
+    ALTER TABLE import_batches DROP COLUMN added;
+    "#,
 ];
 
 /// An unlocked vault. Dropping it (or calling [`Vault::lock`]) closes the database and

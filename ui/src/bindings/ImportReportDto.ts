@@ -39,8 +39,8 @@ problems_total: number, problems: Array<LineProblemDto>,
  */
 refused: boolean, 
 /**
- * What this import added, as one batch that "Undo import" removes (none for a dry
- * run, a bundle, or an import that added nothing).
+ * What this import changed, as one batch that "Undo import" takes back (none for a
+ * dry run or an import that changed nothing).
  */
 batch: string | null, 
 /**

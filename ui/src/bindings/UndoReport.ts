@@ -9,9 +9,18 @@ export type UndoReport = { batch: string,
  */
 removed: Array<string>, 
 /**
- * Records the import added that were changed since: kept.
+ * Records the import updated, put back as they were before it.
+ */
+restored: Array<string>, 
+/**
+ * Records the import added or updated that were changed since: kept.
  */
 kept_changed: Array<string>, 
+/**
+ * Records the import updated whose earlier version is no longer kept (erased
+ * [`TRASH_DAYS`] days after the import, or by emptying the trash): kept as imported.
+ */
+kept_no_earlier: Array<string>, 
 /**
  * Records the import added that were already removed.
  */

@@ -175,9 +175,13 @@ describe("errors", () => {
 
 describe("undo import", () => {
   it("says what went to the trash and what was kept", () => {
-    expect(undoSummary({ batch: "b", removed: ["a", "b"], kept_changed: [], already_gone: [] })).toBe("2 records moved to the trash.");
-    expect(undoSummary({ batch: "b", removed: ["a"], kept_changed: ["c"], already_gone: ["d", "e"] })).toBe(
+    const none = { restored: [], kept_no_earlier: [] };
+    expect(undoSummary({ batch: "b", removed: ["a", "b"], kept_changed: [], already_gone: [], ...none })).toBe("2 records moved to the trash.");
+    expect(undoSummary({ batch: "b", removed: ["a"], kept_changed: ["c"], already_gone: ["d", "e"], ...none })).toBe(
       "1 record moved to the trash. 1 record was changed since the import and kept. 2 were already removed.",
+    );
+    expect(undoSummary({ batch: "b", removed: [], restored: ["a", "b"], kept_changed: [], already_gone: [], kept_no_earlier: ["c"] })).toBe(
+      "0 records moved to the trash. 2 records put back as before the import. 1 updated record was kept as imported: the earlier version is no longer kept.",
     );
   });
 });

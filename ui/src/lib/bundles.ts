@@ -217,8 +217,13 @@ export function transferMessage(e: ApiError): string {
 export function undoSummary(u: UndoReport): string {
   const n = u.removed.length;
   let s = `${n} ${n === 1 ? "record" : "records"} moved to the trash.`;
+  const r = u.restored.length;
+  if (r) s += ` ${r} ${r === 1 ? "record" : "records"} put back as before the import.`;
   const k = u.kept_changed.length;
   if (k) s += ` ${k} ${k === 1 ? "record was" : "records were"} changed since the import and kept.`;
+  const e = u.kept_no_earlier.length;
+  if (e)
+    s += ` ${e} updated ${e === 1 ? "record was" : "records were"} kept as imported: the earlier version is no longer kept.`;
   const g = u.already_gone.length;
   if (g) s += ` ${g} ${g === 1 ? "was" : "were"} already removed.`;
   return s;

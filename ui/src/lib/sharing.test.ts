@@ -17,6 +17,8 @@ import {
   enforcement,
   entryActor,
   recordsLabel,
+  chosenOfType,
+  pickList,
   remoteLabel,
   remoteStateLabel,
   scopeFromTicks,
@@ -217,7 +219,14 @@ describe("remote and staged grants", () => {
 describe("record-level grants", () => {
   it("says how many of a type's records are shared", () => {
     expect(recordsLabel("Address", 2, 4)).toBe("2 of 4 Address records");
+    expect(chosenOfType({ a: "address", b: "contact", c: "address" }, "address")).toBe(2);
     expect(recordsLabel("Address", 1, 1)).toBe("All 1 Address record");
+  });
+  it("keeps chosen records in the picker when they are not on the page or in the search", () => {
+    const r = (id: string, type = "address") => ({ id, type });
+    const picked = { z: r("z"), c: r("c", "contact"), a: r("a") };
+    expect(pickList("address", [r("a"), r("b"), r("n", "note")], picked).map((x) => x.id)).toEqual(["z", "a", "b"]);
+    expect(pickList("contact", [], picked).map((x) => x.id)).toEqual(["c"]);
   });
   it("drops chosen records whose type left the scope", () => {
     const chosen = { b: "address", a: "address", n: "note" };

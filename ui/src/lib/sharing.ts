@@ -318,6 +318,25 @@ export function recordsLabel(title: string, chosen: number, total: number): stri
   return chosen >= total ? `All ${total} ${title} ${noun}` : `${chosen} of ${total} ${title} ${noun}`;
 }
 
+/** Records of a type the grant form's picker reads from the vault at a time. */
+export const PICK_PAGE = 50;
+
+/** How many of the chosen records (id → type) are of `type`. */
+export function chosenOfType(chosen: Record<string, string>, type: string): number {
+  return Object.values(chosen).filter((t) => t === type).length;
+}
+
+/**
+ * What the picker lists for `type`: the chosen records that are not in `shown` first (a
+ * choice on a later page or outside a search stays visible and can be unticked), then
+ * `shown` (a page, or the search's matches) of that type.
+ */
+export function pickList<R extends { id: string; type: string }>(type: string, shown: R[], picked: Record<string, R>): R[] {
+  const here = new Set(shown.map((r) => r.id));
+  const kept = Object.values(picked).filter((r) => r.type === type && !here.has(r.id));
+  return [...kept, ...shown.filter((r) => r.type === type)];
+}
+
 /** The chosen record ids that are still of a type in `scope` (a type unticked drops its records). */
 export function chosenInScope(chosen: Record<string, string>, scope: string[]): string[] {
   const types = new Set(scope.map((s) => s.split(".")[0]));

@@ -164,8 +164,8 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
 
 #[derive(clap::Subcommand)]
 pub enum ImportCmd {
-    /// Remove what one import added (records changed since are kept and named); the
-    /// records go to the trash
+    /// Take back one import: what it added goes to the trash, what it updated gets its
+    /// earlier version back (records changed since are kept and named)
     Undo {
         /// The batch id the import printed (`"batch"` in `import --json`)
         #[arg(value_name = "BATCH")]
@@ -182,12 +182,19 @@ fn undo(ctx: &Ctx, batch: &str) -> Result<()> {
         return Ok(());
     }
     outln!(
-        "undid import {}: {} records moved to the trash",
+        "undid import {}: {} records moved to the trash, {} put back as they were before it",
         output::safe(&u.batch),
-        u.removed.len()
+        u.removed.len(),
+        u.restored.len()
     );
     for id in &u.kept_changed {
         outln!("kept {id}: changed since the import");
+    }
+    for id in &u.kept_no_earlier {
+        outln!(
+            "kept {id} as imported: its earlier version is no longer kept (erased with the trash or after {} days)",
+            trove_core::TRASH_DAYS
+        );
     }
     if !u.already_gone.is_empty() {
         outln!("{} records were already removed", u.already_gone.len());
@@ -292,7 +299,7 @@ fn print_report(r: &importers::Report) {
         );
     }
     print_changes(m);
-    if let Some(b) = &r.batch {
+    if let Some(b) = &m.batch {
         outln!("batch {b} (undo with `trove import undo {b}`)");
     }
     for w in &m.warnings {

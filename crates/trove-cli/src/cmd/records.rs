@@ -175,7 +175,8 @@ pub enum TrashCmd {
     List,
     /// Put a removed record back
     Restore(IdArg),
-    /// Erase every record in the trash for good
+    /// Erase every record in the trash for good, and the earlier versions kept to undo
+    /// imports
     Empty,
 }
 

@@ -20,6 +20,7 @@ use crate::model::scope::validate_projected_record;
 use crate::model::scope::Scope;
 use crate::record::DerivedColumns;
 use crate::secret::Passphrase;
+use crate::trash::BatchWriter;
 use crate::vault::Vault;
 
 /// What opens a bundle.
@@ -80,6 +81,10 @@ pub struct ImportReport {
     pub new: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// The batch that undoes this import (`import undo BATCH`); none for a dry run or an
+    /// import that changed nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
     /// Lines of grants/receipts/log the bundle holds; they stay in the bundle (grant
     /// tokens and the log's hash chain belong to the vault that wrote them).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -503,7 +508,7 @@ fn import_tar(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
     let tx = super::target::begin(vault, opts.dry_run)?;
-    let (report, fields) = std::thread::scope(|s| {
+    let (mut report, fields, batch) = std::thread::scope(|s| {
         let (to_merge, from_reader) = std::sync::mpsc::sync_channel::<FromReader>(2);
         // Merged batches go back to be freed there, off the merging thread.
         let (give_back, merged) = std::sync::mpsc::sync_channel::<RecordBatch>(4);
@@ -518,6 +523,7 @@ fn import_tar(
         });
         let mut counts = MergeCounts {
             detail_changes: opts.dry_run,
+            batch: (!opts.dry_run).then(BatchWriter::new),
             ..Default::default()
         };
         let target = MergeTarget::new(&tx, opts.dry_run);
@@ -548,13 +554,17 @@ fn import_tar(
         report.unchanged = counts.unchanged;
         report.changes = counts.changes;
         report.changes_not_shown = counts.changes_not_shown;
-        Ok::<_, Error>((report, fields))
+        Ok::<_, Error>((report, fields, counts.batch))
     })?;
     if opts.dry_run {
         // A dry run wrote nothing, not even its log row: end the read snapshot.
         tx.rollback()?;
     } else {
         super::log_hook::log_import(&tx, "bundle", &fields.into_set())?;
+        if let Some(b) = batch {
+            let created = report.bundle_created_at.as_deref().unwrap_or("?");
+            report.batch = b.finish(&tx, &format!("bundle of {created}"), "bundle")?;
+        }
         tx.commit()?;
         crate::share::journal::merge_if_any(vault);
     }
@@ -600,6 +610,8 @@ struct MergeCounts {
     detail_changes: bool,
     changes: Vec<RecordChange>,
     changes_not_shown: u64,
+    /// What the import changes, for an undo (none for a dry run).
+    batch: Option<BatchWriter>,
 }
 
 /// Merges the batches the reading thread sends, in order, until it hangs up. Only SQLite
@@ -618,7 +630,7 @@ fn merge_batches(
                 for (line, rec, cols) in &batch {
                     let mut change = None;
                     let detail = counts.detail_changes.then_some(&mut change);
-                    match merge_one(tx, target, rec, cols, mode, detail)
+                    match merge_one(tx, target, rec, cols, mode, detail, counts.batch.as_mut())
                         .map_err(|e| at_line(e, *line))?
                     {
                         Merged::New => counts.new += 1,
@@ -1047,8 +1059,8 @@ pub enum Merged {
     Unchanged,
 }
 
-/// Merges one validated record (with `cols` built from it) into `target` by id, and with
-/// `detail` the field-level change of an update.
+/// Merges one validated record (with `cols` built from it) into `target` by id, with
+/// `detail` the field-level change of an update, noting what changed in `batch`.
 ///
 /// A stored `updated_at` more than a day ahead of the clock (left by a bundle before
 /// such times were refused) does not protect the record: any other valid copy wins, so
@@ -1060,8 +1072,12 @@ fn merge_one(
     cols: &DerivedColumns,
     mode: MergeMode,
     detail: Option<&mut Option<RecordChange>>,
+    batch: Option<&mut BatchWriter>,
 ) -> Result<Merged> {
     if target.insert_if_new(tx, rec, cols)? {
+        if let Some(b) = batch {
+            b.added(tx, rec)?;
+        }
         return Ok(Merged::New);
     }
     let Some(existing) = target.get(tx, &rec.id)? else {
@@ -1099,6 +1115,9 @@ fn merge_one(
         _ => (rec, cols),
     };
     target.replace(tx, after, after_cols)?;
+    if let Some(b) = batch {
+        b.updated(tx, &existing, None, &after.updated_at)?;
+    }
     if let Some(d) = detail {
         *d = Some(RecordChange::between(&existing, after));
     }
@@ -1125,7 +1144,15 @@ pub fn merge_records(
     for r in records {
         report.records += 1;
         fields.note_record(&r);
-        match merge_one(&tx, &mut target, &r, &DerivedColumns::of(&r), mode, None)? {
+        match merge_one(
+            &tx,
+            &mut target,
+            &r,
+            &DerivedColumns::of(&r),
+            mode,
+            None,
+            None,
+        )? {
             Merged::New => report.new += 1,
             Merged::Updated => report.updated += 1,
             Merged::Unchanged => report.unchanged += 1,

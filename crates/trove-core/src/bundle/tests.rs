@@ -1996,3 +1996,178 @@ fn a_dry_run_bundle_import_takes_no_write_lock_l3() {
     assert_eq!((real.new, real.updated, real.unchanged), (2, 2, 0));
     assert_eq!(v.get(&recs[1].id).unwrap().fields["title"], "twice");
 }
+
+// ---- undo ----
+
+/// Stored earlier versions (of records imports updated), across all batches.
+fn kept_earlier_versions(v: &Vault) -> i64 {
+    v.conn()
+        .query_row(
+            "SELECT count(*) FROM import_batch_records WHERE before IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn undoing_a_bundle_import_trashes_what_it_added_and_restores_what_it_updated() {
+    let (_d, mut src) = filled(6, 21);
+    let old_bundle = plain(&src);
+    let (_d2, mut dst) = new_vault();
+    let dry = import_bundle_bytes(
+        &dst,
+        &old_bundle,
+        BundleKey::None,
+        &ImportOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(dry.batch, None, "a dry run records no batch");
+    let first = import_plain(&dst, &old_bundle).unwrap();
+    let b1 = first
+        .batch
+        .expect("an import that added records has a batch");
+    let before_second = snapshot(&dst);
+    let (u1, u2) = {
+        let all = src.list(&ListFilter::default()).unwrap();
+        (all[0].id.clone(), all[1].id.clone())
+    };
+    later_clock(&mut src);
+    let mut retitle = crate::RecordChanges::default();
+    retitle.add_tags.push("zebrafinch".into());
+    src.edit(&u1, &retitle).unwrap();
+    src.edit(&u2, &retitle).unwrap();
+    let added = src
+        .add(crate::NewRecord::new(
+            "note",
+            [("title".into(), "from the bundle".into())],
+        ))
+        .unwrap();
+    let second = import_plain(&dst, &plain(&src)).unwrap();
+    assert_eq!((second.new, second.updated, second.unchanged), (1, 2, 4));
+    let b2 = second.batch.expect("batch");
+    assert_ne!(b1, b2);
+    assert_eq!(kept_earlier_versions(&dst), 2);
+    // u2 is changed by hand after the import: the undo keeps it.
+    dst.set_clock(crate::Clock::fixed(
+        chrono::Utc::now() + chrono::Duration::seconds(5),
+    ));
+    let mut note = crate::RecordChanges::default();
+    note.add_tags.push("mine".into());
+    let mine = dst.edit(&u2, &note).unwrap();
+
+    let u = dst.undo_import(&b2).unwrap();
+    assert_eq!(u.removed, vec![added.id.clone()]);
+    assert_eq!(u.restored, vec![u1.clone()]);
+    assert_eq!(u.kept_changed, vec![u2.clone()]);
+    assert!(u.already_gone.is_empty() && u.kept_no_earlier.is_empty());
+    assert_eq!(
+        dst.get(&u1).unwrap(),
+        before_second[&u1],
+        "exactly as before"
+    );
+    assert_eq!(dst.get(&u2).unwrap(), mine);
+    assert!(matches!(dst.get(&added.id), Err(Error::NotFound(_))));
+    assert!(dst
+        .list_trash()
+        .unwrap()
+        .iter()
+        .any(|t| t.record.id == added.id));
+    let hits: Vec<String> = dst
+        .search("zebrafinch", 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        hits,
+        vec![u2.clone()],
+        "the restored version is what is indexed"
+    );
+    assert_eq!(
+        kept_earlier_versions(&dst),
+        0,
+        "an undone batch keeps no versions"
+    );
+    let again = dst.undo_import(&b2).unwrap_err();
+    assert!(again.to_string().contains("already undone"), "{again}");
+
+    // The first import's records are as it left them again (u1 restored): all go,
+    // but u2, changed since.
+    let u = dst.undo_import(&b1).unwrap();
+    assert_eq!(u.removed.len(), 5);
+    assert!(u.removed.contains(&u1));
+    assert_eq!(u.kept_changed, vec![u2.clone()]);
+    assert_eq!(dst.list(&ListFilter::default()).unwrap(), vec![mine]);
+}
+
+#[test]
+fn earlier_versions_go_with_the_trash_and_after_thirty_days() {
+    let (_d, mut src) = filled(3, 22);
+    let older = plain(&src);
+    let ids: Vec<String> = snapshot(&src).into_keys().collect();
+    later_clock(&mut src);
+    let mut tag = crate::RecordChanges::default();
+    tag.add_tags.push("newer".into());
+    for id in &ids {
+        src.edit(id, &tag).unwrap();
+    }
+    let newer = plain(&src);
+    for age_out in [false, true] {
+        let (_d2, dst) = new_vault();
+        import_plain(&dst, &older).unwrap();
+        let b = import_plain(&dst, &newer).unwrap().batch.unwrap();
+        assert_eq!(kept_earlier_versions(&dst), 3);
+        if age_out {
+            dst.conn()
+                .execute(
+                    "UPDATE import_batches SET created_at = '2000-01-01T00:00:00.000Z' WHERE id = ?1",
+                    [&b],
+                )
+                .unwrap();
+            dst.list_trash().unwrap(); // purges what is older than the trash keeps
+            assert_eq!(kept_earlier_versions(&dst), 0, "erased after 30 days");
+        } else {
+            dst.empty_trash().unwrap();
+            assert_eq!(kept_earlier_versions(&dst), 0, "empty trash erases them");
+        }
+        let u = dst.undo_import(&b).unwrap();
+        assert_eq!(u.kept_no_earlier, ids, "kept as imported, and named");
+        assert!(u.restored.is_empty() && u.removed.is_empty());
+        assert_eq!(snapshot(&dst), snapshot(&src));
+    }
+}
+
+#[test]
+fn a_record_added_then_updated_by_one_bundle_is_removed_by_the_undo() {
+    let mut rs = sample_records(2);
+    let mut newer = rs[0].clone();
+    newer.updated_at = "2026-02-01T00:00:00.000Z".into();
+    newer.fields.insert("title".into(), "second copy".into());
+    rs.push(newer);
+    let bytes = tar_with(&records_jsonl(&rs), 3, &[]);
+    let (_d, dst) = new_vault();
+    let r = import_plain(&dst, &bytes).unwrap();
+    assert_eq!((r.new, r.updated), (2, 1));
+    let u = dst.undo_import(&r.batch.unwrap()).unwrap();
+    assert_eq!(u.removed, vec![rs[0].id.clone(), rs[1].id.clone()]);
+    assert!(u.restored.is_empty());
+    assert!(snapshot(&dst).is_empty());
+}
+
+#[test]
+fn an_import_that_changes_nothing_records_no_batch() {
+    let (_d, src) = filled(3, 24);
+    let bytes = plain(&src);
+    let (_d2, dst) = new_vault();
+    import_plain(&dst, &bytes).unwrap();
+    assert_eq!(import_plain(&dst, &bytes).unwrap().batch, None);
+    let batches: i64 = dst
+        .conn()
+        .query_row("SELECT count(*) FROM import_batches", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(batches, 1);
+}

@@ -35,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::record::{validate_tag, DerivedColumns, NewRecord, Record};
 use crate::schema::record_type;
 use crate::secret::Passphrase;
+use crate::trash::BatchWriter;
 use crate::vault::Vault;
 use person::Entry;
 
@@ -516,8 +517,8 @@ struct Merger<'t, 'c> {
     seen: HashSet<String>,
     fields: BTreeSet<String>,
     report: Report,
-    /// Records this import added (id, `updated_at`), for `import undo`.
-    added: Vec<(String, String)>,
+    /// What this import changes, for `import undo` (none for a dry run).
+    batch: Option<BatchWriter>,
 }
 
 impl<'t, 'c> Merger<'t, 'c> {
@@ -555,17 +556,19 @@ impl<'t, 'c> Merger<'t, 'c> {
             .insert_if_new(self.tx, &rec, &DerivedColumns::of(&rec))?
         {
             self.report.merge.new += 1;
-            self.added.push((rec.id.clone(), rec.updated_at.clone()));
+            if let Some(b) = &mut self.batch {
+                b.added(self.tx, &rec)?;
+            }
             self.set_origin(&rec)?;
             return Ok(());
         }
         let existing = self.target.get(self.tx, &rec.id)?.ok_or_else(|| {
             Error::Database(format!("record {} neither inserted nor found", rec.id))
         })?;
-        let origin: Option<BTreeMap<String, String>> = self
-            .target
-            .origin(self.tx, &rec.id)?
-            .and_then(|s| serde_json::from_str(&s).ok());
+        let origin_text = self.target.origin(self.tx, &rec.id)?;
+        let origin: Option<BTreeMap<String, String>> = origin_text
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok());
         let mut merged = existing.clone();
         let (mut changed, mut kept) = (Vec::new(), Vec::new());
         for (f, v) in &rec.fields {
@@ -596,6 +599,14 @@ impl<'t, 'c> Merger<'t, 'c> {
             let merged = crate::record::validate_record(&merged)?;
             self.target
                 .replace(self.tx, &merged, &DerivedColumns::of(&merged))?;
+            if let Some(b) = &mut self.batch {
+                b.updated(
+                    self.tx,
+                    &existing,
+                    Some(origin_text.as_deref()),
+                    &merged.updated_at,
+                )?;
+            }
             self.report.merge.updated += 1;
         }
         if (!changed.is_empty() || !kept.is_empty()) && self.report.changes.len() < MAX_PROBLEMS {
@@ -681,14 +692,14 @@ pub fn import_bytes(
     // A dry run reads a snapshot and merges into an overlay: no write lock, no writes.
     let tx = bundle::target::begin(vault, opts.dry_run)?;
     let mut problems = Problems::default();
-    let (fields, mut report, encoding, added) = {
+    let (fields, mut report, encoding, batch) = {
         let mut m = Merger {
             target: MergeTarget::new(&tx, opts.dry_run)?,
             tx: &tx,
             now: crate::now_rfc3339(),
             seen: HashSet::new(),
             fields: BTreeSet::new(),
-            added: Vec::new(),
+            batch: (!opts.dry_run).then(BatchWriter::new),
             report: Report {
                 file: file.to_string(),
                 merge: bundle::ImportReport {
@@ -710,7 +721,7 @@ pub fn import_bytes(
         if let Some(e) = failed {
             return Err(e);
         }
-        (m.fields, m.report, encoding, m.added)
+        (m.fields, m.report, encoding, m.batch)
     };
     report.encoding = Some(encoding.into());
     let has_unmapped = problems.unmapped_list().next().is_some();
@@ -758,13 +769,8 @@ pub fn import_bytes(
     e.path = Some(format!("import:{}", format.name()));
     e.fields = fields.into_iter().collect();
     append(&tx, e, None)?;
-    if !added.is_empty() {
-        report.batch = Some(crate::trash::record_batch(
-            &tx,
-            file,
-            format.name(),
-            &added,
-        )?);
+    if let Some(b) = batch {
+        report.merge.batch = b.finish(&tx, file, format.name())?;
     }
     tx.commit()?;
     crate::share::journal::merge_if_any(vault);

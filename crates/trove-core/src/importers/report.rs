@@ -64,14 +64,10 @@ pub struct Change {
 pub struct Report {
     /// The file as given.
     pub file: String,
-    /// `format`, `dry_run`, `records`, `new`, `updated`, `unchanged` (and the bundle's
-    /// own details for a bundle).
+    /// `format`, `dry_run`, `records`, `new`, `updated`, `unchanged`, `batch` (and the
+    /// bundle's own details for a bundle).
     #[serde(flatten)]
     pub merge: ImportReport,
-    /// The batch id of what this import added (`import undo BATCH`); none for a dry
-    /// run, a bundle, or an import that added nothing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch: Option<String>,
     /// The text encoding read (not for bundles).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding: Option<String>,

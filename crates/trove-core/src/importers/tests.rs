@@ -643,6 +643,7 @@ fn imported_then_edited_by_hand() -> (tempfile::TempDir, Vault, std::path::PathB
 #[test]
 fn reimport_updates_by_uid_and_keeps_fields_edited_by_hand() {
     let (_d, v, f, id) = imported_then_edited_by_hand();
+    let edited = v.get(&id).unwrap();
     let newer = "BEGIN:VCARD\nVERSION:4.0\nUID:abc-1\nFN:Ana López\nTEL:+49 170 2\nTITLE:Lead\nORG:Northwind\nEND:VCARD\n";
     std::fs::write(&f, newer).unwrap();
     let r = import(&v, &f, &Options::default()).unwrap();
@@ -665,6 +666,14 @@ fn reimport_updates_by_uid_and_keeps_fields_edited_by_hand() {
         (again.merge.new, again.merge.updated, again.merge.unchanged),
         (0, 0, 1)
     );
+    assert_eq!(again.merge.batch, None, "nothing changed: no batch");
+    // Undoing the update puts the record back as edited, and the import that follows
+    // updates it again, keeping the hand edit as before.
+    let u = v.undo_import(r.merge.batch.as_ref().unwrap()).unwrap();
+    assert_eq!(u.restored, vec![id.clone()]);
+    assert_eq!(v.get(&id).unwrap(), edited);
+    let redo = import(&v, &f, &Options::default()).unwrap();
+    assert_eq!(redo.changes, r.changes, "the same update as the first time");
 }
 
 #[test]
@@ -842,7 +851,7 @@ fn migration_moves_old_vcard_imports_to_person_once() {
         .execute_batch(&format!(
             "DROP TRIGGER import_origin_forget; DROP TABLE import_origin; DROP TABLE access_log_block; DROP TABLE access_log_key; \
              {old_log} ALTER TABLE access_log ADD COLUMN org_key TEXT; ALTER TABLE access_log ADD COLUMN route TEXT; \
-             ALTER TABLE grants DROP COLUMN records; DROP TABLE trash; DROP TABLE import_batches; PRAGMA user_version = {};",
+             ALTER TABLE grants DROP COLUMN records; DROP TABLE trash; DROP TABLE import_batches; DROP TABLE import_batch_records; PRAGMA user_version = {};",
             IMPORT_MIGRATION - 1
         ))
         .unwrap();
