@@ -116,7 +116,7 @@ impl AppState {
         if let Some(s) = self.sharing().as_ref() {
             match vault.try_clone() {
                 Ok(handle) => s.unlock(handle),
-                Err(e) => tracing::warn!(code = e.code(), "share server stays locked"),
+                Err(e) => tracing::warn!(code = %e.code(), "share server stays locked"),
             }
         }
         *self.slot() = Some(vault);
@@ -386,7 +386,7 @@ impl AppState {
         }
         match self.with_vault(|v| v.record_remote_presence(online.as_deref())) {
             Ok(()) => *noted = online,
-            Err(e) => tracing::debug!(code = e.code(), "remote presence not recorded yet"),
+            Err(e) => tracing::debug!(code = %e.code(), "remote presence not recorded yet"),
         }
     }
 
@@ -404,7 +404,7 @@ impl AppState {
                     tracing::warn!(code = f.code, grant = %f.grant_id, "staging: retried later");
                 }
             }
-            Err(e) => tracing::warn!(code = e.code(), "staging: could not run"),
+            Err(e) => tracing::warn!(code = %e.code(), "staging: could not run"),
         }
     }
 

@@ -48,7 +48,7 @@ pub use access_log::{
     LogEntry, LogFault, LogFilter, LogKind, LogPage, NewLogEntry, OrgSummary, VerifyReport,
 };
 pub use clock::{now_rfc3339, Clock};
-pub use error::{Error, Result, StorageFailure};
+pub use error::{Error, ErrorCode, Result, StorageFailure};
 pub use keyfile::KdfParams;
 pub use keystore::{KeyStore, MemoryKeyStore, OsKeyring};
 pub use model::grant::{Grant, GrantStatus, NewGrant};

@@ -324,7 +324,7 @@ impl ShareEngine {
         let mut log = match LogAppender::begin(&tx) {
             Ok(l) => l,
             Err(e) => {
-                tracing::error!(code = e.code(), "share: cannot read the access log head");
+                tracing::error!(code = %e.code(), "share: cannot read the access log head");
                 return all("the access log could not be written; retry");
             }
         };
@@ -346,7 +346,7 @@ impl ShareEngine {
             match merged {
                 Ok(m) => held = Some(m),
                 Err(e) => {
-                    tracing::error!(code = e.code(), "share: cannot merge the side journal");
+                    tracing::error!(code = %e.code(), "share: cannot merge the side journal");
                     return all("the access log could not be written; retry");
                 }
             }
@@ -398,7 +398,7 @@ impl ShareEngine {
             h.done = true;
             match cleared {
                 Ok(empty) => self.journal_pending.store(!empty, Ordering::Release),
-                Err(e) => tracing::warn!(code = e.code(), "share: cannot clear the side journal"),
+                Err(e) => tracing::warn!(code = %e.code(), "share: cannot clear the side journal"),
             }
         }
         Some(out)
@@ -420,7 +420,7 @@ impl ShareEngine {
         let j = match self.journal(&mut guard, vault) {
             Ok(j) => j,
             Err(e) => {
-                tracing::error!(code = e.code(), "share: cannot open the side journal");
+                tracing::error!(code = %e.code(), "share: cannot open the side journal");
                 return all("the access log could not be written; retry");
             }
         };
@@ -434,7 +434,7 @@ impl ShareEngine {
             Err(e) => {
                 j.rollback();
                 tracing::warn!(
-                    code = e.code(),
+                    code = %e.code(),
                     "share: side batch failed; nothing disclosed"
                 );
                 return all("the access log could not be written; retry");
@@ -442,7 +442,7 @@ impl ShareEngine {
         };
         if let Err(e) = j.commit(&rows) {
             tracing::error!(
-                code = e.code(),
+                code = %e.code(),
                 "share: side journal write failed; nothing disclosed"
             );
             return all("the access log could not be written; retry");
@@ -570,7 +570,7 @@ impl ShareEngine {
         match merged {
             Ok(empty) => self.journal_pending.store(!empty, Ordering::Release),
             Err(Error::Busy) => {}
-            Err(e) => tracing::warn!(code = e.code(), "share: cannot merge the side journal"),
+            Err(e) => tracing::warn!(code = %e.code(), "share: cannot merge the side journal"),
         }
     }
 
@@ -599,7 +599,7 @@ impl ShareEngine {
                 if tx.execute_batch("SAVEPOINT share_req").is_err() {
                     return ShareReply::unavailable("the vault is busy; retry");
                 }
-                tracing::warn!(code = e.code(), "share: request failed");
+                tracing::warn!(code = %e.code(), "share: request failed");
                 let mut entry = base_entry(&req.meta);
                 entry.status = Some(503);
                 entry.outcome = "denied:unavailable".into();
@@ -614,7 +614,7 @@ impl ShareEngine {
                 undo();
                 log.reset(mark);
                 tracing::error!(
-                    code = e.code(),
+                    code = %e.code(),
                     "share: access log write failed; nothing disclosed"
                 );
                 return ShareReply::unavailable("the access log could not be written; retry");
