@@ -11,9 +11,9 @@ use tauri::{AppHandle, Manager};
 use trove_core::{passphrase_policy, Passphrase, RecoveryKey, StorageSecret};
 
 use crate::dto::{
-    ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
-    ImportFileDto, ImportReportDto, ImportRequestDto, LogPageDto, NewGrantDto, NewRecordDto,
-    NewStorageDto, OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto,
+    ApiError, AppErrorCode, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto,
+    GrantDto, ImportFileDto, ImportReportDto, ImportRequestDto, LogPageDto, NewGrantDto,
+    NewRecordDto, NewStorageDto, OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto,
     RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto, StorageTestDto, TrashedRecordDto,
     UndoReportDto, UnlockOutcome, VaultStatus, VerifyReportDto,
 };
@@ -33,7 +33,7 @@ pub async fn vault_status(app: AppHandle) -> Res<VaultStatus> {
 async fn background<T: Send + 'static>(f: impl FnOnce() -> Res<T> + Send + 'static) -> Res<T> {
     tauri::async_runtime::spawn_blocking(f).await.map_err(|e| {
         ApiError::shell(
-            "internal",
+            AppErrorCode::Internal,
             format!("background work failed: {e}"),
             None,
             None,

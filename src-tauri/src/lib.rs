@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bindings;
 pub mod commands;
 pub mod dto;
+pub mod hint;
 pub mod link;
 pub mod memory;
 pub mod notify;

@@ -1237,7 +1237,10 @@ mod tests {
             "storage cannot count reads"
         );
         let unreachable = s.create_grant(offline(None, Some("home"))).unwrap_err();
-        assert!(unreachable.code.starts_with("storage_"), "{unreachable:?}");
+        assert!(
+            unreachable.code.as_str().starts_with("storage_"),
+            "{unreachable:?}"
+        );
         assert!(!unreachable.message.contains("s3cr3t"));
         assert!(
             s.grants().unwrap().iter().all(|g| g.org != "Clinic"),
