@@ -191,15 +191,10 @@ impl AppState {
 
     /// Creates the demo vault (passphrase [`DEMO_PASSPHRASE`]) filled with sample records.
     pub fn create_demo(&self) -> Result<()> {
-        let (vault, _recovery) = Vault::create_with(
-            &self.dir,
-            &Passphrase::new(DEMO_PASSPHRASE.into()),
-            self.kdf,
-        )?;
-        vault.add_batch(trove_core::demo::demo_records())?;
-        trove_core::seed_demo(&vault)?;
+        let pass = Passphrase::new(DEMO_PASSPHRASE.into());
+        let demo = trove_core::demo::create(&self.dir, &pass, self.kdf)?;
         self.mark_demo();
-        self.open(vault);
+        self.open(demo.vault);
         Ok(())
     }
 
