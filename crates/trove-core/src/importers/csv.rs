@@ -383,7 +383,7 @@ fn mapped_role(field: &str, col: usize) -> Result<Role> {
         "ignore" => Role::Ignore,
         other => {
             return Err(Error::InvalidInput(format!(
-                "--map: {other:?} is not a field of person (full_name, prefix, given_name, middle_name, family_name, suffix, nickname, organization, department, title, birthday, emails, phones, addresses, urls, notes, tags, or ignore)"
+                "column map: {other:?} is not a field of person (full_name, prefix, given_name, middle_name, family_name, suffix, nickname, organization, department, title, birthday, emails, phones, addresses, urls, notes, tags, or ignore)"
             )))
         }
     })
@@ -518,7 +518,7 @@ fn layout(
             .any(|h| h.trim() == c.trim() || norm(h) == norm(c))
         {
             return Err(Error::InvalidInput(format!(
-                "--map: the file has no column {c:?} (columns: {})",
+                "column map: the file has no column {c:?} (columns: {})",
                 header
                     .iter()
                     .take(40)
@@ -541,7 +541,7 @@ fn layout(
             }
             if cols.iter().all(Option::is_none) {
                 return Err(Error::InvalidInput(format!(
-                    "none of the columns is a field of {t} (fields: {}); name them with --map COLUMN=field",
+                    "none of the columns is a field of {t} (fields: {}); map columns to fields (COLUMN=field)",
                     ty.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
                 )));
             }
@@ -582,16 +582,16 @@ fn layout(
                     String::new()
                 } else {
                     format!(
-                        "; some columns look like known ones with other names, if they are: {}",
+                        "; some columns look like known ones with other names, if they are, map them: {}",
                         hints
                             .iter()
-                            .map(|(c, f)| format!("--map \"{c}={f}\""))
+                            .map(|(c, f)| format!("\"{c}={f}\""))
                             .collect::<Vec<_>>()
-                            .join(" ")
+                            .join(", ")
                     )
                 };
                 return Err(Error::InvalidInput(format!(
-                    "the columns ({}) are not a contacts export Trove knows (Google, Outlook, Thunderbird, Windows Live Mail): map them with --map COLUMN=field (person fields), or name the record type of the rows with --type T{hint}",
+                    "the columns ({}) are not a contacts export Trove knows (Google, Outlook, Thunderbird, Windows Live Mail): map them to person fields (COLUMN=field), or name the record type of the rows{hint}",
                     header.iter().take(12).map(|h| format!("{:?}", h.trim())).collect::<Vec<_>>().join(", ")
                 )));
             }
@@ -672,7 +672,7 @@ pub fn parse(
             problems.warnings.push(crate::bundle::ImportWarning {
                 code: "columns_prefixed",
                 message: format!(
-                    "every column Trove does not know starts with {prefix:?}; they were read without it ({was:?} as {now:?}); if that is wrong, name the columns with --map COLUMN=field"
+                    "every column Trove does not know starts with {prefix:?}; they were read without it ({was:?} as {now:?}); if that is wrong, map the columns to fields (COLUMN=field)"
                 ),
             });
             stripped

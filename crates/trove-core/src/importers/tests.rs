@@ -293,7 +293,11 @@ fn csv_rows_wider_than_the_header_and_unknown_layouts() {
     )
     .err()
     .unwrap();
-    assert!(e.to_string().contains("--map COLUMN=field"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("map them to person fields (COLUMN=field)"),
+        "{e}"
+    );
     // --map names what a column holds.
     let opts = Options {
         map: parse_map(&["City=full_name", "Population=notes"]).unwrap(),
@@ -334,7 +338,9 @@ fn columns_that_all_carry_one_prefix_are_read_without_it_and_said_so() {
     assert!(
         w[0].message.contains("starts with \"X\"")
             && w[0].message.contains("\"XTitle\" as \"Title\"")
-            && w[0].message.contains("--map"),
+            && w[0]
+                .message
+                .contains("map the columns to fields (COLUMN=field)"),
         "{}",
         w[0].message
     );
@@ -370,10 +376,10 @@ fn renamed_contacts_columns_are_refused_with_the_maps_to_use() {
         .unwrap()
         .to_string();
     for m in [
-        "--map \"XTitle=prefix\"",
-        "--map \"XFirst Name=given_name\"",
-        "--map \"XLast Name=family_name\"",
-        "--map \"XSpitzname=nickname\"",
+        "\"XTitle=prefix\"",
+        "\"XFirst Name=given_name\"",
+        "\"XLast Name=family_name\"",
+        "\"XSpitzname=nickname\"",
     ] {
         assert!(e.contains(m), "suggests {m}: {e}");
     }
@@ -383,9 +389,11 @@ fn renamed_contacts_columns_are_refused_with_the_maps_to_use() {
         assert!(!e.contains(c), "does not suggest {c}: {e}");
     }
     let maps: Vec<&str> = e
-        .split("--map \"")
-        .skip(1)
-        .map(|m| m.split('"').next().unwrap())
+        .split_once("if they are, map them: ")
+        .expect("suggestions")
+        .1
+        .split(", ")
+        .map(|m| m.trim_matches('"'))
         .collect();
     let opts = Options {
         map: parse_map(&maps).unwrap(),
@@ -400,7 +408,7 @@ fn renamed_contacts_columns_are_refused_with_the_maps_to_use() {
         .unwrap()
         .to_string();
     assert!(
-        e.contains("--map COLUMN=field") && !e.contains("look like"),
+        e.contains("map them to person fields (COLUMN=field)") && !e.contains("look like"),
         "{e}"
     );
 }
