@@ -81,7 +81,7 @@ pub fn run() {
             Ok(false) => 0,
             Err(e) => {
                 eprintln!("trove-desktop: {e}");
-                if let Some(h) = e.hint() {
+                if let Some(h) = hint::hint(&e) {
                     eprintln!("hint: {h}");
                 }
                 1

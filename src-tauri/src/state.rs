@@ -974,6 +974,12 @@ mod tests {
             .import(&import_req(&file, true), None, &mut |_| {})
             .unwrap_err();
         assert_eq!(none.code, "bundle_needs_passphrase");
+        // The same error the CLI words with `drop --identity`, in the app's words.
+        let hint = none.hint.as_deref().unwrap_or_default();
+        assert!(
+            hint.contains("type the bundle passphrase") && !hint.contains("--"),
+            "{hint}"
+        );
         let preview = other
             .import(
                 &import_req(&file, true),

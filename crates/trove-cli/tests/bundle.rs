@@ -56,7 +56,11 @@ fn export_to_recipient_then_import_elsewhere_twice() {
 
     let out = dst.run(&["import", f]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--identity"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("hint: pass the age identity file with --identity FILE"),
+        "the CLI's hint names its flag: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
