@@ -3,6 +3,7 @@
 // No unsafe code, except the one allocator call in `memory` (allowed there, explained).
 #![deny(unsafe_code)]
 
+pub mod api_error;
 pub mod bench;
 pub mod bindings;
 pub mod commands;
