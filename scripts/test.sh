@@ -34,6 +34,11 @@ if cargo tree -e normal,build,features -i trove-core -p trove-cli -p trove-deskt
   echo "trove-core's test-clock feature is enabled in a shipped crate; only dev-dependencies may use it" >&2
   exit 1
 fi
+step "ts-rs only in the app: the CLI, the server and the core alone build without it"
+if cargo tree -e normal -p trove-core -p trove-share -p trove-cli | grep -q ' ts-rs '; then
+  echo "ts-rs is a normal dependency outside the desktop app; only trove-desktop may turn on the ts features" >&2
+  exit 1
+fi
 step "trove-core layering: no module imports a higher layer, no import cycle"
 cargo test -q -p trove-core --test layering
 [ "${1:-}" = lint ] && exit 0

@@ -7,45 +7,46 @@ use ts_rs::{Config, ExportError, TS};
 
 use crate::dto::{
     ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
-    ImportFileDto, ImportReportDto, ImportRequestDto, LogEntryDto, LogPageDto, NewGrantDto,
-    NewRecordDto, NewStorageDto, OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto,
-    RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto, StorageTestDto, TrashedRecordDto,
-    UndoReportDto, UnlockOutcome, VaultStatus, VerifyReportDto,
+    ImportFileDto, ImportReportDto, ImportRequestDto, NewGrantDto, NewStorageDto, Receipts,
+    RemoteSettingsDto, SharingStatus, UnlockOutcome, VaultStatus,
 };
 
-/// Writes every IPC type (and the types they use) as `<Name>.ts` into `dir`.
+/// Writes every IPC type (and the types they use) as `<Name>.ts` into `dir`: the shell's
+/// own (`crate::dto`) and the trove-core and trove-share types the commands send as they
+/// are (their `ts` feature derives the TypeScript).
 pub fn export(dir: &Path) -> Result<(), ExportError> {
     let cfg = Config::new().with_out_dir(dir).with_large_int("number");
+    // The shell's own requests and answers.
     ApiError::export_all(&cfg)?;
     VaultStatus::export_all(&cfg)?;
     CreatedVault::export_all(&cfg)?;
     UnlockOutcome::export_all(&cfg)?;
-    RecordDto::export_all(&cfg)?;
-    NewRecordDto::export_all(&cfg)?;
-    RecordChangesDto::export_all(&cfg)?;
-    RecordTypeDto::export_all(&cfg)?;
     Counts::export_all(&cfg)?;
     SharingStatus::export_all(&cfg)?;
     GrantDto::export_all(&cfg)?;
     NewGrantDto::export_all(&cfg)?;
     CreatedGrant::export_all(&cfg)?;
     Receipts::export_all(&cfg)?;
-    LogEntryDto::export_all(&cfg)?;
-    LogPageDto::export_all(&cfg)?;
-    OrgSummaryDto::export_all(&cfg)?;
-    VerifyReportDto::export_all(&cfg)?;
     ExportRequestDto::export_all(&cfg)?;
     ExportSummaryDto::export_all(&cfg)?;
-    ProgressDto::export_all(&cfg)?;
     ImportFileDto::export_all(&cfg)?;
     ImportRequestDto::export_all(&cfg)?;
     ImportReportDto::export_all(&cfg)?;
-    TrashedRecordDto::export_all(&cfg)?;
-    UndoReportDto::export_all(&cfg)?;
     RemoteSettingsDto::export_all(&cfg)?;
     NewStorageDto::export_all(&cfg)?;
-    StorageDto::export_all(&cfg)?;
-    StorageTestDto::export_all(&cfg)?;
+    // The core's types, sent as they are.
+    trove_core::Record::export_all(&cfg)?;
+    trove_core::NewRecord::export_all(&cfg)?;
+    trove_core::RecordChanges::export_all(&cfg)?;
+    trove_core::RecordType::export_all(&cfg)?;
+    trove_core::TrashedRecord::export_all(&cfg)?;
+    trove_core::UndoReport::export_all(&cfg)?;
+    trove_core::LogPage::export_all(&cfg)?;
+    trove_core::OrgSummary::export_all(&cfg)?;
+    trove_core::VerifyReport::export_all(&cfg)?;
+    trove_core::StorageInfo::export_all(&cfg)?;
+    trove_core::bundle::Progress::export_all(&cfg)?;
+    trove_share::staging::TestReport::export_all(&cfg)?;
     Ok(())
 }
 

@@ -8,14 +8,17 @@ use std::collections::BTreeMap;
 
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager};
-use trove_core::{passphrase_policy, Passphrase, RecoveryKey, StorageSecret};
+use trove_core::bundle::Progress;
+use trove_core::{
+    passphrase_policy, LogPage, NewRecord, OrgSummary, Passphrase, Record, RecordChanges,
+    RecordType, RecoveryKey, StorageInfo, StorageSecret, TrashedRecord, UndoReport, VerifyReport,
+};
+use trove_share::staging::TestReport;
 
 use crate::dto::{
     ApiError, AppErrorCode, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto,
-    GrantDto, ImportFileDto, ImportReportDto, ImportRequestDto, LogPageDto, NewGrantDto,
-    NewRecordDto, NewStorageDto, OrgSummaryDto, ProgressDto, Receipts, RecordChangesDto, RecordDto,
-    RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto, StorageTestDto, TrashedRecordDto,
-    UndoReportDto, UnlockOutcome, VaultStatus, VerifyReportDto,
+    GrantDto, ImportFileDto, ImportReportDto, ImportRequestDto, NewGrantDto, NewStorageDto,
+    Receipts, RemoteSettingsDto, SharingStatus, UnlockOutcome, VaultStatus,
 };
 use crate::state::AppState;
 use crate::transfer::{self, Throttle};
@@ -164,7 +167,7 @@ pub async fn forget_device(app: AppHandle) -> Res<()> {
 
 /// The record types and their fields.
 #[tauri::command]
-pub fn record_types() -> Vec<RecordTypeDto> {
+pub fn record_types() -> &'static [RecordType] {
     crate::state::record_types()
 }
 
@@ -192,7 +195,7 @@ pub async fn list_records(
     tag: Option<String>,
     after: Option<String>,
     limit: Option<u32>,
-) -> Res<Vec<RecordDto>> {
+) -> Res<Vec<Record>> {
     blocking(app, move |state| {
         state
             .list(record_type, tag, after, limit)
@@ -203,7 +206,7 @@ pub async fn list_records(
 
 /// Full-text search over every field and tag.
 #[tauri::command]
-pub async fn search_records(app: AppHandle, query: String) -> Res<Vec<RecordDto>> {
+pub async fn search_records(app: AppHandle, query: String) -> Res<Vec<Record>> {
     blocking(app, move |state| state.search(&query).map_err(Into::into)).await
 }
 
@@ -222,23 +225,19 @@ pub async fn take_migration_notice(app: AppHandle) -> Res<Option<u64>> {
 
 /// One record.
 #[tauri::command]
-pub async fn get_record(app: AppHandle, id: String) -> Res<RecordDto> {
+pub async fn get_record(app: AppHandle, id: String) -> Res<Record> {
     blocking(app, move |state| {
-        state
-            .with_vault(|v| v.get(&id))
-            .map(Into::into)
-            .map_err(Into::into)
+        state.with_vault(|v| v.get(&id)).map_err(Into::into)
     })
     .await
 }
 
 /// Adds a record (validated against its schema).
 #[tauri::command]
-pub async fn add_record(app: AppHandle, record: NewRecordDto) -> Res<RecordDto> {
+pub async fn add_record(app: AppHandle, record: NewRecord) -> Res<Record> {
     blocking(app, move |state| {
         state
-            .with_vault_changing(|v| v.add(record.into()))
-            .map(Into::into)
+            .with_vault_changing(|v| v.add(record))
             .map_err(Into::into)
     })
     .await
@@ -246,11 +245,10 @@ pub async fn add_record(app: AppHandle, record: NewRecordDto) -> Res<RecordDto> 
 
 /// Edits a record (validated against its schema).
 #[tauri::command]
-pub async fn edit_record(app: AppHandle, id: String, changes: RecordChangesDto) -> Res<RecordDto> {
+pub async fn edit_record(app: AppHandle, id: String, changes: RecordChanges) -> Res<Record> {
     blocking(app, move |state| {
         state
-            .with_vault_changing(|v| v.edit(&id, &changes.into()))
-            .map(Into::into)
+            .with_vault_changing(|v| v.edit(&id, &changes))
             .map_err(Into::into)
     })
     .await
@@ -269,23 +267,19 @@ pub async fn remove_record(app: AppHandle, id: String) -> Res<()> {
 
 /// The records in the trash, most recently removed first.
 #[tauri::command]
-pub async fn list_trash(app: AppHandle) -> Res<Vec<TrashedRecordDto>> {
+pub async fn list_trash(app: AppHandle) -> Res<Vec<TrashedRecord>> {
     blocking(app, move |state| {
-        state
-            .with_vault(|v| v.list_trash())
-            .map(|t| t.into_iter().map(Into::into).collect())
-            .map_err(Into::into)
+        state.with_vault(|v| v.list_trash()).map_err(Into::into)
     })
     .await
 }
 
 /// Puts a trashed record back.
 #[tauri::command]
-pub async fn restore_record(app: AppHandle, id: String) -> Res<RecordDto> {
+pub async fn restore_record(app: AppHandle, id: String) -> Res<Record> {
     blocking(app, move |state| {
         state
             .with_vault_changing(|v| v.restore(&id))
-            .map(Into::into)
             .map_err(Into::into)
     })
     .await
@@ -293,23 +287,19 @@ pub async fn restore_record(app: AppHandle, id: String) -> Res<RecordDto> {
 
 /// Erases every record in the trash for good; returns how many.
 #[tauri::command]
-pub async fn empty_trash(app: AppHandle) -> Res<u32> {
+pub async fn empty_trash(app: AppHandle) -> Res<u64> {
     blocking(app, move |state| {
-        state
-            .with_vault(|v| v.empty_trash())
-            .map(|n| n.min(u32::MAX as u64) as u32)
-            .map_err(Into::into)
+        state.with_vault(|v| v.empty_trash()).map_err(Into::into)
     })
     .await
 }
 
 /// Undoes one import: what it added goes to the trash, records changed since stay.
 #[tauri::command]
-pub async fn undo_import(app: AppHandle, batch: String) -> Res<UndoReportDto> {
+pub async fn undo_import(app: AppHandle, batch: String) -> Res<UndoReport> {
     blocking(app, move |state| {
         state
             .with_vault_changing(|v| v.undo_import(&batch))
-            .map(Into::into)
             .map_err(Into::into)
     })
     .await
@@ -382,14 +372,18 @@ pub async fn revoke_grant(app: AppHandle, id: String) -> Res<GrantDto> {
 
 /// Storage targets for grants available while this computer is off.
 #[tauri::command]
-pub async fn list_storage(app: AppHandle) -> Res<Vec<StorageDto>> {
+pub async fn list_storage(app: AppHandle) -> Res<Vec<StorageInfo>> {
     blocking(app, move |state| state.storage().map_err(Into::into)).await
 }
 
 /// Adds a storage target. `secret` stays in a secret type from here on and is kept
 /// only inside the vault.
 #[tauri::command]
-pub async fn add_storage(app: AppHandle, target: NewStorageDto, secret: String) -> Res<StorageDto> {
+pub async fn add_storage(
+    app: AppHandle,
+    target: NewStorageDto,
+    secret: String,
+) -> Res<StorageInfo> {
     blocking(app, move |state| {
         let secret = StorageSecret::new(secret);
         state.add_storage(target, secret).map_err(Into::into)
@@ -399,7 +393,7 @@ pub async fn add_storage(app: AppHandle, target: NewStorageDto, secret: String) 
 
 /// Removes a storage target.
 #[tauri::command]
-pub async fn remove_storage(app: AppHandle, name: String) -> Res<StorageDto> {
+pub async fn remove_storage(app: AppHandle, name: String) -> Res<StorageInfo> {
     blocking(app, move |state| {
         state.remove_storage(&name).map_err(Into::into)
     })
@@ -408,7 +402,7 @@ pub async fn remove_storage(app: AppHandle, name: String) -> Res<StorageDto> {
 
 /// Tests a storage target: write, read back, delete a probe object.
 #[tauri::command]
-pub async fn test_storage(app: AppHandle, name: String) -> Res<StorageTestDto> {
+pub async fn test_storage(app: AppHandle, name: String) -> Res<TestReport> {
     blocking(app, move |s| s.test_storage(&name).map_err(Into::into)).await
 }
 
@@ -424,9 +418,9 @@ pub async fn grant_receipts(app: AppHandle, id: String) -> Res<Receipts> {
 pub async fn access_log(
     app: AppHandle,
     org: Option<String>,
-    before: Option<u32>,
+    before: Option<i64>,
     limit: Option<u32>,
-) -> Res<LogPageDto> {
+) -> Res<LogPage> {
     blocking(app, move |state| {
         state.log(org, before, limit).map_err(Into::into)
     })
@@ -445,7 +439,7 @@ pub async fn access_log_orgs(app: AppHandle) -> Res<Vec<String>> {
 pub async fn access_share_counts(
     app: AppHandle,
     bounds: Vec<String>,
-) -> Res<Vec<BTreeMap<String, u32>>> {
+) -> Res<Vec<BTreeMap<String, u64>>> {
     blocking(app, move |state| {
         state.share_counts(&bounds).map_err(Into::into)
     })
@@ -454,19 +448,19 @@ pub async fn access_share_counts(
 
 /// The number of access-log rows.
 #[tauri::command]
-pub async fn access_log_len(app: AppHandle) -> Res<u32> {
+pub async fn access_log_len(app: AppHandle) -> Res<u64> {
     blocking(app, move |state| state.log_len().map_err(Into::into)).await
 }
 
 /// What each organization has seen.
 #[tauri::command]
-pub async fn access_summary(app: AppHandle) -> Res<Vec<OrgSummaryDto>> {
+pub async fn access_summary(app: AppHandle) -> Res<Vec<OrgSummary>> {
     blocking(app, move |state| state.log_summary().map_err(Into::into)).await
 }
 
 /// Re-checks the access log's hash chain.
 #[tauri::command]
-pub async fn verify_access_log(app: AppHandle) -> Res<VerifyReportDto> {
+pub async fn verify_access_log(app: AppHandle) -> Res<VerifyReport> {
     blocking(app, move |state| state.verify_log().map_err(Into::into)).await
 }
 
@@ -483,7 +477,7 @@ pub async fn export_bundle(
     app: AppHandle,
     request: ExportRequestDto,
     passphrase: Option<String>,
-    on_progress: Channel<ProgressDto>,
+    on_progress: Channel<Progress>,
 ) -> Res<ExportSummaryDto> {
     let passphrase = passphrase.map(Passphrase::new);
     blocking(app, move |s| {
@@ -503,7 +497,7 @@ pub async fn import_file(
     app: AppHandle,
     request: ImportRequestDto,
     passphrase: Option<String>,
-    on_progress: Channel<ProgressDto>,
+    on_progress: Channel<Progress>,
 ) -> Res<ImportReportDto> {
     let passphrase = passphrase.map(Passphrase::new);
     blocking(app, move |s| {

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use trove_core::EndpointSecret;
 use trove_share::{RemoteOptions, ShareState};
 
-use crate::dto::RemoteStatusDto;
+use crate::dto::{RemoteState, RemoteStatusDto};
 
 /// Where the remote side is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,12 +87,12 @@ impl Drop for RemoteSide {
 
 fn status_of(endpoint_id: &str, phase: &Phase) -> RemoteStatusDto {
     let (state, home_relay, error) = match phase {
-        Phase::Connecting => ("connecting", None, None),
-        Phase::Online(home) => ("online", Some(home.clone()), None),
-        Phase::Failed(e) => ("failed", None, Some(e.clone())),
+        Phase::Connecting => (RemoteState::Connecting, None, None),
+        Phase::Online(home) => (RemoteState::Online, Some(home.clone()), None),
+        Phase::Failed(e) => (RemoteState::Failed, None, Some(e.clone())),
     };
     RemoteStatusDto {
-        state: state.into(),
+        state,
         endpoint_id: endpoint_id.to_string(),
         endpoint_short: trove_core::remote::short_key(endpoint_id).to_string(),
         home_relay,
@@ -109,8 +109,8 @@ mod tests {
         let id = "ab".repeat(32);
         let s = status_of(&id, &Phase::Connecting);
         assert_eq!(
-            (s.state.as_str(), s.endpoint_short.as_str()),
-            ("connecting", "ababababab")
+            (s.state, s.endpoint_short.as_str()),
+            (RemoteState::Connecting, "ababababab")
         );
         let s = status_of(&id, &Phase::Online("http://127.0.0.1:1/".into()));
         assert_eq!(s.home_relay.as_deref(), Some("http://127.0.0.1:1/"));
@@ -118,7 +118,7 @@ mod tests {
             &id,
             &Phase::Failed("can't open the remote endpoint: x".into()),
         );
-        assert_eq!(s.state, "failed");
+        assert_eq!(s.state, RemoteState::Failed);
         assert!(s.error.unwrap().starts_with("can't open"));
     }
 }

@@ -7,17 +7,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use trove_core::{
-    Error, KdfParams, KeyStore, ListFilter, LogFilter, Passphrase, RecoveryKey, Result, Vault,
+    Error, KdfParams, KeyStore, ListFilter, LogFilter, LogPage, OrgSummary, Passphrase, Record,
+    RecordType, RecoveryKey, Result, StorageInfo, Vault, VerifyReport,
 };
+use trove_share::staging::TestReport;
 
 use trove_core::anchor::AnchorStore;
 use trove_core::bundle::Progress;
 
 use crate::dto::{
     ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
-    ImportReportDto, ImportRequestDto, LogPageDto, NewGrantDto, NewStorageDto, OrgSummaryDto,
-    Receipts, RecordDto, RecordTypeDto, RemoteSettingsDto, SharingStatus, StorageDto,
-    StorageTestDto, UnlockOutcome, VaultStatus, VerifyReportDto,
+    ImportReportDto, ImportRequestDto, NewGrantDto, NewStorageDto, Receipts, RemoteSettingsDto,
+    SharingStatus, UnlockOutcome, VaultStatus,
 };
 use crate::notify::{self, Notice};
 use crate::sharing::{self, Sharing};
@@ -373,7 +374,7 @@ impl AppState {
             .sharing()
             .as_ref()
             .and_then(|s| s.status().remote)
-            .filter(|r| r.state == "online")
+            .filter(|r| r.state == crate::dto::RemoteState::Online)
             .and_then(|r| r.home_relay);
         let mut noted = self.presence.lock().unwrap_or_else(|p| p.into_inner());
         if *noted == online {
@@ -426,11 +427,8 @@ impl AppState {
             Ok(v.list_grants()?
                 .into_iter()
                 .map(|g| {
-                    let staging = staged.remove(&g.id).map(Into::into);
-                    GrantDto {
-                        staging,
-                        ..g.into()
-                    }
+                    let staging = staged.remove(&g.id);
+                    GrantDto { grant: g, staging }
                 })
                 .collect())
         })
@@ -461,8 +459,10 @@ impl AppState {
                 .flatten();
             let link = made.link(live).encode();
             let token = made.token().expose_secret().to_string();
-            let mut dto: GrantDto = made.grant.clone().into();
-            dto.staging = Some(made.staging.clone().into());
+            let dto = GrantDto {
+                grant: made.grant.clone(),
+                staging: Some(made.staging.clone()),
+            };
             (dto, token, link)
         } else {
             self.with_vault(|v| {
@@ -486,13 +486,13 @@ impl AppState {
         self.sync_staging();
         self.grants()?
             .into_iter()
-            .find(|g| g.id == id)
+            .find(|g| g.grant.id == id)
             .ok_or_else(|| Error::GrantNotFound(id.to_string()))
     }
 
     /// Every storage target, without secrets.
-    pub fn storage(&self) -> Result<Vec<StorageDto>> {
-        self.with_vault(|v| Ok(v.list_storage()?.into_iter().map(Into::into).collect()))
+    pub fn storage(&self) -> Result<Vec<StorageInfo>> {
+        self.with_vault(Vault::list_storage)
     }
 
     /// Adds a storage target; `secret` is kept only inside the vault.
@@ -500,7 +500,7 @@ impl AppState {
         &self,
         new: NewStorageDto,
         secret: trove_core::StorageSecret,
-    ) -> Result<StorageDto> {
+    ) -> Result<StorageInfo> {
         let target = trove_core::NewStorageTarget {
             name: new.name,
             endpoint: new.endpoint,
@@ -510,19 +510,19 @@ impl AppState {
             access_key_id: new.access_key_id,
             secret,
         };
-        self.with_vault(|v| v.add_storage(&target).map(Into::into))
+        self.with_vault(|v| v.add_storage(&target))
     }
 
     /// Removes a storage target (refused while it holds a staged copy).
-    pub fn remove_storage(&self, name: &str) -> Result<StorageDto> {
-        self.with_vault(|v| v.remove_storage(name).map(Into::into))
+    pub fn remove_storage(&self, name: &str) -> Result<StorageInfo> {
+        self.with_vault(|v| v.remove_storage(name))
     }
 
     /// Writes, reads back and deletes a probe object; says which step failed and why.
-    pub fn test_storage(&self, name: &str) -> Result<StorageTestDto> {
+    pub fn test_storage(&self, name: &str) -> Result<TestReport> {
         let target = self.with_vault(|v| v.storage_target(name))?;
         let report = trove_share::staging::block_on(trove_share::staging::test_storage(&target))??;
-        Ok(report.into())
+        Ok(report)
     }
 
     /// A grant's consent receipts.
@@ -538,16 +538,16 @@ impl AppState {
     pub fn log(
         &self,
         org: Option<String>,
-        before: Option<u32>,
+        before: Option<i64>,
         limit: Option<u32>,
-    ) -> Result<LogPageDto> {
+    ) -> Result<LogPage> {
         let filter = LogFilter {
             org,
             grant_id: None,
             limit: limit.map(|l| l as usize),
-            before: before.map(i64::from),
+            before,
         };
-        self.with_vault(|v| v.log_page(&filter).map(Into::into))
+        self.with_vault(|v| v.log_page(&filter))
     }
 
     /// Every organization the access log names.
@@ -557,28 +557,23 @@ impl AppState {
 
     /// Share API requests per organization between consecutive `bounds` (see
     /// [`Vault::log_share_counts`]).
-    pub fn share_counts(&self, bounds: &[String]) -> Result<Vec<BTreeMap<String, u32>>> {
-        let n = |c: u64| c.min(u32::MAX as u64) as u32;
-        let days = self.with_vault(|v| v.log_share_counts(bounds))?;
-        Ok(days
-            .into_iter()
-            .map(|d| d.into_iter().map(|(org, c)| (org, n(c))).collect())
-            .collect())
+    pub fn share_counts(&self, bounds: &[String]) -> Result<Vec<BTreeMap<String, u64>>> {
+        self.with_vault(|v| v.log_share_counts(bounds))
     }
 
     /// The number of access-log rows (the UI polls it to update live).
-    pub fn log_len(&self) -> Result<u32> {
-        self.with_vault(|v| Ok(v.log_len()?.min(u32::MAX as u64) as u32))
+    pub fn log_len(&self) -> Result<u64> {
+        self.with_vault(Vault::log_len)
     }
 
     /// Per organization: what it has seen.
-    pub fn log_summary(&self) -> Result<Vec<OrgSummaryDto>> {
-        self.with_vault(|v| Ok(v.log_summary(None)?.into_iter().map(Into::into).collect()))
+    pub fn log_summary(&self) -> Result<Vec<OrgSummary>> {
+        self.with_vault(|v| v.log_summary(None))
     }
 
     /// Recomputes the access log's hash chain.
-    pub fn verify_log(&self) -> Result<VerifyReportDto> {
-        self.with_vault(|v| v.verify_log().map(Into::into))
+    pub fn verify_log(&self) -> Result<VerifyReport> {
+        self.with_vault(Vault::verify_log)
     }
 
     /// Changes the passphrase; the vault checks the current one.
@@ -601,8 +596,8 @@ impl AppState {
         self.with_vault(|v| {
             let by_type = v.count_by_type()?;
             Ok(Counts {
-                total: by_type.values().map(|n| *n as u32).sum(),
-                by_type: by_type.into_iter().map(|(k, n)| (k, n as u32)).collect(),
+                total: by_type.values().sum(),
+                by_type: by_type.into_iter().collect(),
             })
         })
     }
@@ -614,14 +609,14 @@ impl AppState {
         tag: Option<String>,
         after: Option<String>,
         limit: Option<u32>,
-    ) -> Result<Vec<RecordDto>> {
+    ) -> Result<Vec<Record>> {
         let filter = ListFilter {
             record_type,
             tag,
             limit: limit.map(|l| l as usize),
             after,
         };
-        self.with_vault(|v| Ok(v.list(&filter)?.into_iter().map(Into::into).collect()))
+        self.with_vault(|v| v.list(&filter))
     }
 
     /// A second handle on the unlocked vault, for long work that must not hold the
@@ -655,19 +650,14 @@ impl AppState {
     }
 
     /// Full-text search, best match first.
-    pub fn search(&self, query: &str) -> Result<Vec<RecordDto>> {
-        self.with_vault(|v| {
-            Ok(v.search(query, SEARCH_LIMIT)?
-                .into_iter()
-                .map(Into::into)
-                .collect())
-        })
+    pub fn search(&self, query: &str) -> Result<Vec<Record>> {
+        self.with_vault(|v| v.search(query, SEARCH_LIMIT))
     }
 }
 
 /// Every record type with its fields.
-pub fn record_types() -> Vec<RecordTypeDto> {
-    trove_core::record_types().iter().map(Into::into).collect()
+pub fn record_types() -> &'static [RecordType] {
+    trove_core::record_types()
 }
 
 /// Every field problem of a record of `record_type` with `fields`, as `(field, reason)` in
@@ -682,7 +672,9 @@ pub fn record_field_problems(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dto::{NewGrantDto, NewStorageDto, ProtectionDto};
+    use crate::dto::{NewGrantDto, NewStorageDto};
+    use trove_core::bundle::{Phase, Protection};
+    use trove_core::importers::Format;
     use trove_core::{MemoryKeyStore, NewRecord};
 
     const FAST: KdfParams = KdfParams {
@@ -872,7 +864,7 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("email"));
     }
 
-    fn export_req(path: &Path, protection: ProtectionDto) -> ExportRequestDto {
+    fn export_req(path: &Path, protection: Protection) -> ExportRequestDto {
         ExportRequestDto {
             path: path.display().to_string(),
             overwrite: false,
@@ -886,7 +878,7 @@ mod tests {
     fn import_req(path: &Path, dry_run: bool) -> ImportRequestDto {
         ImportRequestDto {
             path: path.display().to_string(),
-            format: "auto".into(),
+            format: None,
             record_type: None,
             identity_path: None,
             dry_run,
@@ -928,20 +920,26 @@ mod tests {
         let mut phases = Vec::new();
         let sum = s
             .export(
-                &export_req(&file, ProtectionDto::Passphrase),
+                &export_req(&file, Protection::Passphrase),
                 Some(&pw("bundle pass")),
                 &mut |p| phases.push(p.phase),
             )
             .unwrap();
-        assert_eq!((sum.records, sum.encryption.as_str()), (2, "passphrase"));
-        assert_eq!(sum.bytes, std::fs::metadata(&file).unwrap().len());
-        assert!(phases.contains(&"writing"), "progress reported: {phases:?}");
+        assert_eq!(
+            (sum.summary.records, sum.summary.encryption),
+            (2, Protection::Passphrase)
+        );
+        assert_eq!(sum.summary.bytes, std::fs::metadata(&file).unwrap().len());
+        assert!(
+            phases.contains(&Phase::Writing),
+            "progress reported: {phases:?}"
+        );
         assert!(std::fs::read(&file)
             .unwrap()
             .starts_with(b"age-encryption.org/"));
         let again = s
             .export(
-                &export_req(&file, ProtectionDto::Passphrase),
+                &export_req(&file, Protection::Passphrase),
                 Some(&pw("x")),
                 &mut |_| {},
             )
@@ -960,8 +958,8 @@ mod tests {
         other.create(&pw("pw2")).unwrap();
         let kind = transfer::inspect(&file.display().to_string()).unwrap();
         assert_eq!(
-            (kind.format.as_str(), kind.bundle_kind.as_deref()),
-            ("bundle", Some("passphrase"))
+            (kind.format, kind.bundle_kind),
+            (Format::Bundle, Some(Protection::Passphrase))
         );
         let wrong = other
             .import(&import_req(&file, true), Some(&pw("nope")), &mut |_| {})
@@ -1009,7 +1007,7 @@ mod tests {
     fn scoped_export_to_a_recipient_discloses_only_the_scope() {
         let t = tempfile::tempdir().unwrap();
         let s = filled(&t);
-        let mut req = export_req(&t.path().join("org.trove"), ProtectionDto::Recipients);
+        let mut req = export_req(&t.path().join("org.trove"), Protection::Recipients);
         req.recipients = vec!["age1notarecipient".into()];
         req.scope = vec!["contact.email".into()];
         let err = s.export(&req, None, &mut |_| {}).unwrap_err();
@@ -1025,6 +1023,7 @@ mod tests {
         let identity = age::x25519::Identity::generate();
         req.recipients = vec![format!("  {}  ", identity.to_public()), String::new()];
         let sum = s.export(&req, None, &mut |_| {}).unwrap();
+        let sum = sum.summary;
         assert_eq!(sum.disclosed, vec!["contact.email".to_string()]);
         assert_eq!(sum.scope, Some(vec!["contact.email".to_string()]));
         assert_eq!((sum.records, sum.grants, sum.log), (1, 0, 0));
@@ -1108,7 +1107,7 @@ mod tests {
         )
         .unwrap();
         let kind = transfer::inspect(&vcf.display().to_string()).unwrap();
-        assert_eq!((kind.format.as_str(), kind.bundle_kind), ("vcard", None));
+        assert_eq!((kind.format, kind.bundle_kind), (Format::Vcard, None));
         let before = s.counts().unwrap().total;
         let preview = s
             .import(&import_req(&vcf, true), None, &mut |_| {})
@@ -1121,7 +1120,7 @@ mod tests {
         let done = s
             .import(&import_req(&vcf, false), None, &mut |_| {})
             .unwrap();
-        assert_eq!(s.counts().unwrap().total, before + done.new as u32);
+        assert_eq!(s.counts().unwrap().total, before + done.new);
         assert_eq!(s.search("bo@example.org").unwrap().len(), 1);
         let twice = s
             .import(&import_req(&vcf, false), None, &mut |_| {})
@@ -1149,7 +1148,10 @@ mod tests {
             bad.refused && !bad.problems.is_empty(),
             "strict refuses: {bad:?}"
         );
-        assert!(bad.problems.iter().all(|p| p.kind == "refused"));
+        assert!(bad
+            .problems
+            .iter()
+            .all(|p| p.kind == crate::dto::LineProblemKind::Refused));
         assert_eq!(bad.new, 0);
     }
 
@@ -1157,7 +1159,7 @@ mod tests {
     fn paths_must_be_absolute_and_exports_need_the_vault_unlocked() {
         let t = tempfile::tempdir().unwrap();
         let s = filled(&t);
-        let mut req = export_req(Path::new("relative.trove"), ProtectionDto::Plain);
+        let mut req = export_req(Path::new("relative.trove"), Protection::Plain);
         assert_eq!(
             s.export(&req, None, &mut |_| {}).unwrap_err().code,
             "invalid_path"
@@ -1171,7 +1173,7 @@ mod tests {
             Some("path")
         );
         req.path = t.path().join("x.trove").display().to_string();
-        req.protection = ProtectionDto::Passphrase;
+        req.protection = Protection::Passphrase;
         let e = s.export(&req, Some(&pw("")), &mut |_| {}).unwrap_err();
         assert_eq!(
             (e.code.as_str(), e.field.as_deref()),
@@ -1190,7 +1192,7 @@ mod tests {
     fn storage_targets_and_offline_grants_follow_the_core_rules() {
         let t = tempfile::tempdir().unwrap();
         let s = filled(&t);
-        let offline = |max_uses: Option<u32>, storage: Option<&str>| NewGrantDto {
+        let offline = |max_uses: Option<u64>, storage: Option<&str>| NewGrantDto {
             org: "Clinic".into(),
             purpose: "intake".into(),
             scope: vec!["contact.email".into()],
@@ -1244,12 +1246,13 @@ mod tests {
         );
         assert!(!unreachable.message.contains("s3cr3t"));
         assert!(
-            s.grants().unwrap().iter().all(|g| g.org != "Clinic"),
+            s.grants().unwrap().iter().all(|g| g.grant.org != "Clinic"),
             "nothing half-made"
         );
         let report = s.test_storage("home").unwrap();
         assert!(!report.ok && !report.steps[0].ok);
-        assert_eq!(report.steps[0].code.as_deref(), Some("storage_connection"));
+        assert_eq!(report.steps[0].step, trove_share::staging::StepName::Write);
+        assert_eq!(report.steps[0].code, Some("storage_connection"));
         s.remove_storage("home").unwrap();
         assert!(s.storage().unwrap().is_empty());
     }
@@ -1261,18 +1264,18 @@ mod tests {
             let mut t = transfer::Throttle::new(|p| sent.push(p));
             for done in 0..=1000 {
                 t.report(Progress {
-                    phase: "writing",
+                    phase: Phase::Writing,
                     done,
                     total: Some(1000),
                 });
             }
             t.report(Progress {
-                phase: "reading",
+                phase: Phase::Reading,
                 done: 5,
                 total: None,
             });
         }
         assert_eq!(sent.len(), 102, "0..=100 percent, then the new phase");
-        assert_eq!(sent.last().unwrap().phase, "reading");
+        assert_eq!(sent.last().unwrap().phase, Phase::Reading);
     }
 }

@@ -6,13 +6,13 @@
 
 use std::path::PathBuf;
 
-use trove_core::bundle::{self, BundleKind, Encryption, ExportOptions, Progress};
+use trove_core::bundle::{self, Encryption, ExportOptions, Phase, Progress, Protection};
 use trove_core::importers::{self, BundleSecret, Format};
 use trove_core::{Error, Passphrase, Scope, Vault};
 
 use crate::dto::{
     ApiError, AppErrorCode, ExportRequestDto, ExportSummaryDto, ImportFileDto, ImportReportDto,
-    ImportRequestDto, LineProblemDto, ProgressDto, ProtectionDto,
+    ImportRequestDto, LineProblemDto, LineProblemKind,
 };
 
 type Res<T> = Result<T, ApiError>;
@@ -39,12 +39,12 @@ pub fn resolve_path(typed: &str) -> Res<PathBuf> {
 }
 
 /// Sends progress to the UI at most about once per percent (and on every phase change).
-pub struct Throttle<F: FnMut(ProgressDto)> {
+pub struct Throttle<F: FnMut(Progress)> {
     send: F,
-    last: Option<(&'static str, u64)>,
+    last: Option<(Phase, u64)>,
 }
 
-impl<F: FnMut(ProgressDto)> Throttle<F> {
+impl<F: FnMut(Progress)> Throttle<F> {
     /// Progress reports go to `send`.
     pub fn new(send: F) -> Self {
         Throttle { send, last: None }
@@ -59,13 +59,13 @@ impl<F: FnMut(ProgressDto)> Throttle<F> {
         };
         if self.last != Some((p.phase, step)) {
             self.last = Some((p.phase, step));
-            (self.send)(p.into());
+            (self.send)(p);
         }
     }
 }
 
 /// Writes a bundle as the export screen asked. `passphrase` is needed for
-/// [`ProtectionDto::Passphrase`] only.
+/// [`Protection::Passphrase`] only.
 pub fn export(
     vault: &Vault,
     req: &ExportRequestDto,
@@ -84,12 +84,12 @@ pub fn export(
         Some(Scope::parse(&req.scope, tag).map_err(|e| ApiError::from(e).at("scope"))?)
     };
     let encryption = match req.protection {
-        ProtectionDto::Plain => Encryption::Plain,
-        ProtectionDto::Passphrase => match passphrase {
+        Protection::Plain => Encryption::Plain,
+        Protection::Passphrase => match passphrase {
             Some(p) if !p.is_empty() => Encryption::Passphrase(p),
             _ => return Err(ApiError::from(Error::EmptyPassphrase).at("passphrase")),
         },
-        ProtectionDto::Recipients => {
+        Protection::Recipients => {
             let listed: Vec<&String> = req
                 .recipients
                 .iter()
@@ -120,7 +120,10 @@ pub fn export(
     let opts = ExportOptions { encryption, scope };
     let summary =
         bundle::export(vault, &path, &opts, progress).map_err(|e| ApiError::from(e).at("path"))?;
-    Ok(ExportSummaryDto::new(&path, summary))
+    Ok(ExportSummaryDto {
+        path: path.display().to_string(),
+        summary,
+    })
 }
 
 /// What a file to import is: its format and, for a bundle, what opens it.
@@ -130,15 +133,8 @@ pub fn inspect(typed: &str) -> Res<ImportFileDto> {
     Ok(ImportFileDto {
         bytes: info.bytes,
         path: path.display().to_string(),
-        format: info.format.name().into(),
-        bundle_kind: info.bundle_kind.map(|k| {
-            match k {
-                BundleKind::Passphrase { .. } => "passphrase",
-                BundleKind::Recipients => "recipients",
-                BundleKind::Plain => "plain",
-            }
-            .into()
-        }),
+        format: info.format,
+        bundle_kind: info.bundle_kind.map(|k| k.protection()),
     })
 }
 
@@ -152,7 +148,7 @@ pub fn import(
     progress: &mut dyn FnMut(Progress),
 ) -> Res<ImportReportDto> {
     let path = resolve_path(&req.path)?;
-    let format = Format::parse(&req.format).map_err(|e| ApiError::from(e).at("format"))?;
+    let format = req.format;
     let identity = match req
         .identity_path
         .as_deref()
@@ -199,7 +195,7 @@ pub fn import(
                 .map(|(line, reason)| LineProblemDto {
                     line,
                     property: None,
-                    kind: "refused".into(),
+                    kind: LineProblemKind::Refused,
                     reason,
                     kept_in_notes: false,
                 })
@@ -253,13 +249,13 @@ mod tests {
         let csv = t.path().join("rows.txt");
         std::fs::write(&csv, "title,body\nhi,there\n").unwrap();
         let f = inspect(&csv.display().to_string()).unwrap();
-        assert_eq!(
-            (f.format.as_str(), f.bundle_kind, f.bytes),
-            ("csv", None, 20)
-        );
+        assert_eq!((f.format, f.bundle_kind, f.bytes), (Format::Csv, None, 20));
         let json = t.path().join("r.json");
         std::fs::write(&json, "[]").unwrap();
-        assert_eq!(inspect(&json.display().to_string()).unwrap().format, "json");
+        assert_eq!(
+            inspect(&json.display().to_string()).unwrap().format,
+            Format::Json
+        );
         let e = inspect(&t.path().join("nope.vcf").display().to_string()).unwrap_err();
         assert_eq!((e.code.as_str(), e.field.as_deref()), ("io", Some("path")));
     }

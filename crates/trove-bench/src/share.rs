@@ -89,11 +89,33 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         audited.cpu_us,
         audited.gate_cpu_us
     ));
+    // Reading the log the run wrote (both gate-alone phases' and this one's rows).
+    let t = Instant::now();
     let check = vault.verify_log()?;
+    let verify_ms = t.elapsed().as_secs_f64() * 1e3;
     ensure!(
         check.ok,
         "the access log does not verify after the run: {check:?}"
     );
+    let t = Instant::now();
+    let summary = vault.log_summary(None)?;
+    let summary_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let page = vault.log_page(&trove_core::LogFilter {
+        org: summary.first().map(|s| s.org.clone()),
+        limit: Some(50),
+        before: vault.log_len()?.checked_sub(1_000).map(|s| s as i64),
+        ..Default::default()
+    })?;
+    let page_ms = t.elapsed().as_secs_f64() * 1e3;
+    ensure!(
+        page.entries.len() == 50,
+        "a page of one organization's rows"
+    );
+    p.say(format!(
+        "reading {} log rows: verify {verify_ms:.0} ms, summary {summary_ms:.0} ms, one page of 50 {page_ms:.1} ms",
+        check.entries
+    ));
 
     // 3. Baseline: the same endpoint with auditing off.
     let engine = ShareEngine::new(&vault).unaudited_for_benchmarks_only();
@@ -142,6 +164,10 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         "gate_only_audit_off_req_per_s": round(gate_off.0, 0),
         "gate_only_audit_off_req_per_cpu_s": round(gate_off.1, 0),
         "gate_only_audit_cost": round(1.0 - gate_rate.0 / gate_off.0, 3),
+        "log_entries": check.entries,
+        "log_verify_ms": round(verify_ms, 1),
+        "log_summary_ms": round(summary_ms, 1),
+        "log_page_ms": round(page_ms, 2),
     }))
 }
 

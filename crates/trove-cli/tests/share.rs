@@ -222,9 +222,13 @@ fn log_verify_names_a_tampered_entry() {
     assert_eq!(t.json(&["log", "verify"])["entries"], 2);
     // Tamper the way an attacker with the key would: through SQLite directly.
     let v = trove_core::Vault::unlock(&t.vault, &trove_core::Passphrase::new(PW.into())).unwrap();
+    // Entry 1's block names the organization in plain bytes: rename it, same length.
     v.conn()
         .execute_batch(
-            "DROP TRIGGER access_log_no_update; UPDATE access_log SET org = 'Nobody' WHERE seq = 1;",
+            "DROP TRIGGER access_log_block_no_update;
+             UPDATE access_log_block
+                SET entries = CAST(replace(CAST(entries AS TEXT), 'Acme Bank', 'Acme Bond') AS BLOB)
+              WHERE first_seq = 1;",
         )
         .unwrap();
     drop(v);

@@ -1,5 +1,7 @@
-//! The access log: one append-only, hash-chained row per share API request and per grant
-//! change, export and import; verification of the chain and per-organization summaries.
+//! The access log: one append-only, hash-chained entry per share API request and per
+//! grant change, export and import; verification of the chain and per-organization
+//! summaries. The entries one commit appends are stored together, one block per commit
+//! (see [`block`]); readers see entries.
 //!
 //! Each row's hash is SHA-256 over `"trove-log/1\n"`, the previous row's hash and a
 //! canonical encoding of the row (a JSON array of its fields in a fixed order; rows of
@@ -9,6 +11,7 @@
 //! The log holds names and ids only: never tokens, never field values.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
@@ -19,6 +22,7 @@ use crate::model::grant::Grant;
 use crate::model::peer::Route;
 use crate::vault::Vault;
 
+mod block;
 pub(crate) mod stored;
 
 /// The `prev_hash` of the first row.
@@ -27,6 +31,7 @@ const HEAD_KEY: &str = "access_log_head";
 
 /// What a log row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum LogKind {
     /// A share API request (allowed or denied).
@@ -133,6 +138,7 @@ impl NewLogEntry {
 
 /// A stored log row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LogEntry {
     pub seq: i64,
     pub time: String,
@@ -260,19 +266,21 @@ fn log_err(err: Error) -> Error {
 }
 
 /// Appends several rows in one transaction: reads the chain head once, keeps it in
-/// memory, and records the new head in `meta` once at [`LogAppender::finish`]. The
-/// transaction must be a write transaction (it holds the database's write lock, so no
-/// other process can append meanwhile).
+/// memory, and at [`LogAppender::finish`] writes the rows as one block (see
+/// [`block`]) and records the new head in `meta`. The transaction must be a write
+/// transaction (it holds the database's write lock, so no other process can append
+/// meanwhile), and nothing is written unless `finish` succeeds.
 pub struct LogAppender<'a, 'conn> {
     tx: &'a Transaction<'conn>,
     head: Option<(i64, String)>,
-    dirty: bool,
+    /// The rows appended and not yet written.
+    pending: Vec<block::Item>,
 }
 
 /// A chain position saved by [`LogAppender::mark`], to undo appends rolled back with a
 /// savepoint.
 #[derive(Debug, Clone)]
-pub struct LogMark(Option<(i64, String)>);
+pub struct LogMark(Option<(i64, String)>, usize);
 
 impl<'a, 'conn> LogAppender<'a, 'conn> {
     /// Reads the chain head inside `tx`.
@@ -281,18 +289,19 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
         Ok(LogAppender {
             tx,
             head,
-            dirty: false,
+            pending: Vec::new(),
         })
     }
 
     /// The current chain position.
     pub fn mark(&self) -> LogMark {
-        LogMark(self.head.clone())
+        LogMark(self.head.clone(), self.pending.len())
     }
 
-    /// Goes back to `mark` after the rows appended since were rolled back.
+    /// Goes back to `mark`, forgetting the rows appended since.
     pub fn reset(&mut self, mark: LogMark) {
         self.head = mark.0;
+        self.pending.truncate(mark.1);
     }
 
     /// Appends one row. Any error is [`Error::LogWriteFailed`].
@@ -323,110 +332,241 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
             None => (1, GENESIS_HASH),
         };
         let hash = chain_hash(prev, seq, time, e);
-        self.tx
-            .prepare_cached(
-                "INSERT INTO access_log (seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, hash, org_key, route, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            )?
-            .execute(params![
-                seq,
-                stored::time_value(time),
-                e.kind.as_str(),
-                e.grant_id.as_deref().map(stored::id_value),
-                e.org,
-                e.remote_addr,
-                e.method,
-                e.path,
-                e.status,
-                e.outcome,
-                stored::ids_value(&e.record_ids),
-                serde_json::to_string(&e.fields).expect("list serializes"),
-                stored::hash_value(&hash),
-                e.org_key,
-                e.route.map(Route::as_str),
-                e.count.map(|c| c as i64),
-            ])?;
+        self.pending
+            .push(block::Item::Row(block::Row::new(time, e, &hash)));
         self.head = Some((seq, hash));
-        self.dirty = true;
         Ok(seq)
     }
 
-    /// Records the chain head in `meta` (once for all rows appended).
+    /// Writes the rows appended as one block and records the chain head in `meta`.
     pub fn finish(self) -> Result<()> {
-        if let (true, Some((seq, hash))) = (self.dirty, &self.head) {
-            self.tx
-                .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
-                .and_then(|mut st| st.execute(params![HEAD_KEY, format!("{seq}:{hash}")]))
-                .map_err(|e| log_err(e.into()))?;
-        }
-        Ok(())
+        let (Some((last, hash)), false) = (&self.head, self.pending.is_empty()) else {
+            return Ok(());
+        };
+        let first = last - self.pending.len() as i64 + 1;
+        write_block(self.tx, first, &self.pending)
+            .and_then(|()| {
+                self.tx
+                    .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+                    .execute(params![HEAD_KEY, format!("{last}:{hash}")])?;
+                Ok(())
+            })
+            .map_err(log_err)
     }
 }
 
-/// Every column of a row, in the table's order before migration 9 (which `log.jsonl`
-/// keeps), with the hash of the row before it as its `prev_hash`: the genesis hash (32
-/// zero bytes) for row 1, and nothing (`''`) for a row whose predecessor is gone, which
-/// `log verify` names as a gap.
-const SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, \
-     coalesce((SELECT p.hash FROM access_log p WHERE p.seq = access_log.seq - 1), \
-              CASE WHEN access_log.seq = 1 THEN zeroblob(32) ELSE '' END) AS prev_hash, \
-     hash, org_key, route, count FROM access_log";
+/// Inserts `items` as the block of entries `first..`, with its keys.
+fn write_block(tx: &rusqlite::Connection, first: i64, items: &[block::Item]) -> Result<()> {
+    let enc = block::encode(items);
+    tx.prepare_cached(
+        "INSERT INTO access_log_block (first_seq, last_seq, min_time, max_time, entries) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        first,
+        first + items.len() as i64 - 1,
+        enc.min_ms,
+        enc.max_ms,
+        enc.bytes
+    ])?;
+    let mut key = tx.prepare_cached("INSERT INTO access_log_key (key, block) VALUES (?1, ?2)")?;
+    for k in &enc.keys {
+        key.execute(params![k, first])?;
+    }
+    Ok(())
+}
 
-/// [`SELECT`], oldest row first (verification and `log.jsonl`).
-pub(crate) fn select_in_order() -> String {
-    format!("{SELECT} ORDER BY seq")
+/// A block as read: its first seq and its items, or why it does not decode.
+struct StoredBlock {
+    first: i64,
+    items: std::result::Result<Vec<block::Item>, String>,
+}
+
+impl StoredBlock {
+    /// Reads `first_seq` and `entries` from columns 0 and `col`.
+    fn read(r: &Row<'_>, col: usize) -> rusqlite::Result<StoredBlock> {
+        let items = match r.get_ref(col)? {
+            rusqlite::types::ValueRef::Blob(b) => block::decode(b),
+            _ => Err("a log block that is not a blob".into()),
+        };
+        Ok(StoredBlock {
+            first: r.get(0)?,
+            items,
+        })
+    }
+
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<StoredBlock> {
+        Self::read(r, 1)
+    }
+
+    /// The items, or [`Error::LogTampered`] naming the block's first entry.
+    fn items(&self) -> Result<&[block::Item]> {
+        self.items.as_deref().map_err(|why| {
+            Error::LogTampered(format!("entry {} does not decode ({why})", self.first))
+        })
+    }
+}
+
+/// The block holding `seq` (or, when none does, the nearest before it), decoded.
+fn block_at(conn: &rusqlite::Connection, seq: i64) -> Result<Option<StoredBlock>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT first_seq, entries FROM access_log_block WHERE first_seq <= ?1 ORDER BY first_seq DESC LIMIT 1",
+        )?
+        .query_row([seq], StoredBlock::from_row)
+        .optional()?)
 }
 
 /// The newest row's seq and hash, if any.
-pub(crate) fn head(tx: &rusqlite::Connection) -> Result<Option<(i64, String)>> {
-    let head = tx
-        .prepare_cached("SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |r| Ok((r.get(0)?, stored::read_hash(r.get_ref(1)?)?)))
-        .optional()?;
-    Ok(head)
+pub(crate) fn head(conn: &rusqlite::Connection) -> Result<Option<(i64, String)>> {
+    let Some(b) = block_at(conn, i64::MAX)? else {
+        return Ok(None);
+    };
+    let items = b.items()?;
+    let seq = b.first + items.len() as i64 - 1;
+    match items.last().and_then(block::Item::hash) {
+        Some(hash) => Ok(Some((seq, hash))),
+        None => Err(Error::LogTampered(format!("entry {seq} does not decode"))),
+    }
 }
 
 /// The hash of row `seq`, if there is one.
-pub(crate) fn hash_at(tx: &rusqlite::Connection, seq: i64) -> Result<Option<String>> {
-    let hash = tx
-        .prepare_cached("SELECT hash FROM access_log WHERE seq = ?1")?
-        .query_row([seq], |r| stored::read_hash(r.get_ref(0)?))
-        .optional()?;
-    Ok(hash)
+pub(crate) fn hash_at(conn: &rusqlite::Connection, seq: i64) -> Result<Option<String>> {
+    let Some(b) = block_at(conn, seq)? else {
+        return Ok(None);
+    };
+    Ok(usize::try_from(seq - b.first)
+        .ok()
+        .and_then(|i| b.items().ok()?.get(i)?.hash()))
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<LogEntry> {
-    let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+/// The `prev_hash` of entry `seq` whose predecessor's item is `before` when it is in the
+/// same block: the genesis hash for entry 1, and nothing (`''`) for an entry whose
+/// predecessor is gone, which `log verify` names as a gap.
+fn prev_hash(seq: i64, before: Option<&block::Item>) -> String {
+    match before {
+        _ if seq == 1 => GENESIS_HASH.to_string(),
+        Some(item) => item.hash().unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
+/// Reads blocks oldest first, handing each entry with its seq and the item before it
+/// (`None` when that is not the entry `seq - 1`).
+fn each_in_order(
+    conn: &rusqlite::Connection,
+    mut f: impl FnMut(
+        i64,
+        std::result::Result<&block::Item, String>,
+        Option<&block::Item>,
+    ) -> Result<ControlFlow<()>>,
+) -> Result<()> {
+    let mut stmt =
+        conn.prepare("SELECT first_seq, entries FROM access_log_block ORDER BY first_seq")?;
+    let mut rows = stmt.query([])?;
+    // The last item of the block before, and the seq after it.
+    let mut last: Option<(i64, block::Item)> = None;
+    while let Some(r) = rows.next()? {
+        let b = StoredBlock::from_row(r)?;
+        let items = match &b.items {
+            Ok(items) => items,
+            Err(why) => {
+                let _ = f(b.first, Err(why.clone()), None)?;
+                return Ok(());
+            }
+        };
+        for (i, item) in items.iter().enumerate() {
+            let seq = b.first + i as i64;
+            let before = match i {
+                0 => last
+                    .as_ref()
+                    .filter(|(next, _)| *next == seq)
+                    .map(|(_, it)| it),
+                _ => Some(&items[i - 1]),
+            };
+            if f(seq, Ok(item), before)?.is_break() {
+                return Ok(());
+            }
+        }
+        if let Some(item) = items.last() {
+            last = Some((b.first + items.len() as i64, item.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The stored entry `item` as a [`LogEntry`], or [`Error::LogTampered`].
+fn to_entry(seq: i64, item: &block::Item, before: Option<&block::Item>) -> Result<LogEntry> {
+    let undecodable =
+        |why: &str| Error::LogTampered(format!("entry {seq} does not decode ({why})"));
+    let block::Item::Row(row) = item else {
+        return Err(undecodable("an edited row"));
     };
-    let seq: i64 = r.get(0)?;
-    let kind: String = r.get(2)?;
-    let fields: String = r.get(11)?;
-    let prev_hash = stored::read_hash(r.get_ref(12)?)?;
-    let route = match r.get::<_, Option<String>>(15)?.as_deref() {
-        None => None,
-        Some("direct") => Some(Route::Direct),
-        Some("relayed") => Some(Route::Relayed),
-        Some(other) => return Err(bad(15, format!("unknown route {other}").into())),
-    };
+    let e = row.entry().map_err(|why| undecodable(&why))?;
     Ok(LogEntry {
         seq,
-        time: stored::read_time(r.get_ref(1)?)?,
-        kind: LogKind::parse(&kind).ok_or_else(|| bad(2, format!("unknown kind {kind}").into()))?,
-        grant_id: stored::read_id(r.get_ref(3)?)?,
-        org: r.get(4)?,
-        remote_addr: r.get(5)?,
-        method: r.get(6)?,
-        path: r.get(7)?,
-        status: r.get::<_, Option<i64>>(8)?.map(|s| s as u16),
-        outcome: r.get(9)?,
-        record_ids: stored::read_ids(r.get_ref(10)?)?,
-        fields: serde_json::from_str(&fields).map_err(|e| bad(11, e.into()))?,
-        org_key: r.get(14)?,
-        route,
-        count: r.get::<_, Option<i64>>(16)?.map(|c| c.max(0) as u64),
-        prev_hash,
-        hash: stored::read_hash(r.get_ref(13)?)?,
+        time: e.time,
+        kind: e.e.kind,
+        grant_id: e.e.grant_id,
+        org: e.e.org,
+        remote_addr: e.e.remote_addr,
+        method: e.e.method,
+        path: e.e.path,
+        status: e.e.status,
+        outcome: e.e.outcome,
+        record_ids: e.e.record_ids,
+        fields: e.e.fields,
+        org_key: e.e.org_key,
+        route: e.e.route,
+        count: e.e.count,
+        prev_hash: prev_hash(seq, before),
+        hash: e.hash,
     })
+}
+
+/// Calls `f` with every entry as its `log.jsonl` object, oldest first: the columns of
+/// the table before migration 9, in its order, with `prev_hash`.
+pub(crate) fn for_each_jsonl(
+    conn: &rusqlite::Connection,
+    f: &mut dyn FnMut(&serde_json::Value) -> Result<()>,
+) -> Result<()> {
+    each_in_order(conn, |seq, item, before| {
+        let obj = match item {
+            Err(why) => serde_json::json!({ "seq": seq, "undecodable": why }),
+            Ok(block::Item::Undecodable(json)) => serde_json::from_str(json)
+                .unwrap_or_else(|_| serde_json::Value::String(json.clone())),
+            Ok(item) => match to_entry(seq, item, before) {
+                Ok(e) => jsonl_object(e),
+                Err(why) => serde_json::json!({ "seq": seq, "undecodable": why.to_string() }),
+            },
+        };
+        f(&obj)?;
+        Ok(ControlFlow::Continue(()))
+    })
+}
+
+fn jsonl_object(e: LogEntry) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    let mut put = |k: &str, v: serde_json::Value| {
+        o.insert(k.to_string(), v);
+    };
+    put("seq", e.seq.into());
+    put("time", e.time.into());
+    put("kind", e.kind.as_str().into());
+    put("grant_id", e.grant_id.into());
+    put("org", e.org.into());
+    put("remote_addr", e.remote_addr.into());
+    put("method", e.method.into());
+    put("path", e.path.into());
+    put("status", e.status.into());
+    put("outcome", e.outcome.into());
+    put("record_ids", e.record_ids.into());
+    put("fields", e.fields.into());
+    put("prev_hash", e.prev_hash.into());
+    put("hash", e.hash.into());
+    put("org_key", e.org_key.into());
+    put("route", e.route.map(Route::as_str).into());
+    put("count", e.count.into());
+    serde_json::Value::Object(o)
 }
 
 /// Which log rows to read.
@@ -443,6 +583,7 @@ pub struct LogFilter {
 
 /// One page of log rows (see [`Vault::log_page`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LogPage {
     /// Newest first.
     pub entries: Vec<LogEntry>,
@@ -452,6 +593,7 @@ pub struct LogPage {
 
 /// The result of recomputing the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VerifyReport {
     /// Rows checked.
     pub entries: u64,
@@ -465,6 +607,7 @@ pub struct VerifyReport {
 
 /// What one organization has seen through the share API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct OrgSummary {
     pub org: String,
     /// Requests made (allowed and denied).
@@ -519,10 +662,18 @@ impl Vault {
     pub fn log_orgs(&self) -> Result<Vec<String>> {
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(
-                "SELECT DISTINCT org FROM access_log WHERE org IS NOT NULL ORDER BY org",
+                "SELECT DISTINCT key FROM access_log_key WHERE key >= ?1 AND key < ?2 ORDER BY key",
             )?;
-            let orgs = stmt.query_map([], |r| r.get(0))?;
-            Ok(orgs.collect::<rusqlite::Result<_>>()?)
+            let keys = stmt.query_map(params![block::org_key(""), block::ORG_KEYS_END], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })?;
+            let mut orgs = Vec::new();
+            for k in keys {
+                if let Ok(org) = String::from_utf8(k?[1..].to_vec()) {
+                    orgs.push(org);
+                }
+            }
+            Ok(orgs)
         })
     }
 
@@ -548,15 +699,24 @@ impl Vault {
             return Ok(out);
         };
         self.read(|tx| {
-            // Times are stored as integer milliseconds (see `stored::time_value`).
             let mut stmt = tx.prepare_cached(
-                "SELECT time, org FROM access_log WHERE kind = ?1 AND org IS NOT NULL AND time >= ?2 AND time < ?3",
+                "SELECT first_seq, entries FROM access_log_block WHERE max_time >= ?1 AND min_time < ?2",
             )?;
-            let mut rows = stmt.query(params![LogKind::Share.as_str(), first, last])?;
+            let mut rows = stmt.query(params![first, last])?;
             while let Some(r) = rows.next()? {
-                let t: i64 = r.get(0)?;
-                let i = ms.partition_point(|&b| b <= t) - 1;
-                *out[i].entry(r.get::<_, String>(1)?).or_insert(0) += 1;
+                let b = StoredBlock::from_row(r)?;
+                for item in b.items()? {
+                    let block::Item::Row(row) = item else {
+                        continue;
+                    };
+                    let (block::Time::Ms(t), Some(org)) = (&row.time, &row.org) else {
+                        continue;
+                    };
+                    if row.kind == LogKind::Share.as_str() && (first..last).contains(t) {
+                        let i = ms.partition_point(|b| b <= t) - 1;
+                        *out[i].entry(org.clone()).or_insert(0) += 1;
+                    }
+                }
             }
             Ok(out)
         })
@@ -569,15 +729,72 @@ impl Vault {
         filter: &LogFilter,
         mut f: impl FnMut(LogEntry) -> Result<()>,
     ) -> Result<()> {
-        let limit = filter.limit.map(|l| l as i64).unwrap_or(-1);
+        let mut left = filter.limit.unwrap_or(usize::MAX);
+        if left == 0 {
+            return Ok(());
+        }
+        let before = filter.before.unwrap_or(i64::MAX);
+        // The most selective key: the grant's, else the organization's, else none.
+        let key = match (&filter.grant_id, &filter.org) {
+            (Some(g), _) => Some(block::grant_key(g)),
+            (None, Some(o)) => Some(block::org_key(o)),
+            (None, None) => None,
+        };
+        let wanted = |e: &LogEntry| {
+            filter
+                .org
+                .as_ref()
+                .is_none_or(|o| e.org.as_ref() == Some(o))
+                && filter
+                    .grant_id
+                    .as_ref()
+                    .is_none_or(|g| e.grant_id.as_ref() == Some(g))
+        };
         self.read(|tx| {
-            let mut stmt = tx.prepare_cached(&format!(
-                "{SELECT} WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR grant_id = ?2) AND (?4 IS NULL OR seq < ?4) ORDER BY seq DESC LIMIT ?3"
-            ))?;
-            let grant_id = filter.grant_id.as_deref().map(stored::id_value);
-            let mut rows = stmt.query(params![filter.org, grant_id, limit, filter.before])?;
+            let mut stmt = match key {
+                Some(_) => tx.prepare_cached(
+                    "SELECT b.first_seq, b.entries FROM access_log_key k JOIN access_log_block b ON b.first_seq = k.block \
+                     WHERE k.key = ?1 AND k.block < ?2 ORDER BY k.block DESC",
+                )?,
+                None => tx.prepare_cached(
+                    "SELECT first_seq, entries FROM access_log_block WHERE ?1 IS NULL AND first_seq < ?2 ORDER BY first_seq DESC",
+                )?,
+            };
+            let mut rows = stmt.query(params![key, before])?;
+            // The block before the one being read, when it was decoded for the first
+            // entry's `prev_hash` (the next block read, when nothing is filtered).
+            let mut older: Option<StoredBlock> = None;
             while let Some(r) = rows.next()? {
-                f(from_row(r)?)?;
+                let first: i64 = r.get(0)?;
+                let b = match older.take() {
+                    Some(b) if b.first == first => b,
+                    _ => StoredBlock::from_row(r)?,
+                };
+                let items = b.items()?;
+                for (i, item) in items.iter().enumerate().rev() {
+                    let seq = b.first + i as i64;
+                    if seq >= before {
+                        continue;
+                    }
+                    let e = if i > 0 {
+                        to_entry(seq, item, Some(&items[i - 1]))?
+                    } else {
+                        older = block_at(tx, seq - 1)?;
+                        let last = older.as_ref().and_then(|o| {
+                            let items = o.items.as_ref().ok()?;
+                            (o.first + items.len() as i64 == seq).then(|| items.last())?
+                        });
+                        to_entry(seq, item, last)?
+                    };
+                    if !wanted(&e) {
+                        continue;
+                    }
+                    f(e)?;
+                    left -= 1;
+                    if left == 0 {
+                        return Ok(());
+                    }
+                }
             }
             Ok(())
         })
@@ -585,11 +802,11 @@ impl Vault {
 
     /// The number of log rows.
     pub fn log_len(&self) -> Result<u64> {
-        Ok(self
-            .conn()
-            .query_row("SELECT count(*) FROM access_log", [], |r| {
-                r.get::<_, i64>(0)
-            })? as u64)
+        Ok(self.conn().query_row(
+            "SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM access_log_block",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
     }
 
     /// Recomputes the hash chain from the first row and names the first entry that does
@@ -650,67 +867,51 @@ impl Vault {
     }
 }
 
-/// Recomputes the hash chain on `conn` (see [`Vault::verify_log`]).
+/// Recomputes the hash chain on `conn` (see [`Vault::verify_log`]), and checks that each
+/// block's bounds, times and keys (what finds its entries) match its entries.
 pub(crate) fn verify_chain(tx: &rusqlite::Connection) -> Result<VerifyReport> {
-    let mut stmt = tx.prepare(&select_in_order())?;
-    let mut rows = stmt.query([])?;
     let mut prev = GENESIS_HASH.to_string();
     let mut expect_seq = 1i64;
     let mut n = 0u64;
+    let mut failed = None;
+    each_in_order(tx, |seq, item, _| {
+        n += 1;
+        let entry = match item {
+            Ok(block::Item::Row(row)) => row.entry().ok(),
+            _ => None,
+        };
+        let problem = match entry {
+            None => Some(format!("entry {seq} does not decode")),
+            Some(_) if seq != expect_seq => Some(format!(
+                "entry {seq} follows entry {}: entries are missing",
+                expect_seq - 1
+            )),
+            Some(en) if chain_hash(&prev, seq, &en.time, &en.e) == en.hash => {
+                prev = en.hash;
+                expect_seq = seq + 1;
+                None
+            }
+            Some(_) => Some(format!("entry {seq} was altered (its hash does not match)")),
+        };
+        Ok(match problem {
+            Some(p) => {
+                failed = Some((seq, p));
+                ControlFlow::Break(())
+            }
+            None => ControlFlow::Continue(()),
+        })
+    })?;
     let bad = |n, seq, p: String| VerifyReport {
         entries: n,
         ok: false,
         first_bad_seq: Some(seq),
         problem: Some(p),
     };
-    while let Some(r) = rows.next()? {
-        n += 1;
-        let seq: i64 = r.get(0)?;
-        let e = match from_row(r) {
-            Ok(e) => e,
-            Err(_) => return Ok(bad(n, seq, format!("entry {seq} does not decode"))),
-        };
-        if seq != expect_seq {
-            return Ok(bad(
-                n,
-                seq,
-                format!(
-                    "entry {seq} follows entry {}: entries are missing",
-                    expect_seq - 1
-                ),
-            ));
-        }
-        if e.prev_hash != prev {
-            return Ok(bad(
-                n,
-                seq,
-                format!("entry {seq} does not link to the entry before it"),
-            ));
-        }
-        let new = NewLogEntry {
-            kind: e.kind,
-            grant_id: e.grant_id.clone(),
-            org: e.org.clone(),
-            remote_addr: e.remote_addr.clone(),
-            method: e.method.clone(),
-            path: e.path.clone(),
-            status: e.status,
-            outcome: e.outcome.clone(),
-            record_ids: e.record_ids.clone(),
-            fields: e.fields.clone(),
-            org_key: e.org_key.clone(),
-            route: e.route,
-            count: e.count,
-        };
-        if chain_hash(&prev, seq, &e.time, &new) != e.hash {
-            return Ok(bad(
-                n,
-                seq,
-                format!("entry {seq} was altered (its hash does not match)"),
-            ));
-        }
-        prev = e.hash;
-        expect_seq = seq + 1;
+    if let Some((seq, p)) = failed {
+        return Ok(bad(n, seq, p));
+    }
+    if let Some((seq, p)) = check_blocks(tx)? {
+        return Ok(bad(n, seq, p));
     }
     let head: Option<String> = tx
         .query_row("SELECT value FROM meta WHERE key = ?1", [HEAD_KEY], |r| {
@@ -739,6 +940,122 @@ pub(crate) fn verify_chain(tx: &rusqlite::Connection) -> Result<VerifyReport> {
         first_bad_seq: None,
         problem: None,
     })
+}
+
+/// The first block whose bounds, times or keys (what finds its entries) do not match
+/// its entries, as its first seq and the problem.
+fn check_blocks(tx: &rusqlite::Connection) -> Result<Option<(i64, String)>> {
+    let mut stmt = tx.prepare(
+        "SELECT first_seq, last_seq, min_time, max_time, entries FROM access_log_block ORDER BY first_seq",
+    )?;
+    let mut has_key = tx.prepare("SELECT 1 FROM access_log_key WHERE key = ?1 AND block = ?2")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let first: i64 = r.get(0)?;
+        // The chain check has read every block: they decode.
+        let b = StoredBlock::read(r, 4)?;
+        let items = b.items()?;
+        let enc = block::encode(items);
+        let mut fits = r.get::<_, i64>(1)? == first + items.len() as i64 - 1
+            && r.get::<_, Option<i64>>(2)? == enc.min_ms
+            && r.get::<_, Option<i64>>(3)? == enc.max_ms;
+        for k in &enc.keys {
+            fits = fits && has_key.exists(params![k, first])?;
+        }
+        if !fits {
+            let last = first + items.len() as i64 - 1;
+            return Ok(Some((
+                first,
+                format!(
+                    "the index of entries {first} to {last} does not match them (it was altered)"
+                ),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// What tests use to read the stored log and to tamper with it like an attacker holding
+/// the key.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// The ULID whose 16 bytes are all `n`.
+    pub(crate) fn ulid(n: u8) -> String {
+        ulid::Ulid::from_bytes([n; 16]).to_string()
+    }
+
+    /// A share API read of `ids` (street and city) by Stadtwerke Berlin, grant `ulid(1)`.
+    pub(crate) fn read_of(ids: Vec<String>) -> NewLogEntry {
+        NewLogEntry {
+            grant_id: Some(ulid(1)),
+            org: Some("Stadtwerke Berlin".into()),
+            remote_addr: Some("127.0.0.1".into()),
+            method: Some("GET".into()),
+            path: Some("/v1/records".into()),
+            status: Some(200),
+            record_ids: ids,
+            fields: vec!["address.street".into(), "address.city".into()],
+            ..NewLogEntry::new(LogKind::Share)
+        }
+    }
+
+    /// Every entry, oldest first.
+    pub(crate) fn read_all(conn: &rusqlite::Connection) -> Vec<LogEntry> {
+        let mut out = Vec::new();
+        each_in_order(conn, |seq, item, before| {
+            out.push(to_entry(seq, item.unwrap(), before)?);
+            Ok(ControlFlow::Continue(()))
+        })
+        .unwrap();
+        out
+    }
+
+    /// The stored form of entry `seq`.
+    pub(crate) fn stored_row(conn: &rusqlite::Connection, seq: i64) -> block::Row {
+        let b = block_at(conn, seq).unwrap().unwrap();
+        match &b.items().unwrap()[(seq - b.first) as usize] {
+            block::Item::Row(r) => r.clone(),
+            other => panic!("entry {seq} is {other:?}"),
+        }
+    }
+
+    /// Drops the guards and rewrites entry `seq` with `f` (its block's other columns and
+    /// keys stay as they were).
+    pub(crate) fn edit_entry(
+        conn: &rusqlite::Connection,
+        seq: i64,
+        f: impl FnOnce(&mut block::Item),
+    ) {
+        let b = block_at(conn, seq).unwrap().unwrap();
+        let mut items = b.items().unwrap().to_vec();
+        f(&mut items[(seq - b.first) as usize]);
+        conn.execute_batch("DROP TRIGGER IF EXISTS access_log_block_no_update")
+            .unwrap();
+        conn.execute(
+            "UPDATE access_log_block SET entries = ?1 WHERE first_seq = ?2",
+            params![block::encode(&items).bytes, b.first],
+        )
+        .unwrap();
+    }
+
+    /// Rewrites the stored entry `seq` with `f`.
+    pub(crate) fn edit_row(conn: &rusqlite::Connection, seq: i64, f: impl FnOnce(&mut block::Row)) {
+        edit_entry(conn, seq, |item| match item {
+            block::Item::Row(r) => f(r),
+            other => panic!("entry {seq} is {other:?}"),
+        })
+    }
+
+    /// Drops the guards and runs `sql` (on `access_log_block` and `access_log_key`).
+    pub(crate) fn tamper_sql(conn: &rusqlite::Connection, sql: &str) {
+        conn.execute_batch(&format!(
+            "DROP TRIGGER IF EXISTS access_log_block_no_update; DROP TRIGGER IF EXISTS access_log_block_no_delete;
+             DROP TRIGGER IF EXISTS access_log_key_no_update; DROP TRIGGER IF EXISTS access_log_key_no_delete; {sql}"
+        ))
+        .unwrap();
+    }
 }
 
 #[cfg(test)]
@@ -773,14 +1090,7 @@ mod tests {
         (d, v)
     }
 
-    /// Lets a test tamper like an attacker holding the key: drop the guards, edit.
-    fn tamper(v: &Vault, sql: &str) {
-        v.conn()
-            .execute_batch(&format!(
-                "DROP TRIGGER access_log_no_update; DROP TRIGGER access_log_no_delete; {sql}"
-            ))
-            .unwrap();
-    }
+    use testing::{edit_row, tamper_sql};
 
     #[test]
     fn canonical_encoding_is_a_fixed_json_array() {
@@ -806,16 +1116,13 @@ mod tests {
         let row = &v.log_entries(&LogFilter::default()).unwrap()[0];
         assert_eq!(row.count, Some(41));
         assert!(v.verify_log().unwrap().ok);
-        for sql in [
-            "UPDATE access_log SET count = 1",
-            "UPDATE access_log SET count = NULL",
-        ] {
+        for count in [Some(1), None] {
             v.conn().execute_batch("SAVEPOINT t").unwrap();
-            tamper(&v, sql);
+            edit_row(v.conn(), 1, |r| r.count = count);
             assert_eq!(
                 verify_chain(v.conn()).unwrap().first_bad_seq,
                 Some(1),
-                "{sql}"
+                "{count:?}"
             );
             v.conn().execute_batch("ROLLBACK TO t; RELEASE t").unwrap();
         }
@@ -863,37 +1170,32 @@ mod tests {
         tx.commit().unwrap();
         let r = verify_chain(&conn).unwrap();
         assert!(r.ok && r.entries == 4, "{r:?}");
-        let tamper = |sql: &str| {
-            conn.execute_batch(&format!(
-                "DROP TRIGGER IF EXISTS access_log_no_update; SAVEPOINT t; {sql}"
-            ))
-            .unwrap();
+        let tamper = |seq: i64, f: &dyn Fn(&mut block::Row)| {
+            conn.execute_batch("SAVEPOINT t").unwrap();
+            edit_row(&conn, seq, f);
             let r = verify_chain(&conn).unwrap();
             conn.execute_batch("ROLLBACK TO t; RELEASE t").unwrap();
             r.first_bad_seq
         };
         assert_eq!(
-            tamper("UPDATE access_log SET route = 'direct' WHERE seq = 3"),
+            tamper(3, &|r| r.route = Some("direct".into())),
             Some(3),
             "the route is covered"
         );
         assert_eq!(
-            tamper(&format!(
-                "UPDATE access_log SET org_key = '{}' WHERE seq = 3",
-                "cd".repeat(32)
-            )),
+            tamper(3, &|r| r.org_key = Some("cd".repeat(32))),
             Some(3),
             "the organization key is covered"
         );
         assert_eq!(
-            tamper("UPDATE access_log SET org_key = NULL, route = NULL WHERE seq = 3"),
+            tamper(3, &|r| (r.org_key, r.route) = (None, None)),
             Some(3),
             "a remote row cannot pass for a local one"
         );
         assert_eq!(
-            tamper(&format!(
-                "UPDATE access_log SET org_key = '{key}', route = 'direct' WHERE seq = 1"
-            )),
+            tamper(1, &|r| {
+                (r.org_key, r.route) = (Some(key.clone()), Some("direct".into()))
+            }),
             Some(1),
             "an old row cannot be made remote"
         );
@@ -934,22 +1236,22 @@ mod tests {
     #[test]
     fn rows_cannot_be_updated_or_deleted() {
         let (_d, v) = filled();
-        let up = v
-            .conn()
-            .execute("UPDATE access_log SET org = 'x' WHERE seq = 2", []);
-        assert!(up.is_err(), "update must be refused");
-        let del = v.conn().execute("DELETE FROM access_log WHERE seq = 2", []);
-        assert!(del.is_err(), "delete must be refused");
+        for sql in [
+            "UPDATE access_log_block SET entries = x'00' WHERE first_seq = 2",
+            "UPDATE access_log_block SET first_seq = 9 WHERE first_seq = 2",
+            "DELETE FROM access_log_block WHERE first_seq = 2",
+            "UPDATE access_log_key SET block = 3 WHERE block = 2",
+            "DELETE FROM access_log_key WHERE block = 2",
+        ] {
+            assert!(v.conn().execute(sql, []).is_err(), "{sql} must be refused");
+        }
         assert!(v.verify_log().unwrap().ok);
     }
 
     #[test]
     fn verify_names_an_edited_entry() {
         let (_d, v) = filled();
-        tamper(
-            &v,
-            "UPDATE access_log SET org = 'Someone else' WHERE seq = 3;",
-        );
+        edit_row(v.conn(), 3, |r| r.org = Some("Someone else".into()));
         let r = v.verify_log().unwrap();
         assert_eq!((r.ok, r.first_bad_seq), (false, Some(3)), "{r:?}");
     }
@@ -957,7 +1259,10 @@ mod tests {
     #[test]
     fn verify_names_the_entry_after_a_deleted_one() {
         let (_d, v) = filled();
-        tamper(&v, "DELETE FROM access_log WHERE seq = 2;");
+        tamper_sql(
+            v.conn(),
+            "DELETE FROM access_log_block WHERE first_seq = 2;",
+        );
         let r = v.verify_log().unwrap();
         assert_eq!((r.ok, r.first_bad_seq), (false, Some(3)), "{r:?}");
     }
@@ -965,7 +1270,10 @@ mod tests {
     #[test]
     fn verify_catches_a_cut_off_tail() {
         let (_d, v) = filled();
-        tamper(&v, "DELETE FROM access_log WHERE seq = 5;");
+        tamper_sql(
+            v.conn(),
+            "DELETE FROM access_log_block WHERE first_seq = 5;",
+        );
         let r = v.verify_log().unwrap();
         assert_eq!((r.ok, r.first_bad_seq), (false, Some(5)), "{r:?}");
     }
@@ -974,12 +1282,12 @@ mod tests {
     fn verify_names_swapped_entries() {
         let (_d, v) = filled();
         // Swap the contents of rows 2 and 4 (their seq stays in place).
-        tamper(
-            &v,
-            "UPDATE access_log SET seq = -2 WHERE seq = 2;
-             UPDATE access_log SET seq = 2 WHERE seq = 4;
-             UPDATE access_log SET seq = 4 WHERE seq = -2;",
+        let (two, four) = (
+            testing::stored_row(v.conn(), 2),
+            testing::stored_row(v.conn(), 4),
         );
+        edit_row(v.conn(), 2, |r| *r = four);
+        edit_row(v.conn(), 4, |r| *r = two);
         let r = v.verify_log().unwrap();
         assert_eq!((r.ok, r.first_bad_seq), (false, Some(2)), "{r:?}");
     }
@@ -1021,6 +1329,166 @@ mod tests {
     /// Regression (issue 14): the app read the newest 2,000 rows and filtered them by
     /// organization, so an organization's older rows were never shown. Pages are now
     /// filtered in the vault and walk back to its oldest row.
+    /// Appends `orgs` (one row each, grant `G<org>`) in one commit: one block.
+    fn batch(v: &Vault, orgs: &[&str]) {
+        v.write(|tx| {
+            let mut log = LogAppender::begin(tx)?;
+            for (i, org) in orgs.iter().enumerate() {
+                let mut e = share_row(org, &[&format!("B{i}")], &["contact.email"]);
+                e.grant_id = Some(format!("G{org}"));
+                log.append(&e, None)?;
+            }
+            log.finish()
+        })
+        .unwrap();
+    }
+
+    /// One commit's rows are one stored block; reading by organization, by grant, page
+    /// by page and across block boundaries gives what one row per entry gave.
+    #[test]
+    fn a_commits_rows_are_one_block_and_read_back_by_org_grant_and_page() {
+        let (_d, v) = filled();
+        batch(&v, &["Acme", "Clinic", "Acme", "Bank", "Acme"]); // 6..=10
+        batch(&v, &["Clinic", "Clinic"]); // 11, 12
+        let blocks: i64 = v
+            .conn()
+            .query_row("SELECT count(*) FROM access_log_block", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(blocks, 5 + 2);
+        assert_eq!(v.log_len().unwrap(), 12);
+        assert!(v.verify_log().unwrap().ok);
+
+        let all = v.log_entries(&LogFilter::default()).unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=12).rev().collect::<Vec<_>>()
+        );
+        for w in all.windows(2) {
+            assert_eq!(
+                w[0].prev_hash, w[1].hash,
+                "entry {} links across blocks",
+                w[0].seq
+            );
+        }
+        assert_eq!(all.last().unwrap().prev_hash, GENESIS_HASH);
+
+        let seqs = |filter: LogFilter| -> Vec<i64> {
+            v.log_entries(&filter)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        let org = |o: &str| LogFilter {
+            org: Some(o.into()),
+            ..Default::default()
+        };
+        assert_eq!(seqs(org("Acme")), [10, 8, 6, 5, 3, 1]);
+        assert_eq!(seqs(org("Clinic")), [12, 11, 7, 4, 2]);
+        assert_eq!(seqs(org("Nobody")), Vec::<i64>::new());
+        assert_eq!(
+            seqs(LogFilter {
+                grant_id: Some("GBank".into()),
+                ..Default::default()
+            }),
+            [9]
+        );
+        assert_eq!(
+            seqs(LogFilter {
+                org: Some("Acme".into()),
+                grant_id: Some("G1".into()),
+                ..Default::default()
+            }),
+            [5, 3, 1],
+            "both filters apply"
+        );
+        assert_eq!(
+            seqs(LogFilter {
+                before: Some(9),
+                limit: Some(3),
+                ..org("Acme")
+            }),
+            [8, 6, 5],
+            "a page that starts inside a block"
+        );
+        assert_eq!(v.log_orgs().unwrap(), ["Acme", "Bank", "Clinic"]);
+        let page = v
+            .log_page(&LogFilter {
+                limit: Some(2),
+                before: Some(7),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            (
+                page.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                page.older
+            ),
+            (vec![6, 5], Some(5))
+        );
+        assert_eq!(page.entries[0].prev_hash, page.entries[1].hash);
+    }
+
+    /// Rows appended after a mark and then reset (a request rolled back by its
+    /// savepoint) are not written; the chain goes on from the mark.
+    #[test]
+    fn rows_reset_to_a_mark_are_not_written() {
+        let (_d, v) = filled();
+        v.write(|tx| {
+            let mut log = LogAppender::begin(tx)?;
+            log.append(&share_row("Acme", &[], &[]), None)?;
+            let mark = log.mark();
+            log.append(&share_row("Dropped", &[], &[]), None)?;
+            log.reset(mark);
+            assert_eq!(log.append(&share_row("Clinic", &[], &[]), None)?, 7);
+            log.finish()
+        })
+        .unwrap();
+        let orgs: Vec<_> = v
+            .log_entries(&LogFilter::default())
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| e.org)
+            .take(2)
+            .collect();
+        assert_eq!(orgs, ["Clinic", "Acme"]);
+        assert!(v.verify_log().unwrap().ok);
+        assert_eq!(v.log_orgs().unwrap(), ["Acme", "Clinic"]);
+    }
+
+    /// What finds a block's entries (its bounds, times and keys) is checked too: a
+    /// block hidden from one organization's pages, or a shortened block, is named.
+    #[test]
+    fn verify_names_a_block_whose_index_was_altered() {
+        let (_d, v) = filled();
+        batch(&v, &["Acme", "Bank"]);
+        let g = block::grant_key("GBank");
+        for (what, sql) in [
+            (
+                "a key removed",
+                format!(
+                    "DELETE FROM access_log_key WHERE key = x'{}'",
+                    hex::encode(&g)
+                ),
+            ),
+            (
+                "bounds",
+                "UPDATE access_log_block SET last_seq = 6 WHERE first_seq = 6".into(),
+            ),
+            (
+                "times",
+                "UPDATE access_log_block SET max_time = max_time + 1 WHERE first_seq = 6".into(),
+            ),
+        ] {
+            v.conn().execute_batch("SAVEPOINT t").unwrap();
+            tamper_sql(v.conn(), &sql);
+            let r = verify_chain(v.conn()).unwrap();
+            assert_eq!((r.ok, r.first_bad_seq), (false, Some(6)), "{what}: {r:?}");
+            v.conn().execute_batch("ROLLBACK TO t; RELEASE t").unwrap();
+        }
+        assert!(v.verify_log().unwrap().ok);
+    }
+
     #[test]
     fn pages_of_one_organization_reach_its_oldest_row() {
         let (_d, v) = filled();

@@ -58,7 +58,7 @@ pub use model::record::{NewRecord, Record, RecordChanges};
 pub use model::scope::{project, Scope, ScopeItem};
 pub use record::ListFilter;
 pub use remote::{EndpointSecret, RemoteSettings};
-pub use schema::{record_type, record_types, FieldDef, RecordType};
+pub use schema::{record_type, record_types, FieldDef, FieldFormat, RecordType, Widget};
 pub use secret::{DataKey, Passphrase, RecoveryKey};
 pub use share::{
     Credential, ReplyBody, RequestMeta, ShareEngine, ShareOp, ShareReply, ShareRequest, Transport,

@@ -95,6 +95,8 @@ impl Vault {
 
 /// The schema version whose SQL is followed by [`crate::access_log::stored::migrate_compact`].
 const COMPACT_LOG_VERSION: usize = 9;
+/// The schema version whose SQL is followed by [`crate::access_log::stored::migrate_blocks`].
+const BLOCK_LOG_VERSION: usize = 10;
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     let current: usize =
@@ -114,6 +116,9 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
         tx.execute_batch(sql)?;
         if i + 1 == COMPACT_LOG_VERSION {
             crate::access_log::stored::migrate_compact(&tx)?;
+        }
+        if i + 1 == BLOCK_LOG_VERSION {
+            crate::access_log::stored::migrate_blocks(&tx)?;
         }
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
     }

@@ -69,6 +69,7 @@ const SCHEMAS: &[(&str, &str)] = &[
 
 /// A record type and its fields, in schema order.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RecordType {
     pub name: String,
     pub title: String,
@@ -83,24 +84,30 @@ pub struct RecordType {
 
 /// One field of a record type.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FieldDef {
     pub name: String,
     pub title: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub format: Option<String>,
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub format: Option<FieldFormat>,
     pub max_length: usize,
     pub required: bool,
-    /// `textarea` for long text; absent for a one-line input.
+    /// Absent for a one-line input.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub widget: Option<String>,
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub widget: Option<Widget>,
     /// Several values, one per line, each `[label: ]value` (see the module docs).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub list: bool,
     /// A value to keep out of sight until asked (an IBAN, a document number, a health
     /// value): the app masks it in lists and detail, with reveal and copy per field.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub sensitive: bool,
 }
 
@@ -125,6 +132,57 @@ struct RawSchema {
     summary: Vec<String>,
 }
 
+/// What every value of a field must be (the schema's `format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum FieldFormat {
+    /// `name@example.org`.
+    Email,
+    /// `YYYY-MM-DD`.
+    Date,
+    /// A date, or a day without its year (`--MM-DD`).
+    PartialDate,
+    /// An IBAN, kept upper case without spaces.
+    Iban,
+    /// A BIC (SWIFT code).
+    Bic,
+    /// An ISO 3166-1 alpha-2 country code.
+    Country,
+    /// A phone number.
+    Phone,
+}
+
+impl FieldFormat {
+    /// The schema's name for it: `email`, `partial-date`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldFormat::Email => "email",
+            FieldFormat::Date => "date",
+            FieldFormat::PartialDate => "partial-date",
+            FieldFormat::Iban => "iban",
+            FieldFormat::Bic => "bic",
+            FieldFormat::Country => "country",
+            FieldFormat::Phone => "phone",
+        }
+    }
+}
+
+impl std::fmt::Display for FieldFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// How a field is edited (the schema's `x-trove-widget`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum Widget {
+    /// Long text over several lines.
+    Textarea,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawField {
@@ -136,9 +194,9 @@ struct RawField {
     #[serde(rename = "maxLength")]
     max_length: usize,
     #[serde(default)]
-    format: Option<String>,
+    format: Option<FieldFormat>,
     #[serde(rename = "x-trove-widget", default)]
-    widget: Option<String>,
+    widget: Option<Widget>,
     #[serde(rename = "x-trove-list", default)]
     list: bool,
     #[serde(rename = "x-trove-sensitive", default)]
@@ -173,16 +231,6 @@ mod indexmap_lite {
     }
 }
 
-const FORMATS: &[&str] = &[
-    "email",
-    "date",
-    "partial-date",
-    "iban",
-    "bic",
-    "country",
-    "phone",
-];
-
 fn parse(name: &str, text: &str) -> std::result::Result<RecordType, String> {
     let raw: RawSchema = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
     if raw.ty != "object" || raw.additional_properties || raw.min_properties != 1 {
@@ -195,12 +243,7 @@ fn parse(name: &str, text: &str) -> std::result::Result<RecordType, String> {
         if f.ty != "string" {
             return Err(format!("{name}.{fname}: only string fields are supported"));
         }
-        if let Some(fmt) = &f.format {
-            if !FORMATS.contains(&fmt.as_str()) {
-                return Err(format!("{name}.{fname}: unknown format {fmt}"));
-            }
-        }
-        if f.list && f.widget.as_deref() != Some("textarea") {
+        if f.list && f.widget != Some(Widget::Textarea) {
             return Err(format!(
                 "{name}.{fname}: a list field needs x-trove-widget textarea"
             ));
@@ -373,7 +416,7 @@ impl FieldDef {
                 self.max_length
             ));
         }
-        let multiline = self.widget.as_deref() == Some("textarea");
+        let multiline = self.widget == Some(Widget::Textarea);
         if value
             .chars()
             .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')))
@@ -408,16 +451,17 @@ impl FieldDef {
     }
 
     pub(crate) fn normalize_one(&self, value: &str) -> std::result::Result<String, String> {
-        match self.format.as_deref() {
+        match self.format {
             None => Ok(value.to_string()),
-            Some("email") => check_email(value).map(|_| value.trim().to_string()),
-            Some("date") => check_date(value).map(|_| value.to_string()),
-            Some("partial-date") => check_partial_date(value).map(|_| value.trim().to_string()),
-            Some("iban") => normalize_iban(value),
-            Some("bic") => normalize_bic(value),
-            Some("country") => normalize_country(value),
-            Some("phone") => check_phone(value).map(|_| value.trim().to_string()),
-            Some(other) => Err(format!("has unknown format {other}")),
+            Some(FieldFormat::Email) => check_email(value).map(|_| value.trim().to_string()),
+            Some(FieldFormat::Date) => check_date(value).map(|_| value.to_string()),
+            Some(FieldFormat::PartialDate) => {
+                check_partial_date(value).map(|_| value.trim().to_string())
+            }
+            Some(FieldFormat::Iban) => normalize_iban(value),
+            Some(FieldFormat::Bic) => normalize_bic(value),
+            Some(FieldFormat::Country) => normalize_country(value),
+            Some(FieldFormat::Phone) => check_phone(value).map(|_| value.trim().to_string()),
         }
     }
 }
@@ -719,6 +763,33 @@ mod tests {
             .1
             .replace("\"minProperties\"", "\"pattern\": \"x\", \"minProperties\"");
         assert!(parse("identity", &text).is_err());
+    }
+
+    #[test]
+    fn schema_with_an_unknown_format_or_widget_is_rejected() {
+        let (name, text) = SCHEMAS
+            .iter()
+            .find(|(n, _)| *n == "person")
+            .expect("a person schema");
+        assert!(text.contains("\"format\": \"email\""), "{text}");
+        let bad = text.replacen("\"format\": \"email\"", "\"format\": \"uri\"", 1);
+        let e = parse(name, &bad).expect_err("unknown format refused");
+        assert!(e.contains("uri"), "{e}");
+        let bad = text.replacen("\"textarea\"", "\"richtext\"", 1);
+        assert!(bad != *text, "person has a textarea field");
+        assert!(parse(name, &bad).is_err());
+    }
+
+    #[test]
+    fn a_format_is_named_as_in_the_schema_everywhere() {
+        let formats: Vec<FieldFormat> = record_types()
+            .iter()
+            .flat_map(|t| t.fields.iter().filter_map(|f| f.format))
+            .collect();
+        assert!(formats.contains(&FieldFormat::PartialDate), "{formats:?}");
+        for f in formats {
+            assert_eq!(serde_json::to_value(f).unwrap(), f.as_str(), "{f:?}");
+        }
     }
 
     #[test]

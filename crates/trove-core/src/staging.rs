@@ -107,6 +107,7 @@ pub struct NewStorageTarget {
 
 /// A storage target without its secret: what lists and logs may show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StorageInfo {
     pub name: String,
     pub endpoint: String,
@@ -270,6 +271,7 @@ fn validate_prefix(p: &str) -> Result<String> {
 
 /// A staged copy's state as the person sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum StagingState {
     /// The current version is on storage.
@@ -331,6 +333,7 @@ impl fmt::Display for StagingState {
 /// A staged grant's state, for `grant show`, the app and scripts. Never holds a key or a
 /// URL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StagingInfo {
     pub grant_id: String,
     /// The storage target's name.

@@ -15,6 +15,7 @@ pub const TRASH_DAYS: i64 = 30;
 
 /// A record in the trash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TrashedRecord {
     #[serde(flatten)]
     pub record: Record,
@@ -26,6 +27,7 @@ pub struct TrashedRecord {
 
 /// What undoing an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UndoReport {
     pub batch: String,
     /// Records the import added, now moved to the trash.

@@ -257,6 +257,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         count       INTEGER
     );
     "#,
+    // 10: the access log stored as one row per commit, a block of entries, indexed by
+    // the organizations and grants they name (see `access_log::block`). The rows of the
+    // table above are moved over by `access_log::stored::migrate_blocks`, which then
+    // drops it and makes the new tables append-only; what they hash and how they read
+    // is unchanged.
+    r#"
+    CREATE TABLE access_log_block (
+        first_seq INTEGER PRIMARY KEY,
+        last_seq  INTEGER NOT NULL,
+        min_time  INTEGER,
+        max_time  INTEGER,
+        entries   BLOB NOT NULL
+    );
+    CREATE TABLE access_log_key (
+        key   BLOB NOT NULL,
+        block INTEGER NOT NULL,
+        PRIMARY KEY (key, block)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// An unlocked vault. Dropping it (or calling [`Vault::lock`]) closes the database and

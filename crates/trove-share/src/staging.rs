@@ -276,11 +276,31 @@ fn scrub(msg: &str, secret: &str) -> String {
     out
 }
 
+/// A step of a connection test, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum StepName {
+    Write,
+    Read,
+    Delete,
+}
+
+impl std::fmt::Display for StepName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            StepName::Write => "write",
+            StepName::Read => "read",
+            StepName::Delete => "delete",
+        })
+    }
+}
+
 /// One step of a connection test.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TestStep {
-    /// `write`, `read` or `delete`.
-    pub step: &'static str,
+    pub step: StepName,
     pub ok: bool,
     /// The failure's code (`storage_credentials`, ...), when it failed.
     pub code: Option<&'static str>,
@@ -290,6 +310,7 @@ pub struct TestStep {
 
 /// The outcome of [`test_storage`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TestReport {
     pub storage: String,
     pub ok: bool,
@@ -321,7 +342,7 @@ pub async fn test_storage(target: &StorageTarget) -> Result<TestReport> {
     let key = format!("{}/probe-{}", trove_core::staging::STAGED_DIR, random_hex());
     let probe = format!("trove storage test {}", Utc::now().to_rfc3339()).into_bytes();
     let mut steps = Vec::new();
-    let step = |name: &'static str, r: Result<()>| match r {
+    let step = |name: StepName, r: Result<()>| match r {
         Ok(()) => TestStep {
             step: name,
             ok: true,
@@ -342,7 +363,7 @@ pub async fn test_storage(target: &StorageTarget) -> Result<TestReport> {
     };
     let wrote = st.put_new(&key, probe.clone()).await;
     let wrote_ok = wrote.is_ok();
-    steps.push(step("write", wrote));
+    steps.push(step(StepName::Write, wrote));
     if wrote_ok {
         let read = match st.read(&key).await {
             Ok(b) if b == probe => Ok(()),
@@ -355,8 +376,8 @@ pub async fn test_storage(target: &StorageTarget) -> Result<TestReport> {
             }),
             Err(e) => Err(e),
         };
-        steps.push(step("read", read));
-        steps.push(step("delete", st.delete(&key).await));
+        steps.push(step(StepName::Read, read));
+        steps.push(step(StepName::Delete, st.delete(&key).await));
     }
     Ok(TestReport {
         storage: st.info.name.clone(),

@@ -4,71 +4,73 @@ import { Channel, invoke } from "@tauri-apps/api/core";
 import type { ApiError } from "../bindings/ApiError";
 import type { Counts } from "../bindings/Counts";
 import type { CreatedVault } from "../bindings/CreatedVault";
-import type { NewRecordDto } from "../bindings/NewRecordDto";
-import type { RecordChangesDto } from "../bindings/RecordChangesDto";
-import type { RecordDto } from "../bindings/RecordDto";
-import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+import type { NewRecord } from "../bindings/NewRecord";
+import type { RecordChanges } from "../bindings/RecordChanges";
+import type { StoredRecord } from "../bindings/StoredRecord";
+import type { RecordType } from "../bindings/RecordType";
 import type { UnlockOutcome } from "../bindings/UnlockOutcome";
 import type { VaultStatus } from "../bindings/VaultStatus";
 import type { CreatedGrant } from "../bindings/CreatedGrant";
 import type { GrantDto } from "../bindings/GrantDto";
-import type { LogEntryDto } from "../bindings/LogEntryDto";
-import type { LogPageDto } from "../bindings/LogPageDto";
+import type { LogEntry } from "../bindings/LogEntry";
+import type { LogPage } from "../bindings/LogPage";
 import type { NewGrantDto } from "../bindings/NewGrantDto";
-import type { OrgSummaryDto } from "../bindings/OrgSummaryDto";
+import type { OrgSummary } from "../bindings/OrgSummary";
 import type { Receipts } from "../bindings/Receipts";
 import type { SharingStatus } from "../bindings/SharingStatus";
-import type { VerifyReportDto } from "../bindings/VerifyReportDto";
+import type { VerifyReport } from "../bindings/VerifyReport";
 import type { ExportRequestDto } from "../bindings/ExportRequestDto";
 import type { ExportSummaryDto } from "../bindings/ExportSummaryDto";
+import type { Format } from "../bindings/Format";
 import type { ImportFileDto } from "../bindings/ImportFileDto";
 import type { ImportReportDto } from "../bindings/ImportReportDto";
 import type { ImportRequestDto } from "../bindings/ImportRequestDto";
-import type { ProgressDto } from "../bindings/ProgressDto";
-import type { ProtectionDto } from "../bindings/ProtectionDto";
+import type { Progress } from "../bindings/Progress";
+import type { Protection } from "../bindings/Protection";
 import type { RemoteSettingsDto } from "../bindings/RemoteSettingsDto";
 import type { RemoteStatusDto } from "../bindings/RemoteStatusDto";
 import type { NewStorageDto } from "../bindings/NewStorageDto";
-import type { StorageDto } from "../bindings/StorageDto";
-import type { StorageTestDto } from "../bindings/StorageTestDto";
-import type { StagingDto } from "../bindings/StagingDto";
-import type { TrashedRecordDto } from "../bindings/TrashedRecordDto";
-import type { UndoReportDto } from "../bindings/UndoReportDto";
+import type { StorageInfo } from "../bindings/StorageInfo";
+import type { TestReport } from "../bindings/TestReport";
+import type { StagingInfo } from "../bindings/StagingInfo";
+import type { TrashedRecord } from "../bindings/TrashedRecord";
+import type { UndoReport } from "../bindings/UndoReport";
 
 export type {
   ApiError,
   Counts,
   CreatedGrant,
   GrantDto,
-  LogEntryDto,
-  LogPageDto,
+  LogEntry,
+  LogPage,
   NewGrantDto,
-  OrgSummaryDto,
-  RecordDto,
-  RecordTypeDto,
+  OrgSummary,
+  StoredRecord,
+  RecordType,
   SharingStatus,
   VaultStatus,
-  VerifyReportDto,
+  VerifyReport,
   ExportRequestDto,
   ExportSummaryDto,
+  Format,
   ImportFileDto,
   ImportReportDto,
   ImportRequestDto,
-  ProgressDto,
-  ProtectionDto,
+  Progress,
+  Protection,
   RemoteSettingsDto,
   RemoteStatusDto,
   NewStorageDto,
-  StorageDto,
-  StorageTestDto,
-  StagingDto,
-  TrashedRecordDto,
-  UndoReportDto,
+  StorageInfo,
+  TestReport,
+  StagingInfo,
+  TrashedRecord,
+  UndoReport,
 };
 
 /** A channel that hands every progress report of a long command to `onProgress`. */
-function progressChannel(onProgress: (p: ProgressDto) => void): Channel<ProgressDto> {
-  const ch = new Channel<ProgressDto>();
+function progressChannel(onProgress: (p: Progress) => void): Channel<Progress> {
+  const ch = new Channel<Progress>();
   ch.onmessage = onProgress;
   return ch;
 }
@@ -138,50 +140,50 @@ export const api = {
     call<void>("change_passphrase", { current, new: next, allowWeak }),
   rememberDevice: () => call<void>("remember_device"),
   forgetDevice: () => call<void>("forget_device"),
-  recordTypes: () => call<RecordTypeDto[]>("record_types"),
+  recordTypes: () => call<RecordType[]>("record_types"),
   counts: () => call<Counts>("record_counts"),
   /** Every field problem the vault would find in a record, as [field, reason] pairs. */
   checkRecordFields: (recordType: string, fields: Record<string, string>) =>
     call<[string, string][]>("check_record_fields", { recordType, fields }),
   /** Records newest first: at most `limit` (all when null), after the record `after`. */
   listRecords: (recordType: string | null, after: string | null = null, limit: number | null = null) =>
-    call<RecordDto[]>("list_records", { recordType, tag: null, after, limit }),
-  searchRecords: (query: string) => call<RecordDto[]>("search_records", { query }),
-  getRecord: (id: string) => call<RecordDto>("get_record", { id }),
-  addRecord: (record: NewRecordDto) => call<RecordDto>("add_record", { record }),
-  editRecord: (id: string, changes: RecordChangesDto) =>
-    call<RecordDto>("edit_record", { id, changes }),
+    call<StoredRecord[]>("list_records", { recordType, tag: null, after, limit }),
+  searchRecords: (query: string) => call<StoredRecord[]>("search_records", { query }),
+  getRecord: (id: string) => call<StoredRecord>("get_record", { id }),
+  addRecord: (record: NewRecord) => call<StoredRecord>("add_record", { record }),
+  editRecord: (id: string, changes: RecordChanges) =>
+    call<StoredRecord>("edit_record", { id, changes }),
   removeRecord: (id: string) => call<void>("remove_record", { id }),
-  listTrash: () => call<TrashedRecordDto[]>("list_trash"),
-  restoreRecord: (id: string) => call<RecordDto>("restore_record", { id }),
+  listTrash: () => call<TrashedRecord[]>("list_trash"),
+  restoreRecord: (id: string) => call<StoredRecord>("restore_record", { id }),
   emptyTrash: () => call<number>("empty_trash"),
-  undoImport: (batch: string) => call<UndoReportDto>("undo_import", { batch }),
+  undoImport: (batch: string) => call<UndoReport>("undo_import", { batch }),
   sharingStatus: () => call<SharingStatus>("sharing_status"),
   startSharing: (listen: string) => call<SharingStatus>("start_sharing", { listen }),
   stopSharing: () => call<void>("stop_sharing"),
   remoteSettings: () => call<RemoteSettingsDto>("remote_settings"),
   setRemote: (settings: RemoteSettingsDto) => call<SharingStatus>("set_remote", { settings }),
   setNotifications: (on: boolean) => call<void>("set_notifications", { on }),
-  listStorage: () => call<StorageDto[]>("list_storage"),
-  addStorage: (target: NewStorageDto, secret: string) => call<StorageDto>("add_storage", { target, secret }),
-  removeStorage: (name: string) => call<StorageDto>("remove_storage", { name }),
-  testStorage: (name: string) => call<StorageTestDto>("test_storage", { name }),
+  listStorage: () => call<StorageInfo[]>("list_storage"),
+  addStorage: (target: NewStorageDto, secret: string) => call<StorageInfo>("add_storage", { target, secret }),
+  removeStorage: (name: string) => call<StorageInfo>("remove_storage", { name }),
+  testStorage: (name: string) => call<TestReport>("test_storage", { name }),
   listGrants: () => call<GrantDto[]>("list_grants"),
   createGrant: (grant: NewGrantDto) => call<CreatedGrant>("create_grant", { grant }),
   revokeGrant: (id: string) => call<GrantDto>("revoke_grant", { id }),
   grantReceipts: (id: string) => call<Receipts>("grant_receipts", { id }),
   /** A page of the access log, newest first: at most `limit` rows older than `before`. */
   accessLog: (org: string | null, before: number | null, limit: number) =>
-    call<LogPageDto>("access_log", { org, before, limit }),
+    call<LogPage>("access_log", { org, before, limit }),
   accessLogOrgs: () => call<string[]>("access_log_orgs"),
   /** Share requests per organization between consecutive `bounds` (RFC 3339 times). */
   accessShareCounts: (bounds: string[]) => call<Record<string, number>[]>("access_share_counts", { bounds }),
   accessLogLen: () => call<number>("access_log_len"),
-  accessSummary: () => call<OrgSummaryDto[]>("access_summary"),
-  verifyAccessLog: () => call<VerifyReportDto>("verify_access_log"),
+  accessSummary: () => call<OrgSummary[]>("access_summary"),
+  verifyAccessLog: () => call<VerifyReport>("verify_access_log"),
   inspectImport: (path: string) => call<ImportFileDto>("inspect_import", { path }),
-  exportBundle: (request: ExportRequestDto, passphrase: string | null, onProgress: (p: ProgressDto) => void) =>
+  exportBundle: (request: ExportRequestDto, passphrase: string | null, onProgress: (p: Progress) => void) =>
     call<ExportSummaryDto>("export_bundle", { request, passphrase, onProgress: progressChannel(onProgress) }),
-  importFile: (request: ImportRequestDto, passphrase: string | null, onProgress: (p: ProgressDto) => void) =>
+  importFile: (request: ImportRequestDto, passphrase: string | null, onProgress: (p: Progress) => void) =>
     call<ImportReportDto>("import_file", { request, passphrase, onProgress: progressChannel(onProgress) }),
 };

@@ -3,7 +3,9 @@ import type { ApiError } from "../bindings/ApiError";
 import type { ApiErrorCode } from "../bindings/ApiErrorCode";
 import type { GrantDto } from "../bindings/GrantDto";
 import type { ImportReportDto } from "../bindings/ImportReportDto";
-import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+import type { FieldDef } from "../bindings/FieldDef";
+import type { LineProblemDto } from "../bindings/LineProblemDto";
+import type { RecordType } from "../bindings/RecordType";
 import {
   undoSummary,
   defaultExportName,
@@ -23,8 +25,8 @@ import {
 } from "./bundles";
 import { disclosure, scopeFromTicks } from "./sharing";
 
-const f = (name: string, title: string) => ({ name, title, description: null, format: null, max_length: 64, required: false, widget: null, sensitive: false });
-const types: RecordTypeDto[] = [
+const f = (name: string, title: string): FieldDef => ({ name, title, max_length: 64, required: false });
+const types: RecordType[] = [
   { name: "identity", title: "Identity", description: "", fields: [f("given_name", "Given name"), f("family_name", "Family name")], summary: [] },
   { name: "contact", title: "Contact", description: "", fields: [f("email", "Email"), f("phone", "Phone")], summary: [] },
 ];
@@ -151,7 +153,7 @@ describe("import preview", () => {
   });
 
   it("says what became of each problem's value", () => {
-    const p = { line: 3, property: "TEL", kind: "value_not_kept", reason: "not a phone", kept_in_notes: true };
+    const p: LineProblemDto = { line: 3, property: "TEL", kind: "value_not_kept", reason: "not a phone", kept_in_notes: true };
     expect(problemLine(p)).toBe("TEL: not a phone (value kept in the notes)");
     expect(problemLine({ ...p, property: null, kind: "skipped" })).toBe("not a phone (record skipped)");
     expect(problemLine({ ...p, kind: "refused" })).toBe("TEL: not a phone");

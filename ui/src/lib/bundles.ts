@@ -1,13 +1,14 @@
 // Export/import logic without the DOM: reading age recipients from a text box, starting
 // an organization export from a grant's scope, saying what a bundle discloses, progress
 // and size formatting, and the words for an import preview.
-import type { UndoReportDto } from "../bindings/UndoReportDto";
+import type { UndoReport } from "../bindings/UndoReport";
 import type { ApiError } from "../bindings/ApiError";
 import type { GrantDto } from "../bindings/GrantDto";
 import type { ImportReportDto } from "../bindings/ImportReportDto";
 import type { LineProblemDto } from "../bindings/LineProblemDto";
-import type { ProgressDto } from "../bindings/ProgressDto";
-import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+import type { Phase } from "../bindings/Phase";
+import type { Progress } from "../bindings/Progress";
+import type { RecordType } from "../bindings/RecordType";
 import type { Ticks } from "./sharing";
 
 /** bech32's alphabet; an X25519 recipient is `age1` + 58 of these. */
@@ -43,7 +44,7 @@ export function parseRecipients(text: string): { recipients: string[]; problems:
 }
 
 /** Ticks for the scope picker from a grant's scope items (`TYPE` or `TYPE.FIELD`). */
-export function ticksFromScope(types: RecordTypeDto[], scope: string[]): Ticks {
+export function ticksFromScope(types: RecordType[], scope: string[]): Ticks {
   const ticks: Ticks = {};
   for (const t of types) {
     if (scope.includes(t.name)) {
@@ -75,25 +76,25 @@ export function formatBytes(n: number): string {
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
 }
 
-const PHASES: Record<string, string> = {
+const PHASES: Record<Phase, string> = {
   writing: "Writing records",
   finishing: "Finishing",
   reading: "Reading",
 };
 
 /** Phases whose `done`/`total` count bytes (the others count records). */
-const BYTE_PHASES = new Set(["reading", "finishing"]);
+const BYTE_PHASES = new Set<Phase>(["reading", "finishing"]);
 
 /** The fraction done (0..1), or null when the total is not known. */
-export function progressFraction(p: ProgressDto | null): number | null {
+export function progressFraction(p: Progress | null): number | null {
   if (!p || p.total === null || p.total <= 0) return null;
   return Math.min(1, p.done / p.total);
 }
 
 /** "Writing records: 40 of 100 (40%)", "Reading: 1.2 MB of 3.4 MB (35%)". */
-export function progressLabel(p: ProgressDto | null): string {
+export function progressLabel(p: Progress | null): string {
   if (!p) return "Starting…";
-  const phase = PHASES[p.phase] ?? p.phase;
+  const phase = PHASES[p.phase];
   const bytes = BYTE_PHASES.has(p.phase);
   const n = (x: number) => (bytes ? formatBytes(x) : String(x));
   const f = progressFraction(p);
@@ -213,7 +214,7 @@ export function transferMessage(e: ApiError): string {
 }
 
 /** What "Undo import" did, in words. */
-export function undoSummary(u: UndoReportDto): string {
+export function undoSummary(u: UndoReport): string {
   const n = u.removed.length;
   let s = `${n} ${n === 1 ? "record" : "records"} moved to the trash.`;
   const k = u.kept_changed.length;

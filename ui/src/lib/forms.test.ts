@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { ApiError } from "../bindings/ApiError";
-import type { RecordDto } from "../bindings/RecordDto";
-import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+import type { StoredRecord } from "../bindings/StoredRecord";
+import type { FieldDef } from "../bindings/FieldDef";
+import type { RecordType } from "../bindings/RecordType";
 import {
   allFieldErrors,
   changesBetween,
@@ -20,33 +21,29 @@ import {
   valuesOf,
 } from "./forms";
 
-const field = (name: string, extra: Partial<RecordTypeDto["fields"][0]> = {}) => ({
+const field = (name: string, extra: Partial<FieldDef> = {}): FieldDef => ({
   name,
   title: name[0].toUpperCase() + name.slice(1),
-  description: null,
-  format: null,
   max_length: 64,
   required: false,
-  widget: null,
-  sensitive: false,
   ...extra,
 });
 
-const bank: RecordTypeDto = {
+const bank: RecordType = {
   name: "bank_account",
   title: "Bank account",
   description: "An account.",
   fields: [field("bank"), field("holder"), field("iban", { title: "IBAN", format: "iban", required: true, max_length: 34, sensitive: true }), field("bic", { format: "bic" })],
   summary: ["bank", "iban"],
 };
-const note: RecordTypeDto = {
+const note: RecordType = {
   name: "note",
   title: "Note",
   description: "A note.",
   fields: [field("title"), field("body", { widget: "textarea", max_length: 5000 })],
   summary: ["title"],
 };
-const rec: RecordDto = {
+const rec: StoredRecord = {
   id: "01J",
   type: "bank_account",
   fields: { bank: "GLS", iban: "DE89370400440532013000" },

@@ -2,10 +2,11 @@
 // each field gets, what is checked before sending, how the vault's errors land on the
 // right field, and the change set an edit form produces.
 import type { ApiError } from "../bindings/ApiError";
-import type { FieldDto } from "../bindings/FieldDto";
-import type { RecordChangesDto } from "../bindings/RecordChangesDto";
-import type { RecordDto } from "../bindings/RecordDto";
-import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+import type { FieldDef } from "../bindings/FieldDef";
+import type { FieldFormat } from "../bindings/FieldFormat";
+import type { RecordChanges } from "../bindings/RecordChanges";
+import type { StoredRecord } from "../bindings/StoredRecord";
+import type { RecordType } from "../bindings/RecordType";
 
 export type Values = Record<string, string>;
 export type FieldErrors = Record<string, string>;
@@ -21,7 +22,7 @@ export interface InputSpec {
   uppercase: boolean;
 }
 
-const EXAMPLES: Record<string, string> = {
+const EXAMPLES: Record<FieldFormat, string> = {
   email: "name@example.org",
   date: "YYYY-MM-DD",
   "partial-date": "YYYY-MM-DD or --MM-DD",
@@ -32,23 +33,23 @@ const EXAMPLES: Record<string, string> = {
 };
 
 /** How a field is edited. */
-export function inputFor(field: FieldDto): InputSpec {
+export function inputFor(field: FieldDef): InputSpec {
   const f = field.format;
   return {
     element: field.widget === "textarea" ? "textarea" : "input",
     type: f === "email" ? "email" : f === "date" ? "date" : f === "phone" ? "tel" : "text",
-    placeholder: f ? (EXAMPLES[f] ?? "") : "",
+    placeholder: f ? EXAMPLES[f] : "",
     uppercase: f === "iban" || f === "bic" || f === "country",
   };
 }
 
 /** Empty form values for a type: every field present, in schema order. */
-export function emptyValues(type: RecordTypeDto): Values {
+export function emptyValues(type: RecordType): Values {
   return Object.fromEntries(type.fields.map((f) => [f.name, ""]));
 }
 
 /** The form values for editing `record`. */
-export function valuesOf(type: RecordTypeDto, record: RecordDto): Values {
+export function valuesOf(type: RecordType, record: StoredRecord): Values {
   return Object.fromEntries(type.fields.map((f) => [f.name, record.fields[f.name] ?? ""]));
 }
 
@@ -56,7 +57,7 @@ export function valuesOf(type: RecordTypeDto, record: RecordDto): Values {
  * Checks that need no vault: required fields, length, at least one field. Formats
  * (email, IBAN, ...) are checked by the vault, whose answer lands on the field.
  */
-export function checkValues(type: RecordTypeDto, values: Values): FieldErrors {
+export function checkValues(type: RecordType, values: Values): FieldErrors {
   const errors: FieldErrors = {};
   for (const f of type.fields) {
     const v = (values[f.name] ?? "").trim();
@@ -71,7 +72,7 @@ export function checkValues(type: RecordTypeDto, values: Values): FieldErrors {
 }
 
 /** Only non-empty values, trimmed (single-line fields) as the vault wants them. */
-export function cleanValues(type: RecordTypeDto, values: Values): Values {
+export function cleanValues(type: RecordType, values: Values): Values {
   const out: Values = {};
   for (const f of type.fields) {
     const raw = values[f.name] ?? "";
@@ -93,11 +94,11 @@ export function parseTags(text: string): string[] {
 
 /** What an edit changes: set fields that differ (empty unsets), tags added and removed. */
 export function changesBetween(
-  type: RecordTypeDto,
-  record: RecordDto,
+  type: RecordType,
+  record: StoredRecord,
   values: Values,
   tags: string[],
-): RecordChangesDto {
+): RecordChanges {
   const set: Record<string, string> = {};
   const clean = cleanValues(type, values);
   for (const f of type.fields) {
@@ -113,7 +114,7 @@ export function changesBetween(
 }
 
 /** True when a change set changes nothing. */
-export function isEmptyChange(c: RecordChangesDto): boolean {
+export function isEmptyChange(c: RecordChanges): boolean {
   return Object.keys(c.set).length === 0 && c.add_tags.length === 0 && c.remove_tags.length === 0;
 }
 
@@ -121,7 +122,7 @@ export function isEmptyChange(c: RecordChangesDto): boolean {
  * True when the form holds something that saving would keep and leaving would lose: for
  * an edit, any change to the record; for a new record, any value or tag.
  */
-export function hasUnsavedChanges(type: RecordTypeDto, record: RecordDto | null, values: Values, tagsText: string): boolean {
+export function hasUnsavedChanges(type: RecordType, record: StoredRecord | null, values: Values, tagsText: string): boolean {
   const tags = parseTags(tagsText);
   if (record) return !isEmptyChange(changesBetween(type, record, values, tags));
   return Object.keys(cleanValues(type, values)).length > 0 || tags.length > 0;
@@ -132,7 +133,7 @@ export function hasUnsavedChanges(type: RecordTypeDto, record: RecordDto | null,
  * `unknown_field` (the message without the `invalid type.field:` prefix), otherwise on
  * the form as a whole (key "").
  */
-export function errorsFromApi(type: RecordTypeDto, e: ApiError): FieldErrors {
+export function errorsFromApi(type: RecordType, e: ApiError): FieldErrors {
   if ((e.code === "invalid_field" || e.code === "unknown_field") && e.field) {
     const prefix = `invalid ${type.name}.${e.field}: `;
     const reason = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
@@ -142,7 +143,7 @@ export function errorsFromApi(type: RecordTypeDto, e: ApiError): FieldErrors {
 }
 
 /** A field's problem as a sentence: "is required" reads as "Email is required." */
-function fieldSentence(type: RecordTypeDto, field: string, reason: string): string {
+function fieldSentence(type: RecordType, field: string, reason: string): string {
   const title = type.fields.find((f) => f.name === field)?.title ?? field;
   const sentence = reason.startsWith("is ") ? `${title} ${reason}` : capitalize(reason);
   return sentence.endsWith(".") ? sentence : `${sentence}.`;
@@ -155,7 +156,7 @@ function fieldSentence(type: RecordTypeDto, field: string, reason: string): stri
  * form's words; the form-wide "fill in at least one field" stays only when no field has
  * a problem.
  */
-export function allFieldErrors(type: RecordTypeDto, local: FieldErrors, problems: [string, string][]): FieldErrors {
+export function allFieldErrors(type: RecordType, local: FieldErrors, problems: [string, string][]): FieldErrors {
   const out: FieldErrors = {};
   for (const [field, reason] of problems) out[field] = fieldSentence(type, field, reason);
   for (const [field, message] of Object.entries(local)) if (field !== "") out[field] = message;
@@ -194,7 +195,7 @@ export function codeInWords(value: string): string {
 }
 
 /** A one-line summary of a record, from its type's summary fields (sensitive ones masked). */
-export function summaryOf(type: RecordTypeDto | undefined, record: RecordDto): string {
+export function summaryOf(type: RecordType | undefined, record: StoredRecord): string {
   const names = type?.summary.length ? type.summary : Object.keys(record.fields);
   const sensitive = new Set(type?.fields.filter((f) => f.sensitive).map((f) => f.name));
   const parts = names

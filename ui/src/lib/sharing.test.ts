@@ -1,8 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { LogEntryDto } from "../bindings/LogEntryDto";
-import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+import type { LogEntry } from "../bindings/LogEntry";
+import type { RecordType } from "../bindings/RecordType";
 import type { GrantDto } from "../bindings/GrantDto";
-import type { StagingDto } from "../bindings/StagingDto";
+import type { StagingInfo } from "../bindings/StagingInfo";
+import type { FieldDef } from "../bindings/FieldDef";
+import type { RemoteStatusDto } from "../bindings/RemoteStatusDto";
+import type { TestReport } from "../bindings/TestReport";
 import {
   accessesPerDay,
   chartDays,
@@ -23,15 +26,15 @@ import {
   receiptSentence,
 } from "./sharing";
 
-const f = (name: string, title: string) => ({ name, title, description: null, format: null, max_length: 64, required: false, widget: null, sensitive: false });
-const types: RecordTypeDto[] = [
+const f = (name: string, title: string): FieldDef => ({ name, title, max_length: 64, required: false });
+const types: RecordType[] = [
   { name: "identity", title: "Identity", description: "", fields: [f("given_name", "Given name"), f("family_name", "Family name"), f("birth_date", "Birth date")], summary: [] },
   { name: "contact", title: "Contact", description: "", fields: [f("email", "Email"), f("phone", "Phone")], summary: [] },
 ];
 
-const entry = (over: Partial<LogEntryDto>): LogEntryDto => ({
+const entry = (over: Partial<LogEntry>): LogEntry => ({
   seq: 1, time: "2026-11-20T10:00:00.000Z", kind: "share", grant_id: "g", org: "GLS Bank", remote_addr: "127.0.0.1",
-  method: "GET", path: "/v1/records", status: 200, outcome: "allowed", record_ids: ["a"], fields: ["contact.email"], org_key: null, route: null, count: null, hash: "h", ...over,
+  method: "GET", path: "/v1/records", status: 200, outcome: "allowed", record_ids: ["a"], fields: ["contact.email"], org_key: null, route: null, count: null, prev_hash: "p", hash: "h", ...over,
 });
 
 describe("scope from ticks", () => {
@@ -154,7 +157,8 @@ describe("describeEntry", () => {
 });
 
 describe("remote and staged grants", () => {
-  const staging: StagingDto = {
+  const staging: StagingInfo = {
+    grant_id: "g",
     storage: "home",
     state: "staged",
     reason: null,
@@ -163,6 +167,9 @@ describe("remote and staged grants", () => {
     available_until: "2026-12-09T10:00:00Z",
     staged_at: "2026-12-02T10:00:00Z",
     key_in_link: true,
+    recipient: "age1…",
+    enforced_by: "your storage",
+    objects: [],
   };
 
   it("says who enforces a grant", () => {
@@ -186,7 +193,7 @@ describe("remote and staged grants", () => {
   });
 
   it("words the remote side's state", () => {
-    const r = { state: "online", endpoint_id: "ab".repeat(32), endpoint_short: "ababababab", home_relay: "http://127.0.0.1:9/", error: null };
+    const r: RemoteStatusDto = { state: "online", endpoint_id: "ab".repeat(32), endpoint_short: "ababababab", home_relay: "http://127.0.0.1:9/", error: null };
     expect(remoteStateLabel(r, true, true)).toBe("Online as ababababab… via http://127.0.0.1:9/");
     expect(remoteStateLabel(null, true, false)).toMatch(/^Off/);
     expect(remoteStateLabel(null, false, true)).toMatch(/turn the share API on/);
@@ -196,9 +203,9 @@ describe("remote and staged grants", () => {
   });
 
   it("says which storage test step failed and what to do", () => {
-    const ok = { storage: "home", ok: true, steps: [] };
+    const ok: TestReport = { storage: "home", ok: true, steps: [] };
     expect(storageTestLabel(ok)).toMatch(/^Storage home works/);
-    const bad = {
+    const bad: TestReport = {
       storage: "home",
       ok: false,
       steps: [{ step: "write", ok: false, code: "storage_credentials", message: "the credentials were refused", hint: "check the access key id and secret key" }],

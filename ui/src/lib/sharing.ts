@@ -2,18 +2,18 @@
 // plain words what a grant will disclose, describing grants, and shaping the access log
 // into per-day, per-organization counts for the chart.
 import type { GrantDto } from "../bindings/GrantDto";
-import type { LogEntryDto } from "../bindings/LogEntryDto";
-import type { RecordTypeDto } from "../bindings/RecordTypeDto";
+import type { LogEntry } from "../bindings/LogEntry";
+import type { RecordType } from "../bindings/RecordType";
 import type { RemoteStatusDto } from "../bindings/RemoteStatusDto";
-import type { StagingDto } from "../bindings/StagingDto";
-import type { StorageTestDto } from "../bindings/StorageTestDto";
+import type { StagingInfo } from "../bindings/StagingInfo";
+import type { TestReport } from "../bindings/TestReport";
 import { localTime } from "./time";
 
 /** Per type: every field, some fields, or nothing. */
 export type Ticks = Record<string, { all: boolean; fields: string[] }>;
 
 /** Scope items for the ticks: `TYPE` for a whole type, `TYPE.FIELD` otherwise. */
-export function scopeFromTicks(types: RecordTypeDto[], ticks: Ticks): string[] {
+export function scopeFromTicks(types: RecordType[], ticks: Ticks): string[] {
   const out: string[] = [];
   for (const t of types) {
     const tick = ticks[t.name];
@@ -32,7 +32,7 @@ export interface Disclosure {
 }
 
 /** What a scope discloses, type by type, with field titles. */
-export function disclosure(types: RecordTypeDto[], scope: string[]): Disclosure[] {
+export function disclosure(types: RecordType[], scope: string[]): Disclosure[] {
   const out: Disclosure[] = [];
   for (const t of types) {
     const whole = scope.includes(t.name);
@@ -114,14 +114,14 @@ export function accessesPerDay(days: string[], perDay: Record<string, number>[])
  * Who a log row is about: the organization; "You" for your own exports and imports; for a
  * refused request that named no grant, someone whose token Trove did not know.
  */
-export function entryActor(e: LogEntryDto): string {
+export function entryActor(e: LogEntry): string {
   if (e.kind === "export" || e.kind === "import") return "You";
   if (e.org) return e.org;
   return e.kind === "share" ? "Someone without a valid token" : "You";
 }
 
 /** `bank_account` → "bank account"; a schema title when the types are known. */
-function typeWords(type: string, types?: RecordTypeDto[]): string {
+function typeWords(type: string, types?: RecordType[]): string {
   const t = types?.find((x) => x.name === type);
   return soft(t?.title ?? type.replace(/_/g, " "));
 }
@@ -131,7 +131,7 @@ function soft(label: string): string {
   return /[A-Z]{2}/.test(label) ? label : label.toLowerCase();
 }
 
-function fieldWord(type: string, field: string, types?: RecordTypeDto[]): string {
+function fieldWord(type: string, field: string, types?: RecordType[]): string {
   const f = types?.find((x) => x.name === type)?.fields.find((x) => x.name === field);
   return soft(f?.title ?? field.replace(/_/g, " "));
 }
@@ -140,7 +140,7 @@ function fieldWord(type: string, field: string, types?: RecordTypeDto[]): string
  * `type.field` names in words, grouped by type: "address: street, city; contact: email".
  * Field labels from the schemas when `types` is given, otherwise the names with spaces.
  */
-export function fieldsInWords(fields: string[], types?: RecordTypeDto[]): string {
+export function fieldsInWords(fields: string[], types?: RecordType[]): string {
   const byType = new Map<string, string[]>();
   for (const f of fields) {
     const [type, field] = f.includes(".") ? [f.slice(0, f.indexOf(".")), f.slice(f.indexOf(".") + 1)] : [f, ""];
@@ -184,7 +184,7 @@ export function refusalWords(outcome: string): string {
 }
 
 /** A one-line description of a log row in plain words, without values. */
-export function describeEntry(e: LogEntryDto, types?: RecordTypeDto[]): string {
+export function describeEntry(e: LogEntry, types?: RecordType[]): string {
   switch (e.kind) {
     case "share": {
       if (e.outcome !== "allowed") {
@@ -221,13 +221,16 @@ export function describeEntry(e: LogEntryDto, types?: RecordTypeDto[]): string {
       return `${e.method ?? "changed"} a copy on your storage${e.fields.length ? `: ${fieldsInWords(e.fields, types)}` : ""}`;
     case "remote_key_rotate":
       return "replaced this computer's internet address key (links made before stop working)";
-    default:
-      return e.kind.replace(/_/g, " ");
+    default: {
+      // Every kind is named above: svelte-check fails here when the core adds one.
+      const unnamed: never = e.kind;
+      return String(unnamed).replace(/_/g, " ");
+    }
   }
 }
 
 /** The technical line behind a log row, for its details view. */
-export function entryDetails(e: LogEntryDto): string {
+export function entryDetails(e: LogEntry): string {
   const parts: string[] = [];
   if (e.method || e.path) parts.push(`${e.method ?? ""} ${e.path ?? ""}`.trim());
   if (e.status !== null) parts.push(`→ ${e.status}`);
@@ -249,7 +252,7 @@ export function enforcement(g: GrantDto, time: (t: string) => string = localTime
 }
 
 /** A staged copy's state in words: "staged on home", "failed on home: …". */
-export function stagingLabel(s: StagingDto): string {
+export function stagingLabel(s: StagingInfo): string {
   const where = `on ${s.storage}`;
   switch (s.state) {
     case "staged":
@@ -270,7 +273,7 @@ export function stagingLabel(s: StagingDto): string {
 }
 
 /** "over the internet, relayed · key 5e0f3c1a2b" for a remote log row; "" otherwise. */
-export function remoteLabel(e: LogEntryDto): string {
+export function remoteLabel(e: LogEntry): string {
   if (!e.org_key && !e.route) return "";
   const route = e.route ? `, ${e.route}` : "";
   const key = e.org_key ? ` · key ${e.org_key.slice(0, 10)}` : "";
@@ -293,7 +296,7 @@ export function remoteStateLabel(r: RemoteStatusDto | null, sharingOn: boolean, 
 }
 
 /** A storage test's outcome in words: which step failed, why, and what to do. */
-export function storageTestLabel(r: StorageTestDto): string {
+export function storageTestLabel(r: TestReport): string {
   if (r.ok) return `Storage ${r.storage} works: Trove can write, read and delete objects there.`;
   const bad = r.steps.find((s) => !s.ok);
   if (!bad) return `Storage ${r.storage} did not complete the test.`;
@@ -329,7 +332,7 @@ export function chosenInScope(chosen: Record<string, string>, scope: string[]): 
  * (or that the consent was withdrawn). The receipt itself (Kantara v1.1 JSON) stays behind
  * a "details" toggle. Anything the receipt does not say is left out, never guessed.
  */
-export function receiptSentence(receipt: unknown, types?: RecordTypeDto[], time: (t: string) => string = localTime): string {
+export function receiptSentence(receipt: unknown, types?: RecordType[], time: (t: string) => string = localTime): string {
   const r = (receipt ?? {}) as {
     consentTimestamp?: number;
     piiControllers?: { piiController?: string }[];

@@ -95,15 +95,15 @@ fn bar_style(bytes: bool) -> Option<indicatif::ProgressStyle> {
 
 /// Moves the bar; its units follow the phase (an export counts records, then bytes).
 fn on_progress(pb: &Option<indicatif::ProgressBar>) -> impl FnMut(Progress) + '_ {
-    let mut phase = "";
+    let mut phase = None;
     move |p: Progress| {
         if let Some(pb) = pb {
-            if p.phase != phase {
-                phase = p.phase;
+            if phase != Some(p.phase) {
+                phase = Some(p.phase);
                 if let Some(style) = bar_style(p.in_bytes()) {
                     pb.set_style(style);
                 }
-                pb.set_message(p.phase);
+                pb.set_message(p.phase.as_str());
                 pb.reset_eta();
             }
             if let Some(t) = p.total {

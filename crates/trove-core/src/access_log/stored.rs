@@ -1,10 +1,12 @@
-//! How a log row is stored: compactly, without changing what it hashes or how it reads.
+//! The log's older stored forms and the migrations out of them. Since migration 10 the
+//! log is stored as blocks (see `super::block`); this module moves the rows of the
+//! table before it into blocks (`migrate_blocks`) and, for vaults older still, first
+//! makes that table compact (`migrate_compact`, migration 9).
 //!
-//! The chain hash covers a row's canonical text (see `super::canonical`), not its storage,
-//! so the table may keep each value in the smallest form that gives that text back
-//! exactly. Every compact form is chosen only when it round-trips; anything else (rows
-//! written by older versions in another shape, ids that are not ULIDs) is kept as text,
-//! and SQLite's per-value types tell the two apart on reading:
+//! In the table of version 9, a row kept each value in the smallest form that gives the
+//! text it hashes back exactly; anything else (rows written by older versions in another
+//! shape, ids that are not ULIDs) was kept as text, and SQLite's per-value types tell the
+//! two apart on reading:
 //!
 //! | column       | compact (BLOB/INTEGER)                    | otherwise (TEXT)      |
 //! |--------------|-------------------------------------------|-----------------------|
@@ -21,54 +23,40 @@
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Transaction};
 
+use super::block::{Hash, Id, Ids, Item, Row, Time};
 use crate::error::{Error, Result};
+
+// The version-9 columns hold the same compact forms a block does (see `super::block`).
 
 /// Stores an id as its 16 bytes when it is a ULID in canonical form.
 pub(super) fn id_value(id: &str) -> Value {
-    match ulid_bytes(id) {
-        Some(b) => Value::Blob(b.to_vec()),
-        None => Value::Text(id.to_string()),
+    match Id::new(id) {
+        Id::Ulid(b) => Value::Blob(b.to_vec()),
+        Id::Text(t) => Value::Text(t),
     }
-}
-
-fn ulid_bytes(id: &str) -> Option<[u8; 16]> {
-    let u = ulid::Ulid::from_string(id).ok()?;
-    (u.to_string() == id).then(|| u.to_bytes())
 }
 
 /// Stores a list of ids as concatenated ULIDs when every one is a canonical ULID.
 pub(super) fn ids_value(ids: &[String]) -> Value {
-    let mut packed = Vec::with_capacity(ids.len() * 16);
-    for id in ids {
-        match ulid_bytes(id) {
-            Some(b) => packed.extend_from_slice(&b),
-            None => return Value::Text(serde_json::to_string(ids).expect("list serializes")),
-        }
+    match Ids::new(ids) {
+        Ids::Ulids(b) => Value::Blob(b.concat()),
+        Ids::Text(_) => Value::Text(serde_json::to_string(ids).expect("list serializes")),
     }
-    Value::Blob(packed)
 }
 
 /// Stores a hash as its 32 bytes when it is 64 lowercase hex digits.
 pub(super) fn hash_value(hash: &str) -> Value {
-    let lower = hash
-        .bytes()
-        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
-    match hex::decode(hash) {
-        Ok(b) if lower && b.len() == 32 => Value::Blob(b),
-        _ => Value::Text(hash.to_string()),
+    match Hash::new(hash) {
+        Hash::Sha256(b) => Value::Blob(b.to_vec()),
+        Hash::Text(t) => Value::Text(t),
     }
 }
 
 /// Stores a time as milliseconds when it is in the form `crate::now_rfc3339` writes.
 pub(super) fn time_value(time: &str) -> Value {
-    let ms = chrono::DateTime::parse_from_rfc3339(time)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .filter(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) == time)
-        .map(|t| t.timestamp_millis());
-    match ms {
-        Some(ms) => Value::Integer(ms),
-        None => Value::Text(time.to_string()),
+    match Time::new(time) {
+        Time::Ms(ms) => Value::Integer(ms),
+        Time::Text(t) => Value::Text(t),
     }
 }
 
@@ -183,10 +171,117 @@ pub(crate) fn migrate_compact(tx: &Transaction<'_>) -> Result<()> {
     .map_err(Error::from)
 }
 
+/// Every column of a row of the version-9 table, in the order `log.jsonl` shows them,
+/// with the hash of the row before it as `prev_hash`.
+const V9_SELECT: &str = "SELECT seq, time, kind, grant_id, org, remote_addr, method, path, status, outcome, record_ids, fields, \
+     coalesce((SELECT p.hash FROM access_log p WHERE p.seq = access_log.seq - 1), \
+              CASE WHEN access_log.seq = 1 THEN zeroblob(32) ELSE '' END) AS prev_hash, \
+     hash, org_key, route, count FROM access_log ORDER BY seq";
+
+/// The most entries migration 10 puts in one block.
+const MIGRATED_BLOCK: usize = 256;
+
+/// Migration 10's second half: moves every row of the version-9 table, oldest first,
+/// into blocks of consecutive seqs (a gap, which `log verify` reports, starts a new
+/// block), then drops the table and makes the new ones append-only. A row that does not
+/// decode (an edited one) is kept as its `log.jsonl` object, so that `log verify` still
+/// names it and exports still show it.
+pub(crate) fn migrate_blocks(tx: &Transaction<'_>) -> Result<()> {
+    {
+        let mut stmt = tx.prepare(V9_SELECT)?;
+        let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+        let mut rows = stmt.query([])?;
+        let mut pending: Vec<Item> = Vec::new();
+        let (mut first, mut next) = (0i64, 0i64);
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            if !pending.is_empty() && (seq != next || pending.len() == MIGRATED_BLOCK) {
+                super::write_block(tx, first, &pending)?;
+                pending.clear();
+            }
+            if pending.is_empty() {
+                first = seq;
+            }
+            next = seq + 1;
+            pending.push(match v9_row(r) {
+                Ok(row) => Item::Row(row),
+                Err(_) => Item::Undecodable(v9_object(&names, r)?.to_string()),
+            });
+        }
+        if !pending.is_empty() {
+            super::write_block(tx, first, &pending)?;
+        }
+    }
+    tx.execute_batch(
+        "DROP TABLE access_log;
+         CREATE TRIGGER access_log_block_no_update BEFORE UPDATE ON access_log_block
+             BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+         CREATE TRIGGER access_log_block_no_delete BEFORE DELETE ON access_log_block
+             BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+         CREATE TRIGGER access_log_key_no_update BEFORE UPDATE ON access_log_key
+             BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+         CREATE TRIGGER access_log_key_no_delete BEFORE DELETE ON access_log_key
+             BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;",
+    )
+    .map_err(Error::from)
+}
+
+/// A row of the version-9 table (selected by [`V9_SELECT`]) as a block row.
+fn v9_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let id = |v: ValueRef<'_>| -> rusqlite::Result<Id> {
+        Ok(match v {
+            ValueRef::Blob(b) => Id::Ulid(b.try_into().map_err(|_| corrupt("grant id"))?),
+            v => Id::Text(text(v, "grant id")?),
+        })
+    };
+    let time = match r.get_ref(1)? {
+        ValueRef::Integer(ms) => Time::Ms(ms),
+        v => Time::Text(text(v, "time")?),
+    };
+    let hash = match r.get_ref(13)? {
+        ValueRef::Blob(b) => Hash::Sha256(b.try_into().map_err(|_| corrupt("hash"))?),
+        v => Hash::Text(text(v, "hash")?),
+    };
+    let record_ids = match r.get_ref(10)? {
+        ValueRef::Blob(b) if b.len() % 16 == 0 => Ids::Ulids(
+            b.chunks(16)
+                .map(|c| c.try_into().expect("16 bytes"))
+                .collect(),
+        ),
+        v => Ids::Text(
+            serde_json::from_str(&text(v, "record ids")?).map_err(|_| corrupt("record ids"))?,
+        ),
+    };
+    let fields: String = r.get(11)?;
+    Ok(Row {
+        time,
+        hash,
+        kind: r.get(2)?,
+        grant_id: match r.get_ref(3)? {
+            ValueRef::Null => None,
+            v => Some(id(v)?),
+        },
+        org: r.get(4)?,
+        remote_addr: r.get(5)?,
+        method: r.get(6)?,
+        path: r.get(7)?,
+        status: r
+            .get::<_, Option<i64>>(8)?
+            .map(|s| u16::try_from(s).map_err(|_| corrupt("status")))
+            .transpose()?,
+        outcome: r.get(9)?,
+        record_ids,
+        fields: serde_json::from_str(&fields).map_err(|_| corrupt("fields"))?,
+        org_key: r.get(14)?,
+        route: r.get(15)?,
+        count: r.get::<_, Option<i64>>(16)?.map(|c| c.max(0) as u64),
+    })
+}
+
 /// The value `log.jsonl` shows for a compactly stored column (the id, the hex hash, the
 /// RFC 3339 time, the list of ids), or `None` for any other column or a value that does
 /// not decode (written as it is stored).
-pub(crate) fn jsonl_value(column: &str, v: ValueRef<'_>) -> Option<serde_json::Value> {
+fn jsonl_value(column: &str, v: ValueRef<'_>) -> Option<serde_json::Value> {
     let value = match column {
         "time" => read_time(v).ok()?.into(),
         "grant_id" => read_id(v).ok()?.into(),
@@ -197,32 +292,47 @@ pub(crate) fn jsonl_value(column: &str, v: ValueRef<'_>) -> Option<serde_json::V
     Some(value)
 }
 
+/// A row of the version-9 table as `log.jsonl` showed it.
+fn v9_object(names: &[String], r: &rusqlite::Row<'_>) -> Result<serde_json::Value> {
+    let mut obj = serde_json::Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let raw = r.get_ref(i)?;
+        let v = jsonl_value(name, raw)
+            .unwrap_or_else(|| value_json(raw, matches!(name.as_str(), "record_ids" | "fields")));
+        obj.insert(name.clone(), v);
+    }
+    Ok(serde_json::Value::Object(obj))
+}
+
+/// A stored value as JSON: text as a string (parsed, when `json` says the column holds
+/// JSON and it parses), a blob as hex, numbers and NULL as themselves.
+pub(crate) fn value_json(v: ValueRef<'_>, json: bool) -> serde_json::Value {
+    match v {
+        ValueRef::Text(t) if json => serde_json::from_slice(t)
+            .unwrap_or_else(|_| String::from_utf8_lossy(t).into_owned().into()),
+        ValueRef::Null => serde_json::Value::Null,
+        ValueRef::Integer(n) => n.into(),
+        ValueRef::Real(x) => serde_json::Number::from_f64(x)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+        ValueRef::Blob(b) => hex::encode(b).into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::{chain_hash, select_in_order, verify_chain, LogEntry, LogKind, NewLogEntry};
+    use super::super::{chain_hash, verify_chain, LogEntry, LogKind, NewLogEntry};
     use super::*;
-    use crate::access_log::{from_row, GENESIS_HASH, HEAD_KEY};
+    use crate::access_log::testing::{read_of, ulid};
+    use crate::access_log::{GENESIS_HASH, HEAD_KEY};
     use crate::bundle::tar::Member;
     use crate::remote::Route;
-
-    fn ulid(n: u8) -> String {
-        ulid::Ulid::from_bytes([n; 16]).to_string()
-    }
 
     /// Rows as version 8 wrote them: ULID ids, millisecond times, a remote row, a folded
     /// failure row, a row with ids that are not ULIDs and one with a time in another form.
     fn old_rows() -> Vec<(String, NewLogEntry)> {
-        let share = |ids: Vec<String>| NewLogEntry {
-            grant_id: Some(ulid(1)),
-            org: Some("Stadtwerke Berlin".into()),
-            remote_addr: Some("127.0.0.1".into()),
-            method: Some("GET".into()),
-            path: Some("/v1/records".into()),
-            status: Some(200),
-            record_ids: ids,
-            fields: vec!["address.street".into(), "address.city".into()],
-            ..NewLogEntry::new(LogKind::Share)
-        };
+        let share = read_of;
         vec![
             (
                 "2026-11-23T10:00:00.000Z".into(),
@@ -320,16 +430,32 @@ mod tests {
     }
 
     fn read_all(conn: &rusqlite::Connection) -> Vec<LogEntry> {
-        let mut stmt = conn.prepare(&select_in_order()).unwrap();
-        let rows = stmt.query_map([], from_row).unwrap();
-        rows.map(Result::unwrap).collect()
+        crate::access_log::testing::read_all(conn)
     }
 
+    /// `log.jsonl` as the code of the database's version writes it: the table's rows
+    /// before migration 10, the blocks' entries after.
     fn jsonl(conn: &rusqlite::Connection) -> Vec<String> {
         let tx =
             rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)
                 .unwrap();
         let mut out = Vec::new();
+        let blocks: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'access_log_block'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if blocks == 0 {
+            let mut stmt = tx.prepare("SELECT * FROM access_log ORDER BY seq").unwrap();
+            let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+            let mut rows = stmt.query([]).unwrap();
+            while let Some(r) = rows.next().unwrap() {
+                out.push(v9_object(&names, r).unwrap().to_string());
+            }
+            return out;
+        }
         crate::bundle::log_hook::for_each_table_row(&tx, Member::Log, &mut |v| {
             out.push(v.to_string());
             Ok(())
@@ -338,29 +464,21 @@ mod tests {
         out
     }
 
-    fn stored_types(conn: &rusqlite::Connection, seq: i64) -> (String, String, String, String) {
-        conn.query_row(
-            "SELECT typeof(time), typeof(grant_id), typeof(record_ids), typeof(hash) FROM access_log WHERE seq = ?1",
-            [seq],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .unwrap()
+    fn sum(conn: &rusqlite::Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
     #[test]
-    fn migration_9_keeps_every_row_readable_verifiable_and_exported_the_same() {
+    fn migrations_9_and_10_keep_every_row_readable_verifiable_and_exported_the_same() {
         let (conn, want) = version_8();
         let jsonl_before = jsonl(&conn);
-        // The columns stored differently, and the stored prev_hash before.
-        let columns =
-            "length(time) + coalesce(length(grant_id), 0) + length(record_ids) + length(hash)";
-        let bytes = |c: &rusqlite::Connection, sum: &str| -> i64 {
-            c.query_row(&format!("SELECT sum({sum}) FROM access_log"), [], |r| {
-                r.get(0)
-            })
-            .unwrap()
-        };
-        let before = bytes(&conn, &format!("{columns} + length(prev_hash)"));
+        let before = sum(
+            &conn,
+            "SELECT sum(length(time) + length(kind) + coalesce(length(grant_id), 0) + coalesce(length(org), 0) \
+             + coalesce(length(remote_addr), 0) + coalesce(length(method), 0) + coalesce(length(path), 0) + 3 \
+             + length(outcome) + length(record_ids) + length(fields) + length(prev_hash) + length(hash) \
+             + coalesce(length(org_key), 0) + coalesce(length(route), 0) + 2) FROM access_log",
+        );
 
         crate::open::migrate(&conn).unwrap();
 
@@ -374,23 +492,53 @@ mod tests {
             "{}",
             jsonl_before[1]
         );
-        let blob = |s: &str| s.to_string();
-        assert_eq!(
-            stored_types(&conn, 1),
-            (blob("integer"), blob("blob"), blob("blob"), blob("blob"))
+        let stored = |seq| crate::access_log::testing::stored_row(&conn, seq);
+        assert!(matches!(
+            stored(1),
+            Row {
+                time: Time::Ms(_),
+                grant_id: Some(Id::Ulid(_)),
+                record_ids: Ids::Ulids(_),
+                hash: Hash::Sha256(_),
+                ..
+            }
+        ));
+        assert!(
+            matches!(stored(4).record_ids, Ids::Text(_)),
+            "ids that are not all ULIDs stay text"
         );
-        assert_eq!(
-            stored_types(&conn, 4).2,
-            "text",
-            "ids that are not all ULIDs stay a JSON list"
-        );
-        assert_eq!(
-            stored_types(&conn, 5).0,
-            "text",
+        assert!(
+            matches!(stored(5).time, Time::Text(_)),
             "a time in another form stays as written"
         );
-        let after = bytes(&conn, columns);
+        let after = sum(&conn, "SELECT sum(length(entries)) FROM access_log_block");
         assert!(after * 2 < before, "{after} bytes stored, {before} before");
+        let tables = sum(
+            &conn,
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('access_log', 'access_log_text')",
+        );
+        assert_eq!(tables, 0, "the old tables are gone");
+    }
+
+    /// A row edited before the migration (its ids no longer a list) is kept as it was:
+    /// `log verify` still names it and the export still shows it.
+    #[test]
+    fn a_row_that_does_not_decode_survives_the_migration() {
+        let (conn, want) = version_8();
+        conn.execute_batch(
+            "DROP TRIGGER access_log_no_update;
+             UPDATE access_log SET record_ids = 'not a list' WHERE seq = 3;",
+        )
+        .unwrap();
+        let jsonl_before = jsonl(&conn);
+        crate::open::migrate(&conn).unwrap();
+        let r = verify_chain(&conn).unwrap();
+        assert_eq!(r.first_bad_seq, Some(3), "{r:?}");
+        assert!(r.problem.unwrap().contains("does not decode"));
+        assert_eq!(jsonl(&conn), jsonl_before, "log.jsonl is unchanged");
+        assert!(jsonl_before[2].contains("\"record_ids\":\"not a list\""));
+        let v = crate::access_log::hash_at(&conn, 3).unwrap();
+        assert_eq!(v.as_deref(), Some(want[2].hash.as_str()));
     }
 
     #[test]
@@ -411,41 +559,45 @@ mod tests {
         assert_eq!(all.len(), 6);
         assert_eq!(all[5].prev_hash, all[4].hash);
         assert_eq!(all[5].record_ids, vec![ulid(7), ulid(8)]);
-        assert_eq!(stored_types(&conn, 6).2, "blob");
         assert!(verify_chain(&conn).unwrap().ok);
 
-        conn.execute_batch("DROP TRIGGER access_log_no_update; DROP TRIGGER access_log_no_delete")
-            .unwrap();
-        let tamper = |sql: &str| {
-            conn.execute_batch(&format!("SAVEPOINT t; {sql}")).unwrap();
+        let tamper = |seq: i64, f: &dyn Fn(&mut Row)| {
+            conn.execute_batch("SAVEPOINT t").unwrap();
+            crate::access_log::testing::edit_row(&conn, seq, f);
             let r = verify_chain(&conn).unwrap();
             conn.execute_batch("ROLLBACK TO t; RELEASE t").unwrap();
             r.first_bad_seq
         };
-        let other = ulid(11);
-        let other_bytes = ulid::Ulid::from_string(&other).unwrap().to_bytes();
+        let other = ulid::Ulid::from_string(&ulid(11)).unwrap().to_bytes();
         assert_eq!(
-            tamper(&format!(
-                "UPDATE access_log SET record_ids = x'{}' WHERE seq = 2",
-                hex::encode(other_bytes)
-            )),
+            tamper(2, &|r| r.record_ids = Ids::Ulids(vec![other])),
             Some(2),
             "a changed record id"
         );
         assert_eq!(
-            tamper("UPDATE access_log SET time = time + 1 WHERE seq = 3"),
+            tamper(3, &|r| {
+                if let Time::Ms(ms) = &mut r.time {
+                    *ms += 1
+                }
+            }),
             Some(3),
             "a changed time"
         );
         assert_eq!(
-            tamper("UPDATE access_log SET record_ids = x'0102' WHERE seq = 1"),
+            tamper(1, &|r| r.kind = "unknown".into()),
             Some(1),
-            "ids that do not decode"
+            "a kind that does not decode"
+        );
+        conn.execute_batch("SAVEPOINT t").unwrap();
+        crate::access_log::testing::tamper_sql(
+            &conn,
+            "DELETE FROM access_log_block WHERE first_seq = 6",
         );
         assert_eq!(
-            tamper("DELETE FROM access_log WHERE seq = 4"),
-            Some(5),
-            "a removed row"
+            verify_chain(&conn).unwrap().first_bad_seq,
+            Some(6),
+            "a removed block"
         );
+        conn.execute_batch("ROLLBACK TO t; RELEASE t").unwrap();
     }
 }

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::log_hook::FieldNames;
 use super::manifest::{Counts, Manifest, MemberDigest, FORMAT};
 use super::tar::{self, Member};
-use super::{Progress, SCRYPT_WORK_FACTOR};
+use super::{Phase, Progress, Protection, SCRYPT_WORK_FACTOR};
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
 use crate::model::record::Record;
@@ -34,16 +34,17 @@ pub enum Encryption<'a> {
 
 impl std::fmt::Debug for Encryption<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label())
+        f.write_str(self.protection().as_str())
     }
 }
 
 impl Encryption<'_> {
-    fn label(&self) -> &'static str {
+    /// How a bundle written with it is protected.
+    pub fn protection(&self) -> Protection {
         match self {
-            Encryption::Passphrase(_) => "passphrase",
-            Encryption::Recipients(_) => "recipients",
-            Encryption::Plain => "plain",
+            Encryption::Passphrase(_) => Protection::Passphrase,
+            Encryption::Recipients(_) => Protection::Recipients,
+            Encryption::Plain => Protection::Plain,
         }
     }
 
@@ -67,6 +68,7 @@ pub struct ExportOptions<'a> {
 
 /// What an export wrote.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ExportSummary {
     pub records: u64,
     pub grants: u64,
@@ -74,9 +76,9 @@ pub struct ExportSummary {
     pub log: u64,
     /// Bytes written (the file's size).
     pub bytes: u64,
-    /// `passphrase`, `recipients` or `plain`.
-    pub encryption: &'static str,
+    pub encryption: Protection,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub scope: Option<Vec<String>>,
     /// The `type.field` names the bundle discloses.
     pub disclosed: Vec<String>,
@@ -142,7 +144,7 @@ pub(super) fn export_via<W: Write + Send>(
         receipts: manifest.counts.receipts,
         log: manifest.counts.log,
         bytes,
-        encryption: opts.encryption.label(),
+        encryption: opts.encryption.protection(),
         scope: manifest.scope.clone(),
         disclosed: disclosed.into_iter().collect(),
     };
@@ -319,7 +321,7 @@ fn write_bundle_in<'scope>(
             }
             if m == Member::Records && n % 4096 == 0 {
                 progress(Progress {
-                    phase: "writing",
+                    phase: Phase::Writing,
                     done: n,
                     total: Some(total),
                 });
@@ -330,7 +332,7 @@ fn write_bundle_in<'scope>(
         if m == Member::Records {
             // Every record was read (a scoped export writes only some of them).
             progress(Progress {
-                phase: "writing",
+                phase: Phase::Writing,
                 done: total,
                 total: Some(total),
             });
@@ -362,7 +364,7 @@ fn write_bundle_in<'scope>(
     let mut w = Offload::new(s, out);
     let written = write_members(&mut w, &mut spilled, &mbytes, &sizes, mtime, &mut |done| {
         progress(Progress {
-            phase: "finishing",
+            phase: Phase::Finishing,
             done,
             total: Some(spilled_bytes),
         })

@@ -189,6 +189,7 @@ pub struct ImportWarning {
 
 /// Line counts of the bundle members that are verified but not merged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct KeptInBundle {
     pub grants: u64,
     pub receipts: u64,
@@ -218,6 +219,17 @@ pub enum BundleKind {
     Recipients,
     /// A bare tar.
     Plain,
+}
+
+impl BundleKind {
+    /// How the bundle is protected (what opens it).
+    pub fn protection(&self) -> super::Protection {
+        match self {
+            BundleKind::Passphrase { .. } => super::Protection::Passphrase,
+            BundleKind::Recipients => super::Protection::Recipients,
+            BundleKind::Plain => super::Protection::Plain,
+        }
+    }
 }
 
 /// Reads an age identity file (`AGE-SECRET-KEY-1…` lines, `#` comments).
@@ -518,7 +530,7 @@ fn import_tar(
                 &mut counts,
                 &mut |done| {
                     progress(Progress {
-                        phase: "reading",
+                        phase: crate::bundle::Phase::Reading,
                         done,
                         total: opts.input_bytes,
                     })

@@ -3,22 +3,21 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::types::ValueRef;
 use rusqlite::Transaction;
 
 use super::export::Encryption;
 use super::manifest::Manifest;
 use super::tar::Member;
+use crate::access_log::stored::value_json;
 use crate::access_log::{append, LogKind, NewLogEntry};
 use crate::error::Result;
 use crate::vault::Vault;
 
-/// The table behind each JSONL member other than records.
+/// The table behind each JSONL member other than records and the log.
 fn table_for(m: Member) -> Option<&'static str> {
     match m {
         Member::Grants => Some("grants"),
         Member::Receipts => Some("consent_receipts"),
-        Member::Log => Some("access_log"),
         _ => None,
     }
 }
@@ -30,12 +29,16 @@ const SKIPPED_COLUMNS: &[&str] = &["token_hash"];
 const JSON_COLUMNS: &[&str] = &["scope", "record_ids", "fields", "receipt"];
 
 /// Calls `f` with every row of the member's table as a JSON object (column → value), in
-/// rowid order. A table that does not exist (yet) yields nothing.
+/// rowid order; for the log, every entry (see `access_log::for_each_jsonl`). A table
+/// that does not exist (yet) yields nothing.
 pub(crate) fn for_each_table_row(
     tx: &Transaction<'_>,
     m: Member,
     f: &mut dyn FnMut(&serde_json::Value) -> Result<()>,
 ) -> Result<()> {
+    if m == Member::Log {
+        return crate::access_log::for_each_jsonl(tx, f);
+    }
     let Some(table) = table_for(m) else {
         return Ok(());
     };
@@ -47,44 +50,26 @@ pub(crate) fn for_each_table_row(
     if exists == 0 {
         return Ok(());
     }
-    let sql = match m {
-        // The log's columns as they read (the table stores some compactly).
-        Member::Log => crate::access_log::select_in_order(),
-        _ => format!("SELECT * FROM {table} ORDER BY rowid"),
-    };
-    let mut stmt = tx.prepare(&sql)?;
+    let mut stmt = tx.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;
     let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        let mut obj = serde_json::Map::new();
-        for (i, name) in names.iter().enumerate() {
-            if SKIPPED_COLUMNS.contains(&name.as_str()) {
-                continue;
-            }
-            let raw = row.get_ref(i)?;
-            let stored = match m {
-                Member::Log => crate::access_log::stored::jsonl_value(name, raw),
-                _ => None,
-            };
-            let v = match raw {
-                _ if stored.is_some() => stored.expect("checked"),
-                ValueRef::Text(t) if JSON_COLUMNS.contains(&name.as_str()) => {
-                    serde_json::from_slice(t)
-                        .unwrap_or_else(|_| String::from_utf8_lossy(t).into_owned().into())
-                }
-                ValueRef::Null => serde_json::Value::Null,
-                ValueRef::Integer(n) => n.into(),
-                ValueRef::Real(x) => serde_json::Number::from_f64(x)
-                    .map(serde_json::Value::Number)
-                    .unwrap_or(serde_json::Value::Null),
-                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-                ValueRef::Blob(b) => hex::encode(b).into(),
-            };
-            obj.insert(name.clone(), v);
-        }
-        f(&serde_json::Value::Object(obj))?;
+        f(&row_object(&names, row)?)?;
     }
     Ok(())
+}
+
+/// A table row as a JSON object (column → value).
+fn row_object(names: &[String], row: &rusqlite::Row<'_>) -> Result<serde_json::Value> {
+    let mut obj = serde_json::Map::new();
+    for (i, name) in names.iter().enumerate() {
+        if SKIPPED_COLUMNS.contains(&name.as_str()) {
+            continue;
+        }
+        let json = JSON_COLUMNS.contains(&name.as_str());
+        obj.insert(name.clone(), value_json(row.get_ref(i)?, json));
+    }
+    Ok(serde_json::Value::Object(obj))
 }
 
 /// Appends the access-log entry for an export: `org` names who can open it (the age

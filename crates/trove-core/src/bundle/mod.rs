@@ -27,6 +27,8 @@ pub use import::{
 };
 pub use manifest::{manifest_json, parse_manifest, Manifest};
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 
 /// The scrypt work factor (log2 N) Trove writes passphrase bundles with.
@@ -35,11 +37,10 @@ pub const SCRYPT_WORK_FACTOR: u8 = 18;
 pub const MAX_SCRYPT_WORK_FACTOR: u8 = 20;
 
 /// Where a long export or import is, for a progress bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Progress {
-    /// Export: `writing` (records read from the vault and written out encrypted), then
-    /// `finishing` (the bundle assembled, in bytes). Import: `reading` (in bytes).
-    pub phase: &'static str,
+    pub phase: Phase,
     /// Units done so far: records, or bytes when [`Progress::in_bytes`].
     pub done: u64,
     /// Units in total, when known.
@@ -49,7 +50,67 @@ pub struct Progress {
 impl Progress {
     /// Whether `done` and `total` count bytes (otherwise records).
     pub fn in_bytes(&self) -> bool {
-        matches!(self.phase, "reading" | "finishing")
+        matches!(self.phase, Phase::Reading | Phase::Finishing)
+    }
+}
+
+/// What a long export or import is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum Phase {
+    /// Export: records read from the vault and written out encrypted (in records).
+    Writing,
+    /// Export: the bundle assembled (in bytes).
+    Finishing,
+    /// Import: the file read (in bytes).
+    Reading,
+}
+
+impl Phase {
+    /// `writing`, `finishing` or `reading`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Writing => "writing",
+            Phase::Finishing => "finishing",
+            Phase::Reading => "reading",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a bundle is protected: what an export writes and what opening one takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum Protection {
+    /// age with a passphrase.
+    Passphrase,
+    /// age to one or more `age1…` recipients.
+    Recipients,
+    /// The bare tar, unencrypted.
+    Plain,
+}
+
+impl Protection {
+    /// `passphrase`, `recipients` or `plain`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protection::Passphrase => "passphrase",
+            Protection::Recipients => "recipients",
+            Protection::Plain => "plain",
+        }
+    }
+}
+
+impl std::fmt::Display for Protection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -23,7 +23,7 @@ use std::io::Read;
 use std::path::Path;
 
 use rusqlite::{OptionalExtension, Transaction};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use report::{Change, Problem, ProblemKind, Problems, Report, Unmapped, MAX_PROBLEMS};
@@ -42,8 +42,9 @@ use person::Entry;
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
 
 /// The formats `trove import` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Format {
     Bundle,
     Vcard,
@@ -662,7 +663,7 @@ pub fn import_file(
     }
     let bytes = read_capped(std::fs::File::open(path).map_err(read_err(path))?, &file)?;
     progress(Progress {
-        phase: "reading",
+        phase: crate::bundle::Phase::Reading,
         done: bytes.len() as u64,
         total: Some(info.bytes),
     });

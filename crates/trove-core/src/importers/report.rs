@@ -15,6 +15,7 @@ pub const MAX_PROBLEMS: usize = 1000;
 /// What a problem cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ProblemKind {
     /// A whole record (a card, a row, an item) could not be kept.
     Skipped,
@@ -24,20 +25,24 @@ pub enum ProblemKind {
 
 /// One problem, at the line where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Problem {
     pub line: u64,
     /// The vCard property or CSV column, when the problem is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub property: Option<String>,
     pub kind: ProblemKind,
     pub reason: String,
     /// The value was copied verbatim into the record's notes.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub kept_in_notes: bool,
 }
 
 /// A property (or column) that no field takes, and how often it occurred.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Unmapped {
     pub property: String,
     pub count: u64,

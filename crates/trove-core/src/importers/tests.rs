@@ -851,9 +851,22 @@ fn migration_moves_old_vcard_imports_to_person_once() {
     // Back to the schema before this migration (and the later ones), as an older
     // Trove left it.
     const IMPORT_MIGRATION: usize = 5;
+    assert_eq!(
+        v.log_len().unwrap(),
+        0,
+        "an empty log goes back as an empty table"
+    );
+    let first = crate::vault::MIGRATIONS
+        .iter()
+        .find(|m| m.contains("CREATE TABLE access_log ("))
+        .unwrap();
+    let old_log = &first[first.find("CREATE TABLE access_log (").unwrap()
+        ..first.find("CREATE TABLE consent_receipts").unwrap()];
     v.conn()
         .execute_batch(&format!(
-            "DROP TRIGGER import_origin_forget; DROP TABLE import_origin; ALTER TABLE access_log DROP COLUMN count; ALTER TABLE grants DROP COLUMN records; DROP TABLE trash; DROP TABLE import_batches; PRAGMA user_version = {};",
+            "DROP TRIGGER import_origin_forget; DROP TABLE import_origin; DROP TABLE access_log_block; DROP TABLE access_log_key; \
+             {old_log} ALTER TABLE access_log ADD COLUMN org_key TEXT; ALTER TABLE access_log ADD COLUMN route TEXT; \
+             ALTER TABLE grants DROP COLUMN records; DROP TABLE trash; DROP TABLE import_batches; PRAGMA user_version = {};",
             IMPORT_MIGRATION - 1
         ))
         .unwrap();

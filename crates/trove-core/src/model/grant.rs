@@ -17,6 +17,7 @@ pub const NOT_GRANTABLE: &[&str] = &["person"];
 /// A grant's status, computed from its row and the current time on every read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum GrantStatus {
     Active,
     Expired,
@@ -44,6 +45,7 @@ impl fmt::Display for GrantStatus {
 
 /// A stored grant. The token is not part of it: only its keyed hash is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Grant {
     pub id: String,
     pub org: String,

@@ -53,6 +53,7 @@ pub fn short_key(full: &str) -> &str {
 /// How a remote request's packets travelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Route {
     /// Straight between the two computers (after hole punching, or on the same network).
     Direct,

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::schema::{record_type, FieldSet};
 
-/// A stored record, as every API and file format shows it.
+/// A stored record, as every API and file format shows it. (TypeScript calls it
+/// `StoredRecord`: `Record` is a built-in type there.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "StoredRecord"))]
 pub struct Record {
     pub id: String,
     #[serde(rename = "type")]
@@ -23,13 +25,17 @@ pub struct Record {
 
 /// A record to be added: the vault assigns id and times.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NewRecord {
     #[serde(rename = "type")]
     pub record_type: String,
     pub fields: BTreeMap<String, String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub tags: Vec<String>,
+    /// Where the record came from; `manual` when left out.
     #[serde(default = "manual")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub source: String,
 }
 
@@ -51,6 +57,7 @@ impl NewRecord {
 
 /// Changes to a record: fields to set (an empty value unsets), tags to add and remove.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RecordChanges {
     #[serde(default)]
     pub set: BTreeMap<String, String>,

@@ -14,6 +14,7 @@ pub use crate::schema::FieldSet;
 
 /// One scope item: a whole type (`contact`) or one field of it (`contact.email`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct ScopeItem {
     /// The record type.
     pub record_type: String,
@@ -64,6 +65,7 @@ impl<'de> Deserialize<'de> for ScopeItem {
 
 /// What a grant may see: scope items plus an optional tag every record must carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Scope {
     /// `TYPE` or `TYPE.FIELD` items; a whole type absorbs its single fields.
     #[serde(rename = "scope")]

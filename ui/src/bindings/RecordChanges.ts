@@ -3,4 +3,4 @@
 /**
  * Changes to a record: fields to set (an empty value unsets), tags to add and remove.
  */
-export type RecordChangesDto = { set: { [key in string]: string }, add_tags: Array<string>, remove_tags: Array<string>, };
+export type RecordChanges = { set: { [key in string]: string }, add_tags: Array<string>, remove_tags: Array<string>, };
