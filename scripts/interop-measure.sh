@@ -32,12 +32,13 @@ corpus, trove, work, cards = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv
 OWNER = {"identity", "contact", "address", "employment", "note", "document", "health",
          "bank_account", "membership", "preference"}
 
-def error_message(p):
-    """The message of the JSON error `trove --json` prints on stderr, or ""."""
+def error_message(p, with_hint=False):
+    """The message (and hint) of the JSON error `trove --json` prints on stderr, or ""."""
     for line in p.stderr.splitlines():
         if line.startswith("{"):
             try:
-                return json.loads(line)["error"]["message"]
+                e = json.loads(line)["error"]
+                return e["message"] + ("; " + e["hint"] if with_hint and e.get("hint") else "")
             except (ValueError, KeyError, TypeError):
                 pass
     return ""
@@ -88,9 +89,9 @@ for sub in ("vcard", "csv", "json"):
         outcome = ""
         suggested = []
         if 0 < p.returncode < 101 and sub == "csv" and not typed:
-            # A header Trove does not know: the refusal may name the --map for columns
+            # A header Trove does not know: the refusal's hint may name the --map for columns
             # that look like known ones. Import again with exactly those, as a person would.
-            suggested = re.findall(r'--map "([^"]+)"', error_message(p))
+            suggested = re.findall(r'--map "([^"]+)"', error_message(p, with_hint=True))
             if suggested:
                 p = run(vault, *args, *sum((["--map", m] for m in suggested), []))
                 r["mapped"] += 1 if p.returncode == 0 else 0

@@ -16,9 +16,9 @@ use trove_core::{
 use trove_share::staging::TestReport;
 
 use crate::dto::{
-    ApiError, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto, GrantDto,
-    ImportFileDto, ImportReportDto, ImportRequestDto, NewGrantDto, NewStorageDto, Receipts,
-    RemoteSettingsDto, SharingStatus, UnlockOutcome, VaultStatus,
+    ApiError, AppErrorCode, Counts, CreatedGrant, CreatedVault, ExportRequestDto, ExportSummaryDto,
+    GrantDto, ImportFileDto, ImportReportDto, ImportRequestDto, NewGrantDto, NewStorageDto,
+    Receipts, RemoteSettingsDto, SharingStatus, UnlockOutcome, VaultStatus,
 };
 use crate::state::AppState;
 use crate::transfer::{self, Throttle};
@@ -36,7 +36,7 @@ pub async fn vault_status(app: AppHandle) -> Res<VaultStatus> {
 async fn background<T: Send + 'static>(f: impl FnOnce() -> Res<T> + Send + 'static) -> Res<T> {
     tauri::async_runtime::spawn_blocking(f).await.map_err(|e| {
         ApiError::shell(
-            "internal",
+            AppErrorCode::Internal,
             format!("background work failed: {e}"),
             None,
             None,

@@ -11,32 +11,7 @@ use trove_core::bundle::{ExportSummary, KeptInBundle, Protection};
 use trove_core::importers::{Format, ProblemKind, Unmapped};
 use ts_rs::TS;
 
-/// An error as the UI sees it: it switches on `code` (stable, from
-/// `trove_core::Error::code()`), shows `message` and `hint`, and puts the error next to
-/// `field` when the error is about one field of a form.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct ApiError {
-    pub code: String,
-    pub message: String,
-    pub hint: Option<String>,
-    pub field: Option<String>,
-}
-
-impl From<trove_core::Error> for ApiError {
-    fn from(e: trove_core::Error) -> Self {
-        use trove_core::Error as E;
-        let field = match &e {
-            E::InvalidField { field, .. } | E::UnknownField { field, .. } => Some(field.clone()),
-            _ => None,
-        };
-        ApiError {
-            code: e.code().to_string(),
-            message: e.to_string(),
-            hint: e.hint(),
-            field,
-        }
-    }
-}
+pub use crate::api_error::{ApiError, ApiErrorCode, AppErrorCode};
 
 /// What the first screen needs to know: is there a vault, is it open, is it remembered.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -194,41 +169,6 @@ pub struct CreatedGrant {
 pub struct Receipts {
     #[ts(type = "Array<unknown>")]
     pub receipts: Vec<serde_json::Value>,
-}
-
-impl From<trove_share::RemoteError> for ApiError {
-    fn from(e: trove_share::RemoteError) -> Self {
-        let hint = match &e {
-            trove_share::RemoteError::Relay(_) => Some(
-                "leave the relay empty for the default public relays, or give https://HOST of your own iroh-relay"
-                    .into(),
-            ),
-            _ => Some("check this computer's network, then switch it off and on again".into()),
-        };
-        ApiError {
-            code: e.code().to_string(),
-            message: e.to_string(),
-            hint,
-            field: matches!(e, trove_share::RemoteError::Relay(_)).then(|| "relay".into()),
-        }
-    }
-}
-
-impl From<trove_share::ServeError> for ApiError {
-    fn from(e: trove_share::ServeError) -> Self {
-        let hint = match &e {
-            trove_share::ServeError::TlsRequired(_) => {
-                Some("use a loopback address such as 127.0.0.1:7878 in the app; `trove serve --tls-cert F --tls-key F` serves other addresses".into())
-            }
-            _ => None,
-        };
-        ApiError {
-            code: e.code().to_string(),
-            message: e.to_string(),
-            hint,
-            field: None,
-        }
-    }
 }
 
 /// What the export screen asks for. The passphrase travels as its own argument so this
@@ -398,26 +338,6 @@ impl ImportReportDto {
             refused: full.refused,
             batch: r.batch,
         }
-    }
-}
-
-impl ApiError {
-    /// An error the shell itself raises (not from trove-core), about form field `field`.
-    pub fn shell(code: &str, message: String, hint: Option<&str>, field: Option<&str>) -> Self {
-        ApiError {
-            code: code.into(),
-            message,
-            hint: hint.map(Into::into),
-            field: field.map(Into::into),
-        }
-    }
-
-    /// Moves the error next to form field `field` when it has none yet.
-    pub fn at(mut self, field: &str) -> Self {
-        if self.field.is_none() {
-            self.field = Some(field.into());
-        }
-        self
     }
 }
 

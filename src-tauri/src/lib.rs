@@ -3,10 +3,12 @@
 // No unsafe code, except the one allocator call in `memory` (allowed there, explained).
 #![deny(unsafe_code)]
 
+pub mod api_error;
 pub mod bench;
 pub mod bindings;
 pub mod commands;
 pub mod dto;
+pub mod hint;
 pub mod link;
 pub mod memory;
 pub mod notify;
@@ -80,7 +82,7 @@ pub fn run() {
             Ok(false) => 0,
             Err(e) => {
                 eprintln!("trove-desktop: {e}");
-                if let Some(h) = e.hint() {
+                if let Some(h) = hint::hint(&e) {
                     eprintln!("hint: {h}");
                 }
                 1

@@ -41,7 +41,7 @@ impl RemoteSide {
             let endpoint = match trove_share::bind_endpoint(&secret, &options).await {
                 Ok(e) => e,
                 Err(e) => {
-                    tracing::warn!(code = e.code(), "remote endpoint could not start");
+                    tracing::warn!(code = %e.code(), "remote endpoint could not start");
                     set(Phase::Failed(e.to_string()));
                     return;
                 }

@@ -117,7 +117,7 @@ impl AppState {
         if let Some(s) = self.sharing().as_ref() {
             match vault.try_clone() {
                 Ok(handle) => s.unlock(handle),
-                Err(e) => tracing::warn!(code = e.code(), "share server stays locked"),
+                Err(e) => tracing::warn!(code = %e.code(), "share server stays locked"),
             }
         }
         *self.slot() = Some(vault);
@@ -192,15 +192,10 @@ impl AppState {
 
     /// Creates the demo vault (passphrase [`DEMO_PASSPHRASE`]) filled with sample records.
     pub fn create_demo(&self) -> Result<()> {
-        let (vault, _recovery) = Vault::create_with(
-            &self.dir,
-            &Passphrase::new(DEMO_PASSPHRASE.into()),
-            self.kdf,
-        )?;
-        vault.add_batch(trove_core::demo::demo_records())?;
-        trove_core::seed_demo(&vault)?;
+        let pass = Passphrase::new(DEMO_PASSPHRASE.into());
+        let demo = trove_core::demo::create(&self.dir, &pass, self.kdf)?;
         self.mark_demo();
-        self.open(vault);
+        self.open(demo.vault);
         Ok(())
     }
 
@@ -387,7 +382,7 @@ impl AppState {
         }
         match self.with_vault(|v| v.record_remote_presence(online.as_deref())) {
             Ok(()) => *noted = online,
-            Err(e) => tracing::debug!(code = e.code(), "remote presence not recorded yet"),
+            Err(e) => tracing::debug!(code = %e.code(), "remote presence not recorded yet"),
         }
     }
 
@@ -405,7 +400,7 @@ impl AppState {
                     tracing::warn!(code = f.code, grant = %f.grant_id, "staging: retried later");
                 }
             }
-            Err(e) => tracing::warn!(code = e.code(), "staging: could not run"),
+            Err(e) => tracing::warn!(code = %e.code(), "staging: could not run"),
         }
     }
 
@@ -977,6 +972,12 @@ mod tests {
             .import(&import_req(&file, true), None, &mut |_| {})
             .unwrap_err();
         assert_eq!(none.code, "bundle_needs_passphrase");
+        // The same error the CLI words with `drop --identity`, in the app's words.
+        let hint = none.hint.as_deref().unwrap_or_default();
+        assert!(
+            hint.contains("type the bundle passphrase") && !hint.contains("--"),
+            "{hint}"
+        );
         let preview = other
             .import(
                 &import_req(&file, true),
@@ -1239,7 +1240,10 @@ mod tests {
             "storage cannot count reads"
         );
         let unreachable = s.create_grant(offline(None, Some("home"))).unwrap_err();
-        assert!(unreachable.code.starts_with("storage_"), "{unreachable:?}");
+        assert!(
+            unreachable.code.as_str().starts_with("storage_"),
+            "{unreachable:?}"
+        );
         assert!(!unreachable.message.contains("s3cr3t"));
         assert!(
             s.grants().unwrap().iter().all(|g| g.grant.org != "Clinic"),

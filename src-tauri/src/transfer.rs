@@ -11,8 +11,8 @@ use trove_core::importers::{self, BundleSecret, Format};
 use trove_core::{Error, Passphrase, Scope, Vault};
 
 use crate::dto::{
-    ApiError, ExportRequestDto, ExportSummaryDto, ImportFileDto, ImportReportDto, ImportRequestDto,
-    LineProblemDto, LineProblemKind,
+    ApiError, AppErrorCode, ExportRequestDto, ExportSummaryDto, ImportFileDto, ImportReportDto,
+    ImportRequestDto, LineProblemDto, LineProblemKind,
 };
 
 type Res<T> = Result<T, ApiError>;
@@ -20,7 +20,7 @@ type Res<T> = Result<T, ApiError>;
 /// Turns what was typed into the path field into an absolute path (`~/` is the home dir).
 pub fn resolve_path(typed: &str) -> Res<PathBuf> {
     let typed = typed.trim();
-    let bad = |m: &str| ApiError::shell("invalid_path", m.into(), None, Some("path"));
+    let bad = |m: &str| ApiError::shell(AppErrorCode::InvalidPath, m.into(), None, Some("path"));
     if typed.is_empty() {
         return Err(bad("Choose a file, or type its full path."));
     }
@@ -111,7 +111,7 @@ pub fn export(
     };
     if !req.overwrite && path.exists() {
         return Err(ApiError::shell(
-            "file_exists",
+            AppErrorCode::FileExists,
             format!("{} already exists", path.display()),
             Some("choose another name, or confirm that it should be replaced"),
             Some("path"),

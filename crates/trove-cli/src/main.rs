@@ -3,6 +3,7 @@
 
 mod cmd;
 mod ctx;
+mod hint;
 mod output;
 
 use std::path::PathBuf;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use serde::Serialize;
-use trove_core::{record_type, Error, Record};
+use trove_core::{record_type, Error, ErrorCode, Record};
 
 /// `println!` for command output: a closed stdout (`trove list | head`) ends the
 /// program quietly instead of panicking.
@@ -152,21 +152,9 @@ pub fn summary(r: &Record) -> String {
     safe(&s).into_owned()
 }
 
-/// Hints worded for the command line, where the core's hint names no flag.
-fn cli_hint(e: &Error) -> Option<String> {
-    match e {
-        Error::WeakPassphrase(_) => Some(
-            "four or more unrelated words are easy to remember and hard to guess; to keep \
-             this one anyway, repeat the command with --allow-weak-passphrase"
-                .into(),
-        ),
-        _ => None,
-    }
-}
-
 #[derive(Serialize)]
-struct JsonError<'a> {
-    code: &'a str,
+struct JsonError {
+    code: ErrorCode,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     hint: Option<String>,
@@ -175,7 +163,7 @@ struct JsonError<'a> {
 /// Prints an error (and what to do next) and returns the exit code: 3 when the vault
 /// could not be unlocked, 1 otherwise.
 pub fn report_error(as_json: bool, e: &Error) -> ExitCode {
-    let hint = cli_hint(e).or_else(|| e.hint());
+    let hint = crate::hint::hint(e);
     if as_json {
         let body = serde_json::json!({ "error": JsonError { code: e.code(), message: e.to_string(), hint } });
         eprintln!("{body}");

@@ -56,7 +56,11 @@ fn export_to_recipient_then_import_elsewhere_twice() {
 
     let out = dst.run(&["import", f]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--identity"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("hint: pass the age identity file with --identity FILE"),
+        "the CLI's hint names its flag: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -312,5 +316,34 @@ fn a_bundle_import_prints_its_batch_and_undo_takes_it_back() {
         stderr(&again).contains("already undone"),
         "{}",
         stderr(&again)
+    );
+}
+
+#[test]
+fn a_csv_with_renamed_columns_is_refused_with_the_map_flags_to_copy() {
+    let t = TestVault::new();
+    let f = t.home.path().join("renamed.csv");
+    std::fs::write(
+        &f,
+        "XTitle,XFirst Name,XSpitzname,Zip\nDr.,Ana,Anni,10435\n",
+    )
+    .unwrap();
+    let out = t.run(&["import", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("are not a contacts export Trove knows"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: map them with --map COLUMN=field (person fields), or name the record type of the rows with --type T")
+            && err.contains(r#"--map "XFirst Name=given_name""#),
+        "the CLI words the core's suggestions as flags to copy: {err}"
+    );
+    let json = t.run(&["--json", "import", f.to_str().unwrap()]);
+    assert!(
+        stderr(&json).contains(r#""code":"invalid_input""#),
+        "the code stays invalid_input: {}",
+        stderr(&json)
     );
 }

@@ -207,6 +207,11 @@ fn serve_refuses_non_loopback_without_tls() {
     let out = t.run(&["serve", "--listen", "0.0.0.0:7878"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("without TLS"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pass --tls-cert FILE --tls-key FILE"),
+        "the CLI names its flags: {}",
+        stderr(&out)
+    );
 }
 
 #[test]

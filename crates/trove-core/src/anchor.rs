@@ -236,7 +236,7 @@ impl Vault {
         let check = self.enforce_anchor(&store, accept)?;
         self.on_close = Some(Box::new(move |v: &Vault| {
             if let Err(e) = v.record_anchor(&store) {
-                tracing::warn!(code = e.code(), "cannot record the vault's rollback anchor");
+                tracing::warn!(code = %e.code(), "cannot record the vault's rollback anchor");
             }
         }));
         Ok(check)

@@ -1,10 +1,44 @@
-//! Realistic sample data: the demo vault's records and the benchmarks' workload. The
+//! Realistic sample data: the demo vault (records, grants and access-log history, made
+//! by [`create`] for `trove demo` and the app alike) and the benchmarks' workload. The
 //! generator is seeded, so the same seed always gives the same records.
+
+use std::path::Path;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::error::Result;
+use crate::keyfile::KdfParams;
+use crate::model::grant::NewGrant;
 use crate::model::record::NewRecord;
+use crate::secret::{Passphrase, RecoveryKey};
+use crate::share::{Credential, RequestMeta, ShareEngine, ShareOp, ShareRequest, Transport};
+use crate::token::ShareToken;
+use crate::vault::Vault;
+
+/// The demo vault [`create`] made, open, with its recovery key (to be shown once).
+pub struct DemoVault {
+    pub vault: Vault,
+    pub recovery_key: RecoveryKey,
+    /// How many sample records it holds.
+    pub records: usize,
+    pub sharing: DemoSharing,
+}
+
+/// Creates a new vault at `dir` and fills it with the demo: [`demo_records`], then
+/// [`seed_demo`]'s grants and access-log history. Fails like [`Vault::create_with`]
+/// when a vault is already there.
+pub fn create(dir: &Path, passphrase: &Passphrase, kdf: KdfParams) -> Result<DemoVault> {
+    let (vault, recovery_key) = Vault::create_with(dir, passphrase, kdf)?;
+    let records = vault.add_batch(demo_records())?.len();
+    let sharing = seed_demo(&vault)?;
+    Ok(DemoVault {
+        vault,
+        recovery_key,
+        records,
+        sharing,
+    })
+}
 
 const GIVEN: &[&str] = &[
     "Ana",
@@ -409,6 +443,136 @@ pub fn demo_records() -> Vec<NewRecord> {
     out
 }
 
+/// What [`seed_demo`] added.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DemoSharing {
+    pub grants: usize,
+    pub log_entries: u64,
+}
+
+/// Fills a (demo) vault with sample grants and the access-log history of a few share
+/// API requests, all through the same core functions the server and the CLI use. The
+/// tokens are dropped: nobody can use these grants.
+pub fn seed_demo(vault: &Vault) -> Result<DemoSharing> {
+    let before = vault.log_len()?;
+    let g = |org: &str,
+             purpose: &str,
+             scope: &[&str],
+             tag: Option<&str>,
+             exp: Option<&str>,
+             max: Option<u64>| NewGrant {
+        org: org.into(),
+        purpose: purpose.into(),
+        scope: scope.iter().map(|s| s.to_string()).collect(),
+        only_tag: tag.map(str::to_string),
+        expires: exp.map(str::to_string),
+        max_uses: max,
+        records: Vec::new(),
+        org_key: None,
+    };
+    let grants = [
+        g(
+            "GLS Bank",
+            "opening a savings account",
+            &["identity", "address", "contact.email"],
+            None,
+            Some("30d"),
+            None,
+        ),
+        g(
+            "Praxis Dr. Weber",
+            "first appointment: medical history",
+            &[
+                "health",
+                "identity.given_name",
+                "identity.family_name",
+                "identity.birth_date",
+            ],
+            Some("clinic"),
+            Some("7d"),
+            Some(5),
+        ),
+        g(
+            "Hausverwaltung Mitte",
+            "flat application",
+            &[
+                "identity",
+                "employment.employer",
+                "employment.title",
+                "bank_account.iban",
+            ],
+            None,
+            Some("14d"),
+            None,
+        ),
+        g(
+            "Northwind Traders HR",
+            "payroll setup",
+            &["bank_account", "address"],
+            None,
+            None,
+            Some(1),
+        ),
+    ];
+    let engine = ShareEngine::new(vault);
+    let mut tokens = Vec::new();
+    for n in &grants {
+        tokens.push(vault.create_grant(n)?);
+    }
+    let get = |t: &ShareToken, path: &str, op: ShareOp| ShareRequest {
+        meta: RequestMeta {
+            remote_addr: "127.0.0.1".into(),
+            method: if op == ShareOp::Revoke { "POST" } else { "GET" }.into(),
+            path: path.into(),
+            transport: Transport::Http,
+        },
+        credential: Credential::Token(
+            ShareToken::parse(t.expose_secret().to_string()).expect("fresh token parses"),
+        ),
+        op,
+    };
+    let all = |t: Option<&str>| ShareOp::Records {
+        record_type: t.map(str::to_string),
+    };
+    let mut reqs = Vec::new();
+    let (bank, clinic, landlord, employer) =
+        (&tokens[0].1, &tokens[1].1, &tokens[2].1, &tokens[3].1);
+    reqs.push(get(bank, "/v1/grant", ShareOp::Grant));
+    reqs.push(get(bank, "/v1/records", all(None)));
+    reqs.push(get(bank, "/v1/records?type=health", all(Some("health"))));
+    reqs.push(get(clinic, "/v1/records?type=health", all(Some("health"))));
+    reqs.push(get(
+        clinic,
+        "/v1/records?type=identity",
+        all(Some("identity")),
+    ));
+    reqs.push(get(landlord, "/v1/records", all(None)));
+    reqs.push(get(
+        employer,
+        "/v1/records?type=bank_account",
+        all(Some("bank_account")),
+    ));
+    reqs.push(get(employer, "/v1/records", all(None)));
+    reqs.push(ShareRequest {
+        meta: RequestMeta {
+            remote_addr: "127.0.0.1".into(),
+            method: "GET".into(),
+            path: "/v1/records".into(),
+            transport: Transport::Http,
+        },
+        credential: Credential::from_authorization(Some("Bearer trove_not-a-real-token")),
+        op: all(None),
+    });
+    for r in reqs {
+        engine.handle(vault, r);
+    }
+    vault.revoke_grant(&tokens[2].0.id)?;
+    Ok(DemoSharing {
+        grants: grants.len(),
+        log_entries: vault.log_len()? - before,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,5 +599,60 @@ mod tests {
             .sum();
         let avg = total / n;
         assert!((150..=450).contains(&avg), "average record is {avg} bytes");
+    }
+
+    #[test]
+    fn demo_sharing_has_every_status_and_outcome() {
+        let (_d, v) = crate::vault::tests::new_vault();
+        v.add_batch(crate::demo::demo_records()).unwrap();
+        let d = seed_demo(&v).unwrap();
+        assert_eq!(d.grants, 4);
+        let statuses: std::collections::BTreeSet<_> =
+            v.list_grants().unwrap().iter().map(|g| g.status).collect();
+        assert!(
+            statuses.contains(&crate::model::grant::GrantStatus::Revoked)
+                && statuses.contains(&crate::model::grant::GrantStatus::Exhausted)
+                && statuses.contains(&crate::model::grant::GrantStatus::Active),
+            "{statuses:?}"
+        );
+        let log = v.log_entries(&Default::default()).unwrap();
+        assert_eq!(log.len() as u64, v.log_len().unwrap());
+        for o in [
+            "allowed",
+            "denied:insufficient_scope",
+            "denied:exhausted",
+            "denied:malformed_token",
+        ] {
+            assert!(log.iter().any(|e| e.outcome == o), "no {o}");
+        }
+        assert!(log
+            .iter()
+            .any(|e| e.outcome == "allowed" && !e.record_ids.is_empty()));
+        assert!(v.verify_log().unwrap().ok);
+    }
+
+    #[test]
+    fn create_fills_a_new_vault_and_refuses_an_existing_one() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("vault");
+        let pass = Passphrase::new("demo pass".into());
+        let demo = create(&dir, &pass, crate::vault::tests::FAST).unwrap();
+        assert_eq!(demo.records, demo_records().len());
+        assert_eq!(
+            demo.vault.count_by_type().unwrap().values().sum::<u64>(),
+            demo.records as u64
+        );
+        let (grants, _) = demo.vault.count_grants().unwrap();
+        assert_eq!(grants as usize, demo.sharing.grants);
+        assert_eq!(demo.vault.log_len().unwrap(), demo.sharing.log_entries);
+        assert!(demo
+            .recovery_key
+            .expose_secret()
+            .starts_with("AGE-SECRET-KEY-1"));
+        drop(demo);
+        let again = create(&dir, &pass, crate::vault::tests::FAST)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(again.code(), crate::ErrorCode::VaultExists);
     }
 }

@@ -1,5 +1,6 @@
-//! Trove's typed errors. Each has a stable `code()` (for the UI and the CLI's exit codes)
-//! and a `hint()` that tells the person what to do next.
+//! Trove's typed errors. Each has a stable [`ErrorCode`] (for the UI and scripts), its
+//! data in the variant's fields, and text that says what went wrong without naming any
+//! front end's commands, flags or screens: the CLI and the app word the next step.
 
 use std::path::PathBuf;
 
@@ -140,6 +141,18 @@ pub enum Error {
         failure: StorageFailure,
         message: String,
     },
+    /// A CSV header Trove cannot read: not a contacts export it knows, or (with a record
+    /// type) none of that type's fields. `suggested` pairs a column with the `person`
+    /// field it looks like under another name (never applied on its own).
+    #[error("{}", csv_columns_message(.columns, .record_type.as_deref(), .fields))]
+    CsvColumns {
+        columns: Vec<String>,
+        record_type: Option<String>,
+        /// The record type's fields, when there is one.
+        fields: Vec<String>,
+        /// (column, person field) for columns that look like known ones.
+        suggested: Vec<(String, String)>,
+    },
     #[error("{file}: {} malformed line(s): {}", .problems.len(), summarize_problems(.problems))]
     ImportMalformed {
         file: String,
@@ -161,67 +174,208 @@ fn summarize_problems(problems: &[(u64, String)]) -> String {
     s
 }
 
+fn csv_columns_message(columns: &[String], record_type: Option<&str>, fields: &[String]) -> String {
+    match record_type {
+        Some(t) => format!(
+            "none of the columns is a field of {t} (fields: {})",
+            fields.join(", ")
+        ),
+        None => format!(
+            "the columns ({}) are not a contacts export Trove knows (Google, Outlook, \
+             Thunderbird, Windows Live Mail)",
+            columns
+                .iter()
+                .take(12)
+                .map(|h| format!("{:?}", h.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 /// Shorthand for results in trove-core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident = $code:literal,)*) => {
+        /// The stable, machine-readable code of an [`Error`]: the UI and scripts switch on
+        /// it, never on text. Serialized as the snake_case string [`ErrorCode::as_str`]
+        /// returns (`wrong_passphrase`, `grant_expired`, ...); those strings never change.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+        #[serde(rename_all = "snake_case")]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as its stable string (the same as its serde form).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    WrongPassphrase = "wrong_passphrase",
+    WrongRecoveryKey = "wrong_recovery_key",
+    NoPassphrase = "no_passphrase",
+    EmptyPassphrase = "empty_passphrase",
+    WeakPassphrase = "weak_passphrase",
+    NoVault = "no_vault",
+    VaultExists = "vault_exists",
+    VaultDirNotEmpty = "vault_dir_not_empty",
+    VaultPermissions = "vault_permissions",
+    Locked = "locked",
+    VaultDamaged = "vault_damaged",
+    KeyFileDamaged = "key_file_damaged",
+    UnsupportedVersion = "unsupported_version",
+    NotFound = "not_found",
+    UnknownType = "unknown_type",
+    UnknownField = "unknown_field",
+    InvalidField = "invalid_field",
+    InvalidInput = "invalid_input",
+    Keyring = "keyring",
+    NotRemembered = "not_remembered",
+    Busy = "busy",
+    Io = "io",
+    Database = "database",
+    GrantNotFound = "grant_not_found",
+    GrantRevoked = "grant_revoked",
+    GrantExpired = "grant_expired",
+    GrantExhausted = "grant_exhausted",
+    InvalidToken = "invalid_token",
+    InsufficientScope = "insufficient_scope",
+    NotGrantable = "not_grantable",
+    InvalidExpiry = "invalid_expiry",
+    InvalidOrgKey = "invalid_org_key",
+    InvalidRelayUrl = "invalid_relay_url",
+    LogWriteFailed = "log_write_failed",
+    LogTampered = "log_tampered",
+    VaultRolledBack = "vault_rolled_back",
+    BundleWrongPassphrase = "bundle_wrong_passphrase",
+    BundleWrongIdentity = "bundle_wrong_identity",
+    BundleNeedsPassphrase = "bundle_needs_passphrase",
+    BundleNeedsIdentity = "bundle_needs_identity",
+    BundleWorkFactor = "bundle_work_factor",
+    BundleDamaged = "bundle_damaged",
+    BundleFormat = "bundle_format",
+    BundleMember = "bundle_member",
+    BundleTooLarge = "bundle_too_large",
+    BundleHashMismatch = "bundle_hash_mismatch",
+    BadLine = "bad_line",
+    ImportMalformed = "import_malformed",
+    StorageNotFound = "storage_not_found",
+    StorageExists = "storage_exists",
+    StorageInUse = "storage_in_use",
+    NoStorage = "no_storage",
+    StorageAmbiguous = "storage_ambiguous",
+    OfflineNotAllowed = "offline_not_allowed",
+    /// [`StorageFailure::Dns`].
+    StorageDns = "storage_dns",
+    /// [`StorageFailure::Connection`].
+    StorageConnection = "storage_connection",
+    /// [`StorageFailure::Tls`].
+    StorageTls = "storage_tls",
+    /// [`StorageFailure::Credentials`].
+    StorageCredentials = "storage_credentials",
+    /// [`StorageFailure::BucketMissing`].
+    StorageBucketMissing = "storage_bucket_missing",
+    /// [`StorageFailure::ClockSkew`].
+    StorageClockSkew = "storage_clock_skew",
+    /// [`StorageFailure::Denied`].
+    StorageDenied = "storage_denied",
+    /// [`StorageFailure::Exists`].
+    StorageExistsObject = "storage_exists_object",
+    /// [`StorageFailure::Unexpected`].
+    StorageUnexpected = "storage_unexpected",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl Error {
     /// A stable, machine-readable code; the UI and scripts switch on it, never on text.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
         match self {
-            Error::WrongPassphrase => "wrong_passphrase",
-            Error::WrongRecoveryKey => "wrong_recovery_key",
-            Error::NoPassphrase => "no_passphrase",
-            Error::EmptyPassphrase => "empty_passphrase",
-            Error::WeakPassphrase(_) => "weak_passphrase",
-            Error::NoVault(_) => "no_vault",
-            Error::VaultExists(_) => "vault_exists",
-            Error::VaultDirNotEmpty(_) => "vault_dir_not_empty",
-            Error::VaultPermissions { .. } => "vault_permissions",
-            Error::Locked => "locked",
-            Error::VaultDamaged(_) => "vault_damaged",
-            Error::KeyFileDamaged(_) => "key_file_damaged",
-            Error::UnsupportedVersion(_) => "unsupported_version",
-            Error::NotFound(_) => "not_found",
-            Error::UnknownType { .. } => "unknown_type",
-            Error::UnknownField { .. } => "unknown_field",
-            Error::InvalidField { .. } => "invalid_field",
-            Error::InvalidInput(_) => "invalid_input",
-            Error::Keyring(_) => "keyring",
-            Error::NotRemembered => "not_remembered",
-            Error::Busy => "busy",
-            Error::Io { .. } => "io",
-            Error::Database(_) => "database",
-            Error::GrantNotFound(_) => "grant_not_found",
-            Error::GrantRevoked => "grant_revoked",
-            Error::GrantExpired => "grant_expired",
-            Error::GrantExhausted => "grant_exhausted",
-            Error::InvalidToken => "invalid_token",
-            Error::InsufficientScope(_) => "insufficient_scope",
-            Error::NotGrantable { .. } => "not_grantable",
-            Error::InvalidExpiry(_) => "invalid_expiry",
-            Error::InvalidOrgKey(_) => "invalid_org_key",
-            Error::InvalidRelayUrl(_) => "invalid_relay_url",
-            Error::LogWriteFailed(_) => "log_write_failed",
-            Error::LogTampered(_) => "log_tampered",
-            Error::RolledBack(_) => "vault_rolled_back",
-            Error::BundleWrongPassphrase => "bundle_wrong_passphrase",
-            Error::BundleWrongIdentity => "bundle_wrong_identity",
-            Error::BundleNeedsPassphrase => "bundle_needs_passphrase",
-            Error::BundleNeedsIdentity => "bundle_needs_identity",
-            Error::BundleWorkFactor { .. } => "bundle_work_factor",
-            Error::BundleDamaged(_) => "bundle_damaged",
-            Error::BundleFormat(_) => "bundle_format",
-            Error::BundleMember(_) => "bundle_member",
-            Error::BundleTooLarge(_) => "bundle_too_large",
-            Error::BundleHashMismatch { .. } => "bundle_hash_mismatch",
-            Error::BadLine { .. } => "bad_line",
-            Error::ImportMalformed { .. } => "import_malformed",
-            Error::StorageNotFound(_) => "storage_not_found",
-            Error::StorageExists(_) => "storage_exists",
-            Error::StorageInUse { .. } => "storage_in_use",
-            Error::NoStorage => "no_storage",
-            Error::StorageAmbiguous(_) => "storage_ambiguous",
-            Error::OfflineNotAllowed(_) => "offline_not_allowed",
+            Error::WrongPassphrase => C::WrongPassphrase,
+            Error::WrongRecoveryKey => C::WrongRecoveryKey,
+            Error::NoPassphrase => C::NoPassphrase,
+            Error::EmptyPassphrase => C::EmptyPassphrase,
+            Error::WeakPassphrase(_) => C::WeakPassphrase,
+            Error::NoVault(_) => C::NoVault,
+            Error::VaultExists(_) => C::VaultExists,
+            Error::VaultDirNotEmpty(_) => C::VaultDirNotEmpty,
+            Error::VaultPermissions { .. } => C::VaultPermissions,
+            Error::Locked => C::Locked,
+            Error::VaultDamaged(_) => C::VaultDamaged,
+            Error::KeyFileDamaged(_) => C::KeyFileDamaged,
+            Error::UnsupportedVersion(_) => C::UnsupportedVersion,
+            Error::NotFound(_) => C::NotFound,
+            Error::UnknownType { .. } => C::UnknownType,
+            Error::UnknownField { .. } => C::UnknownField,
+            Error::InvalidField { .. } => C::InvalidField,
+            Error::InvalidInput(_) => C::InvalidInput,
+            Error::Keyring(_) => C::Keyring,
+            Error::NotRemembered => C::NotRemembered,
+            Error::Busy => C::Busy,
+            Error::Io { .. } => C::Io,
+            Error::Database(_) => C::Database,
+            Error::GrantNotFound(_) => C::GrantNotFound,
+            Error::GrantRevoked => C::GrantRevoked,
+            Error::GrantExpired => C::GrantExpired,
+            Error::GrantExhausted => C::GrantExhausted,
+            Error::InvalidToken => C::InvalidToken,
+            Error::InsufficientScope(_) => C::InsufficientScope,
+            Error::NotGrantable { .. } => C::NotGrantable,
+            Error::InvalidExpiry(_) => C::InvalidExpiry,
+            Error::InvalidOrgKey(_) => C::InvalidOrgKey,
+            Error::InvalidRelayUrl(_) => C::InvalidRelayUrl,
+            Error::LogWriteFailed(_) => C::LogWriteFailed,
+            Error::LogTampered(_) => C::LogTampered,
+            Error::RolledBack(_) => C::VaultRolledBack,
+            Error::BundleWrongPassphrase => C::BundleWrongPassphrase,
+            Error::BundleWrongIdentity => C::BundleWrongIdentity,
+            Error::BundleNeedsPassphrase => C::BundleNeedsPassphrase,
+            Error::BundleNeedsIdentity => C::BundleNeedsIdentity,
+            Error::BundleWorkFactor { .. } => C::BundleWorkFactor,
+            Error::BundleDamaged(_) => C::BundleDamaged,
+            Error::BundleFormat(_) => C::BundleFormat,
+            Error::BundleMember(_) => C::BundleMember,
+            Error::BundleTooLarge(_) => C::BundleTooLarge,
+            Error::BundleHashMismatch { .. } => C::BundleHashMismatch,
+            Error::BadLine { .. } => C::BadLine,
+            Error::ImportMalformed { .. } => C::ImportMalformed,
+            Error::CsvColumns { .. } => C::InvalidInput,
+            Error::StorageNotFound(_) => C::StorageNotFound,
+            Error::StorageExists(_) => C::StorageExists,
+            Error::StorageInUse { .. } => C::StorageInUse,
+            Error::NoStorage => C::NoStorage,
+            Error::StorageAmbiguous(_) => C::StorageAmbiguous,
+            Error::OfflineNotAllowed(_) => C::OfflineNotAllowed,
             Error::Storage { failure, .. } => failure.code(),
         }
     }
@@ -238,28 +392,26 @@ impl Error {
         )
     }
 
-    /// What the person can do next, when there is something useful to say.
+    /// What the person can do next, in words that fit every front end: it names no
+    /// command, flag, button or screen. Each front end words the step its own users take
+    /// where that matters (the CLI's `hint`, the app's `ApiError`), and falls back to
+    /// this; `None` when only a front end can say something useful.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             Error::WrongPassphrase => "check the passphrase and try again; if it is lost, \
-                run `trove recover` with the recovery key shown at `trove init`"
+                recover the vault with the recovery key shown when it was created"
                 .into(),
-            Error::WrongRecoveryKey => {
-                "the recovery key starts with AGE-SECRET-KEY-1; paste it exactly as shown at `trove init`".into()
+            Error::WrongRecoveryKey => "the recovery key starts with AGE-SECRET-KEY-1; paste it \
+                exactly as shown when the vault was created"
+                .into(),
+            Error::NoPassphrase | Error::EmptyPassphrase => {
+                "give the vault's passphrase (it cannot be empty)".into()
             }
-            Error::NoPassphrase => "pass --passphrase-file FILE or set TROVE_PASSPHRASE, \
-                or run in a terminal to be asked"
-                .into(),
-            Error::EmptyPassphrase => "choose a non-empty passphrase".into(),
             Error::WeakPassphrase(_) => "four or more unrelated words are easy to remember and \
                 hard to guess; a weak one can be kept only by choosing it deliberately"
                 .into(),
-            Error::NoVault(_) => "create one with `trove init` (or `trove demo`), or point \
-                --vault / TROVE_VAULT at an existing vault"
-                .into(),
-            Error::VaultExists(_) => {
-                "use that vault, or choose another directory with --vault".into()
-            }
+            Error::NoVault(_) => "create a vault there, or open an existing one".into(),
+            Error::VaultExists(_) => "use that vault, or choose another directory".into(),
             Error::VaultDirNotEmpty(_) => "choose a directory that does not exist yet (or is \
                 empty): the vault directory is made private to you (mode 0700), which must \
                 never happen to a directory others use"
@@ -274,24 +426,19 @@ impl Error {
                 .into(),
             Error::KeyFileDamaged(_) => "restore trove.key from a backup of the vault directory".into(),
             Error::UnsupportedVersion(_) => "upgrade Trove to open this vault".into(),
-            Error::NotFound(_) => "list records with `trove list`".into(),
-            Error::InvalidField { .. } => "fix the value and try again; `trove types` lists each type's fields and formats".into(),
-            Error::UnknownType { .. } | Error::UnknownField { .. } => {
-                "see `trove types` for the record types and their fields".into()
-            }
+            Error::InvalidField { .. } => "fix the value and try again".into(),
             Error::Keyring(_) => "the vault still opens with its passphrase".into(),
-            Error::NotRemembered => "run `trove remember` to keep the key on this device".into(),
+            Error::NotRemembered => "unlock with the passphrase; this device can then \
+                remember the key again"
+                .into(),
             Error::Busy => "wait for the other Trove process to finish and try again".into(),
-            Error::GrantNotFound(_) => "list grants with `trove grant list`".into(),
             Error::GrantRevoked | Error::GrantExpired | Error::GrantExhausted => {
-                "ask the person for a new grant (`trove grant create`)".into()
+                "ask the person for a new grant".into()
             }
             Error::InvalidToken => "check that the whole token was copied (it starts with trove_); \
                 tokens of revoked, expired or used-up grants stop working"
                 .into(),
-            Error::InsufficientScope(_) => {
-                "the grant's scope is shown by `trove grant show ID`; create a grant with a wider scope".into()
-            }
+            Error::InsufficientScope(_) => "ask for (or create) a grant with a wider scope".into(),
             Error::InvalidExpiry(_) => {
                 "use a duration like 30d, 12h or 45m, or a future date like 2026-12-31".into()
             }
@@ -301,52 +448,73 @@ impl Error {
             Error::InvalidRelayUrl(_) => "give the URL of an iroh relay, e.g. \
                 https://relay.example.org (plain http:// only for a relay on this computer)"
                 .into(),
-            Error::LogWriteFailed(_) => "check free disk space and `trove log verify`; the request \
-                can be retried"
+            Error::LogWriteFailed(_) => "check free disk space and verify the access log; the \
+                request can be retried"
                 .into(),
-            Error::RolledBack(_) => "an older copy of the vault may have been put back (grants revoked since could be active again); restore the newer copy, or if you restored a backup on purpose, accept it with `trove log accept-restore` (or the app's prompt)"
+            Error::RolledBack(_) => "an older copy of the vault may have been put back (grants \
+                revoked since could be active again); restore the newer copy, or accept this \
+                one if you restored a backup on purpose"
                 .into(),
             Error::LogTampered(_) => "the access log was altered outside Trove; restore the vault \
                 from a backup to recover the original log"
                 .into(),
-            Error::BundleWrongPassphrase => "check the export passphrase \
-                (TROVE_EXPORT_PASSPHRASE or the prompt); nothing was imported"
+            Error::BundleWrongPassphrase => {
+                "check the bundle's export passphrase; nothing was imported".into()
+            }
+            Error::BundleWrongIdentity => "use the age identity whose public key the bundle was \
+                exported to; nothing was imported"
                 .into(),
-            Error::BundleWrongIdentity => "pass the age identity file whose public key the \
-                bundle was exported to (--identity FILE); nothing was imported"
-                .into(),
-            Error::BundleNeedsPassphrase => "drop --identity and give the export passphrase \
-                (TROVE_EXPORT_PASSPHRASE or the prompt)"
-                .into(),
-            Error::BundleNeedsIdentity => "pass the age identity file with --identity FILE".into(),
+            Error::BundleNeedsPassphrase => {
+                "give the bundle's export passphrase instead of an age identity".into()
+            }
+            Error::BundleNeedsIdentity => {
+                "give the age identity whose public key the bundle was exported to".into()
+            }
             Error::BundleWorkFactor { .. } => "Trove writes bundles with work factor 18; re-encrypt \
                 this file with a lower scrypt work factor (e.g. `age -p`) if you trust it"
                 .into(),
             Error::BundleDamaged(_) | Error::BundleHashMismatch { .. } => "the file was truncated \
                 or altered after export; export it again from the source vault. Nothing was imported"
                 .into(),
-            Error::BundleFormat(_) => "pass a .trove file written by `trove export`, or choose \
-                another --format (vcard, csv, json)"
+            Error::BundleFormat(_) => "choose a bundle Trove exported, or another format \
+                (vCard, CSV, JSON)"
                 .into(),
             Error::BundleMember(_) | Error::BundleTooLarge(_) => "this file was not written by \
-                `trove export` or was tampered with; nothing was imported"
+                Trove's export or was tampered with; nothing was imported"
                 .into(),
-            Error::BadLine { .. } | Error::ImportMalformed { .. } => "fix the named lines and import \
-                again (use --dry-run to see every problem); nothing was imported"
-                .into(),
-            Error::StorageNotFound(_) => "list storage targets with `trove storage list`".into(),
-            Error::StorageExists(_) => {
-                "choose another name, or remove the old target with `trove storage rm NAME`".into()
+            Error::BadLine { .. } | Error::ImportMalformed { .. } => {
+                "fix the named lines and import again; nothing was imported".into()
             }
-            Error::StorageInUse { .. } => "revoke those grants first (`trove grant revoke ID`): \
-                their staged copies are deleted, then the target can be removed"
+            Error::CsvColumns {
+                record_type: Some(_),
+                ..
+            } => "map columns to fields (COLUMN=field)".into(),
+            Error::CsvColumns { suggested, .. } => {
+                let mut h = String::from(
+                    "map them to person fields (COLUMN=field), or name the record type of the rows",
+                );
+                if !suggested.is_empty() {
+                    h.push_str("; some columns look like known ones with other names, if they are, map them: ");
+                    h.push_str(
+                        &suggested
+                            .iter()
+                            .map(|(c, f)| format!("\"{c}={f}\""))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    );
+                }
+                h
+            }
+            Error::StorageExists(_) => {
+                "choose another name, or remove the old storage target first".into()
+            }
+            Error::StorageInUse { .. } => "revoke those grants first: their staged copies are \
+                deleted, then the target can be removed"
                 .into(),
-            Error::NoStorage => "add your S3-compatible storage with `trove storage add NAME \
-                --endpoint URL --bucket B --access-key-id ID`"
-                .into(),
-            Error::StorageAmbiguous(_) => "pass --storage NAME".into(),
-            Error::OfflineNotAllowed(_) => "drop --offline to share live only, or change the \
-                grant (no --max-uses; a scope that matches records)"
+            Error::NoStorage => "add your S3-compatible storage first".into(),
+            Error::StorageAmbiguous(_) => "say which storage target the grant goes to".into(),
+            Error::OfflineNotAllowed(_) => "share it live only, or change the grant (no use \
+                limit; a scope that matches records)"
                 .into(),
             Error::Storage { failure, .. } => failure.hint().into(),
             Error::Io { source, .. } => match source.kind() {
@@ -363,6 +531,108 @@ impl Error {
             },
             _ => return None,
         })
+    }
+}
+
+impl Error {
+    /// One instance of every variant (and of every storage failure), with realistic data:
+    /// for tests of how each front end words errors (no `trove` command in the app, ...).
+    #[doc(hidden)]
+    pub fn examples() -> Vec<Error> {
+        let s = |t: &str| t.to_string();
+        let mut all = vec![
+            Error::WrongPassphrase,
+            Error::WrongRecoveryKey,
+            Error::NoPassphrase,
+            Error::EmptyPassphrase,
+            Error::WeakPassphrase(Weakness::TooShort { chars: 4, min: 12 }),
+            Error::NoVault("/home/ana/.local/share/trove".into()),
+            Error::VaultExists("/home/ana/.local/share/trove".into()),
+            Error::VaultDirNotEmpty("/tmp".into()),
+            Error::VaultPermissions {
+                path: "/home/ana/trove".into(),
+                reason: s("owned by another user"),
+            },
+            Error::Locked,
+            Error::RolledBack(s("the log head is 12 entries behind")),
+            Error::VaultDamaged(s("a page does not decrypt")),
+            Error::KeyFileDamaged(s("bad checksum")),
+            Error::UnsupportedVersion(s("key file version 9")),
+            Error::NotFound(s("01J0000000000000000000000")),
+            Error::UnknownType {
+                ty: s("pet"),
+                known: s("contact, identity"),
+            },
+            Error::UnknownField {
+                ty: s("contact"),
+                field: s("fax"),
+                known: s("email, phone"),
+            },
+            Error::InvalidField {
+                ty: s("contact"),
+                field: s("email"),
+                reason: s("not an email address"),
+            },
+            Error::InvalidInput(s("the number of allowed uses must be at least 1")),
+            Error::Keyring(s("no Secret Service")),
+            Error::NotRemembered,
+            Error::Busy,
+            Error::io("can't read x", std::io::ErrorKind::NotFound.into()),
+            Error::Database(s("disk I/O error")),
+            Error::GrantNotFound(s("g_1")),
+            Error::GrantRevoked,
+            Error::GrantExpired,
+            Error::GrantExhausted,
+            Error::InvalidToken,
+            Error::InsufficientScope(s("contact.phone")),
+            Error::NotGrantable { ty: s("person") },
+            Error::InvalidExpiry(s("yesterday")),
+            Error::InvalidOrgKey(s("not hexadecimal")),
+            Error::InvalidRelayUrl(s("ftp://x")),
+            Error::LogWriteFailed(s("disk full")),
+            Error::LogTampered(s("entry 4")),
+            Error::BundleWrongPassphrase,
+            Error::BundleWrongIdentity,
+            Error::BundleNeedsPassphrase,
+            Error::BundleNeedsIdentity,
+            Error::BundleWorkFactor { log_n: 30, max: 20 },
+            Error::BundleDamaged(s("truncated")),
+            Error::BundleFormat(s("no manifest")),
+            Error::BundleMember(s("../etc/passwd")),
+            Error::BundleTooLarge(s("over 4 GiB")),
+            Error::BundleHashMismatch {
+                member: s("records.jsonl"),
+            },
+            Error::BadLine {
+                file: s("records.jsonl"),
+                line: 3,
+                reason: s("not JSON"),
+            },
+            Error::StorageNotFound(s("nas")),
+            Error::StorageExists(s("nas")),
+            Error::StorageInUse {
+                name: s("nas"),
+                grants: vec![s("g_1")],
+            },
+            Error::NoStorage,
+            Error::StorageAmbiguous(vec![s("nas"), s("b2")]),
+            Error::OfflineNotAllowed(s("it has a use limit")),
+            Error::ImportMalformed {
+                file: s("contacts.csv"),
+                problems: vec![(2, s("no name"))],
+            },
+            Error::CsvColumns {
+                columns: vec![s("XFirst Name"), s("Zip")],
+                record_type: None,
+                fields: Vec::new(),
+                suggested: vec![(s("XFirst Name"), s("given_name"))],
+            },
+        ];
+        all.extend(StorageFailure::ALL.iter().map(|&failure| Error::Storage {
+            failure,
+            message: format!("can't write: storage nas answered {}", failure.code()),
+        }));
+        all
     }
 }
 
@@ -447,18 +717,31 @@ pub enum StorageFailure {
 }
 
 impl StorageFailure {
+    /// Every failure, in declaration order.
+    pub const ALL: &'static [StorageFailure] = &[
+        StorageFailure::Dns,
+        StorageFailure::Connection,
+        StorageFailure::Tls,
+        StorageFailure::Credentials,
+        StorageFailure::BucketMissing,
+        StorageFailure::ClockSkew,
+        StorageFailure::Denied,
+        StorageFailure::Exists,
+        StorageFailure::Unexpected,
+    ];
+
     /// A stable code.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
-            StorageFailure::Dns => "storage_dns",
-            StorageFailure::Connection => "storage_connection",
-            StorageFailure::Tls => "storage_tls",
-            StorageFailure::Credentials => "storage_credentials",
-            StorageFailure::BucketMissing => "storage_bucket_missing",
-            StorageFailure::ClockSkew => "storage_clock_skew",
-            StorageFailure::Denied => "storage_denied",
-            StorageFailure::Exists => "storage_exists_object",
-            StorageFailure::Unexpected => "storage_unexpected",
+            StorageFailure::Dns => ErrorCode::StorageDns,
+            StorageFailure::Connection => ErrorCode::StorageConnection,
+            StorageFailure::Tls => ErrorCode::StorageTls,
+            StorageFailure::Credentials => ErrorCode::StorageCredentials,
+            StorageFailure::BucketMissing => ErrorCode::StorageBucketMissing,
+            StorageFailure::ClockSkew => ErrorCode::StorageClockSkew,
+            StorageFailure::Denied => ErrorCode::StorageDenied,
+            StorageFailure::Exists => ErrorCode::StorageExistsObject,
+            StorageFailure::Unexpected => ErrorCode::StorageUnexpected,
         }
     }
 
@@ -483,7 +766,7 @@ impl StorageFailure {
             }
             StorageFailure::Exists => "try again: Trove picks a new random name",
             StorageFailure::Unexpected => {
-                "try again later; `trove storage test NAME` checks the target"
+                "try again later, then test the storage target's connection again"
             }
         }
     }
@@ -506,5 +789,34 @@ mod tests {
         let e = Error::io("can't write x", ErrorKind::StorageFull.into());
         assert_eq!(e.code(), "io");
         assert!(e.to_string().starts_with("can't write x: "), "{e}");
+    }
+
+    #[test]
+    fn every_code_has_an_instance_and_serializes_as_its_string() {
+        let codes: Vec<ErrorCode> = Error::examples().iter().map(Error::code).collect();
+        for code in ErrorCode::ALL {
+            assert!(
+                codes.contains(code),
+                "no instance of {code} in Error::examples()"
+            );
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::Value::String(code.as_str().into()),
+            );
+        }
+    }
+
+    #[test]
+    fn core_text_names_no_front_end_command_or_flag() {
+        for e in Error::examples() {
+            let texts = [Some(e.to_string()), e.hint()];
+            for t in texts.iter().flatten() {
+                assert!(
+                    !t.contains("`trove ") && !t.contains(" --") && !t.contains("(--"),
+                    "{}: core text names a CLI command or flag: {t}",
+                    e.code()
+                );
+            }
+        }
     }
 }

@@ -48,7 +48,8 @@ pub use access_log::{
     LogEntry, LogFault, LogFilter, LogKind, LogPage, NewLogEntry, OrgSummary, VerifyReport,
 };
 pub use clock::{now_rfc3339, Clock};
-pub use error::{Error, Result, StorageFailure};
+pub use demo::seed_demo;
+pub use error::{Error, ErrorCode, Result, StorageFailure};
 pub use keyfile::KdfParams;
 pub use keystore::{KeyStore, MemoryKeyStore, OsKeyring};
 pub use model::grant::{Grant, GrantStatus, NewGrant};
@@ -60,8 +61,7 @@ pub use remote::{EndpointSecret, RemoteSettings};
 pub use schema::{record_type, record_types, FieldDef, FieldFormat, RecordType, Widget};
 pub use secret::{DataKey, Passphrase, RecoveryKey};
 pub use share::{
-    seed_demo, Credential, ReplyBody, RequestMeta, ShareEngine, ShareOp, ShareReply, ShareRequest,
-    Transport,
+    Credential, ReplyBody, RequestMeta, ShareEngine, ShareOp, ShareReply, ShareRequest, Transport,
 };
 pub use staging::{
     NewStorageTarget, OfflineGrant, Publication, SigningKey, StagingInfo, StagingState,

@@ -42,7 +42,7 @@ pub fn text(key: &RecoveryKey, vault: &VaultInfo, today: &str) -> Zeroizing<Stri
     t.push_str(&format!("Vault id:   {}\n", vault.vault_id));
     t.push_str(&format!("Created:    {}\n", vault.created_at));
     t.push_str(&format!("Kit saved:  {today}\n\n"));
-    t.push_str("To use it: in the Trove app, choose \"Use the recovery key\" on the unlock\n");
+    t.push_str("To use it: in the Trove app, choose \"Use your recovery key\" on the unlock\n");
     t.push_str("screen; or run `trove recover` and type the key when asked (spaces are\n");
     t.push_str("ignored). You then choose a new passphrase; this key keeps working.\n");
     t

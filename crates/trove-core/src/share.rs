@@ -324,7 +324,7 @@ impl ShareEngine {
         let mut log = match LogAppender::begin(&tx) {
             Ok(l) => l,
             Err(e) => {
-                tracing::error!(code = e.code(), "share: cannot read the access log head");
+                tracing::error!(code = %e.code(), "share: cannot read the access log head");
                 return all("the access log could not be written; retry");
             }
         };
@@ -346,7 +346,7 @@ impl ShareEngine {
             match merged {
                 Ok(m) => held = Some(m),
                 Err(e) => {
-                    tracing::error!(code = e.code(), "share: cannot merge the side journal");
+                    tracing::error!(code = %e.code(), "share: cannot merge the side journal");
                     return all("the access log could not be written; retry");
                 }
             }
@@ -398,7 +398,7 @@ impl ShareEngine {
             h.done = true;
             match cleared {
                 Ok(empty) => self.journal_pending.store(!empty, Ordering::Release),
-                Err(e) => tracing::warn!(code = e.code(), "share: cannot clear the side journal"),
+                Err(e) => tracing::warn!(code = %e.code(), "share: cannot clear the side journal"),
             }
         }
         Some(out)
@@ -420,7 +420,7 @@ impl ShareEngine {
         let j = match self.journal(&mut guard, vault) {
             Ok(j) => j,
             Err(e) => {
-                tracing::error!(code = e.code(), "share: cannot open the side journal");
+                tracing::error!(code = %e.code(), "share: cannot open the side journal");
                 return all("the access log could not be written; retry");
             }
         };
@@ -434,7 +434,7 @@ impl ShareEngine {
             Err(e) => {
                 j.rollback();
                 tracing::warn!(
-                    code = e.code(),
+                    code = %e.code(),
                     "share: side batch failed; nothing disclosed"
                 );
                 return all("the access log could not be written; retry");
@@ -442,7 +442,7 @@ impl ShareEngine {
         };
         if let Err(e) = j.commit(&rows) {
             tracing::error!(
-                code = e.code(),
+                code = %e.code(),
                 "share: side journal write failed; nothing disclosed"
             );
             return all("the access log could not be written; retry");
@@ -570,7 +570,7 @@ impl ShareEngine {
         match merged {
             Ok(empty) => self.journal_pending.store(!empty, Ordering::Release),
             Err(Error::Busy) => {}
-            Err(e) => tracing::warn!(code = e.code(), "share: cannot merge the side journal"),
+            Err(e) => tracing::warn!(code = %e.code(), "share: cannot merge the side journal"),
         }
     }
 
@@ -599,7 +599,7 @@ impl ShareEngine {
                 if tx.execute_batch("SAVEPOINT share_req").is_err() {
                     return ShareReply::unavailable("the vault is busy; retry");
                 }
-                tracing::warn!(code = e.code(), "share: request failed");
+                tracing::warn!(code = %e.code(), "share: request failed");
                 let mut entry = base_entry(&req.meta);
                 entry.status = Some(503);
                 entry.outcome = "denied:unavailable".into();
@@ -614,7 +614,7 @@ impl ShareEngine {
                 undo();
                 log.reset(mark);
                 tracing::error!(
-                    code = e.code(),
+                    code = %e.code(),
                     "share: access log write failed; nothing disclosed"
                 );
                 return ShareReply::unavailable("the access log could not be written; retry");
@@ -1038,137 +1038,6 @@ fn disclose(entry: &mut NewLogEntry, records: &[Record]) {
         }
     }
     entry.fields = fields.into_iter().collect();
-}
-
-/// What [`seed_demo`] added.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DemoSharing {
-    pub grants: usize,
-    pub log_entries: u64,
-}
-
-/// Fills a (demo) vault with sample grants and the access-log history of a few share
-/// API requests, all through the same core functions the server and the CLI use. The
-/// tokens are dropped: nobody can use these grants.
-pub fn seed_demo(vault: &Vault) -> Result<DemoSharing> {
-    use crate::grant::NewGrant;
-    let before = vault.log_len()?;
-    let g = |org: &str,
-             purpose: &str,
-             scope: &[&str],
-             tag: Option<&str>,
-             exp: Option<&str>,
-             max: Option<u64>| NewGrant {
-        org: org.into(),
-        purpose: purpose.into(),
-        scope: scope.iter().map(|s| s.to_string()).collect(),
-        only_tag: tag.map(str::to_string),
-        expires: exp.map(str::to_string),
-        max_uses: max,
-        records: Vec::new(),
-        org_key: None,
-    };
-    let grants = [
-        g(
-            "GLS Bank",
-            "opening a savings account",
-            &["identity", "address", "contact.email"],
-            None,
-            Some("30d"),
-            None,
-        ),
-        g(
-            "Praxis Dr. Weber",
-            "first appointment: medical history",
-            &[
-                "health",
-                "identity.given_name",
-                "identity.family_name",
-                "identity.birth_date",
-            ],
-            Some("clinic"),
-            Some("7d"),
-            Some(5),
-        ),
-        g(
-            "Hausverwaltung Mitte",
-            "flat application",
-            &[
-                "identity",
-                "employment.employer",
-                "employment.title",
-                "bank_account.iban",
-            ],
-            None,
-            Some("14d"),
-            None,
-        ),
-        g(
-            "Northwind Traders HR",
-            "payroll setup",
-            &["bank_account", "address"],
-            None,
-            None,
-            Some(1),
-        ),
-    ];
-    let engine = ShareEngine::new(vault);
-    let mut tokens = Vec::new();
-    for n in &grants {
-        tokens.push(vault.create_grant(n)?);
-    }
-    let get = |t: &ShareToken, path: &str, op: ShareOp| ShareRequest {
-        meta: RequestMeta {
-            remote_addr: "127.0.0.1".into(),
-            method: if op == ShareOp::Revoke { "POST" } else { "GET" }.into(),
-            path: path.into(),
-            transport: Transport::Http,
-        },
-        credential: Credential::Token(
-            ShareToken::parse(t.expose_secret().to_string()).expect("fresh token parses"),
-        ),
-        op,
-    };
-    let all = |t: Option<&str>| ShareOp::Records {
-        record_type: t.map(str::to_string),
-    };
-    let mut reqs = Vec::new();
-    let (bank, clinic, landlord, employer) =
-        (&tokens[0].1, &tokens[1].1, &tokens[2].1, &tokens[3].1);
-    reqs.push(get(bank, "/v1/grant", ShareOp::Grant));
-    reqs.push(get(bank, "/v1/records", all(None)));
-    reqs.push(get(bank, "/v1/records?type=health", all(Some("health"))));
-    reqs.push(get(clinic, "/v1/records?type=health", all(Some("health"))));
-    reqs.push(get(
-        clinic,
-        "/v1/records?type=identity",
-        all(Some("identity")),
-    ));
-    reqs.push(get(landlord, "/v1/records", all(None)));
-    reqs.push(get(
-        employer,
-        "/v1/records?type=bank_account",
-        all(Some("bank_account")),
-    ));
-    reqs.push(get(employer, "/v1/records", all(None)));
-    reqs.push(ShareRequest {
-        meta: RequestMeta {
-            remote_addr: "127.0.0.1".into(),
-            method: "GET".into(),
-            path: "/v1/records".into(),
-            transport: Transport::Http,
-        },
-        credential: Credential::from_authorization(Some("Bearer trove_not-a-real-token")),
-        op: all(None),
-    });
-    for r in reqs {
-        engine.handle(vault, r);
-    }
-    vault.revoke_grant(&tokens[2].0.id)?;
-    Ok(DemoSharing {
-        grants: grants.len(),
-        log_entries: vault.log_len()? - before,
-    })
 }
 
 #[cfg(test)]
@@ -2064,35 +1933,6 @@ mod tests {
         assert_eq!(loggable_path("/v1/records/"), "(unknown path)");
         assert_eq!(loggable_method(&format!("TROVE_{body}")), "(other)");
         assert_eq!(loggable_method("GET"), "GET");
-    }
-
-    #[test]
-    fn demo_sharing_has_every_status_and_outcome() {
-        let (_d, v) = new_vault();
-        v.add_batch(crate::demo::demo_records()).unwrap();
-        let d = seed_demo(&v).unwrap();
-        assert_eq!(d.grants, 4);
-        let statuses: BTreeSet<_> = v.list_grants().unwrap().iter().map(|g| g.status).collect();
-        assert!(
-            statuses.contains(&GrantStatus::Revoked)
-                && statuses.contains(&GrantStatus::Exhausted)
-                && statuses.contains(&GrantStatus::Active),
-            "{statuses:?}"
-        );
-        let log = v.log_entries(&Default::default()).unwrap();
-        assert_eq!(log.len() as u64, v.log_len().unwrap());
-        for o in [
-            "allowed",
-            "denied:insufficient_scope",
-            "denied:exhausted",
-            "denied:malformed_token",
-        ] {
-            assert!(log.iter().any(|e| e.outcome == o), "no {o}");
-        }
-        assert!(log
-            .iter()
-            .any(|e| e.outcome == "allowed" && !e.record_ids.is_empty()));
-        assert!(v.verify_log().unwrap().ok);
     }
 
     // ---- the side journal (issue 11, L3: an import blocked sharing) ----

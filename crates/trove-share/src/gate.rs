@@ -116,13 +116,13 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// (and closes its connection) when the returned sender is dropped.
 fn open_gate(v: &Vault) -> Option<mpsc::Sender<()>> {
     if let Err(e) = trove_core::share::tune_gate_connection(v) {
-        tracing::warn!(code = e.code(), "share: cannot tune the gate's connection");
+        tracing::warn!(code = %e.code(), "share: cannot tune the gate's connection");
     }
     let ckpt = match v.try_clone() {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(
-                code = e.code(),
+                code = %e.code(),
                 "share: no checkpointer; the gate checkpoints itself"
             );
             return None;
@@ -135,7 +135,7 @@ fn open_gate(v: &Vault) -> Option<mpsc::Sender<()>> {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
             {
                 if let Err(e) = trove_core::share::checkpoint_wal(&ckpt) {
-                    tracing::debug!(code = e.code(), "share: checkpoint skipped");
+                    tracing::debug!(code = %e.code(), "share: checkpoint skipped");
                 }
             }
         });
@@ -208,7 +208,7 @@ fn flush_failures(open: Option<&(Vault, ShareEngine)>, all: bool) {
     if let Some((vault, engine)) = open {
         if let Err(e) = engine.flush_failures(vault, all) {
             tracing::warn!(
-                code = e.code(),
+                code = %e.code(),
                 "share: cannot write the failure summary rows"
             );
         }

@@ -20,9 +20,10 @@ use crate::ShareState;
 /// Why the server could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("refusing to listen on {0} without TLS: only loopback addresses (127.0.0.1, [::1]) may serve plain HTTP; pass --tls-cert FILE --tls-key FILE")]
+    /// (Front ends say how to give a certificate: a flag, a setting.)
+    #[error("refusing to listen on {0} without TLS: only loopback addresses (127.0.0.1, [::1]) may serve plain HTTP")]
     TlsRequired(SocketAddr),
-    #[error("refusing --host-name {0} without TLS: a name other than loopback is for clients on other machines, and they must reach the API over TLS; pass --tls-cert FILE --tls-key FILE")]
+    #[error("refusing the host name {0} without TLS: a name other than loopback is for clients on other machines, and they must reach the API over TLS")]
     HostNameNeedsTls(String),
     #[error("can't load the TLS certificate or key: {0}")]
     Tls(String),
@@ -166,7 +167,7 @@ mod tests {
         assert!(check_bind(&"[::1]:7878".parse().unwrap(), false).is_ok());
         let e = check_bind(&"0.0.0.0:7878".parse().unwrap(), false).unwrap_err();
         assert_eq!(e.code(), "tls_required");
-        assert!(e.to_string().contains("--tls-cert"), "{e}");
+        assert!(e.to_string().contains("without TLS"), "{e}");
         assert!(check_bind(&"192.168.1.5:7878".parse().unwrap(), false).is_err());
         assert!(check_bind(&"0.0.0.0:7878".parse().unwrap(), true).is_ok());
     }

@@ -328,19 +328,11 @@ impl TestReport {
 }
 
 fn failure_of(code: &str) -> StorageFailure {
-    [
-        StorageFailure::Dns,
-        StorageFailure::Connection,
-        StorageFailure::Tls,
-        StorageFailure::Credentials,
-        StorageFailure::BucketMissing,
-        StorageFailure::ClockSkew,
-        StorageFailure::Denied,
-        StorageFailure::Exists,
-    ]
-    .into_iter()
-    .find(|f| f.code() == code)
-    .unwrap_or(StorageFailure::Unexpected)
+    StorageFailure::ALL
+        .iter()
+        .copied()
+        .find(|f| f.code() == code)
+        .unwrap_or(StorageFailure::Unexpected)
 }
 
 /// Writes, reads back and deletes a small probe object under the target's prefix, and
@@ -361,7 +353,7 @@ pub async fn test_storage(target: &StorageTarget) -> Result<TestReport> {
         Err(e) => TestStep {
             step: name,
             ok: false,
-            code: Some(e.code()),
+            code: Some(e.code().as_str()),
             hint: match &e {
                 Error::Storage { failure, .. } => Some(failure.hint()),
                 _ => None,
@@ -462,7 +454,7 @@ pub async fn create_offline_grant(vault: &Vault, req: &OfflineGrant) -> Result<O
         async move {
             for k in keys {
                 if let Err(e) = st.delete(&k).await {
-                    tracing::warn!(code = e.code(), "staging: could not remove an upload");
+                    tracing::warn!(code = %e.code(), "staging: could not remove an upload");
                 }
             }
         }
@@ -539,7 +531,7 @@ pub async fn sync(vault: &Vault) -> SyncReport {
     let fail = |report: &mut SyncReport, grant_id: &str, e: &Error| {
         report.failures.push(SyncFailure {
             grant_id: grant_id.to_string(),
-            code: e.code(),
+            code: e.code().as_str(),
             message: e.to_string(),
         });
     };
@@ -627,7 +619,7 @@ async fn restage(vault: &Vault, grant_id: &str) -> Result<Option<u64>> {
         };
         // A failure here leaves the old version queued; the next sync deletes it.
         if let Err(e) = delete_objects(vault, &d).await {
-            tracing::warn!(code = e.code(), grant = %p.grant_id, "staging: old version not deleted yet");
+            tracing::warn!(code = %e.code(), grant = %p.grant_id, "staging: old version not deleted yet");
         }
     }
     Ok(Some(p.version))

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import type { ApiError } from "../bindings/ApiError";
+import type { ApiErrorCode } from "../bindings/ApiErrorCode";
 import type { GrantDto } from "../bindings/GrantDto";
 import type { ImportReportDto } from "../bindings/ImportReportDto";
 import type { FieldDef } from "../bindings/FieldDef";
@@ -159,17 +161,17 @@ describe("import preview", () => {
 });
 
 describe("errors", () => {
-  const err = (code: string, field: string | null = null) => ({ code, message: "m", hint: "pass --identity FILE", field });
+  const err = (code: ApiErrorCode, field: string | null = null): ApiError => ({ code, message: "m", hint: "pass --identity FILE", field });
   it("puts an error next to its field, or above the form", () => {
     expect(errorField(err("invalid_input", "recipients"))).toBe("recipients");
     expect(errorField(err("bundle_damaged"))).toBe("");
-    expect(errorField(err("x", "nonsense"))).toBe("");
+    expect(errorField(err("invalid_input", "nonsense"))).toBe("");
   });
   it("speaks of the screen, not of CLI flags, for bundle keys", () => {
     expect(transferMessage(err("bundle_needs_identity"))).toMatch(/identity file/);
     expect(transferMessage(err("bundle_needs_identity"))).not.toMatch(/--identity/);
     expect(transferMessage(err("bundle_wrong_passphrase"))).toBe("That passphrase does not open this bundle.");
-    expect(transferMessage(err("other"))).toBe("m. pass --identity FILE.");
+    expect(transferMessage(err("busy"))).toBe("m. pass --identity FILE.");
   });
 });
 

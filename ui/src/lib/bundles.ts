@@ -184,8 +184,8 @@ export function errorField(e: ApiError): TransferField {
 }
 
 /**
- * What to tell the person for an export/import error, chosen by its code (the core's
- * hints speak of CLI flags, so the screen says it in its own words where that matters).
+ * What to tell the person for an export/import error, chosen by its code (the screen
+ * says it in its own words where it knows more than the app's generic hint).
  */
 export function transferMessage(e: ApiError): string {
   switch (e.code) {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { ApiError } from "../bindings/ApiError";
 import type { StoredRecord } from "../bindings/StoredRecord";
 import type { FieldDef } from "../bindings/FieldDef";
 import type { RecordType } from "../bindings/RecordType";
@@ -145,17 +146,17 @@ describe("parseTags", () => {
 
 describe("errorsFromApi", () => {
   it("puts invalid_field on its field without the type prefix", () => {
-    const e = { code: "invalid_field", message: 'invalid bank_account.iban: "X" is not an IBAN', hint: null, field: "iban" };
+    const e: ApiError = { code: "invalid_field", message: 'invalid bank_account.iban: "X" is not an IBAN', hint: null, field: "iban" };
     expect(errorsFromApi(bank, e)).toEqual({ iban: '"X" is not an IBAN.' });
-    const req = { code: "invalid_field", message: "invalid bank_account.iban: is required", hint: null, field: "iban" };
+    const req: ApiError = { code: "invalid_field", message: "invalid bank_account.iban: is required", hint: null, field: "iban" };
     expect(errorsFromApi(bank, req)).toEqual({ iban: "IBAN is required." });
   });
   it("puts other errors on the form, with the hint", () => {
-    const e = { code: "busy", message: "the vault is busy", hint: "wait and try again", field: null };
+    const e: ApiError = { code: "busy", message: "the vault is busy", hint: "wait and try again", field: null };
     expect(errorsFromApi(bank, e)).toEqual({ "": "The vault is busy. Wait and try again." });
   });
   it("switches on the code, not the text", () => {
-    const e = { code: "invalid_input", message: "invalid bank_account.iban: x", hint: null, field: "iban" };
+    const e: ApiError = { code: "invalid_input", message: "invalid bank_account.iban: x", hint: null, field: "iban" };
     expect(Object.keys(errorsFromApi(bank, e))).toEqual([""]);
   });
 });

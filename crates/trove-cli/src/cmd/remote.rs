@@ -137,7 +137,7 @@ impl Prepared {
                 home = &mut online => {
                     outln!("remote endpoint {}", trove_share::endpoint_id_text(endpoint));
                     if let Err(e) = self.presence.record_remote_presence(Some(&home)) {
-                        tracing::warn!(code = e.code(), "can't record the remote presence");
+                        tracing::warn!(code = %e.code(), "can't record the remote presence");
                     }
                     return;
                 }
@@ -156,7 +156,7 @@ impl Prepared {
     /// Records that the endpoint no longer answers.
     pub fn stopped(&self) {
         if let Err(e) = self.presence.record_remote_presence(None) {
-            tracing::warn!(code = e.code(), "can't record the remote presence");
+            tracing::warn!(code = %e.code(), "can't record the remote presence");
         }
     }
 }

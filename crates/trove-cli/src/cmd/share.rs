@@ -351,9 +351,13 @@ pub struct ServeArgs {
 }
 
 fn serve_error(e: trove_share::ServeError) -> Error {
+    use trove_share::ServeError as E;
+    const TLS: &str = "pass --tls-cert FILE --tls-key FILE";
     match e {
-        trove_share::ServeError::Io(io) => Error::io("the share server failed", io),
-        other => Error::InvalidInput(other.to_string()),
+        E::Io(io) => Error::io("the share server failed", io),
+        E::TlsRequired(_) => Error::InvalidInput(format!("{e}; {TLS}")),
+        E::HostNameNeedsTls(_) => Error::InvalidInput(format!("--host-name: {e}; {TLS}")),
+        E::Tls(_) => Error::InvalidInput(e.to_string()),
     }
 }
 

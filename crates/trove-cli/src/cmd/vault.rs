@@ -1,7 +1,7 @@
 //! Vault commands: init, status, passwd, recover, remember, forget, demo.
 
 use serde_json::json;
-use trove_core::{demo, Error, OsKeyring, Passphrase, RecoveryKey, Result, Vault};
+use trove_core::{demo, Error, KdfParams, OsKeyring, Passphrase, RecoveryKey, Result, Vault};
 
 use crate::ctx::{env_or_prompt_new, interactive, Ctx};
 use crate::{outln, output};
@@ -48,20 +48,18 @@ pub fn init(ctx: &Ctx, a: NewPassphraseArgs) -> Result<()> {
 
 pub fn demo(ctx: &Ctx) -> Result<()> {
     let pass = ctx.new_vault_passphrase()?;
-    let (vault, key) = Vault::create(&ctx.vault_dir, &pass)?;
-    let ids = vault.add_batch(demo::demo_records())?;
-    let sharing = trove_core::seed_demo(&vault)?;
+    let d = demo::create(&ctx.vault_dir, &pass, KdfParams::for_new_key())?;
+    let (records, sharing) = (d.records, &d.sharing);
     print_recovery_key(
         ctx,
-        &vault,
-        &key,
-        json!({ "records": ids.len(), "grants": sharing.grants, "log_entries": sharing.log_entries }),
+        &d.vault,
+        &d.recovery_key,
+        json!({ "records": records, "grants": sharing.grants, "log_entries": sharing.log_entries }),
     );
     if !ctx.json {
         outln!("");
         outln!(
-            "Added {} sample records, {} grants and {} access-log entries. Try `trove list`,",
-            ids.len(),
+            "Added {records} sample records, {} grants and {} access-log entries. Try `trove list`,",
             sharing.grants,
             sharing.log_entries
         );

@@ -301,7 +301,7 @@ fn sniff(prefix: &[u8]) -> Result<Sniffed> {
     if prefix.starts_with(ARMOR_MAGIC) {
         return Err(Error::BundleFormat(
             "it is ASCII-armored age; decrypt it with `age -d` and import the tar, \
-             or re-encrypt without --armor"
+             or encrypt it again with age, without ASCII armor"
                 .into(),
         ));
     }

@@ -740,7 +740,7 @@ fn truncation_at_any_offset_is_damage_and_changes_nothing() {
         )
         .expect_err("truncated bundle accepted");
         assert!(
-            matches!(e.code(), "bundle_damaged" | "bundle_format"),
+            matches!(e.code().as_str(), "bundle_damaged" | "bundle_format"),
             "cut at {cut}: {e}"
         );
         assert_eq!(snapshot(&target), before, "cut at {cut}");
@@ -780,7 +780,7 @@ fn bit_flips_anywhere_are_detected() {
         .expect_err("flipped bundle accepted");
         assert!(
             matches!(
-                e.code(),
+                e.code().as_str(),
                 "bundle_damaged" | "bundle_wrong_identity" | "bundle_format"
             ),
             "flip at {off}: {e}"

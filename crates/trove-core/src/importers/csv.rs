@@ -383,7 +383,7 @@ fn mapped_role(field: &str, col: usize) -> Result<Role> {
         "ignore" => Role::Ignore,
         other => {
             return Err(Error::InvalidInput(format!(
-                "--map: {other:?} is not a field of person (full_name, prefix, given_name, middle_name, family_name, suffix, nickname, organization, department, title, birthday, emails, phones, addresses, urls, notes, tags, or ignore)"
+                "column map: {other:?} is not a field of person (full_name, prefix, given_name, middle_name, family_name, suffix, nickname, organization, department, title, birthday, emails, phones, addresses, urls, notes, tags, or ignore)"
             )))
         }
     })
@@ -518,7 +518,7 @@ fn layout(
             .any(|h| h.trim() == c.trim() || norm(h) == norm(c))
         {
             return Err(Error::InvalidInput(format!(
-                "--map: the file has no column {c:?} (columns: {})",
+                "column map: the file has no column {c:?} (columns: {})",
                 header
                     .iter()
                     .take(40)
@@ -540,10 +540,12 @@ fn layout(
                 cols.push((name == "tags" || ty.field(&name).is_ok()).then_some(name));
             }
             if cols.iter().all(Option::is_none) {
-                return Err(Error::InvalidInput(format!(
-                    "none of the columns is a field of {t} (fields: {}); name them with --map COLUMN=field",
-                    ty.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
-                )));
+                return Err(Error::CsvColumns {
+                    columns: header.to_vec(),
+                    record_type: Some(t.to_string()),
+                    fields: ty.fields.iter().map(|f| f.name.clone()).collect(),
+                    suggested: Vec::new(),
+                });
             }
             Ok(Layout::Typed(ty, cols))
         }
@@ -577,23 +579,15 @@ fn layout(
                 )
             });
             if !useful {
-                let hints = suggested_maps(header);
-                let hint = if hints.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; some columns look like known ones with other names, if they are: {}",
-                        hints
-                            .iter()
-                            .map(|(c, f)| format!("--map \"{c}={f}\""))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    )
-                };
-                return Err(Error::InvalidInput(format!(
-                    "the columns ({}) are not a contacts export Trove knows (Google, Outlook, Thunderbird, Windows Live Mail): map them with --map COLUMN=field (person fields), or name the record type of the rows with --type T{hint}",
-                    header.iter().take(12).map(|h| format!("{:?}", h.trim())).collect::<Vec<_>>().join(", ")
-                )));
+                return Err(Error::CsvColumns {
+                    columns: header.to_vec(),
+                    record_type: None,
+                    fields: Vec::new(),
+                    suggested: suggested_maps(header)
+                        .into_iter()
+                        .map(|(c, f)| (c, f.to_string()))
+                        .collect(),
+                });
             }
             Ok(Layout::Contacts(roles))
         }
@@ -672,7 +666,7 @@ pub fn parse(
             problems.warnings.push(crate::bundle::ImportWarning {
                 code: "columns_prefixed",
                 message: format!(
-                    "every column Trove does not know starts with {prefix:?}; they were read without it ({was:?} as {now:?}); if that is wrong, name the columns with --map COLUMN=field"
+                    "every column Trove does not know starts with {prefix:?}; they were read without it ({was:?} as {now:?}); if that is wrong, map the columns to fields (COLUMN=field)"
                 ),
             });
             stripped

@@ -218,7 +218,7 @@ pub fn parse_map<S: AsRef<str>>(items: &[S]) -> Result<Vec<(String, String)>> {
                     Ok((c.trim().to_string(), f.trim().to_string()))
                 }
                 _ => Err(Error::InvalidInput(format!(
-                    "--map {s:?}: expected COLUMN=field, e.g. \"E-mail\"=emails"
+                    "column map {s:?}: expected COLUMN=field, e.g. \"E-mail\"=emails"
                 ))),
             }
         })
@@ -330,7 +330,7 @@ pub fn parse(
         record_type(t)?;
     }
     if opts.as_me && (opts.record_type.is_some() || !opts.map.is_empty() && format != Format::Csv) {
-        return Err(Error::InvalidInput("--as-me reads a card (or one contacts row) as your own records; it does not combine with --type".into()));
+        return Err(Error::InvalidInput("importing a card as your own records (as me) reads one card or contacts row; it does not combine with a record type".into()));
     }
     let wanted = |ty: &str| opts.record_type.as_deref().is_none_or(|t| t == ty);
     // Entries of an address book: to `person`, or (as-me) to the owner's records.
@@ -439,7 +439,7 @@ pub fn parse(
     if opts.as_me {
         if entries > 1 {
             return Err(Error::InvalidInput(format!(
-                "--as-me imports one card as your own records; this file has {entries} (import it without --as-me: they become `person` records)"
+                "only one card can be imported as your own records (as me); this file has {entries} (import them as people you know instead: they become `person` records)"
             )));
         }
         if let Some(e) = first_as_me {
@@ -640,7 +640,7 @@ pub fn import_file(
     if info.format == Format::Bundle {
         if opts.as_me || opts.record_type.is_some() || !opts.map.is_empty() {
             return Err(Error::InvalidInput(
-                "--type, --map and --as-me are for vCard, CSV and JSON files, not bundles".into(),
+                "a record type, a column map and importing as your own records are for vCard, CSV and JSON files, not bundles".into(),
             ));
         }
         let identities;

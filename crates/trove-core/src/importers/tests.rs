@@ -293,7 +293,22 @@ fn csv_rows_wider_than_the_header_and_unknown_layouts() {
     )
     .err()
     .unwrap();
-    assert!(e.to_string().contains("--map COLUMN=field"), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::CsvColumns {
+                record_type: None,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.hint()
+            .unwrap()
+            .contains("map them to person fields (COLUMN=field)"),
+        "{e}"
+    );
     // --map names what a column holds.
     let opts = Options {
         map: parse_map(&["City=full_name", "Population=notes"]).unwrap(),
@@ -334,7 +349,9 @@ fn columns_that_all_carry_one_prefix_are_read_without_it_and_said_so() {
     assert!(
         w[0].message.contains("starts with \"X\"")
             && w[0].message.contains("\"XTitle\" as \"Title\"")
-            && w[0].message.contains("--map"),
+            && w[0]
+                .message
+                .contains("map the columns to fields (COLUMN=field)"),
         "{}",
         w[0].message
     );
@@ -367,26 +384,31 @@ fn renamed_contacts_columns_are_refused_with_the_maps_to_use() {
                 Dr.,Ana,Lima,Ana L.,Ben Boss,Anni,10435\n";
     let e = read(Format::Csv, file.as_bytes(), &Options::default())
         .err()
-        .unwrap()
-        .to_string();
-    for m in [
-        "--map \"XTitle=prefix\"",
-        "--map \"XFirst Name=given_name\"",
-        "--map \"XLast Name=family_name\"",
-        "--map \"XSpitzname=nickname\"",
+        .unwrap();
+    let Error::CsvColumns { suggested, .. } = &e else {
+        panic!("refused as unknown columns: {e}")
+    };
+    for (c, f) in [
+        ("XTitle", "prefix"),
+        ("XFirst Name", "given_name"),
+        ("XLast Name", "family_name"),
+        ("XSpitzname", "nickname"),
     ] {
-        assert!(e.contains(m), "suggests {m}: {e}");
+        assert!(
+            suggested.contains(&(c.to_string(), f.to_string())),
+            "suggests {c}={f}: {suggested:?}"
+        );
+        assert!(e.hint().unwrap().contains(&format!("\"{c}={f}\"")), "{e}");
     }
     // Not suggested: a bookkeeping column, a name after a long prefix, a column that
     // is no known name at all.
-    for c in ["XE-mail Display Name=", "XManager's Name=", "Zip="] {
-        assert!(!e.contains(c), "does not suggest {c}: {e}");
+    for c in ["XE-mail Display Name", "XManager's Name", "Zip"] {
+        assert!(
+            !suggested.iter().any(|(x, _)| x == c),
+            "does not suggest {c}: {suggested:?}"
+        );
     }
-    let maps: Vec<&str> = e
-        .split("--map \"")
-        .skip(1)
-        .map(|m| m.split('"').next().unwrap())
-        .collect();
+    let maps: Vec<String> = suggested.iter().map(|(c, f)| format!("{c}={f}")).collect();
     let opts = Options {
         map: parse_map(&maps).unwrap(),
         ..Default::default()
@@ -397,11 +419,13 @@ fn renamed_contacts_columns_are_refused_with_the_maps_to_use() {
     // A headerless table of numbers gets the plain advice and no suggestion.
     let e = read(Format::Csv, b"1,,3\n4,5,6\n", &Options::default())
         .err()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    let hint = e.hint().unwrap();
     assert!(
-        e.contains("--map COLUMN=field") && !e.contains("look like"),
-        "{e}"
+        matches!(&e, Error::CsvColumns { suggested, .. } if suggested.is_empty())
+            && hint.contains("map them to person fields (COLUMN=field)")
+            && !hint.contains("look like"),
+        "{e}: {hint}"
     );
 }
 

@@ -139,8 +139,8 @@ fn clean_text(what: &str, s: &str, max: usize) -> Result<String> {
 impl NewGrant {
     /// Parses and checks everything relative to `now`.
     pub fn validate(&self, now: DateTime<Utc>) -> Result<ValidGrant> {
-        let org = clean_text("the organization (--org)", &self.org, 200)?;
-        let purpose = clean_text("the purpose (--purpose)", &self.purpose, 500)?;
+        let org = clean_text("the organization", &self.org, 200)?;
+        let purpose = clean_text("the purpose", &self.purpose, 500)?;
         let scope =
             Scope::parse(&self.scope, self.only_tag.as_deref())?.with_records(&self.records)?;
         // An address book is other people's data: no grant may name it (a scope on the
@@ -157,7 +157,9 @@ impl NewGrant {
             None => None,
         };
         if self.max_uses == Some(0) {
-            return Err(Error::InvalidInput("--max-uses must be at least 1".into()));
+            return Err(Error::InvalidInput(
+                "the number of allowed uses must be at least 1".into(),
+            ));
         }
         let org_key = self.org_key.as_deref().map(OrgKey::parse).transpose()?;
         Ok(ValidGrant {

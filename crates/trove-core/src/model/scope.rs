@@ -85,7 +85,7 @@ impl Scope {
     pub fn parse<S: AsRef<str>>(items: &[S], only_tag: Option<&str>) -> Result<Scope> {
         if items.is_empty() {
             return Err(Error::InvalidInput(
-                "a scope needs at least one item: --scope TYPE or TYPE.FIELD".into(),
+                "a scope needs at least one item: a record type (TYPE) or one of its fields (TYPE.FIELD)".into(),
             ));
         }
         let mut parsed: Vec<ScopeItem> = Vec::new();

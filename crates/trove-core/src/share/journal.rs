@@ -291,7 +291,7 @@ pub(crate) fn merge_if_any(vault: &Vault) {
     match merged {
         Ok(_) | Err(Error::Busy) => {}
         Err(e) => tracing::warn!(
-            code = e.code(),
+            code = %e.code(),
             "the side journal could not be merged into the access log; it is kept"
         ),
     }
