@@ -46,7 +46,8 @@ fn termination(g: &Grant) -> String {
         parts.push(format!("expires at {e}"));
     }
     if let Some(m) = g.max_uses {
-        parts.push(format!("ends after {m} uses"));
+        let uses = if m == 1 { "use" } else { "uses" };
+        parts.push(format!("ends after {m} {uses}"));
     }
     parts.push("ends when revoked by the person or given up by the organization".into());
     parts.join("; ")
@@ -136,6 +137,25 @@ impl Vault {
 mod tests {
     use crate::grant::NewGrant;
     use crate::vault::tests::new_vault;
+
+    #[test]
+    fn a_single_use_reads_as_one_use() {
+        let (_d, v) = new_vault();
+        let (g, _t) = v
+            .create_grant(&NewGrant {
+                org: "Northwind".into(),
+                purpose: "payroll".into(),
+                scope: vec!["bank_account".into()],
+                max_uses: Some(1),
+                ..Default::default()
+            })
+            .unwrap();
+        let r = v.grant_receipts(&g.id).unwrap();
+        let term = r[0]["services"][0]["purposes"][0]["termination"]
+            .as_str()
+            .unwrap();
+        assert!(term.starts_with("ends after 1 use;"), "{term}");
+    }
 
     #[test]
     fn receipts_on_create_and_revoke() {
