@@ -45,7 +45,7 @@ impl Id {
         }
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match self {
             Id::Ulid(b) => ulid::Ulid::from_bytes(*b).to_string(),
             Id::Text(t) => t.clone(),
@@ -79,7 +79,7 @@ impl Ids {
         Ids::Ulids(packed)
     }
 
-    fn text(&self) -> Vec<String> {
+    pub(crate) fn text(&self) -> Vec<String> {
         match self {
             Ids::Ulids(b) => b
                 .iter()
@@ -111,7 +111,7 @@ impl Time {
         }
     }
 
-    fn text(&self) -> Option<String> {
+    pub(crate) fn text(&self) -> Option<String> {
         match self {
             Time::Ms(ms) => chrono::DateTime::from_timestamp_millis(*ms)
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),

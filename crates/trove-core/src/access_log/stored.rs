@@ -76,41 +76,39 @@ fn text(v: ValueRef<'_>, what: &str) -> rusqlite::Result<String> {
     }
 }
 
-fn ulid_text(b: &[u8], what: &str) -> rusqlite::Result<String> {
-    let b: [u8; 16] = b.try_into().map_err(|_| corrupt(what))?;
-    Ok(ulid::Ulid::from_bytes(b).to_string())
-}
+// The forms a version-9 column holds, read as block forms (text when stored as text).
 
-pub(super) fn read_id(v: ValueRef<'_>) -> rusqlite::Result<Option<String>> {
+fn v9_time(v: ValueRef<'_>) -> rusqlite::Result<Time> {
     match v {
-        ValueRef::Null => Ok(None),
-        ValueRef::Blob(b) => ulid_text(b, "grant id").map(Some),
-        v => text(v, "grant id").map(Some),
+        ValueRef::Integer(ms) => Ok(Time::Ms(ms)),
+        v => text(v, "time").map(Time::Text),
     }
 }
 
-pub(super) fn read_ids(v: ValueRef<'_>) -> rusqlite::Result<Vec<String>> {
+fn v9_id(v: ValueRef<'_>) -> rusqlite::Result<Id> {
     match v {
-        ValueRef::Blob(b) if b.len() % 16 == 0 => {
-            b.chunks(16).map(|c| ulid_text(c, "record ids")).collect()
-        }
-        v => serde_json::from_str(&text(v, "record ids")?).map_err(|_| corrupt("record ids")),
+        ValueRef::Blob(b) => b.try_into().map(Id::Ulid).map_err(|_| corrupt("grant id")),
+        v => text(v, "grant id").map(Id::Text),
     }
 }
 
-pub(super) fn read_hash(v: ValueRef<'_>) -> rusqlite::Result<String> {
+fn v9_ids(v: ValueRef<'_>) -> rusqlite::Result<Ids> {
     match v {
-        ValueRef::Blob(b) if b.len() == 32 => Ok(hex::encode(b)),
-        v => text(v, "hash"),
+        ValueRef::Blob(b) if b.len() % 16 == 0 => Ok(Ids::Ulids(
+            b.chunks(16)
+                .map(|c| c.try_into().expect("16 bytes"))
+                .collect(),
+        )),
+        v => serde_json::from_str(&text(v, "record ids")?)
+            .map(Ids::Text)
+            .map_err(|_| corrupt("record ids")),
     }
 }
 
-pub(super) fn read_time(v: ValueRef<'_>) -> rusqlite::Result<String> {
+fn v9_hash(v: ValueRef<'_>) -> rusqlite::Result<Hash> {
     match v {
-        ValueRef::Integer(ms) => chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            .ok_or_else(|| corrupt("time")),
-        v => text(v, "time"),
+        ValueRef::Blob(b) => b.try_into().map(Hash::Sha256).map_err(|_| corrupt("hash")),
+        v => text(v, "hash").map(Hash::Text),
     }
 }
 
@@ -228,38 +226,14 @@ pub(crate) fn migrate_blocks(tx: &Transaction<'_>) -> Result<()> {
 
 /// A row of the version-9 table (selected by [`V9_SELECT`]) as a block row.
 fn v9_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    let id = |v: ValueRef<'_>| -> rusqlite::Result<Id> {
-        Ok(match v {
-            ValueRef::Blob(b) => Id::Ulid(b.try_into().map_err(|_| corrupt("grant id"))?),
-            v => Id::Text(text(v, "grant id")?),
-        })
-    };
-    let time = match r.get_ref(1)? {
-        ValueRef::Integer(ms) => Time::Ms(ms),
-        v => Time::Text(text(v, "time")?),
-    };
-    let hash = match r.get_ref(13)? {
-        ValueRef::Blob(b) => Hash::Sha256(b.try_into().map_err(|_| corrupt("hash"))?),
-        v => Hash::Text(text(v, "hash")?),
-    };
-    let record_ids = match r.get_ref(10)? {
-        ValueRef::Blob(b) if b.len() % 16 == 0 => Ids::Ulids(
-            b.chunks(16)
-                .map(|c| c.try_into().expect("16 bytes"))
-                .collect(),
-        ),
-        v => Ids::Text(
-            serde_json::from_str(&text(v, "record ids")?).map_err(|_| corrupt("record ids"))?,
-        ),
-    };
     let fields: String = r.get(11)?;
     Ok(Row {
-        time,
-        hash,
+        time: v9_time(r.get_ref(1)?)?,
+        hash: v9_hash(r.get_ref(13)?)?,
         kind: r.get(2)?,
         grant_id: match r.get_ref(3)? {
             ValueRef::Null => None,
-            v => Some(id(v)?),
+            v => Some(v9_id(v)?),
         },
         org: r.get(4)?,
         remote_addr: r.get(5)?,
@@ -270,7 +244,7 @@ fn v9_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
             .map(|s| u16::try_from(s).map_err(|_| corrupt("status")))
             .transpose()?,
         outcome: r.get(9)?,
-        record_ids,
+        record_ids: v9_ids(r.get_ref(10)?)?,
         fields: serde_json::from_str(&fields).map_err(|_| corrupt("fields"))?,
         org_key: r.get(14)?,
         route: r.get(15)?,
@@ -283,10 +257,11 @@ fn v9_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 /// not decode (written as it is stored).
 fn jsonl_value(column: &str, v: ValueRef<'_>) -> Option<serde_json::Value> {
     let value = match column {
-        "time" => read_time(v).ok()?.into(),
-        "grant_id" => read_id(v).ok()?.into(),
-        "record_ids" => read_ids(v).ok()?.into(),
-        "hash" | "prev_hash" => read_hash(v).ok()?.into(),
+        "time" => v9_time(v).ok()?.text()?.into(),
+        "grant_id" if v == ValueRef::Null => serde_json::Value::Null,
+        "grant_id" => v9_id(v).ok()?.text().into(),
+        "record_ids" => v9_ids(v).ok()?.text().into(),
+        "hash" | "prev_hash" => v9_hash(v).ok()?.text().into(),
         _ => return None,
     };
     Some(value)
