@@ -44,12 +44,30 @@ pub fn vault_dir(args: &[String]) -> Option<PathBuf> {
 /// WebKitGTK's switch for its DMA-BUF renderer.
 pub const DMABUF_ENV: &str = "WEBKIT_DISABLE_DMABUF_RENDERER";
 
-/// The renderer setting to apply at start, if any. Without a GPU (no `/dev/dri`, e.g. a
-/// VM or Xvfb) WebKitGTK's DMA-BUF renderer draws through software GL, which costs
-/// seconds at start and ~100 MB (docs/benchmarks.md, `app`); the shared-memory path is
-/// then faster. With a GPU, or when the person set the variable, nothing changes.
-pub fn renderer_env(already_set: bool, has_gpu: bool) -> Option<(&'static str, &'static str)> {
-    (cfg!(target_os = "linux") && !already_set && !has_gpu).then_some((DMABUF_ENV, "1"))
+/// JavaScriptCore's switch for its just-in-time compilers.
+pub const JIT_ENV: &str = "JSC_useJIT";
+
+/// The WebKit settings to apply at start (Linux only), each unless the person set
+/// that variable themselves (`is_set`):
+/// - Without a GPU (no `/dev/dri`, e.g. a VM or Xvfb) WebKitGTK's DMA-BUF renderer draws
+///   through software GL, which costs seconds at start and ~100 MB (docs/benchmarks.md,
+///   `app`); the shared-memory path is then faster. With a GPU nothing changes.
+/// - JavaScript runs in JavaScriptCore's interpreter, without its JIT compilers: the page
+///   is only Trove's own small UI, and the idle app takes ~7 MB less anonymous memory
+///   (~13 MB PSS) for search-as-you-type ~15 ms slower (docs/benchmarks.md, `app`). It
+///   also means no memory that is both writable and executable in the page.
+pub fn webkit_env(
+    is_set: impl Fn(&str) -> bool,
+    has_gpu: bool,
+) -> Vec<(&'static str, &'static str)> {
+    if !cfg!(target_os = "linux") {
+        return Vec::new();
+    }
+    [(DMABUF_ENV, "1", !has_gpu), (JIT_ENV, "false", true)]
+        .into_iter()
+        .filter(|(key, _, wanted)| *wanted && !is_set(key))
+        .map(|(key, value, _)| (key, value))
+        .collect()
 }
 
 /// Builds and runs the app until its window closes.
@@ -160,14 +178,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dmabuf_renderer_is_switched_off_only_without_a_gpu_and_without_a_choice() {
-        assert_eq!(renderer_env(false, false), Some((DMABUF_ENV, "1")));
+    fn webkit_settings_apply_only_where_wanted_and_never_over_a_choice() {
+        let none = |_: &str| false;
         assert_eq!(
-            renderer_env(false, true),
-            None,
-            "a GPU keeps WebKit's default"
+            webkit_env(none, false),
+            vec![(DMABUF_ENV, "1"), (JIT_ENV, "false")]
         );
-        assert_eq!(renderer_env(true, false), None, "the person's setting wins");
+        assert_eq!(
+            webkit_env(none, true),
+            vec![(JIT_ENV, "false")],
+            "a GPU keeps WebKit's default renderer"
+        );
+        assert_eq!(
+            webkit_env(|k: &str| k == JIT_ENV, false),
+            vec![(DMABUF_ENV, "1")],
+            "the person's JIT setting wins"
+        );
+        assert_eq!(
+            webkit_env(|k: &str| k == DMABUF_ENV, true),
+            vec![(JIT_ENV, "false")],
+            "the person's renderer setting wins"
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@
 
 fn main() {
     // Before any thread exists: the environment is only safe to change here.
-    if let Some((key, value)) = trove_desktop::renderer_env(
-        std::env::var_os(trove_desktop::DMABUF_ENV).is_some(),
+    for (key, value) in trove_desktop::webkit_env(
+        |key| std::env::var_os(key).is_some(),
         std::path::Path::new("/dev/dri").exists(),
     ) {
         std::env::set_var(key, value);

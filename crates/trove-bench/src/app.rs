@@ -209,6 +209,11 @@ pub struct IdleSample {
     pub tree: Vec<ProcMem>,
     /// The largest tree RSS (KiB) seen once a second during the settle period.
     pub settle_peak_rss_kib: u64,
+    /// After the memory sample, per query of [`SEARCHES`]: the query set in the search
+    /// box → its matches listed and painted (includes the UI's 120 ms typing pause).
+    pub search_s: Vec<f64>,
+    /// After the searches, per click on "Show 200 more": click → the longer list painted.
+    pub show_more_s: Vec<f64>,
 }
 
 impl IdleSample {
@@ -284,6 +289,8 @@ pub fn summarize(m: &Measured) -> Value {
             "anon_mb": p.anon_kib.map(kib_to_mb),
         })).collect::<Vec<_>>()),
         "unlock_to_list_s": round(pick(|s| s.unlock_to_list_s), 3),
+        "search_s": round(median(&m.idles.iter().flat_map(|s| s.search_s.iter().copied()).collect::<Vec<_>>()), 3),
+        "show_more_s": round(median(&m.idles.iter().flat_map(|s| s.show_more_s.iter().copied()).collect::<Vec<_>>()), 3),
         "idle_runs": m.idles.len(),
         "settle_s": m.settle_s,
         "nproc": std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -295,15 +302,16 @@ pub fn summarize(m: &Measured) -> Value {
 }
 
 /// `K=V,K=V` (empty: none) as environment pairs; only `WEBKIT_*`, `GDK_*`, `GSK_*`,
-/// `LIBGL_*` and `MESA_*` names, the rendering knobs worth comparing, and `MALLOC_*`,
+/// `LIBGL_*`, `MESA_*` and `GALLIUM_*` names, the rendering knobs worth comparing, and `MALLOC_*`,
 /// `JSC_*` and `GLIBC_TUNABLES`, the memory ones (glibc's allocator, JavaScriptCore).
 pub fn parse_app_env(text: &str) -> anyhow::Result<Vec<(String, String)>> {
-    const PREFIXES: [&str; 8] = [
+    const PREFIXES: [&str; 9] = [
         "WEBKIT_",
         "GDK_",
         "GSK_",
         "LIBGL_",
         "MESA_",
+        "GALLIUM_",
         "MALLOC_",
         "JSC_",
         "GLIBC_TUNABLES",
@@ -723,11 +731,85 @@ fn unlock_and_idle(
             .is_some_and(|t| t.pid == app_pid && t.rss_kib > 0),
         "the app exited while idle"
     );
+    // The UI's own work, timed after the memory sample so that it does not change it.
+    let search_s = SEARCHES
+        .iter()
+        .map(|q| {
+            ui_step(wd, SEARCH_STEP, "")?;
+            ui_step(wd, SEARCH_STEP, q)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    ui_step(wd, SEARCH_STEP, "")?;
+    let show_more_s = (0..SHOW_MORE_CLICKS)
+        .map(|_| ui_step(wd, SHOW_MORE_STEP, ""))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    p.say(format!(
+        "search as you type: {:?} s; show 200 more: {:?} s",
+        search_s.iter().map(|v| round(*v, 3)).collect::<Vec<_>>(),
+        show_more_s.iter().map(|v| round(*v, 3)).collect::<Vec<_>>()
+    ));
     Ok(IdleSample {
         unlock_to_list_s,
         tree,
         settle_peak_rss_kib: peak,
+        search_s,
+        show_more_s,
     })
+}
+
+/// Queries of the random records, each matching hundreds of them.
+const SEARCHES: [&str; 4] = ["work", "personal", "example", "family"];
+/// How many times "Show 200 more" is clicked.
+const SHOW_MORE_CLICKS: usize = 3;
+
+/// In the page: sets the search box to `arguments[0]` as typing does, then waits until
+/// the list answers that query (its live region counts the matches; empty for no query)
+/// and two frames are painted; returns the milliseconds that took, or an error text.
+/// Each query follows an empty one, so the count seen is always the new query's.
+const SEARCH_STEP: &str = "
+const [q, done] = [arguments[0], arguments[arguments.length - 1]];
+const box = document.querySelector('#search');
+const live = document.querySelector('section.list [aria-live]');
+if (!box || !live) return done('no search box or live region');
+const before = live.textContent;
+const t0 = performance.now();
+box.value = q;
+box.dispatchEvent(new Event('input', { bubbles: true }));
+const answered = () => q
+  ? /match/.test(live.textContent)
+  : live.textContent === '' && document.querySelectorAll('#record-list li').length > 0;
+const poll = () => {
+  if (performance.now() - t0 > 20000) return done('no answer after 20 s (was: ' + before + ')');
+  if (answered()) requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t0)));
+  else requestAnimationFrame(poll);
+};
+requestAnimationFrame(poll);
+";
+
+/// In the page: clicks "Show 200 more" and waits until the list is longer and painted.
+const SHOW_MORE_STEP: &str = "
+const done = arguments[arguments.length - 1];
+const more = document.querySelector('#record-list-more');
+if (!more) return done('no Show more button');
+const n = document.querySelectorAll('#record-list li').length;
+const t0 = performance.now();
+more.click();
+const poll = () => {
+  if (performance.now() - t0 > 20000) return done('the list did not grow after 20 s');
+  if (document.querySelectorAll('#record-list li').length > n)
+    requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t0)));
+  else requestAnimationFrame(poll);
+};
+requestAnimationFrame(poll);
+";
+
+/// Runs one timed step in the page; its time in seconds.
+fn ui_step(wd: &WebDriver, script: &str, arg: &str) -> anyhow::Result<f64> {
+    let v = wd.execute_async(script, json!([arg]))?;
+    match v.as_f64() {
+        Some(ms) => Ok(ms / 1000.0),
+        None => bail!("timing the UI ({arg:?}): {v}"),
+    }
 }
 
 #[cfg(test)]
@@ -749,12 +831,14 @@ mod tests {
                 })
                 .collect(),
             settle_peak_rss_kib: rss.iter().sum::<u64>() + 1000,
+            search_s: vec![0.2, 0.3],
+            show_more_s: vec![0.1],
         }
     }
 
     #[test]
     fn summary_has_the_required_figures_and_judges_the_targets() {
-        let m = Measured {
+        let mut m = Measured {
             records: 10_000,
             profile: "release".into(),
             binary_bytes: 19_500_000,
@@ -772,7 +856,10 @@ mod tests {
             load_before: Some([1.0, 2.0, 3.0]),
             load_after: None,
         };
+        m.idles[2].search_s = vec![0.9];
         let v = summarize(&m);
+        assert_eq!(v["search_s"], 0.3, "median of every run's searches");
+        assert_eq!(v["show_more_s"], 0.1);
         for key in ["start_to_paint_s", "idle_rss_mb", "binary_mb"] {
             assert!(v[key].is_number(), "{key} must be a number in {v}");
         }
