@@ -32,8 +32,6 @@ pub enum AppErrorCode {
     Internal,
     /// A path the UI sent cannot be used.
     InvalidPath,
-    /// An export would replace a file the person did not agree to replace.
-    FileExists,
     /// Plain HTTP on an address other than loopback.
     TlsRequired,
     /// The TLS certificate or key can't be loaded.
@@ -49,7 +47,6 @@ impl AppErrorCode {
     pub const ALL: &'static [AppErrorCode] = &[
         AppErrorCode::Internal,
         AppErrorCode::InvalidPath,
-        AppErrorCode::FileExists,
         AppErrorCode::TlsRequired,
         AppErrorCode::Tls,
         AppErrorCode::RemoteBind,
@@ -65,7 +62,6 @@ impl ApiErrorCode {
             ApiErrorCode::App(c) => match c {
                 AppErrorCode::Internal => "internal",
                 AppErrorCode::InvalidPath => "invalid_path",
-                AppErrorCode::FileExists => "file_exists",
                 AppErrorCode::TlsRequired => "tls_required",
                 AppErrorCode::Tls => "tls",
                 AppErrorCode::RemoteBind => "remote_bind",

@@ -19,6 +19,9 @@ fn app_hint(e: &Error) -> Option<&'static str> {
             "four or more unrelated words are easy to remember and hard to guess; to keep this \
              one anyway, tick “Use it anyway”"
         }
+        Error::FileExists(_) => {
+            "choose another name, or confirm that it should be replaced; nothing was written"
+        }
         Error::NotFound(_) => {
             "it may have been deleted: the Trash (under Records) keeps deleted records"
         }

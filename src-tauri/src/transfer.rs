@@ -109,15 +109,11 @@ pub fn export(
             Encryption::Recipients(parsed)
         }
     };
-    if !req.overwrite && path.exists() {
-        return Err(ApiError::shell(
-            AppErrorCode::FileExists,
-            format!("{} already exists", path.display()),
-            Some("choose another name, or confirm that it should be replaced"),
-            Some("path"),
-        ));
-    }
-    let opts = ExportOptions { encryption, scope };
+    let opts = ExportOptions {
+        encryption,
+        scope,
+        replace: req.overwrite,
+    };
     let summary =
         bundle::export(vault, &path, &opts, progress).map_err(|e| ApiError::from(e).at("path"))?;
     Ok(ExportSummaryDto {

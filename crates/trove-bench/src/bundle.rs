@@ -174,6 +174,7 @@ fn run_child(spec: &Value) -> anyhow::Result<Value> {
             let opts = ExportOptions {
                 encryption: Encryption::Recipients(vec![rcp]),
                 scope: None,
+                replace: true,
             };
             let s = bundle::export(&vault, &get("out")?, &opts, &mut |_| {})?;
             json!({ "records": s.records, "bytes": s.bytes })

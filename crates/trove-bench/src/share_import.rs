@@ -57,6 +57,7 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
         let opts = ExportOptions {
             encryption: Encryption::Plain,
             scope: None,
+            replace: true,
         };
         bundle::export(&src, &bundle_path, &opts, &mut |_| {})?;
     }

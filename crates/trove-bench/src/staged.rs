@@ -89,6 +89,7 @@ pub fn run(args: &mut Args) -> anyhow::Result<Value> {
             let opts = ExportOptions {
                 encryption: Encryption::Recipients(vec![recipient.clone()]),
                 scope: Some(scope.clone()),
+                replace: true,
             };
             let summary = bundle::export(&vault, &file, &opts, &mut |_| {})?;
             ensure!(summary.records == records as u64, "export: {summary:?}");

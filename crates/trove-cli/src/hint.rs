@@ -51,6 +51,9 @@ fn cli_hint(e: &Error) -> Option<&'static str> {
              at an existing vault"
         }
         Error::VaultExists(_) => "use that vault, or choose another directory with --vault",
+        Error::FileExists(_) => {
+            "choose another file name, or add --force to replace it; nothing was written"
+        }
         Error::NotFound(_) => "list records with `trove list`",
         Error::InvalidField { .. } => {
             "fix the value and try again; `trove types` lists each type's fields and formats"

@@ -64,6 +64,48 @@ fn export_to_recipient_then_import_elsewhere_twice() {
 }
 
 #[test]
+fn export_keeps_an_existing_file_unless_forced() {
+    let v = TestVault::new();
+    v.ok(&["add", "note", "title=first"]);
+    let file = v.home.path().join("backup.trove");
+    let f = file.to_str().unwrap();
+    v.ok(&["export", f, "--plain"]);
+    let before = std::fs::read(&file).unwrap();
+    v.ok(&["add", "note", "title=second"]);
+
+    // Refused before the export passphrase is asked for: none is given here (and
+    // there is no terminal), yet the error is about the file.
+    let out = v.run(&["export", f]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("already exists"), "{err}");
+    assert!(
+        err.contains("--force"),
+        "the CLI's hint names its flag: {err}"
+    );
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "the file was changed"
+    );
+    let out = v.cmd(&["export", f, "--plain", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap_or_default();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json["error"]["code"], "file_exists", "{}", stderr(&out));
+
+    // A directory there is refused the same way, not written into.
+    let dir = v.home.path().join("a-dir.trove");
+    std::fs::create_dir(&dir).unwrap();
+    let out = v.run(&["export", dir.to_str().unwrap(), "--plain"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+
+    let out = v.json(&["export", f, "--plain", "--force"]);
+    assert_eq!(out["records"], 2);
+    assert_ne!(std::fs::read(&file).unwrap(), before, "--force replaced it");
+}
+
+#[test]
 fn passphrase_bundle_reads_trove_export_passphrase_and_wrong_one_exits_3() {
     let src = TestVault::new();
     src.ok(&["add", "note", "title=x"]);
@@ -75,7 +117,9 @@ fn passphrase_bundle_reads_trove_export_passphrase_and_wrong_one_exits_3() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = src.run(&["export", f]);
+    // --force gets past the existing file; the failed export leaves it as it was (the
+    // imports below open it).
+    let out = src.run(&["export", f, "--force"]);
     assert_eq!(out.status.code(), Some(1), "no passphrase and no terminal");
     assert!(
         stderr(&out).contains("TROVE_EXPORT_PASSPHRASE"),

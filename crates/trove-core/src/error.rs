@@ -56,6 +56,8 @@ pub enum Error {
     },
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    #[error("{} already exists", .0.display())]
+    FileExists(PathBuf),
     #[error("can't use the keyring: {0}")]
     Keyring(String),
     #[error("this device does not remember the vault key")]
@@ -242,6 +244,7 @@ error_codes! {
     UnknownField = "unknown_field",
     InvalidField = "invalid_field",
     InvalidInput = "invalid_input",
+    FileExists = "file_exists",
     Keyring = "keyring",
     NotRemembered = "not_remembered",
     Busy = "busy",
@@ -339,6 +342,7 @@ impl Error {
             Error::UnknownField { .. } => C::UnknownField,
             Error::InvalidField { .. } => C::InvalidField,
             Error::InvalidInput(_) => C::InvalidInput,
+            Error::FileExists(_) => C::FileExists,
             Error::Keyring(_) => C::Keyring,
             Error::NotRemembered => C::NotRemembered,
             Error::Busy => C::Busy,
@@ -427,6 +431,9 @@ impl Error {
             Error::KeyFileDamaged(_) => "restore trove.key from a backup of the vault directory".into(),
             Error::UnsupportedVersion(_) => "upgrade Trove to open this vault".into(),
             Error::InvalidField { .. } => "fix the value and try again".into(),
+            Error::FileExists(_) => "choose another name, or say that the file should be \
+                replaced; nothing was written"
+                .into(),
             Error::Keyring(_) => "the vault still opens with its passphrase".into(),
             Error::NotRemembered => "unlock with the passphrase; this device can then \
                 remember the key again"
@@ -548,6 +555,7 @@ impl Error {
             Error::WeakPassphrase(Weakness::TooShort { chars: 4, min: 12 }),
             Error::NoVault("/home/ana/.local/share/trove".into()),
             Error::VaultExists("/home/ana/.local/share/trove".into()),
+            Error::FileExists("/home/ana/backup.trove".into()),
             Error::VaultDirNotEmpty("/tmp".into()),
             Error::VaultPermissions {
                 path: "/home/ana/trove".into(),

@@ -64,13 +64,30 @@ impl AtomicFile {
     /// fsyncs the data, renames it over `dest` (a symlink there is replaced, never
     /// followed), then fsyncs the directory.
     pub fn commit(self) -> Result<()> {
+        self.put_in_place(true)
+    }
+
+    /// [`commit`](Self::commit), but only if nothing is at `dest`: the check and the
+    /// rename are one step (a link, no rename over), so a file that appears at `dest`
+    /// meanwhile is never replaced; then [`Error::FileExists`] and the temp file is removed.
+    pub fn commit_new(self) -> Result<()> {
+        self.put_in_place(false)
+    }
+
+    fn put_in_place(self, replace: bool) -> Result<()> {
         self.tmp
             .as_file()
             .sync_all()
             .map_err(|e| Error::io(format!("can't sync {}", self.tmp.path().display()), e))?;
-        self.tmp
-            .persist(&self.dest)
-            .map_err(|e| Error::io(format!("can't write {}", self.dest.display()), e.error))?;
+        let placed = if replace {
+            self.tmp.persist(&self.dest)
+        } else {
+            self.tmp.persist_noclobber(&self.dest)
+        };
+        placed.map_err(|e| match e.error.kind() {
+            std::io::ErrorKind::AlreadyExists if !replace => Error::FileExists(self.dest.clone()),
+            _ => Error::io(format!("can't write {}", self.dest.display()), e.error),
+        })?;
         sync_dir(self.dest.parent().unwrap_or(Path::new(".")))?;
         Ok(())
     }
@@ -168,6 +185,43 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "temp files left behind: {names:?}");
+    }
+
+    #[test]
+    fn commit_new_never_replaces_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("backup.trove");
+        let mut f = AtomicFile::create(&p).unwrap();
+        f.file().write_all(b"first").unwrap();
+        f.commit_new().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"first");
+
+        // The file appears after the write started (another program, a second export).
+        let mut f = AtomicFile::create(&p).unwrap();
+        f.file().write_all(b"second").unwrap();
+        let err = f.commit_new().unwrap_err();
+        assert!(matches!(&err, Error::FileExists(q) if q == &p), "{err:?}");
+        assert_eq!(fs::read(&p).unwrap(), b"first");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "the temp file was left behind"
+        );
+
+        // A dangling symlink is something there too: neither followed nor replaced.
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.trove");
+            std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+            let mut f = AtomicFile::create(&link).unwrap();
+            f.file().write_all(b"x").unwrap();
+            assert!(matches!(f.commit_new(), Err(Error::FileExists(_))));
+            assert!(!dir.path().join("nowhere").exists());
+            assert!(fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+        }
     }
 
     #[test]

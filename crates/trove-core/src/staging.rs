@@ -806,6 +806,7 @@ impl Vault {
         let opts = ExportOptions {
             encryption: Encryption::Recipients(vec![recipient]),
             scope: Some(scope.clone()),
+            replace: false,
         };
         // One pass: the bundle, and the ids and digest of its records (the digest of
         // `records.jsonl`, which is what `projection_digest` computes later to compare).

@@ -48,7 +48,11 @@ struct Seed {
 }
 
 fn export(v: &Vault, encryption: Encryption<'_>, scope: Option<Scope>) -> Vec<u8> {
-    let opts = ExportOptions { encryption, scope };
+    let opts = ExportOptions {
+        encryption,
+        scope,
+        replace: false,
+    };
     export_to_writer(v, Vec::new(), &opts, &mut |_| {})
         .unwrap()
         .0

@@ -142,6 +142,7 @@ async fn tokens_and_field_values_stay_out_of_logs_traces_and_errors() {
         &trove_core::bundle::ExportOptions {
             encryption: trove_core::bundle::Encryption::Plain,
             scope: None,
+            replace: false,
         },
         &mut |_| {},
     )

@@ -3,4 +3,4 @@
 /**
  * Codes of errors raised above trove-core: by trove-share's servers, by the shell.
  */
-export type AppErrorCode = "internal" | "invalid_path" | "file_exists" | "tls_required" | "tls" | "remote_bind" | "remote_bind_addr";
+export type AppErrorCode = "internal" | "invalid_path" | "tls_required" | "tls" | "remote_bind" | "remote_bind_addr";

@@ -34,6 +34,10 @@ pub struct ExportArgs {
     /// With --scope: only records carrying this tag (the bundle keeps just that tag)
     #[arg(long = "only-tag", value_name = "TAG", requires = "scope")]
     only_tag: Option<String>,
+    /// Replace FILE if it already exists (without it, an existing FILE is kept and
+    /// nothing is written)
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -124,6 +128,7 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
         a.to.iter()
             .map(|r| bundle::parse_recipient(r))
             .collect::<Result<Vec<_>>>()?;
+    bundle::check_destination(&a.file, a.force)?;
     let vault = ctx.unlock()?;
     let pass: Passphrase;
     let encryption = if a.plain {
@@ -134,7 +139,11 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
         pass = ctx::env_or_prompt_new(EXPORT_PASSPHRASE, "Bundle passphrase: ")?;
         Encryption::Passphrase(&pass)
     };
-    let opts = ExportOptions { encryption, scope };
+    let opts = ExportOptions {
+        encryption,
+        scope,
+        replace: a.force,
+    };
     let pb = progress_bar(None);
     let summary = bundle::export(&vault, &a.file, &opts, &mut on_progress(&pb))?;
     if let Some(pb) = pb {

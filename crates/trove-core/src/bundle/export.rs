@@ -64,6 +64,11 @@ pub struct ExportOptions<'a> {
     pub encryption: Encryption<'a>,
     /// Only in-scope records with projected fields; no grants, receipts or log.
     pub scope: Option<Scope>,
+    /// What [`export`] does when something is already at the destination: `false`
+    /// refuses with [`Error::FileExists`] before any work, and again when the finished
+    /// bundle is put in place (so a file that appeared meanwhile is kept); `true`
+    /// replaces it. [`export_to_writer`] writes no file and ignores it.
+    pub replace: bool,
 }
 
 /// What an export wrote.
@@ -94,14 +99,26 @@ pub fn parse_recipient(s: &str) -> Result<age::x25519::Recipient> {
     })
 }
 
+/// [`Error::FileExists`] when something (a file, a directory, a link) is at `dest` and
+/// `replace` is false: [`export`]'s own first check, for a front end to call before it
+/// asks for passphrases. [`export`] checks again when it puts the bundle in place.
+pub fn check_destination(dest: &Path, replace: bool) -> Result<()> {
+    if !replace && std::fs::symlink_metadata(dest).is_ok() {
+        return Err(Error::FileExists(dest.to_path_buf()));
+    }
+    Ok(())
+}
+
 /// Exports the vault to `dest` atomically (temp file in the same directory, fsync,
-/// rename, fsync the directory). A failed export leaves no file behind.
+/// rename, fsync the directory). A failed export leaves no file behind, and what was at
+/// `dest` stays unless [`ExportOptions::replace`] says to replace it.
 pub fn export(
     vault: &Vault,
     dest: &Path,
     opts: &ExportOptions<'_>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ExportSummary> {
+    check_destination(dest, opts.replace)?;
     let mut file = AtomicFile::create(dest)?;
     let spill_dir = file.dir().to_path_buf();
     let (_, summary) = {
@@ -111,7 +128,11 @@ pub fn export(
             .map_err(|e| Error::io(format!("can't write {}", dest.display()), e))?;
         ((), s)
     };
-    file.commit()?;
+    if opts.replace {
+        file.commit()?;
+    } else {
+        file.commit_new()?;
+    }
     Ok(summary)
 }
 

@@ -17,7 +17,8 @@ pub mod tar;
 pub(crate) mod target;
 
 pub use export::{
-    export, export_to_writer, parse_recipient, Encryption, ExportOptions, ExportSummary,
+    check_destination, export, export_to_writer, parse_recipient, Encryption, ExportOptions,
+    ExportSummary,
 };
 pub(crate) use export::{export_unlogged, projected_id, projection_digest};
 pub use import::{

@@ -37,6 +37,7 @@ fn export_bytes(v: &Vault, enc: Encryption<'_>, scope: Option<Scope>) -> Vec<u8>
     let opts = ExportOptions {
         encryption: enc,
         scope,
+        replace: false,
     };
     export_to_writer(v, Vec::new(), &opts, &mut |_| {})
         .unwrap()
@@ -360,6 +361,7 @@ fn full_export_refuses_stored_fields_or_tags_of_the_wrong_shape() {
         let opts = ExportOptions {
             encryption: Encryption::Plain,
             scope: None,
+            replace: false,
         };
         let err = export_to_writer(&v, Vec::new(), &opts, &mut |_| {}).unwrap_err();
         assert_eq!(err.code(), "vault_damaged", "{column} = {value}: {err}");
@@ -377,6 +379,7 @@ fn export_to_file_is_atomic_and_leaves_no_temp_file() {
     let opts = ExportOptions {
         encryption: Encryption::Recipients(vec![rcp]),
         scope: None,
+        replace: true,
     };
     let mut seen = Vec::new();
     let s = export(&src, &dest, &opts, &mut |p| seen.push(p)).unwrap();
@@ -401,11 +404,47 @@ fn export_to_file_is_atomic_and_leaves_no_temp_file() {
     let bad = ExportOptions {
         encryption: Encryption::Passphrase(&empty),
         scope: None,
+        replace: true,
     };
     assert!(export(&src, &dest, &bad, &mut |_| {}).is_err());
     assert!(std::fs::read(&dest)
         .unwrap()
         .starts_with(b"age-encryption.org/v1\n"));
+}
+
+#[test]
+fn export_replaces_an_existing_file_only_when_asked() {
+    let (_d, src) = filled(3, 3);
+    let out_dir = tempfile::tempdir().unwrap();
+    let dest = out_dir.path().join("backup.trove");
+    std::fs::write(&dest, b"an older bundle").unwrap();
+    let exports = |v: &Vault| {
+        v.log_entries(&Default::default())
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == crate::access_log::LogKind::Export)
+            .count()
+    };
+    let mut opts = ExportOptions {
+        encryption: Encryption::Plain,
+        scope: None,
+        replace: false,
+    };
+    let err = export(&src, &dest, &opts, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(&err, Error::FileExists(p) if p == &dest),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), crate::ErrorCode::FileExists);
+    assert_eq!(std::fs::read(&dest).unwrap(), b"an older bundle");
+    assert_eq!(exports(&src), 0, "a refused export is not logged");
+    assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 1);
+
+    opts.replace = true;
+    let summary = export(&src, &dest, &opts, &mut |_| {}).unwrap();
+    assert_eq!(summary.records, 3);
+    assert_eq!(std::fs::metadata(&dest).unwrap().len(), summary.bytes);
+    assert_eq!(exports(&src), 1);
 }
 
 #[test]
@@ -415,6 +454,7 @@ fn export_names_the_temporary_directory_it_cannot_write() {
     let opts = ExportOptions {
         encryption: Encryption::Plain,
         scope: None,
+        replace: false,
     };
     let err =
         super::export::export_via(&src, Vec::new(), &opts, &mut |_| {}, &missing).unwrap_err();
@@ -1169,6 +1209,7 @@ fn age_cli_opens_our_recipient_bundle_and_hashes_match() {
     let opts = ExportOptions {
         encryption: Encryption::Recipients(vec![rcp]),
         scope: None,
+        replace: false,
     };
     export(&src, &dest, &opts, &mut |_| {}).unwrap();
     std::fs::create_dir(d.path().join("x")).unwrap();
@@ -1234,6 +1275,7 @@ fn plain_bundle_lists_with_tar_cli() {
     let opts = ExportOptions {
         encryption: Encryption::Plain,
         scope: None,
+        replace: false,
     };
     export(&src, &dest, &opts, &mut |_| {}).unwrap();
     let out = sh("tar tf p.trove", d.path());

@@ -633,6 +633,7 @@ fn no_scope_on_the_owners_types_reaches_a_person() {
         &ExportOptions {
             encryption: Encryption::Plain,
             scope: Some(scope),
+            replace: false,
         },
         &mut |_| {},
     )
@@ -749,6 +750,7 @@ fn bundles_need_their_own_key_and_options() {
         &ExportOptions {
             encryption: Encryption::Passphrase(&Passphrase::new("pw".into())),
             scope: None,
+            replace: false,
         },
         &mut |_| {},
     )
