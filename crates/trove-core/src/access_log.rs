@@ -345,14 +345,24 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
         };
         let first = last - self.pending.len() as i64 + 1;
         write_block(self.tx, first, &self.pending)
-            .and_then(|()| {
-                self.tx
-                    .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
-                    .execute(params![HEAD_KEY, format!("{last}:{hash}")])?;
-                Ok(())
-            })
+            .and_then(|()| record_head(self.tx, *last, hash))
             .map_err(log_err)
     }
+}
+
+/// Records the chain head in `meta`. An `UPDATE` in place changes only the table's
+/// page; `INSERT OR REPLACE` deletes and re-inserts the row, which also rewrites the
+/// key's index page: one more encrypted page in every commit's WAL.
+fn record_head(tx: &rusqlite::Connection, last: i64, hash: &str) -> Result<()> {
+    let value = format!("{last}:{hash}");
+    let updated = tx
+        .prepare_cached("UPDATE meta SET value = ?2 WHERE key = ?1")?
+        .execute(params![HEAD_KEY, value])?;
+    if updated == 0 {
+        tx.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2)")?
+            .execute(params![HEAD_KEY, value])?;
+    }
+    Ok(())
 }
 
 /// Inserts `items` as the block of entries `first..`, with its keys.
