@@ -28,6 +28,8 @@ pub(crate) mod stored;
 /// The `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const HEAD_KEY: &str = "access_log_head";
+/// `meta` key of the current run of blocks (see [`block`]): `FIRST:DIGEST`.
+const RUN_META_KEY: &str = "access_log_run";
 
 /// What a log row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -350,22 +352,49 @@ impl<'a, 'conn> LogAppender<'a, 'conn> {
     }
 }
 
-/// Records the chain head in `meta`. An `UPDATE` in place changes only the table's
-/// page; `INSERT OR REPLACE` deletes and re-inserts the row, which also rewrites the
-/// key's index page: one more encrypted page in every commit's WAL.
+/// Records the chain head in `meta`.
 fn record_head(tx: &rusqlite::Connection, last: i64, hash: &str) -> Result<()> {
-    let value = format!("{last}:{hash}");
+    set_meta(tx, HEAD_KEY, &format!("{last}:{hash}"))
+}
+
+/// Sets a `meta` value. An `UPDATE` in place changes only the table's page; `INSERT OR
+/// REPLACE` deletes and re-inserts the row, which also rewrites the key's index page:
+/// one more encrypted page in every commit's WAL.
+fn set_meta(tx: &rusqlite::Connection, key: &str, value: &str) -> Result<()> {
     let updated = tx
         .prepare_cached("UPDATE meta SET value = ?2 WHERE key = ?1")?
-        .execute(params![HEAD_KEY, value])?;
+        .execute(params![key, value])?;
     if updated == 0 {
         tx.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2)")?
-            .execute(params![HEAD_KEY, value])?;
+            .execute(params![key, value])?;
     }
     Ok(())
 }
 
-/// Inserts `items` as the block of entries `first..`, with its keys.
+/// The digest of the keys of the newest run of blocks, when `meta` records it for the
+/// newest run marker (anything else, e.g. blocks marked by a migration, starts a run).
+fn current_run(tx: &rusqlite::Connection) -> Result<Option<String>> {
+    let newest: Option<i64> = tx
+        .prepare_cached(
+            "SELECT block FROM access_log_key WHERE key = ?1 ORDER BY block DESC LIMIT 1",
+        )?
+        .query_row([block::RUN_KEY], |r| r.get(0))
+        .optional()?;
+    let recorded: Option<String> = tx
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([RUN_META_KEY], |r| r.get(0))
+        .optional()?;
+    Ok(match (newest, recorded) {
+        (Some(n), Some(v)) => v
+            .split_once(':')
+            .filter(|(first, _)| first.parse() == Ok(n))
+            .map(|(_, digest)| digest.to_string()),
+        _ => None,
+    })
+}
+
+/// Inserts `items` as the block of entries `first..`; when its keys are not those of
+/// the run before it, it starts a run: its keys and the run marker are indexed.
 fn write_block(tx: &rusqlite::Connection, first: i64, items: &[block::Item]) -> Result<()> {
     let enc = block::encode(items);
     tx.prepare_cached(
@@ -378,11 +407,16 @@ fn write_block(tx: &rusqlite::Connection, first: i64, items: &[block::Item]) -> 
         enc.max_ms,
         enc.bytes
     ])?;
+    let digest = block::keys_digest(&enc.keys);
+    if current_run(tx)?.as_deref() == Some(digest.as_str()) {
+        return Ok(());
+    }
     let mut key = tx.prepare_cached("INSERT INTO access_log_key (key, block) VALUES (?1, ?2)")?;
+    key.execute(params![block::RUN_KEY, first])?;
     for k in &enc.keys {
         key.execute(params![k, first])?;
     }
-    Ok(())
+    set_meta(tx, RUN_META_KEY, &format!("{first}:{digest}"))
 }
 
 /// A block as read: its first seq and its items, or why it does not decode.
@@ -779,49 +813,72 @@ impl Vault {
                     .is_none_or(|g| e.grant_id.as_ref() == Some(g))
         };
         self.read(|tx| {
-            let mut stmt = match key {
-                Some(_) => tx.prepare_cached(
-                    "SELECT b.first_seq, b.entries FROM access_log_key k JOIN access_log_block b ON b.first_seq = k.block \
-                     WHERE k.key = ?1 AND k.block < ?2 ORDER BY k.block DESC",
-                )?,
-                None => tx.prepare_cached(
-                    "SELECT first_seq, entries FROM access_log_block WHERE ?1 IS NULL AND first_seq < ?2 ORDER BY first_seq DESC",
-                )?,
-            };
-            let mut rows = stmt.query(params![key, before])?;
             // The block before the one being read, when it was decoded for the first
             // entry's `prev_hash` (the next block read, when nothing is filtered).
             let mut older: Option<StoredBlock> = None;
-            while let Some(r) = rows.next()? {
-                let first: i64 = r.get(0)?;
-                let b = match older.take() {
-                    Some(b) if b.first == first => b,
-                    _ => StoredBlock::from_row(r)?,
-                };
-                let items = b.items()?;
-                for (i, item) in items.iter().enumerate().rev() {
-                    let seq = b.first + i as i64;
-                    if seq >= before {
-                        continue;
-                    }
-                    let e = if i > 0 {
-                        to_entry(seq, item, Some(&items[i - 1]))?
-                    } else {
-                        older = block_at(tx, seq - 1)?;
-                        let last = older.as_ref().and_then(|o| {
-                            let items = o.items.as_ref().ok()?;
-                            (o.first + items.len() as i64 == seq).then(|| items.last())?
-                        });
-                        to_entry(seq, item, last)?
+            // Reads the blocks `from <= first_seq < to`, newest first; `Break` once
+            // `limit` entries were given to `f`.
+            let mut blocks = |from: i64, to: i64| -> Result<ControlFlow<()>> {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT first_seq, entries FROM access_log_block WHERE first_seq >= ?1 AND first_seq < ?2 ORDER BY first_seq DESC",
+                )?;
+                let mut rows = stmt.query(params![from, to])?;
+                while let Some(r) = rows.next()? {
+                    let first: i64 = r.get(0)?;
+                    let b = match older.take() {
+                        Some(b) if b.first == first => b,
+                        _ => StoredBlock::from_row(r)?,
                     };
-                    if !wanted(&e) {
-                        continue;
+                    let items = b.items()?;
+                    for (i, item) in items.iter().enumerate().rev() {
+                        let seq = b.first + i as i64;
+                        if seq >= before {
+                            continue;
+                        }
+                        let e = if i > 0 {
+                            to_entry(seq, item, Some(&items[i - 1]))?
+                        } else {
+                            older = block_at(tx, seq - 1)?;
+                            let last = older.as_ref().and_then(|o| {
+                                let items = o.items.as_ref().ok()?;
+                                (o.first + items.len() as i64 == seq).then(|| items.last())?
+                            });
+                            to_entry(seq, item, last)?
+                        };
+                        if !wanted(&e) {
+                            continue;
+                        }
+                        f(e)?;
+                        left -= 1;
+                        if left == 0 {
+                            return Ok(ControlFlow::Break(()));
+                        }
                     }
-                    f(e)?;
-                    left -= 1;
-                    if left == 0 {
-                        return Ok(());
-                    }
+                }
+                Ok(ControlFlow::Continue(()))
+            };
+            let Some(key) = key else {
+                // Every block; whether `limit` cut it short makes no difference here.
+                let _ = blocks(i64::MIN, before)?;
+                return Ok(());
+            };
+            // The runs that name the key (see `block`), newest first: each from its
+            // first block to the start of the next run.
+            let mut starts = tx.prepare_cached(
+                "SELECT block FROM access_log_key WHERE key = ?1 AND block < ?2 ORDER BY block DESC",
+            )?;
+            let mut next_run = tx.prepare_cached(
+                "SELECT block FROM access_log_key WHERE key = ?1 AND block > ?2 ORDER BY block LIMIT 1",
+            )?;
+            let mut runs = starts.query(params![key, before])?;
+            while let Some(r) = runs.next()? {
+                let from: i64 = r.get(0)?;
+                let end: Option<i64> = next_run
+                    .query_row(params![block::RUN_KEY, from], |r| r.get(0))
+                    .optional()?;
+                let to = end.map_or(before, |e| e.min(before));
+                if blocks(from, to)?.is_break() {
+                    break;
                 }
             }
             Ok(())
@@ -978,6 +1035,9 @@ fn check_blocks(tx: &rusqlite::Connection) -> Result<Option<(i64, String)>> {
     )?;
     let mut has_key = tx.prepare("SELECT 1 FROM access_log_key WHERE key = ?1 AND block = ?2")?;
     let mut rows = stmt.query([])?;
+    // The keys of the run the blocks belong to (see `block`): a block either starts a
+    // run, with its keys indexed, or names exactly the keys of the run before it.
+    let mut run: Option<std::collections::BTreeSet<Vec<u8>>> = None;
     while let Some(r) = rows.next()? {
         let first: i64 = r.get(0)?;
         // The chain check has read every block: they decode.
@@ -987,8 +1047,13 @@ fn check_blocks(tx: &rusqlite::Connection) -> Result<Option<(i64, String)>> {
         let mut fits = r.get::<_, i64>(1)? == first + items.len() as i64 - 1
             && r.get::<_, Option<i64>>(2)? == enc.min_ms
             && r.get::<_, Option<i64>>(3)? == enc.max_ms;
-        for k in &enc.keys {
-            fits = fits && has_key.exists(params![k, first])?;
+        if has_key.exists(params![block::RUN_KEY, first])? {
+            for k in &enc.keys {
+                fits = fits && has_key.exists(params![k, first])?;
+            }
+            run = Some(enc.keys);
+        } else {
+            fits = fits && run.as_ref() == Some(&enc.keys);
         }
         if !fits {
             let last = first + items.len() as i64 - 1;
@@ -1369,6 +1434,97 @@ mod tests {
             log.finish()
         })
         .unwrap();
+    }
+
+    fn key_rows(v: &Vault) -> i64 {
+        v.conn()
+            .query_row("SELECT count(*) FROM access_log_key", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Commits that name the organizations and grants of the commit before them write
+    /// no index rows (one encrypted page fewer each); reading by organization or grant,
+    /// page by page, still finds every entry, across runs and their ends.
+    #[test]
+    fn commits_that_continue_a_run_write_no_index_rows() {
+        let (_d, v) = filled();
+        batch(&v, &["Acme"]); // 6: starts a run (marker, org, grant)
+        let after_first = key_rows(&v);
+        for _ in 0..5 {
+            batch(&v, &["Acme"]); // 7..=11
+        }
+        assert_eq!(
+            key_rows(&v),
+            after_first,
+            "a continued run adds no key rows"
+        );
+        batch(&v, &["Bank"]); // 12: a new run
+        assert_eq!(key_rows(&v), after_first + 3);
+        batch(&v, &["Bank", "Acme"]); // 13, 14: other keys, a new run
+        batch(&v, &["Acme"]); // 15: Acme again, a new run
+        batch(&v, &["Acme"]); // 16: continues it
+        assert_eq!(key_rows(&v), after_first + 3 + 5 + 3);
+        assert!(v.verify_log().unwrap().ok);
+
+        let seqs = |filter: LogFilter| -> Vec<i64> {
+            v.log_entries(&filter)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        let org = |o: &str, before: Option<i64>, limit: Option<usize>| LogFilter {
+            org: Some(o.into()),
+            before,
+            limit,
+            ..Default::default()
+        };
+        let acme: Vec<i64> = [16, 15, 14, 11, 10, 9, 8, 7, 6]
+            .into_iter()
+            .chain(seqs(org("Acme", Some(6), None)))
+            .collect();
+        assert_eq!(seqs(org("Acme", None, None)), acme);
+        assert_eq!(seqs(org("Bank", None, None)), [13, 12]);
+        assert_eq!(
+            seqs(LogFilter {
+                grant_id: Some("GAcme".into()),
+                ..Default::default()
+            }),
+            [16, 15, 14, 11, 10, 9, 8, 7, 6]
+        );
+        // Pages that start inside a run and end inside another.
+        assert_eq!(seqs(org("Acme", Some(10), Some(3))), [9, 8, 7]);
+        assert_eq!(seqs(org("Acme", Some(16), Some(3))), [15, 14, 11]);
+        assert_eq!(seqs(org("Bank", Some(13), None)), [12]);
+        assert_eq!(v.log_orgs().unwrap()[..2], ["Acme", "Bank"]);
+
+        // The runs are checked: a block indexed under keys it does not name, or a run
+        // marker removed where the keys change, is named by `log verify`.
+        for (what, sql, bad) in [
+            (
+                "marker removed where the keys change",
+                format!(
+                    "DELETE FROM access_log_key WHERE key = x'{}' AND block = 12",
+                    hex::encode(block::RUN_KEY)
+                ),
+                12,
+            ),
+            (
+                "a run split without its keys",
+                format!(
+                    "INSERT INTO access_log_key (key, block) VALUES (x'{}', 9)",
+                    hex::encode(block::RUN_KEY)
+                ),
+                9,
+            ),
+        ] {
+            v.conn().execute_batch("SAVEPOINT t").unwrap();
+            tamper_sql(v.conn(), &sql);
+            let r = verify_chain(v.conn()).unwrap();
+            assert_eq!((r.ok, r.first_bad_seq), (false, Some(bad)), "{what}: {r:?}");
+            v.conn().execute_batch("ROLLBACK TO t; RELEASE t").unwrap();
+        }
+        assert!(v.verify_log().unwrap().ok);
     }
 
     /// One commit's rows are one stored block; reading by organization, by grant, page

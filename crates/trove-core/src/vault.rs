@@ -298,6 +298,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         WHERE b.undone_at IS NULL;
     ALTER TABLE import_batches DROP COLUMN added;
     "#,
+    // 12: `access_log_key` indexes runs of blocks: a block whose organizations and
+    // grants are those of the block before it gets no key rows of its own (see
+    // `access_log::block`), so a share commit writes no index page. Every block written
+    // so far has its own key rows: each starts a run, marked with the run key x'00'.
+    r#"
+    INSERT OR IGNORE INTO access_log_key (key, block) SELECT x'00', first_seq FROM access_log_block;
+    "#,
 ];
 
 /// An unlocked vault. Dropping it (or calling [`Vault::lock`]) closes the database and

@@ -12,7 +12,11 @@
 //! `access_log_block` holds `(first_seq, last_seq, min_time, max_time, entries)`; the
 //! entries of a block have consecutive seqs. `access_log_key` indexes blocks by the
 //! organizations and grants their entries name, for paging one organization's or
-//! grant's entries. What each entry hashes (its canonical text, see `super::canonical`)
+//! grant's entries, in *runs*: consecutive blocks that name the same organizations and
+//! grants (a share server's commits, one after another) are indexed once, at the run's
+//! first block, which also gets a row with [`RUN_KEY`]. A block belongs to the run of
+//! the nearest marked block at or before it; its run ends where the next run starts.
+//! So a commit that continues a run writes no index page at all. What each entry hashes (its canonical text, see `super::canonical`)
 //! and how it reads back are unchanged; so are `log verify` and `log.jsonl`.
 //!
 //! The blob: one format byte, then in postcard (varints, length-prefixed strings) the
@@ -349,6 +353,21 @@ fn id_key(id: &Id) -> Vec<u8> {
         Id::Ulid(b) => [&[b'g'][..], b].concat(),
         Id::Text(t) => [b"h", t.as_bytes()].concat(),
     }
+}
+
+/// The key of the row that marks a block as the start of a run (see [`keys_digest`]).
+pub(crate) const RUN_KEY: &[u8] = b"\0";
+
+/// A short digest of a block's keys: a block whose digest is that of the run before it
+/// continues the run (and gets no key rows).
+pub(crate) fn keys_digest(keys: &BTreeSet<Vec<u8>>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for k in keys {
+        h.update((k.len() as u64).to_le_bytes());
+        h.update(k);
+    }
+    hex::encode(&h.finalize()[..16])
 }
 
 /// The first key that is not an organization's (see [`org_key`]).
